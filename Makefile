@@ -1,0 +1,62 @@
+# safe-install. Every target works as an unprivileged user; run as root, the
+# targets that touch Podman switch to SI_USER (made by `make setup`).
+BUILDTAGS := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp
+GO        ?= go
+GOFLAGS   := -tags '$(BUILDTAGS)' -buildvcs=false
+export CGO_ENABLED := 0
+PREFIX    ?= /usr/local
+SI_USER   ?= $(or $(SUDO_USER),safeinstall)
+
+# As root, run the command as the rootless user, with a clean environment
+# that keeps only what the tests need.
+ifeq ($(shell id -u),0)
+SI_UID  = $(shell id -u $(SI_USER) 2>/dev/null)
+AS_USER = runuser -u $(SI_USER) -- env -i HOME=$$(getent passwd $(SI_USER) | cut -d: -f6) \
+	USER=$(SI_USER) XDG_RUNTIME_DIR=/run/user/$(SI_UID) PATH=$(dir $(shell command -v go)):/usr/local/bin:/usr/bin:/bin \
+	CI=$(CI) GOFLAGS=-buildvcs=false TMPDIR=/tmp
+else
+AS_USER =
+endif
+
+.PHONY: all build install setup image demo test test-unit test-e2e bench lint fmt vet clean
+
+all: build
+
+build: ## the binary in bin/
+	$(GO) build $(GOFLAGS) -o bin/safe-install ./cmd/safe-install
+
+install: build ## copy the binary to $(PREFIX)/bin
+	install -D -m 0755 bin/safe-install $(DESTDIR)$(PREFIX)/bin/safe-install
+
+setup: ## as root: Podman and the rootless prerequisites for SI_USER
+	bash images/host-setup.sh $(SI_USER)
+
+image: build ## build the sandbox image for this host (a few minutes, once)
+	$(AS_USER) ./bin/safe-install image build
+
+demo: build ## safe-install npm ci in examples/native-addon, then load the addon on the host
+	$(AS_USER) sh -c 'cd examples/native-addon && ../../bin/safe-install npm ci && node -e "console.log(require(\"hello-addon\").hello())"'
+
+test: test-unit test-e2e ## every test; e2e needs rootless Podman (make setup)
+
+test-unit:
+	$(GO) vet $(GOFLAGS) ./...
+	$(GO) test $(GOFLAGS) -race -count=1 ./...
+
+test-e2e: build
+	$(AS_USER) $(GO) test $(GOFLAGS) -count=1 -timeout 60m -run 'E2E' -v ./cmd/safe-install/ -e2e
+
+bench: build
+	$(AS_USER) $(GO) test $(GOFLAGS) -count=1 -timeout 60m -run '^$$' -bench . -benchtime 3x ./cmd/safe-install/ -e2e
+
+fmt:
+	gofmt -w cmd sandbox seccomp images
+
+lint: vet
+	test -z "$$(gofmt -l cmd sandbox seccomp images)"
+
+vet:
+	$(GO) vet $(GOFLAGS) ./...
+
+clean:
+	rm -rf bin

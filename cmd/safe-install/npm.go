@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox"
+)
+
+// runFlags are the sandbox settings every install command takes.
+type runFlags struct {
+	Image    string
+	Timeout  time.Duration
+	Memory   string
+	Pids     int64
+	Keep     bool
+	DryRun   bool
+	AllowGit bool
+}
+
+func (f runFlags) limits() (sandbox.Limits, error) {
+	lim := sandbox.DefaultLimits
+	if f.Timeout <= 0 {
+		return lim, fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	lim.Timeout = f.Timeout
+	mem, err := parseBytes(f.Memory)
+	if err != nil || mem < 64<<20 {
+		return lim, fmt.Errorf("%w: --memory %q: give a size of at least 64m, like 512m or 4g", errUsage, f.Memory)
+	}
+	lim.MemoryBytes = mem
+	if f.Pids < 16 {
+		return lim, fmt.Errorf("%w: --pids must be at least 16", errUsage)
+	}
+	lim.Pids = f.Pids
+	return lim, nil
+}
+
+// parseBytes reads "512m", "4g", "1024k" or a plain byte count.
+func parseBytes(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k':
+			mult, s = 1<<10, s[:n-1]
+		case 'm':
+			mult, s = 1<<20, s[:n-1]
+		case 'g':
+			mult, s = 1<<30, s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return v * mult, nil
+}
+
+func runFlagSet(f *runFlags) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "image", Usage: "sandbox `IMAGE` (default: one built for this host's node, on first use)", EnvVars: []string{"SAFE_INSTALL_IMAGE"}, Destination: &f.Image},
+		&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultLimits.Timeout, Usage: "wall-time limit of each phase", EnvVars: []string{"SAFE_INSTALL_TIMEOUT"}, Destination: &f.Timeout},
+		&cli.StringFlag{Name: "memory", Value: "4g", Usage: "memory limit of each container", EnvVars: []string{"SAFE_INSTALL_MEMORY"}, Destination: &f.Memory},
+		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
+		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
+		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
+	}
+}
+
+func newNPMCommand(e *env, log **zap.Logger) *cli.Command {
+	var f runFlags
+	return &cli.Command{
+		Name:      "npm",
+		Usage:     "run npm ci or npm install in the sandbox",
+		ArgsUsage: "ci|install [npm flags] [packages]",
+		Description: `Runs the install in two rootless Podman containers and swaps the result into the
+project. safe-install's own flags go before the npm command; these npm flags pass through:
+--save-dev/-D, --save-exact/-E, --no-save, --omit=, --include=, --legacy-peer-deps,
+--ignore-scripts (then no scripts container runs at all) and the like. Flags that could undo
+the sandbox (--prefix, --global, --script-shell, --registry) are refused.
+
+EXAMPLE:
+   safe-install npm ci
+   safe-install npm install left-pad@1.3.0
+   safe-install --debug npm --timeout 5m ci --omit=dev
+   safe-install npm --dry-run install    # see exactly what would run`,
+		Flags:           runFlagSet(&f),
+		SkipFlagParsing: false,
+		Action: func(c *cli.Context) error {
+			return runInstall(c, e, *log, sandbox.NPM{}, f)
+		},
+	}
+}
+
+// runInstall plans, prints the plan for --dry-run, or runs it.
+func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, f runFlags) error {
+	lim, err := f.limits()
+	if err != nil {
+		return err
+	}
+	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
+		AllowGit: f.AllowGit,
+		Home:     e.home,
+		Env:      e.vars,
+		Warn:     func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	if f.DryRun {
+		return printDryRun(c, e, plan, f, lim)
+	}
+	eng, stop, err := sandbox.Connect(c.Context, "", log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, e.stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := sandbox.Run(c.Context, eng, plan, sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr})
+	if res != nil && len(res.Kept) > 0 {
+		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove with podman rm / podman volume rm): %s\n", strings.Join(res.Kept, " "))
+	}
+	if err != nil {
+		return err
+	}
+	summarize(e, plan, res, time.Since(start))
+	return nil
+}
+
+func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Duration) {
+	scripts := 0
+	for _, ph := range res.Phases {
+		scripts += len(ph.Scripts)
+	}
+	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %d install scripts ran offline; %d files (%.1f MB) copied back into %s\n",
+		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), scripts, res.Copied.Files, float64(res.Copied.Bytes)/1e6,
+		strings.Join(res.Swapped, ", "))
+}
+
+func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim sandbox.Limits) error {
+	image := f.Image
+	if image == "" {
+		ref, _, err := sandbox.DefaultImage(c.Context)
+		if err != nil {
+			return err
+		}
+		image = ref
+	}
+	names := sandbox.DryRunNames(plan.Manager)
+	out := struct {
+		Plan       *sandbox.Plan           `json:"plan"`
+		Limits     sandbox.Limits          `json:"limits"`
+		Containers []sandbox.ContainerSpec `json:"containers"`
+	}{Plan: plan, Limits: lim, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim)}}
+	if plan.Scripts != nil {
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim))
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

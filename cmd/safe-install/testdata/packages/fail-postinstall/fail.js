@@ -1,0 +1,2 @@
+console.error('fail-postinstall: cannot find the frobnicator');
+process.exit(3);

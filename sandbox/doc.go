@@ -1,0 +1,8 @@
+// Package sandbox runs a package manager's install inside rootless Podman
+// containers and brings back only validated artifacts.
+//
+// A run has five steps: copy the inputs in as a tar stream, fetch with
+// scripts disabled, run install scripts with no network, copy the artifacts
+// out through a hostile-archive-safe extractor, and swap them into the
+// project atomically. Podman is only reached through the Engine interface.
+package sandbox

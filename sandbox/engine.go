@@ -1,0 +1,92 @@
+package sandbox
+
+import (
+	"context"
+	"io"
+)
+
+// Engine is the little of a container engine that a run needs. The Podman
+// implementation talks to the engine's API, so a remote engine works the
+// same as a local one: every byte in or out crosses it as a tar stream.
+type Engine interface {
+	// Info says who runs the containers; a rootful engine is refused.
+	Info(ctx context.Context) (EngineInfo, error)
+
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// ImportImage turns a root filesystem tar into an image named ref.
+	ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (id string, err error)
+	RemoveImage(ctx context.Context, ref string) error
+
+	CreateVolume(ctx context.Context, name string) error
+	RemoveVolume(ctx context.Context, name string) error
+
+	Create(ctx context.Context, spec ContainerSpec) (id string, err error)
+	// CopyIn extracts a tar stream at dir inside a created container,
+	// including into its volumes.
+	CopyIn(ctx context.Context, id, dir string, tar io.Reader) error
+	Start(ctx context.Context, id string) error
+	// Wait blocks until the container exits and returns its exit code.
+	Wait(ctx context.Context, id string) (int, error)
+	// Logs writes the container's combined output.
+	Logs(ctx context.Context, id string, w io.Writer) error
+	// CopyOut writes a tar stream of path in a stopped container to w.
+	CopyOut(ctx context.Context, id, path string, w io.Writer) error
+	// OOMKilled reports whether the kernel's OOM killer ended the container.
+	OOMKilled(ctx context.Context, id string) (bool, error)
+	// Remove kills the container if it runs and deletes it.
+	Remove(ctx context.Context, id string) error
+}
+
+// EngineInfo is what a run needs to know about the engine.
+type EngineInfo struct {
+	Version  string
+	Rootless bool
+	Host     string // where the engine runs: "local" or the connection URL
+	OS, Arch string
+	Cgroups  string // "v1" or "v2"
+}
+
+// ContainerSpec is every setting of one sandbox container. It is engine
+// neutral so that --dry-run can print exactly what would be created.
+type ContainerSpec struct {
+	Name    string            `json:"name"`
+	Image   string            `json:"image"`
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env"` // the whole environment; nothing is inherited
+	WorkDir string            `json:"workdir"`
+	User    string            `json:"user"`
+	// Network is "none" (only lo) or "slirp4netns" (outbound, no host loopback).
+	Network         string        `json:"network"`
+	Volumes         []VolumeMount `json:"volumes"`
+	Tmpfs           []TmpfsMount  `json:"tmpfs"`
+	CapDrop         []string      `json:"cap_drop"`
+	NoNewPrivileges bool          `json:"no_new_privileges"`
+	ReadOnlyRoot    bool          `json:"read_only_root"`
+	// SeccompProfile is a path on the engine's host; "" keeps the engine's default.
+	SeccompProfile string   `json:"seccomp_profile,omitempty"`
+	Rlimits        []Rlimit `json:"rlimits"`
+	LogMaxBytes    int64    `json:"log_max_bytes"` // the engine stops logging past this
+	MemoryBytes    int64    `json:"memory_bytes"`  // enforced by cgroup v2 only
+	PidsLimit      int64    `json:"pids_limit"`    // enforced by cgroup v2 only
+}
+
+// VolumeMount mounts a named volume this run created (never a host path).
+type VolumeMount struct {
+	Name     string `json:"name"`
+	Dest     string `json:"dest"`
+	ReadOnly bool   `json:"read_only"`
+}
+
+// TmpfsMount is a size-bounded tmpfs.
+type TmpfsMount struct {
+	Dest    string `json:"dest"`
+	Options string `json:"options"`
+}
+
+// Rlimit is a POSIX resource limit by its lower-case name without the
+// RLIMIT_ prefix ("nproc"), the form Podman 4.3 accepts.
+type Rlimit struct {
+	Type string `json:"type"`
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
+}

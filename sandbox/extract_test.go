@@ -1,0 +1,288 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// entry is one member of a crafted archive.
+type entry struct {
+	name, link string
+	typ        byte
+	mode       int64
+	body       string
+	size       int64 // header size when it differs from len(body)
+	pax        map[string]string
+}
+
+func file(name, body string) entry {
+	return entry{name: name, typ: tar.TypeReg, mode: 0o644, body: body}
+}
+func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, target string) entry {
+	return entry{name: name, typ: tar.TypeSymlink, link: target, mode: 0o777}
+}
+
+func craft(t testing.TB, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		size := int64(len(e.body))
+		if e.size != 0 {
+			size = e.size
+		}
+		if e.pax != nil {
+			// Go's writer would replace a "path" record with Name, so the
+			// attacker's extended header is written by hand.
+			buf.Write(rawPAX(t, e.pax))
+		}
+		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode}
+		if e.typ == tar.TypeReg {
+			hdr.Size = size
+		}
+		if e.typ == tar.TypeChar || e.typ == tar.TypeBlock {
+			hdr.Devmajor, hdr.Devminor = 1, 3
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatalf("crafting %q: %v", e.name, err)
+		}
+		if e.typ == tar.TypeReg && e.size == 0 {
+			if _, err := tw.Write([]byte(e.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Flush may fail for entries whose declared size was not written
+	// (the truncated-file case); the bytes so far are what we want.
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+// rawPAX is a PAX extended header block ('x') carrying records as given.
+func rawPAX(t testing.TB, records map[string]string) []byte {
+	t.Helper()
+	var body bytes.Buffer
+	for k, v := range records {
+		rec := " " + k + "=" + v + "\n"
+		n := len(rec)
+		for n != len(strconv.Itoa(n))+len(rec) {
+			n = len(strconv.Itoa(n)) + len(rec)
+		}
+		body.WriteString(strconv.Itoa(n) + rec)
+	}
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	if err := tw.WriteHeader(&tar.Header{Name: "PaxHeaders/x", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(body.Len()), Format: tar.FormatUSTAR}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(body.Bytes())
+	tw.Flush()
+	b := out.Bytes()
+	b[156] = tar.TypeXHeader
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// hostTree stands for a user's home: the staging dir sits inside a project
+// inside it, so a "../../.." escape would land here.
+func hostTree(t *testing.T) (home, dest string) {
+	t.Helper()
+	home = t.TempDir()
+	dest = filepath.Join(home, "proj", ".staging")
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".bashrc"), []byte("original\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return home, dest
+}
+
+func TestExtractRefusesHostileArchives(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		entries []entry
+		reason  string
+	}{
+		// RT-13: traversal and absolute names.
+		{"dotdot", []entry{dir("node_modules/"), file("node_modules/../../.bashrc", "pwned")}, `".."`},
+		{"deep dotdot", []entry{file("node_modules/evil/../../../../x", "x")}, `".."`},
+		{"dotdot dir", []entry{dir("node_modules/evil/..")}, `".."`},
+		{"absolute", []entry{file("/tmp/sicanary", "x")}, "absolute"},
+		{"outside root", []entry{file("package.json", "{}")}, "outside node_modules"},
+		{"pax path override", []entry{{name: "node_modules/a", typ: tar.TypeReg, mode: 0o644, body: "x", pax: map[string]string{"path": "node_modules/../../x"}}}, `".."`},
+		{"long gnu name", []entry{file("node_modules/"+strings.Repeat("a/", 60)+"../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../x", "x")}, `".."`},
+		// RT-10: symlinks that leave the tree, then a file through them.
+		{"symlink up", []entry{symlink("node_modules/evil/rc", "../../../.bashrc"), file("node_modules/evil/rc", "curl | sh")}, "leaves node_modules"},
+		{"symlink absolute", []entry{symlink("node_modules/evil/abs", "/home/u/.ssh/authorized_keys")}, "leaves node_modules"},
+		{"symlink climbs after descending", []entry{symlink("node_modules/a/up", ".."), symlink("node_modules/x", "a/up/../..")}, "climbs after descending"},
+		{"write through symlink dir", []entry{symlink("node_modules/d", "e"), dir("node_modules/e/"), file("node_modules/d/f", "x")}, "not a directory"},
+		{"root is a symlink", []entry{symlink("node_modules", "x")}, "not a directory"},
+		{"replace file", []entry{file("node_modules/a", "1"), file("node_modules/a", "2")}, "replaces"},
+		{"replace dir with symlink", []entry{dir("node_modules/a/"), symlink("node_modules/a", "b")}, "replaces"},
+		// RT-12: hard links.
+		{"hardlink outside", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "../../../.ssh/authorized_keys"}}, "hard link"},
+		{"hardlink absolute", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "/etc/passwd"}}, "hard link"},
+		{"hardlink to later", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "node_modules/other/index.js"}}, "not an earlier file"},
+		// RT-15: special files and modes.
+		{"char device", []entry{{name: "node_modules/evil/null", typ: tar.TypeChar, mode: 0o666}}, "device"},
+		{"block device", []entry{{name: "node_modules/evil/sda", typ: tar.TypeBlock, mode: 0o666}}, "device"},
+		{"fifo", []entry{{name: "node_modules/evil/fifo", typ: tar.TypeFifo, mode: 0o644}}, "FIFO"},
+		{"setuid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o4755, body: "#!/bin/sh"}}, "setuid"},
+		{"setgid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o2755, body: "#!/bin/sh"}}, "setgid"},
+		// RT-52: size bombs.
+		{"sparse bomb", []entry{{name: "node_modules/evil/sparse", typ: tar.TypeReg, mode: 0o644, size: 1 << 40}}, "exceeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			home, dest := hostTree(t)
+			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", DefaultExtractLimits)
+			var ae *ArtifactError
+			if !errors.As(err, &ae) {
+				t.Fatalf("Extract = %v, want an *ArtifactError", err)
+			}
+			if !strings.Contains(ae.Reason, tt.reason) && !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("refused for %q, want a reason containing %q", ae.Reason, tt.reason)
+			}
+			assertHomeUntouched(t, home, dest)
+		})
+	}
+}
+
+// assertHomeUntouched checks that nothing outside dest changed and nothing
+// inside it is special.
+func assertHomeUntouched(t *testing.T, home, dest string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(home, ".bashrc"))
+	if err != nil || string(b) != "original\n" {
+		t.Errorf(".bashrc = %q, %v; want it untouched", b, err)
+	}
+	err = filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == home || p == filepath.Join(home, ".bashrc") || p == filepath.Join(home, "proj") || p == dest || strings.HasPrefix(p, dest+"/") {
+			fi, _ := d.Info()
+			if fi != nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0 {
+				t.Errorf("%s has mode %v", p, fi.Mode())
+			}
+			return nil
+		}
+		t.Errorf("extraction created %s outside its destination", p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExtractAcceptsNodeModules(t *testing.T) {
+	t.Parallel()
+	home, dest := hostTree(t)
+	archive := craft(t,
+		dir("node_modules/"),
+		dir("./node_modules//left-pad/./"),
+		file("node_modules/left-pad/package.json", `{"name":"left-pad","version":"1.3.0"}`),
+		entry{name: "node_modules/left-pad/index.js", typ: tar.TypeReg, mode: 0o000, body: "module.exports=1"},
+		entry{name: "node_modules/left-pad/cli.js", typ: tar.TypeReg, mode: 0o777, body: "#!/usr/bin/env node"},
+		dir("node_modules/.bin/"),
+		symlink("node_modules/.bin/left-pad", "../left-pad/cli.js"),
+		symlink("node_modules/a/node_modules/b/up", "../../../left-pad"),
+		entry{name: "node_modules/left-pad/copy.js", typ: tar.TypeLink, link: "node_modules/left-pad/index.js"},
+	)
+	stats, err := Extract(bytes.NewReader(archive), dest, "node_modules", DefaultExtractLimits)
+	if err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	if stats.Files != 3 || stats.Symlinks != 2 || stats.Hardlinks != 1 {
+		t.Errorf("stats = %+v, want 3 files, 1 hard link written as a copy, 2 symlinks", stats)
+	}
+	modes := map[string]fs.FileMode{"left-pad/index.js": 0o644, "left-pad/cli.js": 0o755, "left-pad/copy.js": 0o644}
+	for name, want := range modes {
+		fi, err := os.Lstat(filepath.Join(dest, "node_modules", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", name, fi.Mode().Perm(), want)
+		}
+	}
+	orig, _ := os.Stat(filepath.Join(dest, "node_modules/left-pad/index.js"))
+	cp, _ := os.Stat(filepath.Join(dest, "node_modules/left-pad/copy.js"))
+	if os.SameFile(orig, cp) {
+		t.Error("the hard link was recreated as a link; want an independent copy")
+	}
+	got, err := os.ReadFile(filepath.Join(dest, "node_modules/.bin/left-pad"))
+	if err != nil || string(got) != "#!/usr/bin/env node" {
+		t.Errorf("reading through .bin/left-pad = %q, %v", got, err)
+	}
+	assertHomeUntouched(t, home, dest)
+}
+
+func TestExtractLimits(t *testing.T) {
+	t.Parallel()
+	lim := DefaultExtractLimits
+	lim.MaxBytes = 10
+	lim.MaxEntries = 3
+	for _, tt := range []struct {
+		name    string
+		entries []entry
+	}{
+		{"total bytes", []entry{file("node_modules/a", "123456"), file("node_modules/b", "123456")}},
+		{"entries", []entry{dir("node_modules/"), file("node_modules/a", "1"), file("node_modules/b", "2"), file("node_modules/c", "3")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, dest := hostTree(t)
+			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", lim)
+			var ae *ArtifactError
+			if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "limit") {
+				t.Fatalf("Extract = %v, want a limit refusal", err)
+			}
+		})
+	}
+}
+
+// FuzzExtract feeds arbitrary bytes to the extractor: whatever it accepts or
+// refuses, nothing may appear outside the destination, and every symlink it
+// leaves must resolve inside node_modules.
+func FuzzExtract(f *testing.F) {
+	f.Add(craft(f, dir("node_modules/"), file("node_modules/a/package.json", "{}"), symlink("node_modules/.bin/a", "../a/x")))
+	f.Add(craft(f, symlink("node_modules/evil/rc", "../../../.bashrc"), file("node_modules/evil/rc", "x")))
+	f.Add(craft(f, symlink("node_modules/a/up", ".."), symlink("node_modules/x", "a/up/../..")))
+	f.Add(craft(f, entry{name: "node_modules/p", typ: tar.TypeLink, link: "node_modules/../x"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		home, dest := hostTree(t)
+		_, _ = Extract(bytes.NewReader(data), dest, "node_modules", ExtractLimits{MaxBytes: 1 << 20, MaxFileBytes: 1 << 20, MaxEntries: 1000, MaxNameLen: 4096})
+		assertHomeUntouched(t, home, dest)
+		root := filepath.Join(dest, "node_modules")
+		_ = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+				return err
+			}
+			real, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return nil // dangling or looping: harmless, it points nowhere
+			}
+			if real != root && !strings.HasPrefix(real, root+"/") {
+				t.Errorf("symlink %s resolves to %s, outside %s", p, real, root)
+			}
+			return nil
+		})
+	})
+}

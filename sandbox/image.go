@@ -1,0 +1,73 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/safe-install/safe-install/images"
+)
+
+// DefaultImage is the reference of the sandbox image that matches this host
+// (its node, npm and CA bundle).
+func DefaultImage(ctx context.Context) (string, images.Spec, error) {
+	spec, err := images.Detect(ctx)
+	if err != nil {
+		return "", spec, err
+	}
+	ref, err := spec.Ref()
+	return ref, spec, err
+}
+
+// EnsureImage returns ref when the engine has it. With ref empty it uses
+// the default image, building and importing it first when it is missing.
+func EnsureImage(ctx context.Context, eng Engine, ref string, progress io.Writer) (string, error) {
+	if ref != "" {
+		ok, err := eng.ImageExists(ctx, ref)
+		if err != nil {
+			return "", fmt.Errorf("%w: looking for image %s: %w", ErrEngine, ref, err)
+		}
+		if !ok {
+			return "", fmt.Errorf("%w: image %s does not exist; leave --image out to build the default one, or run `safe-install image build`", ErrEngine, ref)
+		}
+		return ref, nil
+	}
+	ref, spec, err := DefaultImage(ctx)
+	if err != nil {
+		return "", err
+	}
+	ok, err := eng.ImageExists(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("%w: looking for image %s: %w", ErrEngine, ref, err)
+	}
+	if ok {
+		return ref, nil
+	}
+	fmt.Fprintf(progress, "safe-install: the sandbox image %s is missing; building it\n", ref)
+	return ref, BuildImage(ctx, eng, ref, spec, progress)
+}
+
+// BuildImage builds the root filesystem on this machine and imports it
+// through the engine's API, so a remote engine gets it the same way.
+func BuildImage(ctx context.Context, eng Engine, ref string, spec images.Spec, progress io.Writer) error {
+	dir, err := os.MkdirTemp("", "safe-install-image-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	rootfs, err := images.Build(ctx, spec, dir, progress)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(rootfs)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(progress, "image: importing %s\n", ref)
+	if _, err := eng.ImportImage(ctx, ref, f, images.Changes); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	return nil
+}

@@ -1,0 +1,416 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// NPM plans `npm ci` and `npm install`.
+type NPM struct{}
+
+func (NPM) Name() string { return "npm" }
+
+// npmInstallVerbs and npmCIVerbs are npm's own spellings and aliases.
+var (
+	npmInstallVerbs = set("install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall", "add")
+	npmCIVerbs      = set("ci", "clean-install", "ic", "install-clean", "isntall-clean")
+)
+
+// npmPassFlags are npm flags that only shape the result; anything else
+// (--prefix, --global, --script-shell, --registry, ...) is refused so that a
+// flag cannot undo the sandbox.
+var npmPassFlags = set(
+	"--save", "-S", "--no-save", "--save-dev", "-D", "--save-optional", "-O",
+	"--save-peer", "--save-exact", "-E", "--save-prod", "-P", "--save-bundle", "-B",
+	"--legacy-peer-deps", "--strict-peer-deps", "--no-audit", "--no-fund",
+	"--prefer-offline", "--prefer-online", "--production", "--no-package-lock",
+	"--package-lock-only", "--ignore-scripts", "--foreground-scripts", "--force",
+	"--install-strategy=hoisted", "--install-strategy=nested", "--install-strategy=shallow",
+	"--install-links", "--no-optional",
+)
+
+var npmPassFlagPrefixes = []string{"--omit=", "--include=", "--save-prefix=", "--tag=", "--cpu=", "--os=", "--libc="}
+
+func set(xs ...string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// npmEnv is the whole environment of both phases; nothing is inherited.
+func npmEnv(extra map[string]string) map[string]string {
+	env := map[string]string{
+		"PATH":                       "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                       "/home/sandbox",
+		"LANG":                       "C.UTF-8",
+		"TERM":                       "dumb",
+		"CI":                         "1",
+		"NODE_EXTRA_CA_CERTS":        "/etc/ssl/certs/ca-certificates.crt",
+		"npm_config_update_notifier": "false",
+		"npm_config_fund":            "false",
+		"npm_config_audit":           "false",
+		"npm_config_progress":        "false",
+		"npm_config_cache":           "/home/sandbox/.npm",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// Plan parses `npm ci|install [flags] [specs]` for the project directory.
+func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%w: give an npm command, e.g. `safe-install npm ci`", ErrUnsupported)
+	}
+	verb := args[0]
+	ci := npmCIVerbs[verb]
+	if !ci && !npmInstallVerbs[verb] {
+		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps npm ci and npm install)", ErrUnsupported, verb)
+	}
+	var flags, specs []string
+	ignoreScripts := false
+	for _, a := range args[1:] {
+		switch {
+		case a == "--ignore-scripts":
+			ignoreScripts = true
+		case a == "--foreground-scripts":
+			// The scripts phase always runs in the foreground.
+		case npmPassFlags[a] || hasAnyPrefix(a, npmPassFlagPrefixes):
+			flags = append(flags, a)
+		case strings.HasPrefix(a, "-"):
+			return nil, fmt.Errorf("%w: npm flag %q is not passed into the sandbox; the flags that are: see `safe-install npm --help`", ErrPolicy, a)
+		default:
+			if ci {
+				return nil, fmt.Errorf("%w: `npm ci` takes no package names; use `safe-install npm install %s`", ErrPolicy, a)
+			}
+			if err := checkNPMSpec(a, opts.AllowGit); err != nil {
+				return nil, err
+			}
+			specs = append(specs, a)
+		}
+	}
+
+	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}}
+	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
+	}
+	var manifest npmManifest
+	if err := json.Unmarshal(pkgJSON, &manifest); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(project, "package.json"), err)
+	}
+	p.Inputs = append(p.Inputs, Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
+
+	lock := ""
+	for _, name := range []string{"npm-shrinkwrap.json", "package-lock.json"} {
+		if fi, err := os.Stat(filepath.Join(project, name)); err == nil && fi.Mode().IsRegular() {
+			lock = name
+			p.Inputs = append(p.Inputs, Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
+			break
+		}
+	}
+	if ci && lock == "" {
+		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", ErrPolicy, project)
+	}
+	var lockfile npmLockfile
+	if lock != "" {
+		data, err := os.ReadFile(filepath.Join(project, lock))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", lock, err)
+		}
+		if err := json.Unmarshal(data, &lockfile); err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", lock, err)
+		}
+	}
+	if err := checkNPMDependencies(manifest, lockfile, opts.AllowGit); err != nil {
+		return nil, err
+	}
+	ws, err := workspaceInputs(project, manifest.workspaces())
+	if err != nil {
+		return nil, err
+	}
+	p.Inputs = append(p.Inputs, ws...)
+	local, err := localDependencyInputs(project, manifest, lockfile)
+	if err != nil {
+		return nil, err
+	}
+	p.Inputs = append(p.Inputs, local...)
+
+	userRC, _ := os.ReadFile(userNpmrc(opts))
+	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
+	cfg := sanitizeNpmrc(userRC, projectRC, opts.Env, opts.Warn)
+	if len(cfg.project) > 0 {
+		p.Inputs = append(p.Inputs, Input{Name: ".npmrc", Data: []byte(strings.Join(cfg.project, "\n") + "\n"), Mode: 0o644})
+	}
+	p.FetchOnly = []Input{{Name: "npmrc", Data: []byte(strings.Join(cfg.fetch, "\n") + "\n"), Mode: 0o600}}
+	p.Registries = cfg.registries
+
+	fetchCmd := []string{"npm", "ci"}
+	if !ci {
+		fetchCmd = []string{"npm", "install"}
+		p.Manifests = []string{"package.json", "package-lock.json"}
+		if lock == "npm-shrinkwrap.json" {
+			p.Manifests[1] = lock
+		}
+		if contains(flags, "--no-save") || contains(flags, "--no-package-lock") {
+			p.Manifests = nil
+		}
+	}
+	fetchCmd = append(fetchCmd, "--ignore-scripts")
+	fetchCmd = append(fetchCmd, flags...)
+	fetchCmd = append(fetchCmd, specs...)
+	p.Fetch = Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
+		"npm_config_userconfig": FetchConfigDir + "/npmrc",
+		"npm_config_cache":      "/cache/npm",
+	})}
+	if !ignoreScripts {
+		p.Scripts = &Phase{
+			// rebuild runs every dependency's preinstall, install (also the
+			// implicit node-gyp one) and postinstall, offline.
+			Command: []string{"npm", "rebuild", "--foreground-scripts"},
+			// nodedir: node-gyp builds against the image's headers
+			// instead of downloading them (it has no network here).
+			Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local"}),
+		}
+	}
+	return p, nil
+}
+
+func userNpmrc(opts PlanOptions) string {
+	if f := opts.Env["NPM_CONFIG_USERCONFIG"]; f != "" {
+		return f
+	}
+	if f := opts.Env["npm_config_userconfig"]; f != "" {
+		return f
+	}
+	return filepath.Join(opts.Home, ".npmrc")
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+type npmManifest struct {
+	Name                 string            `json:"name"`
+	Dependencies         map[string]string `json:"dependencies"`
+	DevDependencies      map[string]string `json:"devDependencies"`
+	OptionalDependencies map[string]string `json:"optionalDependencies"`
+	PeerDependencies     map[string]string `json:"peerDependencies"`
+	Workspaces           json.RawMessage   `json:"workspaces"`
+}
+
+// workspaces reads both forms: ["packages/*"] and {"packages": [...]}.
+func (m npmManifest) workspaces() []string {
+	var list []string
+	if json.Unmarshal(m.Workspaces, &list) == nil {
+		return list
+	}
+	var obj struct{ Packages []string }
+	_ = json.Unmarshal(m.Workspaces, &obj)
+	return obj.Packages
+}
+
+func (m npmManifest) allDependencies() map[string]string {
+	all := map[string]string{}
+	for _, deps := range []map[string]string{m.Dependencies, m.DevDependencies, m.OptionalDependencies, m.PeerDependencies} {
+		for k, v := range deps {
+			all[k] = v
+		}
+	}
+	return all
+}
+
+type npmLockfile struct {
+	Packages map[string]npmLockPackage `json:"packages"`
+}
+
+type npmLockPackage struct {
+	Name             string `json:"name"`
+	Version          string `json:"version"`
+	Resolved         string `json:"resolved"`
+	Link             bool   `json:"link"`
+	HasInstallScript bool   `json:"hasInstallScript"`
+}
+
+// remoteSpec says whether an npm spec fetches from git or an arbitrary URL
+// rather than a registry. Git dependencies run `prepare` while packing
+// (THREATS F1); URLs bypass the registry allowlist.
+func remoteSpec(spec string) bool {
+	s := spec
+	if i := strings.Index(s, "@npm:"); i >= 0 {
+		s = s[i+5:]
+	}
+	for _, p := range []string{"git+", "git:", "git@", "github:", "gitlab:", "bitbucket:", "gist:", "http://", "https://", "ssh://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	// "user/repo" (GitHub shorthand), but not "@scope/name".
+	return !strings.HasPrefix(s, "@") && !strings.HasPrefix(s, "file:") && !strings.HasPrefix(s, ".") &&
+		!strings.HasPrefix(s, "/") && strings.Contains(s, "/") && !strings.Contains(s, "@")
+}
+
+func checkNPMSpec(spec string, allowGit bool) error {
+	// A spec is "name", "name@range" or a URL-ish source; only the source
+	// part after name@ matters.
+	src := spec
+	if at := strings.LastIndex(spec, "@"); at > 0 {
+		src = spec[at+1:]
+	}
+	if !allowGit && (remoteSpec(spec) || remoteSpec(src)) {
+		return fmt.Errorf("%w: %q is a git or URL dependency: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, spec)
+	}
+	if strings.HasPrefix(src, "file:") || strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
+		return fmt.Errorf("%w: %q is a local path; add it to package.json as a file: dependency inside the project instead", ErrPolicy, spec)
+	}
+	return nil
+}
+
+// checkNPMDependencies refuses git and URL dependencies in package.json and
+// the lockfile unless the user allowed them.
+func checkNPMDependencies(m npmManifest, l npmLockfile, allowGit bool) error {
+	if allowGit {
+		return nil
+	}
+	deps := m.allDependencies()
+	names := make([]string, 0, len(deps))
+	for n := range deps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if remoteSpec(deps[n]) {
+			return fmt.Errorf("%w: dependency %s is %q, a git or URL source: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, n, deps[n])
+		}
+	}
+	keys := make([]string, 0, len(l.Packages))
+	for k := range l.Packages {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r := l.Packages[k].Resolved
+		if strings.HasPrefix(r, "git") || strings.HasPrefix(r, "ssh:") || strings.HasPrefix(r, "github:") {
+			return fmt.Errorf("%w: lockfile entry %s resolves to %q, a git source: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, k, r)
+		}
+	}
+	return nil
+}
+
+// workspaceInputs lists each workspace's package.json.
+func workspaceInputs(project string, patterns []string) ([]Input, error) {
+	var out []Input
+	for _, pat := range patterns {
+		if !fs.ValidPath(path.Clean(pat)) {
+			return nil, fmt.Errorf("%w: workspace %q is outside the project", ErrPolicy, pat)
+		}
+		matches, err := filepath.Glob(filepath.Join(project, filepath.FromSlash(pat), "package.json"))
+		if err != nil {
+			return nil, fmt.Errorf("workspace pattern %q: %w", pat, err)
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(project, m)
+			out = append(out, Input{Name: filepath.ToSlash(rel), Source: m, Mode: 0o644})
+		}
+	}
+	return out, nil
+}
+
+// localDependencyInputs copies the targets of file: dependencies: tarballs
+// as they are, directories without node_modules and .git. Only paths
+// inside the project are taken.
+func localDependencyInputs(project string, m npmManifest, l npmLockfile) ([]Input, error) {
+	targets := map[string]bool{}
+	for _, spec := range m.allDependencies() {
+		if strings.HasPrefix(spec, "file:") {
+			targets[strings.TrimPrefix(spec, "file:")] = true
+		}
+	}
+	for _, pkg := range l.Packages {
+		if strings.HasPrefix(pkg.Resolved, "file:") {
+			targets[strings.TrimPrefix(pkg.Resolved, "file:")] = true
+		}
+	}
+	names := make([]string, 0, len(targets))
+	for t := range targets {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	var out []Input
+	for _, t := range names {
+		rel := path.Clean(filepath.ToSlash(t))
+		if !fs.ValidPath(rel) || rel == "." {
+			return nil, fmt.Errorf("%w: file: dependency %q is outside the project; only paths inside it are copied into the sandbox", ErrPolicy, t)
+		}
+		host := filepath.Join(project, filepath.FromSlash(rel))
+		fi, err := os.Lstat(host)
+		if err != nil {
+			return nil, fmt.Errorf("file: dependency %q: %w", t, err)
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			out = append(out, Input{Name: rel, Source: host, Mode: 0o644})
+		case fi.IsDir():
+			dir, err := dirInputs(project, host)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dir...)
+		default:
+			return nil, fmt.Errorf("%w: file: dependency %q is neither a file nor a directory", ErrPolicy, t)
+		}
+	}
+	return out, nil
+}
+
+// dirInputs lists the regular files of a local package directory, skipping
+// node_modules, .git, secrets-by-convention (.env*, .npmrc) and symlinks.
+func dirInputs(project, dir string) ([]Input, error) {
+	var out []Input
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".env") || d.Name() == ".npmrc" {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(project, p)
+		out = append(out, Input{Name: filepath.ToSlash(rel), Source: p, Mode: int64(fileMode(int64(fi.Mode().Perm())))})
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	return out, nil
+}

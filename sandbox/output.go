@@ -1,0 +1,88 @@
+package sandbox
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// tailBuffer keeps the last max bytes written to it: a container's output
+// is bounded in memory however much a script prints.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// lastLines returns at most n trailing lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// npm prints "> name@version script" before each lifecycle script it runs in
+// the foreground, and "npm error path|command" lines when one fails.
+var (
+	npmScriptHeader = regexp.MustCompile(`(?m)^> (\S+@\S+) (\S+)\r?$`)
+	npmErrorCommand = regexp.MustCompile(`(?m)^npm (?:error|ERR!) command (?:sh -c )?(.+?)\r?$`)
+	npmErrorPath    = regexp.MustCompile(`(?m)^npm (?:error|ERR!) path \S*/node_modules/(\S+?)\r?$`)
+)
+
+// ScriptRun is one lifecycle script npm announced.
+type ScriptRun struct {
+	Package string `json:"package"` // name@version
+	Event   string `json:"event"`   // preinstall, install, postinstall
+}
+
+// npmScripts lists the scripts npm announced, in order.
+func npmScripts(log string) []ScriptRun {
+	var out []ScriptRun
+	for _, m := range npmScriptHeader.FindAllStringSubmatch(log, -1) {
+		out = append(out, ScriptRun{Package: m[1], Event: m[2]})
+	}
+	return out
+}
+
+// npmFailure names the package and command of a failed script from npm's
+// output: the last announced script whose package matches npm's error path,
+// or the last announced one.
+func npmFailure(log string) (pkg, command string) {
+	if m := npmErrorCommand.FindAllStringSubmatch(log, -1); len(m) > 0 {
+		command = m[len(m)-1][1]
+	}
+	scripts := npmScripts(log)
+	name := ""
+	if m := npmErrorPath.FindStringSubmatch(log); m != nil {
+		name = m[1]
+		if i := strings.LastIndex(name, "/node_modules/"); i >= 0 {
+			name = name[i+len("/node_modules/"):]
+		}
+	}
+	for i := len(scripts) - 1; i >= 0; i-- {
+		if name == "" || strings.HasPrefix(scripts[i].Package, name+"@") {
+			return scripts[i].Package, command
+		}
+	}
+	return name, command
+}

@@ -1,0 +1,66 @@
+package sandbox
+
+// Ecosystem is what safe-install knows of one package manager: how its
+// command line becomes a Plan. A third manager (yarn, pnpm, uv) is one more
+// implementation, not a branch in the pipeline.
+type Ecosystem interface {
+	// Name is the command users type: "npm".
+	Name() string
+	// Plan reads the project and the user's configuration, never the
+	// network, and says what to copy in, what to run and what comes back.
+	Plan(project string, args []string, opts PlanOptions) (*Plan, error)
+}
+
+// PlanOptions are the user's decisions that shape a plan.
+type PlanOptions struct {
+	AllowGit bool              // allow git and remote-URL dependencies
+	Home     string            // the user's home, for the user's config files
+	Env      map[string]string // the host environment, for ${VAR} in config files
+	// Warn records something the plan dropped or changed, for the user.
+	Warn func(msg string)
+}
+
+// Plan is one install, decided before any container exists. It can be
+// printed (--dry-run); file contents never are, since they may hold tokens.
+type Plan struct {
+	Manager string   `json:"manager"`
+	Args    []string `json:"args"`
+	Project string   `json:"project"`
+	// Inputs go into the work volume, seen by every phase.
+	Inputs []Input `json:"inputs"`
+	// FetchOnly goes into a volume that only the fetch container mounts:
+	// registry credentials live there and nowhere else.
+	FetchOnly []Input `json:"fetch_only"`
+	Fetch     Phase   `json:"fetch"`
+	// Scripts is nil when the user asked for no scripts (--ignore-scripts).
+	Scripts *Phase `json:"scripts"`
+	// Artifacts are directories taken from the scripts container (or the
+	// fetch container when there is no scripts phase), below WorkDir.
+	Artifacts []string `json:"artifacts"`
+	// Manifests are files taken from the fetch container, before any
+	// third-party code ran, because the user asked npm to change them.
+	Manifests []string `json:"manifests"`
+	// Registries are the hosts the fetch phase needs.
+	Registries []string `json:"registries"`
+}
+
+// Input is one file copied into a container: from the host (Source) or
+// made by the plan (Data, e.g. a sanitised .npmrc).
+type Input struct {
+	Name   string `json:"name"` // slash-separated, relative to the mount point
+	Source string `json:"source,omitempty"`
+	Data   []byte `json:"-"`
+	Mode   int64  `json:"mode"`
+}
+
+// Phase is one container's command and environment.
+type Phase struct {
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env"`
+}
+
+// WorkDir is where the project's inputs sit in every container.
+const WorkDir = "/work"
+
+// FetchConfigDir holds the fetch-only inputs.
+const FetchConfigDir = "/run/safe-install"

@@ -1,0 +1,331 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Options are a run's settings besides its plan.
+type Options struct {
+	Image  string // image reference or ID; Run does not build it (see EnsureImage)
+	Limits Limits
+	Keep   bool // leave containers and volumes for inspection
+	Log    *zap.Logger
+	// Progress gets one line per step, for a person to read.
+	Progress io.Writer
+}
+
+// PhaseResult is what one container did.
+type PhaseResult struct {
+	Name      string        `json:"name"`
+	Container string        `json:"container"`
+	ExitCode  int           `json:"exit_code"`
+	Duration  time.Duration `json:"duration_ns"`
+	Scripts   []ScriptRun   `json:"scripts,omitempty"`
+}
+
+// Result is a finished run.
+type Result struct {
+	Image   string        `json:"image"`
+	Engine  EngineInfo    `json:"engine"`
+	Phases  []PhaseResult `json:"phases"`
+	Copied  ExtractStats  `json:"copied"`
+	Swapped []string      `json:"swapped"`
+	Kept    []string      `json:"kept,omitempty"` // with --keep: what was left behind
+}
+
+// Run carries out a plan in the sandbox and, when every phase succeeded and
+// every artifact entry passed validation, swaps the artifacts into the
+// project. On any error the project is as it was.
+func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error) {
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	info, err := eng.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	if !info.Rootless {
+		return nil, ErrRootful
+	}
+	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info}}
+	r.names = namesFor(newRunID(), p.Manager)
+	defer r.cleanup()
+	if err := r.run(ctx); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+type runner struct {
+	eng        Engine
+	plan       *Plan
+	opts       Options
+	log        *zap.Logger
+	names      Names
+	res        *Result
+	containers []string
+	volumes    []string
+	staging    string
+}
+
+func newRunID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "safe-install: "+format+"\n", args...)
+	}
+}
+
+func (r *runner) run(ctx context.Context) error {
+	p := r.plan
+	for _, v := range []string{r.names.Work, r.names.FetchConfig} {
+		if err := r.eng.CreateVolume(ctx, v); err != nil {
+			return fmt.Errorf("%w: %w", ErrEngine, err)
+		}
+		r.volumes = append(r.volumes, v)
+	}
+	if err := r.eng.CreateVolume(ctx, r.names.Cache); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+
+	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits)
+	r.progress("copying %d input files in and fetching (%s)", len(p.Inputs), strings.Join(p.Fetch.Command, " "))
+	fetchID, err := r.create(ctx, fetch)
+	if err != nil {
+		return err
+	}
+	if err := r.copyIn(ctx, fetchID, WorkDir, p.Inputs); err != nil {
+		return err
+	}
+	if err := r.copyIn(ctx, fetchID, FetchConfigDir, p.FetchOnly); err != nil {
+		return err
+	}
+	if _, err := r.phase(ctx, "fetch", fetchID); err != nil {
+		return err
+	}
+
+	if err := r.makeStaging(); err != nil {
+		return err
+	}
+	// Manifests come from here, before any third-party code ran, so no
+	// script can rewrite what the user's package.json says (invariant 9).
+	for _, m := range p.Manifests {
+		if err := r.copyBack(ctx, fetchID, m, ExtractFile); err != nil {
+			return err
+		}
+	}
+
+	from := fetchID
+	if p.Scripts != nil {
+		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits))
+		if err != nil {
+			return err
+		}
+		r.progress("running install scripts with no network")
+		if _, err := r.phase(ctx, "scripts", scriptsID); err != nil {
+			return err
+		}
+		from = scriptsID
+	}
+	for _, a := range p.Artifacts {
+		r.progress("copying %s back", a)
+		if err := r.copyBack(ctx, from, a, Extract); err != nil {
+			return err
+		}
+	}
+	names := append(append([]string{}, p.Manifests...), p.Artifacts...)
+	staged := map[string]string{}
+	for _, n := range names {
+		staged[n] = filepath.Join(r.staging, n)
+	}
+	if err := Swap(p.Project, names, staged); err != nil {
+		return err
+	}
+	r.res.Swapped = names
+	return nil
+}
+
+func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {
+	id, err := r.eng.Create(ctx, spec)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	r.containers = append(r.containers, id)
+	r.log.Debug("container created", zap.String("name", spec.Name), zap.String("network", spec.Network),
+		zap.Int64("memory_bytes", spec.MemoryBytes), zap.Int64("pids", spec.PidsLimit),
+		zap.String("bounded_by", "rlimits nproc/data/fsize/nofile always; cgroup memory/pids where the engine enforces them (cgroup v2)"))
+	return id, nil
+}
+
+func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []Input) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
+	err := r.eng.CopyIn(ctx, id, dir, pr)
+	pr.CloseWithError(err)
+	if err != nil {
+		return fmt.Errorf("copying inputs into the sandbox: %w", err)
+	}
+	return nil
+}
+
+// phase starts a created container, waits for it within the time limit and
+// turns its exit into a result or an error that names the package.
+func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error) {
+	log := r.log.With(zap.String("phase", name))
+	start := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
+	defer cancel()
+	if err := r.eng.Start(pctx, id); err != nil {
+		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
+	}
+	code, werr := r.eng.Wait(pctx, id)
+	timedOut := pctx.Err() == context.DeadlineExceeded
+	if werr != nil || timedOut {
+		// Kill it now, so that its output below is complete and nothing it
+		// started lives on.
+		_ = r.eng.Remove(context.WithoutCancel(ctx), id)
+	}
+	out := newTailBuffer(256 << 10)
+	var w io.Writer = out
+	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
+		w = io.MultiWriter(out, zapWriter{log})
+	}
+	if werr == nil {
+		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
+	}
+	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: npmScripts(out.String())}
+	r.res.Phases = append(r.res.Phases, res)
+	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
+	switch {
+	case timedOut:
+		pkg, _ := npmFailure(out.String())
+		if pkg == "" {
+			pkg = "the " + name + " phase"
+		}
+		return res, fmt.Errorf("%s ran past the %s time limit (phase %s): %w; raise --timeout if it is legitimately slow", pkg, r.opts.Limits.Timeout, name, ErrTimeout)
+	case werr != nil:
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("%s phase interrupted: %w", name, ctx.Err())
+		}
+		return res, fmt.Errorf("%w: waiting for the %s container: %w", ErrEngine, name, werr)
+	case code == 0:
+		return res, nil
+	}
+	tail := lastLines(out.String(), 20)
+	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom {
+		return res, fmt.Errorf("the %s phase ran out of memory (limit %d bytes): %w\n%s", name, r.opts.Limits.MemoryBytes, ErrLimit, indent(tail))
+	}
+	if name == "scripts" {
+		pkg, cmd := npmFailure(out.String())
+		return res, &ScriptError{Package: pkg, Script: cmd, Code: code, Tail: tail}
+	}
+	return res, &PhaseError{Phase: name, Code: code, Tail: tail}
+}
+
+// zapWriter logs container output line by line at debug level.
+type zapWriter struct{ log *zap.Logger }
+
+func (z zapWriter) Write(p []byte) (int, error) {
+	z.log.Debug(string(bytes.TrimRight(p, "\r\n")))
+	return len(p), nil
+}
+
+// makeStaging creates the private directory beside the targets, on the same
+// filesystem, so that the swap is a rename.
+func (r *runner) makeStaging() error {
+	dir, err := os.MkdirTemp(r.plan.Project, ".safe-install-")
+	if err != nil {
+		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
+	}
+	r.staging = dir
+	return nil
+}
+
+// copyBack streams name (below WorkDir) out of a stopped container through
+// the validating extractor into the staging directory.
+func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, ExtractLimits) (ExtractStats, error)) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := r.eng.CopyOut(ctx, id, path.Join(WorkDir, name), pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	stats, err := extract(pr, r.staging, name, r.opts.Limits.Extract)
+	pr.CloseWithError(errors.New("extraction stopped"))
+	cerr := <-done
+	if err != nil {
+		var ae *ArtifactError
+		if errors.As(err, &ae) {
+			ae.Package = r.owner(ae.Path)
+		}
+		if cerr != nil && !errors.As(err, &ae) {
+			return fmt.Errorf("copying %s back: %w", name, cerr)
+		}
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("copying %s back: %w", name, cerr)
+	}
+	r.res.Copied.Files += stats.Files
+	r.res.Copied.Dirs += stats.Dirs
+	r.res.Copied.Symlinks += stats.Symlinks
+	r.res.Copied.Hardlinks += stats.Hardlinks
+	r.res.Copied.Bytes += stats.Bytes
+	return nil
+}
+
+// owner names the package that holds an archive path, as name@version when
+// the staged tree already has its package.json.
+func (r *runner) owner(entry string) string {
+	name := packageOf(entry)
+	if name == "" {
+		return ""
+	}
+	if v := stagedVersion(filepath.Join(r.staging, filepath.FromSlash(packageDir(entry)))); v != "" {
+		return name + "@" + v
+	}
+	return name
+}
+
+func (r *runner) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if r.staging != "" {
+		if err := os.RemoveAll(r.staging); err != nil {
+			r.log.Warn("removing the staging directory", zap.String("dir", r.staging), zap.Error(err))
+		}
+	}
+	if r.opts.Keep {
+		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
+		return
+	}
+	for _, id := range r.containers {
+		if err := r.eng.Remove(ctx, id); err != nil {
+			r.log.Warn("removing a container", zap.String("id", id), zap.Error(err))
+		}
+	}
+	for _, v := range r.volumes {
+		if err := r.eng.RemoveVolume(ctx, v); err != nil {
+			r.log.Warn("removing a volume", zap.String("volume", v), zap.Error(err))
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package sandbox
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limits bound each sandbox container.
+type Limits struct {
+	Timeout     time.Duration // wall time of each phase
+	MemoryBytes int64
+	Pids        int64
+	LogBytes    int64
+	TmpBytes    int64 // each tmpfs (/tmp, the home directory)
+	Extract     ExtractLimits
+}
+
+// DefaultLimits fit a large real project on a 2-core, 24 GiB machine and
+// stop a fork bomb, a memory bomb or a hang within minutes.
+var DefaultLimits = Limits{
+	Timeout:     15 * time.Minute,
+	MemoryBytes: 4 << 30,
+	Pids:        1024,
+	LogBytes:    16 << 20,
+	TmpBytes:    1 << 30,
+	Extract:     DefaultExtractLimits,
+}
+
+// Names are the engine objects of one run, derived from its id.
+type Names struct {
+	Work, FetchConfig, Cache string // volumes
+	Fetch, Scripts           string // containers
+}
+
+func namesFor(runID, manager string) Names {
+	p := "safe-install-" + runID
+	return Names{
+		Work:        p + "-work",
+		FetchConfig: p + "-fetchcfg",
+		Cache:       "safe-install-cache-" + manager,
+		Fetch:       p + "-fetch",
+		Scripts:     p + "-scripts",
+	}
+}
+
+// hardened is the part every sandbox container shares (DESIGN invariants
+// 1, 4, 5, 6): named volumes only, a fixed environment, every capability
+// dropped, no-new-privileges, an unprivileged user, a read-only root, tmpfs
+// for the writable scratch places, and rlimits that hold where cgroup
+// limits are ignored (cgroup v1 rootless, as measured here).
+func hardened(name, image string, ph Phase, lim Limits) ContainerSpec {
+	// Podman 4.3 takes no uid= for tmpfs, so both are world-writable and
+	// sticky; the sandbox user is the only user inside.
+	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", lim.TmpBytes)
+	return ContainerSpec{
+		Name:            name,
+		Image:           image,
+		Command:         ph.Command,
+		Env:             ph.Env,
+		WorkDir:         WorkDir,
+		User:            fmt.Sprintf("%d:%d", sandboxUID, sandboxUID),
+		Tmpfs:           []TmpfsMount{{Dest: "/tmp", Options: tmpfs}, {Dest: "/home/sandbox", Options: tmpfs}},
+		CapDrop:         []string{"all"},
+		NoNewPrivileges: true,
+		ReadOnlyRoot:    true,
+		Rlimits: []Rlimit{
+			{Type: "nproc", Soft: uint64(lim.Pids), Hard: uint64(lim.Pids)},
+			{Type: "data", Soft: uint64(lim.MemoryBytes), Hard: uint64(lim.MemoryBytes)},
+			{Type: "fsize", Soft: uint64(lim.Extract.MaxFileBytes), Hard: uint64(lim.Extract.MaxFileBytes)},
+			{Type: "nofile", Soft: 8192, Hard: 8192},
+			{Type: "core", Soft: 0, Hard: 0},
+		},
+		LogMaxBytes: lim.LogBytes,
+		MemoryBytes: lim.MemoryBytes,
+		PidsLimit:   lim.Pids,
+	}
+}
+
+// FetchSpec is the fetch container: the only one with a network, and the
+// only one that mounts the credentials volume and the writable cache.
+func FetchSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
+	s := hardened(n.Fetch, image, p.Fetch, lim)
+	s.Network = "slirp4netns" // its default: no route to the host's loopback
+	s.Volumes = []VolumeMount{
+		{Name: n.Work, Dest: WorkDir},
+		{Name: n.FetchConfig, Dest: FetchConfigDir, ReadOnly: true},
+		{Name: n.Cache, Dest: "/cache"},
+	}
+	return s
+}
+
+// ScriptsSpec is the scripts container: third-party code, no network (only
+// lo), no credentials, no cache.
+func ScriptsSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
+	s := hardened(n.Scripts, image, *p.Scripts, lim)
+	s.Network = "none"
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}
+	return s
+}
+
+// DryRunNames are the names a run would use, with a placeholder run id.
+func DryRunNames(manager string) Names { return namesFor("RUNID", manager) }
