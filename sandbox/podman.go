@@ -193,7 +193,7 @@ func (p *Podman) Logs(ctx context.Context, id string, w io.Writer) error {
 	go func() {
 		defer wg.Done()
 		for l := range lines {
-			io.WriteString(w, l+"\n")
+			io.WriteString(w, strings.TrimRight(l, "\n")+"\n")
 		}
 	}()
 	err := containers.Logs(p.ctx(ctx), id, new(containers.LogOptions).WithStdout(true).WithStderr(true), lines, lines)

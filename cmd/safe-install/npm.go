@@ -144,9 +144,16 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 	for _, ph := range res.Phases {
 		scripts += len(ph.Scripts)
 	}
-	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %d install scripts ran offline; %d files (%.1f MB) copied back into %s\n",
-		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), scripts, res.Copied.Files, float64(res.Copied.Bytes)/1e6,
-		strings.Join(res.Swapped, ", "))
+	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s\n",
+		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(scripts, "install script"),
+		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim sandbox.Limits) error {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox"
+)
+
+// runApp runs the CLI in-process in dir with a fake HOME.
+func runApp(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".npmrc"), []byte("//registry.npmjs.org/:_authToken=npm_TOKENINHOME\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stdout: &stdout, stderr: &stderr, dir: dir, home: home, vars: map[string]string{"NPM_TOKEN": "ENVTOKEN"}}
+	err := newApp(e).RunContext(context.Background(), append([]string{"safe-install"}, args...))
+	if err != nil {
+		stderr.WriteString("safe-install: ERROR " + err.Error() + "\n")
+	}
+	return exitCode(err), stdout.String(), stderr.String()
+}
+
+func project(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// The app tests run one at a time: urfave/cli v2 keeps its help flag in a
+// package variable that every app run writes.
+
+func TestRefusalsNeedNoEngine(t *testing.T) {
+	dir := project(t, map[string]string{"package.json": `{"dependencies": {"x": "github:evil/x"}}`})
+	for _, tt := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"npm", "run", "test"}, exitUsage, "installs only"},
+		{[]string{"npm", "install"}, exitPolicy, "--allow-git"},
+		{[]string{"npm", "install", "--global", "x"}, exitPolicy, "--global"},
+		{[]string{"npm", "--memory", "lots", "ci"}, exitUsage, "--memory"},
+		{[]string{"--log-format", "xml", "version"}, exitUsage, "--log-format"},
+	} {
+		code, _, stderr := runApp(t, dir, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.says) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, tt.code, tt.says)
+		}
+	}
+}
+
+// --dry-run prints every container setting and no credential.
+func TestDryRun(t *testing.T) {
+	dir := project(t, map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {}}`})
+	code, stdout, stderr := runApp(t, dir, "npm", "--dry-run", "ci")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "TOKENINHOME") || strings.Contains(stdout, "ENVTOKEN") {
+		t.Error("the dry run prints a credential")
+	}
+	var out struct {
+		Containers []sandbox.ContainerSpec
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("dry run is not JSON: %v\n%s", err, stdout)
+	}
+	if len(out.Containers) != 2 {
+		t.Fatalf("%d containers, want fetch and scripts", len(out.Containers))
+	}
+	fetch, scripts := out.Containers[0], out.Containers[1]
+	if scripts.Network != "none" || fetch.Network != "slirp4netns" {
+		t.Errorf("networks: fetch %q, scripts %q", fetch.Network, scripts.Network)
+	}
+	for _, c := range out.Containers {
+		if !c.NoNewPrivileges || !c.ReadOnlyRoot || len(c.CapDrop) != 1 || c.CapDrop[0] != "all" || c.User == "0" || strings.HasPrefix(c.User, "0:") {
+			t.Errorf("%s is not hardened: %+v", c.Name, c)
+		}
+	}
+	for _, v := range scripts.Volumes {
+		if v.Dest == sandbox.FetchConfigDir || strings.Contains(v.Name, "cache") {
+			t.Errorf("the scripts container mounts %s at %s", v.Name, v.Dest)
+		}
+	}
+}
+
+// As root, nothing runs; as anyone else, the refusal is not about root.
+func TestRootIsRefused(t *testing.T) {
+	t.Parallel()
+	_, _, err := sandbox.Connect(context.Background(), "unix:///nonexistent.sock", nil)
+	if os.Geteuid() == 0 {
+		if err != sandbox.ErrRootful {
+			t.Errorf("as root Connect = %v, want ErrRootful", err)
+		}
+	} else if err == sandbox.ErrRootful {
+		t.Error("refused as root while not root")
+	}
+}

@@ -1,0 +1,446 @@
+//go:build e2e
+
+// End-to-end tests: the real binary, a real rootless Podman, real npm and
+// real packages. `make test-e2e` builds the binary and runs them as the
+// rootless user. Outside CI they skip when Podman is missing; in CI
+// (CI=true) they fail instead.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binary   string // the safe-install under test
+	setupErr error  // why the e2e environment is not usable
+)
+
+func TestMain(m *testing.M) {
+	stop, err := setupE2E()
+	setupErr = err
+	code := m.Run()
+	if err == nil && code == 0 {
+		if left := leftovers(); left != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: containers or volumes left behind:\n%s\n", left)
+			code = 1
+		}
+	}
+	if stop != nil {
+		stop()
+	}
+	os.Exit(code)
+}
+
+// setupE2E finds the binary and Podman, starts the user's API service (the
+// tool under test gets a fake HOME, so it must find an existing service
+// with the real storage) and builds the sandbox image once.
+func setupE2E() (func(), error) {
+	binary = os.Getenv("SAFE_INSTALL_BIN")
+	if binary == "" {
+		return nil, fmt.Errorf("SAFE_INSTALL_BIN is not set: run `make test-e2e`")
+	}
+	if _, err := exec.LookPath("podman"); err != nil {
+		return nil, fmt.Errorf("podman not found (sudo make setup): %w", err)
+	}
+	if os.Geteuid() == 0 {
+		return nil, fmt.Errorf("e2e tests run as the rootless user: `make test-e2e` switches to it when run as root")
+	}
+	sock := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "podman", "podman.sock")
+	var stop func()
+	if exec.Command("podman", "--url", "unix://"+sock, "version").Run() != nil {
+		if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+			return nil, err
+		}
+		cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting podman system service: %w", err)
+		}
+		stop = func() { cmd.Process.Kill(); cmd.Wait() }
+		for i := 0; ; i++ {
+			if exec.Command("podman", "--url", "unix://"+sock, "version").Run() == nil {
+				break
+			}
+			if i > 100 {
+				stop()
+				return nil, fmt.Errorf("podman system service did not answer on %s", sock)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	out, err := exec.Command(binary, "image", "list").CombinedOutput()
+	if err != nil {
+		return stop, fmt.Errorf("safe-install image list: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "present") {
+		fmt.Fprintln(os.Stderr, "e2e: building the sandbox image (a few minutes, once)")
+		build := exec.Command(binary, "image", "build")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return stop, fmt.Errorf("safe-install image build: %w", err)
+		}
+	}
+	return stop, nil
+}
+
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if setupErr == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("e2e environment unusable in CI: %v", setupErr)
+	}
+	t.Skipf("e2e environment unusable (fails in CI): %v", setupErr)
+}
+
+// leftovers lists run containers and volumes (the shared cache aside).
+func leftovers() string {
+	c, _ := exec.Command("podman", "ps", "-a", "--filter", "label=io.safe-install.run", "--format", "{{.Names}}").Output()
+	v, _ := exec.Command("podman", "volume", "ls", "--filter", "label=io.safe-install.run", "--format", "{{.Name}}").Output()
+	var left []string
+	for _, n := range strings.Fields(string(c) + " " + string(v)) {
+		if !strings.HasPrefix(n, "safe-install-cache-") {
+			left = append(left, n)
+		}
+	}
+	return strings.Join(left, "\n")
+}
+
+// world is one test's fake user: a HOME full of canaries with the project
+// inside it (so a "../../.." escape from node_modules lands in HOME), and a
+// loopback listener that no sandboxed code should reach.
+type world struct {
+	t        *testing.T
+	home     string
+	proj     string
+	suffix   string   // the random part of every canary
+	canaries []string // every planted secret
+	env      []string
+	listener *listener
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	requireE2E(t)
+	root := t.TempDir()
+	w := &world{t: t, home: filepath.Join(root, "home"), suffix: randomSuffix()}
+	w.proj = filepath.Join(w.home, "proj")
+	must(t, os.MkdirAll(filepath.Join(w.proj, "vendor"), 0o755))
+	w.listener = listen(t)
+
+	tok := "npm_SICANARY" + w.suffix + strings.Repeat("x", 12)
+	files := map[string]string{
+		".npmrc":           "//registry.npmjs.org/:_authToken=" + tok + "\n",
+		".ssh/id_rsa":      "-----BEGIN OPENSSH PRIVATE KEY-----\nSICANARY-SSH-" + w.suffix + "\n-----END OPENSSH PRIVATE KEY-----\n",
+		".aws/credentials": "[default]\naws_access_key_id = AKIASICANARY" + w.suffix + "\naws_secret_access_key = SICANARYAWSSECRET" + w.suffix + "\n",
+		".bashrc":          "# the user's shell setup\n",
+		"proj/.env":        "SECRET=SICANARYDOTENV" + w.suffix + "\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(w.home, name)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, []byte(body), 0o600))
+	}
+	w.canaries = []string{
+		tok, "SICANARY-SSH-" + w.suffix, "AKIASICANARY" + w.suffix, "SICANARYAWSSECRET" + w.suffix,
+		"SICANARYDOTENV" + w.suffix, "SICANARYENV" + w.suffix, "ghp_SICANARY" + w.suffix,
+	}
+	w.env = []string{
+		"HOME=" + w.home,
+		"PATH=" + os.Getenv("PATH"),
+		"XDG_RUNTIME_DIR=" + os.Getenv("XDG_RUNTIME_DIR"),
+		"NPM_TOKEN=SICANARYENV" + w.suffix,
+		"GITHUB_TOKEN=ghp_SICANARY" + w.suffix,
+		"AWS_SECRET_ACCESS_KEY=SICANARYAWSSECRET" + w.suffix,
+		"CI=true",
+	}
+	return w
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pack writes testdata/packages/<name> as vendor/<name>-<version>.tgz, the
+// way npm packs (a "package/" prefix), adding target.json with the
+// listener's port. It returns the file: spec.
+func (w *world) pack(name string) string {
+	w.t.Helper()
+	src := filepath.Join("testdata", "packages", name)
+	var manifest struct{ Version string }
+	data, err := os.ReadFile(filepath.Join(src, "package.json"))
+	must(w.t, err)
+	must(w.t, json.Unmarshal(data, &manifest))
+	rel := fmt.Sprintf("vendor/%s-%s.tgz", name, manifest.Version)
+	f, err := os.Create(filepath.Join(w.proj, rel))
+	must(w.t, err)
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	add := func(name string, body []byte, mode int64) {
+		must(w.t, tw.WriteHeader(&tar.Header{Name: "package/" + name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Now()}))
+		_, err := tw.Write(body)
+		must(w.t, err)
+	}
+	must(w.t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		r, _ := filepath.Rel(src, p)
+		add(filepath.ToSlash(r), body, 0o644)
+		return nil
+	}))
+	add("target.json", []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)), 0o644)
+	must(w.t, tw.Close())
+	must(w.t, gz.Close())
+	return "file:" + rel
+}
+
+// project writes package.json with the given packed dependencies.
+func (w *world) project(deps ...string) {
+	w.t.Helper()
+	m := map[string]any{"name": "proj", "version": "1.0.0", "private": true}
+	d := map[string]string{}
+	for _, name := range deps {
+		d[name] = w.pack(name)
+	}
+	if len(d) > 0 {
+		m["dependencies"] = d
+	}
+	data, _ := json.MarshalIndent(m, "", "  ")
+	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs safe-install in the project with the world's environment.
+func (w *world) run(args ...string) result {
+	w.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = w.proj
+	cmd.Env = w.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("running safe-install: %v", err)
+	}
+	res := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
+	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
+	return res
+}
+
+// assertNoCanary searches data for every canary: raw, hex, and inside any
+// base64 run, decoded once or twice (the Shai-Hulud double encoding).
+func (w *world) assertNoCanary(where string, data []byte) {
+	w.t.Helper()
+	for _, blob := range decodedForms(data, 2) {
+		for _, c := range w.canaries {
+			if bytes.Contains(blob, []byte(c)) || bytes.Contains(blob, []byte(hex.EncodeToString([]byte(c)))) {
+				w.t.Errorf("canary %s leaked into %s", c, where)
+			}
+		}
+	}
+}
+
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)
+
+func decodedForms(data []byte, depth int) [][]byte {
+	out := [][]byte{data}
+	if depth == 0 {
+		return out
+	}
+	for _, m := range base64Run.FindAll(data, -1) {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+			if dec, err := enc.DecodeString(string(m)); err == nil {
+				out = append(out, decodedForms(dec, depth-1)...)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// assertTreeClean searches every file below dir for canaries.
+func (w *world) assertTreeClean(dir string) {
+	w.t.Helper()
+	must(w.t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		w.assertNoCanary(p, data)
+		return nil
+	}))
+}
+
+// snapshot hashes every entry below HOME except the paths a run may
+// change, with its type and mode.
+func (w *world) snapshot(except ...string) map[string]string {
+	w.t.Helper()
+	snap := map[string]string{}
+	must(w.t, filepath.WalkDir(w.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(w.home, p)
+		for _, e := range except {
+			if rel == e || strings.HasPrefix(rel, e+"/") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		sum := ""
+		switch {
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum = fmt.Sprintf("%x", sha256.Sum256(data))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			sum, _ = os.Readlink(p)
+		}
+		snap[rel] = fmt.Sprintf("%v %s", fi.Mode(), sum)
+		return nil
+	}))
+	return snap
+}
+
+func (w *world) assertSame(before, after map[string]string) {
+	w.t.Helper()
+	var diffs []string
+	for k, v := range before {
+		if after[k] != v {
+			diffs = append(diffs, fmt.Sprintf("changed or removed: %s", k))
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("added: %s", k))
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		w.t.Errorf("host files changed:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+func (w *world) read(rel string) string {
+	w.t.Helper()
+	data, err := os.ReadFile(filepath.Join(w.proj, rel))
+	if err != nil {
+		w.t.Fatalf("reading %s: %v", rel, err)
+	}
+	return string(data)
+}
+
+// listener accepts TCP on 127.0.0.1 and [::1] and keeps all it receives.
+type listener struct {
+	port  int
+	mu    sync.Mutex
+	conns int
+	data  bytes.Buffer
+}
+
+func listen(t *testing.T) *listener {
+	l := &listener{}
+	ln4, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	l.port = ln4.Addr().(*net.TCPAddr).Port
+	lns := []net.Listener{ln4}
+	if ln6, err := net.Listen("tcp", fmt.Sprintf("[::1]:%d", l.port)); err == nil {
+		lns = append(lns, ln6)
+	}
+	for _, ln := range lns {
+		go func(ln net.Listener) {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				l.mu.Lock()
+				l.conns++
+				l.mu.Unlock()
+				go func() {
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					b, _ := io.ReadAll(io.LimitReader(c, 1<<20))
+					l.mu.Lock()
+					l.data.Write(b)
+					l.mu.Unlock()
+				}()
+			}
+		}(ln)
+		t.Cleanup(func() { ln.Close() })
+	}
+	return l
+}
+
+func (l *listener) received() (int, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns, append([]byte(nil), l.data.Bytes()...)
+}
+
+// nodeOnHost runs node in the project on the host, as the user would.
+func (w *world) nodeOnHost(script string) string {
+	w.t.Helper()
+	cmd := exec.Command("node", "-e", script)
+	cmd.Dir = w.proj
+	cmd.Env = w.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("node -e %q on the host: %v\n%s", script, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,178 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A native addon compiled by node-gyp in the sandbox loads in the host's
+// node, and a postinstall's file in its own directory comes back; then
+// npm ci from the lockfile gives the same.
+func TestE2ENativeAddonAndPostinstall(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("hello-addon", "writes-own-file")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
+		t.Errorf("addon on the host said %q", got)
+	}
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("postinstall's file = %q", got)
+	}
+	if !strings.Contains(w.read("package-lock.json"), `"node_modules/hello-addon"`) {
+		t.Error("npm install wrote no lockfile entry for hello-addon")
+	}
+
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	if r := w.run("npm", "ci"); r.code != 0 {
+		t.Fatalf("npm ci: exit %d", r.code)
+	}
+	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
+		t.Errorf("addon after npm ci said %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(w.home, ".local/share/containers")); err == nil {
+		t.Error("the run made Podman storage under the user's HOME; it must use the existing service")
+	}
+}
+
+// RT-01/02/03/04/36: a stealer's postinstall finds no secret, reaches no
+// listener, and what it stashed in its package carries no canary.
+func TestE2ECanariesDoNotLeak(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("steal-canaries")
+	before := w.snapshot("proj/node_modules", "proj/package-lock.json")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d (the stealer swallows its errors; the install must succeed)", r.code)
+	}
+	// The payload ran: its report is there.
+	var probe struct {
+		Env        []string
+		Files      map[string]string
+		Sweep      []string
+		Sends      []struct{ Host, Result string }
+		Interfaces []string
+	}
+	must(t, json.Unmarshal([]byte(w.read("node_modules/steal-canaries/probe.json")), &probe))
+	if len(probe.Sends) != 2 {
+		t.Errorf("the stealer reported %d send attempts, want 2 (is the payload armed?)", len(probe.Sends))
+	}
+	for _, s := range probe.Sends {
+		if strings.HasPrefix(s.Result, "HTTP") {
+			t.Errorf("send to %s succeeded: %s", s.Host, s.Result)
+		}
+	}
+	if conns, data := w.listener.received(); conns != 0 {
+		t.Errorf("the loopback listener got %d connections (%d bytes)", conns, len(data))
+	}
+	if len(probe.Interfaces) != 1 || probe.Interfaces[0] != "lo" {
+		t.Errorf("scripts saw interfaces %v, want only lo", probe.Interfaces)
+	}
+	allowed := map[string]bool{"PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true}
+	for _, k := range probe.Env {
+		if !allowed[k] && !strings.HasPrefix(k, "npm_") {
+			t.Errorf("scripts saw env var %s, outside the fixed set", k)
+		}
+	}
+	for p, res := range probe.Files {
+		if strings.HasPrefix(res, "read") && (strings.Contains(p, ".ssh") || strings.Contains(p, ".aws") || strings.HasSuffix(p, ".env") || p == "/run/safe-install/npmrc") {
+			t.Errorf("the stealer could read %s (%s)", p, res)
+		}
+	}
+	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
+	w.assertSame(before, w.snapshot("proj/node_modules", "proj/package-lock.json"))
+}
+
+// RT-10: a symlink out of node_modules is refused, the run fails naming the
+// package and the path, and the host is as it was.
+func TestE2ESymlinkEscapeRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("plant-symlink")
+	before := w.snapshot()
+	r := w.run("npm", "install")
+	if r.code != exitArtifact {
+		t.Fatalf("exit %d, want %d (refused artifact)", r.code, exitArtifact)
+	}
+	for _, want := range []string{"plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	w.assertSame(before, w.snapshot())
+}
+
+// RT-18: a postinstall that rewrites the project's package.json, lockfile
+// and .npmrc changes nothing on the host: the manifests come from before
+// any script ran, and nothing else of the project comes back.
+func TestE2EManifestRewriteIgnored(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("rewrite-manifest")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		if strings.Contains(w.read(f), "curl") {
+			t.Errorf("the host's %s carries the script's rewrite", f)
+		}
+	}
+	if !strings.Contains(w.read("package.json"), "rewrite-manifest") {
+		t.Error("package.json lost its dependency")
+	}
+	if _, err := os.Stat(filepath.Join(w.proj, ".npmrc")); err == nil {
+		t.Error("the script's .npmrc reached the host project")
+	}
+}
+
+// A failing install script fails the run with its package, exit code and
+// output named, and leaves an earlier node_modules byte for byte.
+func TestE2EFailingScriptLeavesProjectUnchanged(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("first install: exit %d", r.code)
+	}
+	w.project("writes-own-file", "fail-postinstall")
+	before := w.snapshot()
+	r := w.run("npm", "install")
+	if r.code != exitScript {
+		t.Fatalf("exit %d, want %d (script failure)", r.code, exitScript)
+	}
+	for _, want := range []string{"fail-postinstall@2.1.0", "exit code 3", "cannot find the frobnicator"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	w.assertSame(before, w.snapshot())
+}
+
+// npm install <pkg> from the real npm registry updates package.json and the
+// lockfile, as plain npm would.
+func TestE2ERegistryInstall(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	// No token for the public registry: the canary one would be sent there.
+	must(t, os.Remove(filepath.Join(w.home, ".npmrc")))
+	w.project()
+	if r := w.run("npm", "install", "left-pad@1.3.0"); r.code != 0 {
+		t.Fatalf("npm install left-pad: exit %d", r.code)
+	}
+	if !strings.Contains(w.read("package.json"), `"left-pad": "^1.3.0"`) {
+		t.Errorf("package.json = %s", w.read("package.json"))
+	}
+	if !strings.Contains(w.read("package-lock.json"), `"node_modules/left-pad"`) {
+		t.Error("the lockfile has no left-pad")
+	}
+	if got := w.nodeOnHost(`console.log(JSON.stringify(require("left-pad")("x", 3)))`); got != `"  x"` {
+		t.Errorf("left-pad on the host = %q", got)
+	}
+}

@@ -1,0 +1,42 @@
+package sandbox
+
+import "testing"
+
+func TestNPMFailure(t *testing.T) {
+	t.Parallel()
+	log := `
+> ok-pkg@1.0.0 postinstall
+> node ok.js
+
+> bad-pkg@2.1.0 postinstall
+> node fail.js
+
+bad-pkg: cannot find the frobnicator
+npm error code 3
+npm error path /work/node_modules/bad-pkg
+npm error command failed
+npm error command sh -c node fail.js
+`
+	pkg, cmd := npmFailure(log)
+	if pkg != "bad-pkg@2.1.0" || cmd != "node fail.js" {
+		t.Errorf("npmFailure = %q, %q", pkg, cmd)
+	}
+	if got := npmScripts(log); len(got) != 2 || got[0].Package != "ok-pkg@1.0.0" || got[1].Event != "postinstall" {
+		t.Errorf("npmScripts = %+v", got)
+	}
+}
+
+func TestPackageOf(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"node_modules/a/index.js":                       "a",
+		"node_modules/@s/b/lib/x.js":                    "@s/b",
+		"node_modules/a/node_modules/@s/c/package.json": "@s/c",
+		"node_modules/.bin/x":                           "",
+		"node_modules":                                  "",
+	} {
+		if got := packageOf(in); got != want {
+			t.Errorf("packageOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
