@@ -49,7 +49,7 @@ test-unit:
 # The e2e tests drive bin/safe-install against the rootless user's Podman.
 test-e2e: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -timeout 60m -run 'E2E' -v ./...
+		-count=1 -timeout 60m -run 'E2E' -v ./cmd/...
 
 fmt:
 	gofmt -w cmd sandbox seccomp images

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/seccomp"
 )
 
 // Options are a run's settings besides its plan.
@@ -38,12 +40,14 @@ type PhaseResult struct {
 
 // Result is a finished run.
 type Result struct {
-	Image   string        `json:"image"`
-	Engine  EngineInfo    `json:"engine"`
-	Phases  []PhaseResult `json:"phases"`
-	Copied  ExtractStats  `json:"copied"`
-	Swapped []string      `json:"swapped"`
-	Kept    []string      `json:"kept,omitempty"` // with --keep: what was left behind
+	Image  string        `json:"image"`
+	Engine EngineInfo    `json:"engine"`
+	Phases []PhaseResult `json:"phases"`
+	Copied ExtractStats  `json:"copied"`
+	// Seccomp holds each phase's profile hash.
+	Seccomp map[seccomp.Phase]string `json:"seccomp"`
+	Swapped []string                 `json:"swapped"`
+	Kept    []string                 `json:"kept,omitempty"` // with --keep: what was left behind
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -80,6 +84,8 @@ type runner struct {
 	containers []string
 	volumes    []string
 	staging    string
+	private    string // this run's private host directory (seccomp profiles)
+	profiles   Profiles
 }
 
 func newRunID() string {
@@ -96,6 +102,14 @@ func (r *runner) progress(format string, args ...any) {
 
 func (r *runner) run(ctx context.Context) error {
 	p := r.plan
+	dir, err := os.MkdirTemp("", "safe-install-run-")
+	if err != nil {
+		return fmt.Errorf("creating a private directory: %w", err)
+	}
+	r.private = dir
+	if r.profiles, r.res.Seccomp, err = writeProfiles(dir); err != nil {
+		return err
+	}
 	for _, v := range []string{r.names.Work, r.names.FetchConfig} {
 		if err := r.eng.CreateVolume(ctx, v); err != nil {
 			return fmt.Errorf("%w: %w", ErrEngine, err)
@@ -106,7 +120,7 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 
-	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits)
+	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
 	r.progress("copying %d input files in and fetching (%s)", len(p.Inputs), strings.Join(p.Fetch.Command, " "))
 	fetchID, err := r.create(ctx, fetch)
 	if err != nil {
@@ -135,7 +149,7 @@ func (r *runner) run(ctx context.Context) error {
 
 	from := fetchID
 	if p.Scripts != nil {
-		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits))
+		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
 		if err != nil {
 			return err
 		}
@@ -309,6 +323,9 @@ func (r *runner) owner(entry string) string {
 func (r *runner) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if r.private != "" {
+		_ = os.RemoveAll(r.private)
+	}
 	if r.staging != "" {
 		if err := os.RemoveAll(r.staging); err != nil {
 			r.log.Warn("removing the staging directory", zap.String("dir", r.staging), zap.Error(err))

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"time"
+
+	"github.com/safe-install/safe-install/seccomp"
 )
 
 // Limits bound each sandbox container.
@@ -45,10 +47,11 @@ func namesFor(runID, manager string) Names {
 
 // hardened is the part every sandbox container shares (DESIGN invariants
 // 1, 4, 5, 6): named volumes only, a fixed environment, every capability
-// dropped, no-new-privileges, an unprivileged user, a read-only root, tmpfs
+// dropped, no-new-privileges, our seccomp profile, an unprivileged user, a
+// read-only root, tmpfs
 // for the writable scratch places, and rlimits that hold where cgroup
 // limits are ignored (cgroup v1 rootless, as measured here).
-func hardened(name, image string, ph Phase, lim Limits) ContainerSpec {
+func hardened(name, image string, ph Phase, lim Limits, profile string) ContainerSpec {
 	// Podman 4.3 takes no uid= for tmpfs, so both are world-writable and
 	// sticky; the sandbox user is the only user inside.
 	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", lim.TmpBytes)
@@ -63,6 +66,7 @@ func hardened(name, image string, ph Phase, lim Limits) ContainerSpec {
 		CapDrop:         []string{"all"},
 		NoNewPrivileges: true,
 		ReadOnlyRoot:    true,
+		SeccompProfile:  profile,
 		Rlimits: []Rlimit{
 			{Type: "nproc", Soft: uint64(lim.Pids), Hard: uint64(lim.Pids)},
 			{Type: "data", Soft: uint64(lim.MemoryBytes), Hard: uint64(lim.MemoryBytes)},
@@ -78,8 +82,8 @@ func hardened(name, image string, ph Phase, lim Limits) ContainerSpec {
 
 // FetchSpec is the fetch container: the only one with a network, and the
 // only one that mounts the credentials volume and the writable cache.
-func FetchSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
-	s := hardened(n.Fetch, image, p.Fetch, lim)
+func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+	s := hardened(n.Fetch, image, p.Fetch, lim, prof[seccomp.Fetch])
 	s.Network = "slirp4netns" // its default: no route to the host's loopback
 	s.Volumes = []VolumeMount{
 		{Name: n.Work, Dest: WorkDir},
@@ -91,8 +95,8 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
 
 // ScriptsSpec is the scripts container: third-party code, no network (only
 // lo), no credentials, no cache.
-func ScriptsSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
-	s := hardened(n.Scripts, image, *p.Scripts, lim)
+func ScriptsSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+	s := hardened(n.Scripts, image, *p.Scripts, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}
 	return s
@@ -100,3 +104,12 @@ func ScriptsSpec(p *Plan, image string, n Names, lim Limits) ContainerSpec {
 
 // DryRunNames are the names a run would use, with a placeholder run id.
 func DryRunNames(manager string) Names { return namesFor("RUNID", manager) }
+
+// DryRunProfiles stand for the private profile files a run writes.
+func DryRunProfiles() Profiles {
+	p := Profiles{}
+	for _, ph := range seccomp.Phases {
+		p[ph] = "$PRIVATE_DIR/seccomp-" + string(ph) + ".json"
+	}
+	return p
+}

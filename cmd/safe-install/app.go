@@ -54,6 +54,7 @@ EXAMPLE:
 		Commands: []*cli.Command{
 			newNPMCommand(e, logp),
 			newImageCommand(e, logp),
+			newSeccompCommand(e),
 			newVersionCommand(e),
 		},
 	}

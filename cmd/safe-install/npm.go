@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/seccomp"
 )
 
 // runFlags are the sandbox settings every install command takes.
@@ -165,14 +166,19 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		}
 		image = ref
 	}
-	names := sandbox.DryRunNames(plan.Manager)
+	names, profiles := sandbox.DryRunNames(plan.Manager), sandbox.DryRunProfiles()
+	hashes, err := sandbox.ProfileHashes()
+	if err != nil {
+		return err
+	}
 	out := struct {
-		Plan       *sandbox.Plan           `json:"plan"`
-		Limits     sandbox.Limits          `json:"limits"`
-		Containers []sandbox.ContainerSpec `json:"containers"`
-	}{Plan: plan, Limits: lim, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim)}}
+		Plan       *sandbox.Plan            `json:"plan"`
+		Limits     sandbox.Limits           `json:"limits"`
+		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
+		Containers []sandbox.ContainerSpec  `json:"containers"`
+	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim))
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim, profiles))
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
