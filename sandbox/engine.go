@@ -33,6 +33,8 @@ type Engine interface {
 	CopyOut(ctx context.Context, id, path string, w io.Writer) error
 	// OOMKilled reports whether the kernel's OOM killer ended the container.
 	OOMKilled(ctx context.Context, id string) (bool, error)
+	// Kill stops a running container and everything in it at once.
+	Kill(ctx context.Context, id string) error
 	// Remove kills the container if it runs and deletes it.
 	Remove(ctx context.Context, id string) error
 }

@@ -49,6 +49,14 @@ var (
 	npmErrorPath    = regexp.MustCompile(`(?m)^npm (?:error|ERR!) path \S*/node_modules/(\S+?)\r?$`)
 )
 
+// outOfMemory matches how node, V8, python and the C library report an
+// allocation the memory rlimit refused (cgroup v1 gives no OOM kill).
+var outOfMemory = regexp.MustCompile(`Array buffer allocation failed|JavaScript heap out of memory|Cannot allocate memory|\bMemoryError\b|std::bad_alloc|virtual memory exhausted`)
+
+// outOfProcesses matches how shells, node and python report a fork the
+// process rlimit refused.
+var outOfProcesses = regexp.MustCompile(`Cannot fork|fork: Resource temporarily unavailable|spawn \S+ EAGAIN|BlockingIOError: \[Errno 11\]`)
+
 // ScriptRun is one lifecycle script npm announced.
 type ScriptRun struct {
 	Package string `json:"package"` // name@version

@@ -221,6 +221,16 @@ func (p *Podman) OOMKilled(ctx context.Context, id string) (bool, error) {
 	return data.State.OOMKilled, nil
 }
 
+func (p *Podman) Kill(ctx context.Context, id string) error {
+	if err := containers.Kill(p.ctx(ctx), id, new(containers.KillOptions).WithSignal("KILL")); err != nil {
+		return err
+	}
+	_, err := containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
+		WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
+		WithInterval("20ms"))
+	return err
+}
+
 func (p *Podman) Remove(ctx context.Context, id string) error {
 	_, err := containers.Remove(p.ctx(ctx), id, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))
 	return err

@@ -213,18 +213,18 @@ func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error
 	code, werr := r.eng.Wait(pctx, id)
 	timedOut := pctx.Err() == context.DeadlineExceeded
 	if werr != nil || timedOut {
-		// Kill it now, so that its output below is complete and nothing it
-		// started lives on.
-		_ = r.eng.Remove(context.WithoutCancel(ctx), id)
+		// Kill it now, so that nothing it started lives on and its output
+		// is complete for the message below.
+		if err := r.eng.Kill(context.WithoutCancel(ctx), id); err != nil {
+			log.Warn("killing the container", zap.Error(err))
+		}
 	}
 	out := newTailBuffer(256 << 10)
 	var w io.Writer = out
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
 		w = io.MultiWriter(out, zapWriter{log})
 	}
-	if werr == nil {
-		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
-	}
+	_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: npmScripts(out.String())}
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
@@ -244,11 +244,22 @@ func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error
 		return res, nil
 	}
 	tail := lastLines(out.String(), 20)
-	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom {
-		return res, fmt.Errorf("the %s phase ran out of memory (limit %d bytes): %w\n%s", name, r.opts.Limits.MemoryBytes, ErrLimit, indent(tail))
+	pkg, cmd := npmFailure(out.String())
+	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom || outOfMemory.MatchString(tail) {
+		if pkg == "" {
+			pkg = "the " + name + " phase"
+		}
+		return res, fmt.Errorf("%s ran out of memory (phase %s, limit %d bytes): %w; raise --memory if it legitimately needs more\n%s",
+			pkg, name, r.opts.Limits.MemoryBytes, ErrLimit, indent(tail))
+	}
+	if outOfProcesses.MatchString(tail) {
+		if pkg == "" {
+			pkg = "the " + name + " phase"
+		}
+		return res, fmt.Errorf("%s hit the process limit (phase %s, %d processes): %w; raise --pids if it legitimately needs more\n%s",
+			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
 	}
 	if name == "scripts" {
-		pkg, cmd := npmFailure(out.String())
 		return res, &ScriptError{Package: pkg, Script: cmd, Code: code, Tail: tail}
 	}
 	return res, &PhaseError{Phase: name, Code: code, Tail: tail}

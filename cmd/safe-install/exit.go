@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/safe-install/safe-install/sandbox"
@@ -18,6 +19,7 @@ const (
 	exitLimit       = 13 // memory, process or size limit
 	exitPolicy      = 14 // refused before running: git dependency, flag, local path
 	exitUnavailable = 15 // no usable rootless Podman
+	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
 )
 
 func exitCode(err error) int {
@@ -28,6 +30,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
 	case errors.Is(err, sandbox.ErrUnsupported):
 		return exitUsage
 	case errors.Is(err, sandbox.ErrTimeout):

@@ -1,0 +1,2 @@
+const hold = [];
+for (;;) hold.push(Buffer.alloc(64 << 20, 1));
