@@ -11,14 +11,14 @@ import (
 // scripts and CI can tell a malicious package from a broken machine.
 const (
 	exitOK          = 0
-	exitFailure     = 1  // anything else, e.g. npm could not resolve a package
-	exitUsage       = 2  // a command or flag safe-install does not take
-	exitArtifact    = 10 // copy-back refused an entry
-	exitScript      = 11 // an install script failed
-	exitTimeout     = 12 // a phase ran past --timeout
-	exitLimit       = 13 // memory, process or size limit
-	exitPolicy      = 14 // refused before running: git dependency, flag, local path
-	exitUnavailable = 15 // no usable rootless Podman
+	exitFailure     = 1   // anything else, e.g. npm could not resolve a package
+	exitUsage       = 2   // a command or flag safe-install does not take
+	exitArtifact    = 10  // copy-back refused an entry
+	exitScript      = 11  // an install script failed
+	exitTimeout     = 12  // a phase ran past --timeout
+	exitLimit       = 13  // memory, process or size limit
+	exitPolicy      = 14  // refused before running: git dependency, flag, local path
+	exitUnavailable = 15  // no usable rootless Podman
 	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
 )
 
