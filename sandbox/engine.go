@@ -25,6 +25,9 @@ type Engine interface {
 	// including into its volumes.
 	CopyIn(ctx context.Context, id, dir string, tar io.Reader) error
 	Start(ctx context.Context, id string) error
+	// Attach streams a created container's stdin and output; it sends on
+	// ready once attached (before Start) and returns when the container ends.
+	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, ready chan bool) error
 	// Wait blocks until the container exits and returns its exit code.
 	Wait(ctx context.Context, id string) (int, error)
 	// Logs writes the container's combined output.
@@ -57,7 +60,9 @@ type ContainerSpec struct {
 	Env     map[string]string `json:"env"` // the whole environment; nothing is inherited
 	WorkDir string            `json:"workdir"`
 	User    string            `json:"user"`
-	// Network is "none" (only lo) or "slirp4netns" (outbound, no host loopback).
+	Stdin   bool              `json:"stdin"` // kept open for Attach (the fetch relay)
+	// Network is "none" (only lo); "slirp4netns" (outbound) is kept for
+	// engines without the relay and is not used by the pipeline.
 	Network         string        `json:"network"`
 	Volumes         []VolumeMount `json:"volumes"`
 	Tmpfs           []TmpfsMount  `json:"tmpfs"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -149,15 +150,30 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	userRC, _ := os.ReadFile(userNpmrc(opts))
 	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
 	cfg := sanitizeNpmrc(userRC, projectRC, opts.Env, opts.Warn)
+	if err := checkProjectRegistries(cfg.projectOnly, opts.AllowRegistries); err != nil {
+		return nil, err
+	}
+	p.Registries = cfg.registries
+	for _, a := range opts.AllowRegistries {
+		if _, ok := matchRegistry(p.Registries, mustParse(a)); !ok {
+			p.Registries = append(p.Registries, Registry{URL: a})
+		}
+	}
+	if err := checkResolvedHosts(lockfile, lock, p.Registries); err != nil {
+		return nil, err
+	}
 	if len(cfg.project) > 0 {
 		p.Inputs = append(p.Inputs, Input{Name: ".npmrc", Data: []byte(strings.Join(cfg.project, "\n") + "\n"), Mode: 0o644})
 	}
-	p.FetchOnly = []Input{{Name: "npmrc", Data: []byte(strings.Join(cfg.fetch, "\n") + "\n"), Mode: 0o600}}
-	p.Registries = cfg.registries
+	// npm reaches the registries only through the relay to the egress
+	// proxy, which holds the credentials.
+	proxy := fmt.Sprintf("http://127.0.0.1:%d/", RelayPort)
+	fetchRC := append(cfg.fetch, "proxy="+proxy, "https-proxy="+proxy, "noproxy=", "strict-ssl=true")
+	p.FetchOnly = []Input{{Name: "npmrc", Data: []byte(strings.Join(fetchRC, "\n") + "\n"), Mode: 0o644}}
 
-	fetchCmd := []string{"npm", "ci"}
+	fetchCmd := []string{"node", FetchConfigDir + "/relay.js", "npm", "ci"}
 	if !ci {
-		fetchCmd = []string{"npm", "install"}
+		fetchCmd = []string{"node", FetchConfigDir + "/relay.js", "npm", "install"}
 		p.Manifests = []string{"package.json", "package-lock.json"}
 		if lock == "npm-shrinkwrap.json" {
 			p.Manifests[1] = lock
@@ -172,6 +188,8 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	p.Fetch = Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
 		"npm_config_userconfig": FetchConfigDir + "/npmrc",
 		"npm_config_cache":      "/cache/npm",
+		// The egress proxy's per-run CA: the only HTTPS peer there is.
+		"NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem",
 	})}
 	if !ignoreScripts {
 		p.Scripts = &Phase{
@@ -316,6 +334,60 @@ func checkNPMDependencies(m npmManifest, l npmLockfile, allowGit bool) error {
 		r := l.Packages[k].Resolved
 		if strings.HasPrefix(r, "git") || strings.HasPrefix(r, "ssh:") || strings.HasPrefix(r, "github:") {
 			return fmt.Errorf("%w: lockfile entry %s resolves to %q, a git source: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, k, r)
+		}
+	}
+	return nil
+}
+
+func mustParse(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &url.URL{}
+	}
+	return u
+}
+
+// checkProjectRegistries refuses registries that only the project's .npmrc
+// names: a pull request can change that file (THREATS F8).
+func checkProjectRegistries(projectOnly map[string]string, allowed []string) error {
+	urls := make([]string, 0, len(projectOnly))
+	for u := range projectOnly {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	for _, u := range urls {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || registryScope(a) == registryScope(u)
+		}
+		if !ok {
+			return fmt.Errorf("%w: the project's .npmrc sets %s=%s, a registry your own npm config does not name; "+
+				"a pull request can change that file, so rerun with --allow-registry %s if you trust it", ErrPolicy, projectOnly[u], u, u)
+		}
+	}
+	return nil
+}
+
+// checkResolvedHosts refuses a lockfile entry whose tarball lives outside
+// the allowlist before anything is fetched, naming the package and host.
+func checkResolvedHosts(l npmLockfile, lock string, regs []Registry) error {
+	keys := make([]string, 0, len(l.Packages))
+	for k := range l.Packages {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r := l.Packages[k].Resolved
+		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
+			continue
+		}
+		u, err := url.Parse(r)
+		if err != nil {
+			return fmt.Errorf("%w: %s entry %s: bad resolved URL %q", ErrPolicy, lock, k, r)
+		}
+		if _, ok := matchRegistry(regs, u); !ok {
+			return fmt.Errorf("%w: %s entry %s (%s) resolves to host %s, which is not an allowed registry; "+
+				"allow it with --allow-registry %s://%s/ if you trust it", ErrPolicy, lock, k, packageOf(k+"/x"), u.Host, u.Scheme, u.Host)
 		}
 	}
 	return nil

@@ -53,6 +53,9 @@ func TestNPMPlanRefusals(t *testing.T) {
 		{"git dependency", map[string]string{"package.json": `{"dependencies": {"x": "git+https://example.invalid/x.git"}}`}, []string{"install"}, ErrPolicy, "dependency x"},
 		{"git in lockfile", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "git+ssh://git@example.invalid/x.git#abc"}}}`}, []string{"ci"}, ErrPolicy, "node_modules/x"},
 		{"file dep outside project", map[string]string{"package.json": `{"dependencies": {"x": "file:../x.tgz"}}`}, []string{"install"}, ErrPolicy, "outside the project"},
+		{"registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "registry=http://127.0.0.1:9/\n"}, []string{"install"}, ErrPolicy, "--allow-registry"},
+		{"scoped registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "@evil:registry=https://evil.example/\n"}, []string{"install"}, ErrPolicy, "@evil:registry"},
+		{"lockfile tarball elsewhere", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "https://evil.example/x/-/x-1.0.0.tgz"}}}`}, []string{"ci"}, ErrPolicy, "evil.example"},
 		{"ci with names", map[string]string{"package.json": `{}`, "package-lock.json": lock}, []string{"ci", "left-pad"}, ErrPolicy, "npm install left-pad"},
 	}
 	for _, tt := range tests {
@@ -101,7 +104,7 @@ func TestNPMPlanInstall(t *testing.T) {
 			t.Errorf("inputs carry %s", never)
 		}
 	}
-	if got := strings.Join(p.Fetch.Command, " "); got != "npm install --ignore-scripts -D left-pad@1.3.0" {
+	if got := strings.Join(p.Fetch.Command, " "); got != "node /run/safe-install/relay.js npm install --ignore-scripts -D left-pad@1.3.0" {
 		t.Errorf("fetch command %q", got)
 	}
 	if p.Scripts == nil || strings.Join(p.Scripts.Command, " ") != "npm rebuild --foreground-scripts" {
@@ -129,7 +132,7 @@ func TestNPMPlanCIAndIgnoreScripts(t *testing.T) {
 	if len(p.Manifests) != 0 {
 		t.Errorf("npm ci brings back manifests %v; it must not change them", p.Manifests)
 	}
-	if got := strings.Join(p.Fetch.Command, " "); got != "npm ci --ignore-scripts --omit=dev" {
+	if got := strings.Join(p.Fetch.Command, " "); got != "node /run/safe-install/relay.js npm ci --ignore-scripts --omit=dev" {
 		t.Errorf("fetch command %q", got)
 	}
 }

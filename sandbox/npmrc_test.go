@@ -22,14 +22,31 @@ func TestSanitizeNpmrc(t *testing.T) {
 	cfg := sanitizeNpmrc([]byte(user), []byte(project), map[string]string{"CORP_TOKEN": "corp-secret", "NPM_TOKEN": "npm-secret"},
 		func(m string) { warnings = append(warnings, m) })
 
-	wantFetch := []string{
-		"registry=https://npm.corp.example/",
-		"//npm.corp.example/:_authToken=corp-secret",
-		"//npm.corp.example/:_authToken=npm-secret",
-		"//registry.npmjs.org/:_authToken=npm-secret",
-	}
-	if !slices.Equal(cfg.fetch, wantFetch) {
+	// No credential in any config a container sees: they go to the proxy.
+	if wantFetch := []string{"registry=https://npm.corp.example/"}; !slices.Equal(cfg.fetch, wantFetch) {
 		t.Errorf("fetch config\n got %q\nwant %q", cfg.fetch, wantFetch)
+	}
+	auth := map[string]string{}
+	for _, r := range cfg.registries {
+		auth[r.URL] = r.Auth
+	}
+	// The project's token for the corporate registry overrides the user's
+	// (npm's precedence); the one for evil.example is dropped.
+	want := map[string]string{
+		"https://registry.npmjs.org/": "Bearer npm-secret",
+		"https://npm.corp.example/":   "Bearer npm-secret",
+		"http://127.0.0.1:9/":         "",
+	}
+	if len(auth) != len(want) {
+		t.Errorf("registries %v, want %v", auth, want)
+	}
+	for u, a := range want {
+		if got, ok := auth[u]; !ok || got != a {
+			t.Errorf("registry %s: auth %q (present %v), want %q", u, got, ok, a)
+		}
+	}
+	if cfg.projectOnly["http://127.0.0.1:9/"] != "@evil:registry" {
+		t.Errorf("projectOnly = %v", cfg.projectOnly)
 	}
 	wantProject := []string{"save-exact=true", "@evil:registry=http://127.0.0.1:9/"}
 	if !slices.Equal(cfg.project, wantProject) {

@@ -13,9 +13,12 @@ type Ecosystem interface {
 
 // PlanOptions are the user's decisions that shape a plan.
 type PlanOptions struct {
-	AllowGit bool              // allow git and remote-URL dependencies
-	Home     string            // the user's home, for the user's config files
-	Env      map[string]string // the host environment, for ${VAR} in config files
+	AllowGit bool // allow git and remote-URL dependencies
+	// AllowRegistries are registry URLs the user trusts although only the
+	// project's configuration names them.
+	AllowRegistries []string
+	Home            string            // the user's home, for the user's config files
+	Env             map[string]string // the host environment, for ${VAR} in config files
 	// Warn records something the plan dropped or changed, for the user.
 	Warn func(msg string)
 }
@@ -40,8 +43,8 @@ type Plan struct {
 	// Manifests are files taken from the fetch container, before any
 	// third-party code ran, because the user asked npm to change them.
 	Manifests []string `json:"manifests"`
-	// Registries are the hosts the fetch phase needs.
-	Registries []string `json:"registries"`
+	// Registries are all the fetch phase may reach (the egress allowlist).
+	Registries []Registry `json:"registries"`
 }
 
 // Input is one file copied into a container: from the host (Source) or
@@ -62,5 +65,6 @@ type Phase struct {
 // WorkDir is where the project's inputs sit in every container.
 const WorkDir = "/work"
 
-// FetchConfigDir holds the fetch-only inputs.
+// FetchConfigDir holds the fetch-only inputs: npm's config, the relay to
+// the egress proxy and the run's CA certificate.
 const FetchConfigDir = "/run/safe-install"

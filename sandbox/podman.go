@@ -112,7 +112,7 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	s.EnvHost = &f
 	s.HTTPProxy = &f // the host's proxy variables can carry credentials (F4)
 	s.Terminal = &f
-	s.Stdin = &f
+	s.Stdin = &c.Stdin
 	s.UseImageHosts = &t // no host.containers.internal entry
 	s.CapDrop = c.CapDrop
 	s.NoNewPrivileges = &c.NoNewPrivileges
@@ -176,6 +176,14 @@ func (p *Podman) CopyIn(ctx context.Context, id, dir string, tar io.Reader) erro
 
 func (p *Podman) Start(ctx context.Context, id string) error {
 	return containers.Start(p.ctx(ctx), id, nil)
+}
+
+func (p *Podman) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, ready chan bool) error {
+	// Detach keys cannot be turned off through the bindings, so they are
+	// named here (whatever containers.conf says) and the relay escapes
+	// their first byte in what it writes to stdin (see escapeWriter).
+	return containers.Attach(p.ctx(ctx), id, stdin, stdout, stderr, ready,
+		new(containers.AttachOptions).WithDetachKeys(DetachKeys).WithStream(true))
 }
 
 func (p *Podman) Wait(ctx context.Context, id string) (int, error) {

@@ -47,7 +47,10 @@ type Result struct {
 	// Seccomp holds each phase's profile hash.
 	Seccomp map[seccomp.Phase]string `json:"seccomp"`
 	Swapped []string                 `json:"swapped"`
-	Kept    []string                 `json:"kept,omitempty"` // with --keep: what was left behind
+	// Contacted and Refused are what the fetch phase's egress proxy saw.
+	Contacted []string  `json:"contacted"`
+	Refused   []Refusal `json:"refused,omitempty"`
+	Kept      []string  `json:"kept,omitempty"` // with --keep: what was left behind
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -86,6 +89,7 @@ type runner struct {
 	staging    string
 	private    string // this run's private host directory (seccomp profiles)
 	profiles   Profiles
+	egress     *Egress
 }
 
 func newRunID() string {
@@ -120,6 +124,12 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 
+	if r.egress, err = NewEgress(p.Registries); err != nil {
+		return err
+	}
+	fetchOnly := append(append([]Input{}, p.FetchOnly...),
+		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
+		Input{Name: "relay.js", Data: relayScript, Mode: 0o644})
 	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
 	r.progress("copying %d input files in and fetching (%s)", len(p.Inputs), strings.Join(p.Fetch.Command, " "))
 	fetchID, err := r.create(ctx, fetch)
@@ -129,10 +139,12 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.copyIn(ctx, fetchID, WorkDir, p.Inputs); err != nil {
 		return err
 	}
-	if err := r.copyIn(ctx, fetchID, FetchConfigDir, p.FetchOnly); err != nil {
+	if err := r.copyIn(ctx, fetchID, FetchConfigDir, fetchOnly); err != nil {
 		return err
 	}
-	if _, err := r.phase(ctx, "fetch", fetchID); err != nil {
+	_, err = r.phase(ctx, "fetch", fetchID, true)
+	r.res.Contacted, r.res.Refused = r.egress.Contacted(), r.egress.Refused()
+	if err != nil {
 		return err
 	}
 
@@ -154,7 +166,7 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		r.progress("running install scripts with no network")
-		if _, err := r.phase(ctx, "scripts", scriptsID); err != nil {
+		if _, err := r.phase(ctx, "scripts", scriptsID, false); err != nil {
 			return err
 		}
 		from = scriptsID
@@ -201,12 +213,27 @@ func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []Input) err
 }
 
 // phase starts a created container, waits for it within the time limit and
-// turns its exit into a result or an error that names the package.
-func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error) {
+// turns its exit into a result or an error that names the package. With
+// relay, the container's stdin and stdout carry its connections to the
+// egress proxy, and its stderr is its output.
+func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseResult, error) {
 	log := r.log.With(zap.String("phase", name))
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
+	out := newTailBuffer(256 << 10)
+	var w io.Writer = out
+	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
+		w = io.MultiWriter(out, zapWriter{log})
+	}
+	var attached chan error
+	var stdin *io.PipeWriter
+	if relay {
+		var err error
+		if attached, stdin, err = r.attachRelay(pctx, id, w); err != nil {
+			return PhaseResult{}, err
+		}
+	}
 	if err := r.eng.Start(pctx, id); err != nil {
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
@@ -219,12 +246,16 @@ func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error
 			log.Warn("killing the container", zap.Error(err))
 		}
 	}
-	out := newTailBuffer(256 << 10)
-	var w io.Writer = out
-	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
-		w = io.MultiWriter(out, zapWriter{log})
+	if relay {
+		stdin.Close()
+		select {
+		case <-attached:
+		case <-time.After(10 * time.Second):
+			log.Warn("the relay's stream did not end")
+		}
+	} else {
+		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
-	_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: npmScripts(out.String())}
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
@@ -263,6 +294,31 @@ func (r *runner) phase(ctx context.Context, name, id string) (PhaseResult, error
 		return res, &ScriptError{Package: pkg, Script: cmd, Code: code, Tail: tail}
 	}
 	return res, &PhaseError{Phase: name, Code: code, Tail: tail}
+}
+
+// attachRelay attaches to a created container before it starts: its stdout
+// feeds the relay's frames to the egress proxy, replies go to its stdin, and
+// its stderr (the package manager's output) to out.
+func (r *runner) attachRelay(ctx context.Context, id string, out io.Writer) (chan error, *io.PipeWriter, error) {
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	mux := newRelayMux(stdinW, r.egress.ServeConn)
+	go func() { _ = mux.run(stdoutR) }()
+	ready := make(chan bool, 1)
+	done := make(chan error, 1)
+	go func() {
+		err := r.eng.Attach(context.WithoutCancel(ctx), id, stdinR, stdoutW, out, ready)
+		stdoutW.Close()
+		done <- err
+	}()
+	select {
+	case <-ready:
+		return done, stdinW, nil
+	case err := <-done:
+		return nil, nil, fmt.Errorf("%w: attaching to the fetch container: %w", ErrEngine, err)
+	case <-time.After(30 * time.Second):
+		return nil, nil, fmt.Errorf("%w: attaching to the fetch container timed out", ErrEngine)
+	}
 }
 
 // zapWriter logs container output line by line at debug level.

@@ -80,11 +80,13 @@ func hardened(name, image string, ph Phase, lim Limits, profile string) Containe
 	}
 }
 
-// FetchSpec is the fetch container: the only one with a network, and the
-// only one that mounts the credentials volume and the writable cache.
+// FetchSpec is the fetch container: no network either, but a relay on its
+// stdin and stdout to the egress proxy on the host; the only one that
+// mounts the fetch config volume and the writable cache.
 func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) ContainerSpec {
 	s := hardened(n.Fetch, image, p.Fetch, lim, prof[seccomp.Fetch])
-	s.Network = "slirp4netns" // its default: no route to the host's loopback
+	s.Network = "none"
+	s.Stdin = true
 	s.Volumes = []VolumeMount{
 		{Name: n.Work, Dest: WorkDir},
 		{Name: n.FetchConfig, Dest: FetchConfigDir, ReadOnly: true},

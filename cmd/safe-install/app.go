@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -49,6 +50,12 @@ EXAMPLE:
 				return err
 			}
 			*logp = l
+			// Podman's bindings log through logrus's global logger (for
+			// example a harmless warning when an attach stream closes);
+			// only --debug shows that.
+			if !c.Bool("debug") {
+				logrus.SetLevel(logrus.ErrorLevel)
+			}
 			return nil
 		},
 		Commands: []*cli.Command{

@@ -23,6 +23,8 @@ type runFlags struct {
 	Keep     bool
 	DryRun   bool
 	AllowGit bool
+	// AllowRegistry lists registry URLs the user trusts beyond their own npm config.
+	AllowRegistry cli.StringSlice
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
@@ -72,6 +74,7 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
+		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
 }
@@ -108,10 +111,11 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
-		AllowGit: f.AllowGit,
-		Home:     e.home,
-		Env:      e.vars,
-		Warn:     func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
+		AllowGit:        f.AllowGit,
+		AllowRegistries: f.AllowRegistry.Value(),
+		Home:            e.home,
+		Env:             e.vars,
+		Warn:            func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
 	})
 	if err != nil {
 		return err

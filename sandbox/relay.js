@@ -1,0 +1,66 @@
+// safe-install's relay, run inside the fetch container, which has no
+// network. It listens on 127.0.0.1:3128 (npm's proxy) and carries each
+// connection to safe-install's egress proxy on the host as frames on its
+// own stdin and stdout, then runs the command given after it. Frames are
+// [id u32][type u8][length u32][payload]: 1 open, 2 data, 3 close.
+'use strict';
+const net = require('net');
+const { spawn } = require('child_process');
+
+const OPEN = 1, DATA = 2, CLOSE = 3;
+const conns = new Map();
+let nextID = 1;
+
+function frame(id, type, payload) {
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(id, 0);
+  head.writeUInt8(type, 4);
+  head.writeUInt32BE(payload ? payload.length : 0, 5);
+  process.stdout.write(payload ? Buffer.concat([head, payload]) : head);
+}
+
+const server = net.createServer((sock) => {
+  const id = nextID++;
+  conns.set(id, sock);
+  frame(id, OPEN);
+  sock.on('data', (d) => frame(id, DATA, d));
+  sock.on('close', () => { if (conns.delete(id)) frame(id, CLOSE); });
+  sock.on('error', () => {});
+});
+
+// The host writes 0x10 as 0x10 0x00 so that the engine's detach keys
+// (ctrl-p ctrl-q) never occur in this stream; undo that first.
+let pending = Buffer.alloc(0);
+let escaped = false;
+function unescape(d) {
+  const out = Buffer.alloc(d.length);
+  let n = 0;
+  for (const b of d) {
+    if (escaped) { escaped = false; continue; }
+    out[n++] = b;
+    if (b === 0x10) escaped = true;
+  }
+  return out.subarray(0, n);
+}
+process.stdin.on('data', (raw) => {
+  pending = Buffer.concat([pending, unescape(raw)]);
+  while (pending.length >= 9) {
+    const len = pending.readUInt32BE(5);
+    if (pending.length < 9 + len) break;
+    const id = pending.readUInt32BE(0), type = pending[4];
+    const payload = pending.subarray(9, 9 + len);
+    pending = pending.subarray(9 + len);
+    const sock = conns.get(id);
+    if (!sock) continue;
+    if (type === DATA) sock.write(payload);
+    else if (type === CLOSE) { conns.delete(id); sock.end(); }
+  }
+});
+
+server.listen(3128, '127.0.0.1', () => {
+  const [cmd, ...args] = process.argv.slice(2);
+  // The command's output goes to stderr: stdout carries frames only.
+  const child = spawn(cmd, args, { stdio: ['ignore', 2, 2] });
+  child.on('error', (e) => { process.stderr.write(`relay: ${e.message}\n`); process.exit(127); });
+  child.on('exit', (code, sig) => process.exit(code === null ? 128 + 9 : code));
+});
