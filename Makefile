@@ -49,7 +49,7 @@ test-unit:
 # The e2e tests drive bin/safe-install against the rootless user's Podman.
 test-e2e: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -timeout 60m -run 'E2E' -v ./cmd/...
+		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
 
 fmt:
 	gofmt -w cmd sandbox seccomp images

@@ -20,6 +20,9 @@ import (
 // `podman system service` on a private socket for this run; the returned
 // stop function ends it. It refuses to run as root.
 func Connect(ctx context.Context, uri string, log *zap.Logger) (*Podman, func(), error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	if os.Geteuid() == 0 {
 		return nil, nil, ErrRootful
 	}
