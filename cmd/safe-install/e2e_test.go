@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 	if stop != nil {
 		stop()
 	}
+	if verdaccioStop != nil {
+		verdaccioStop()
+	}
 	os.Exit(code)
 }
 

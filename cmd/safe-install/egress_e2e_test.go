@@ -1,0 +1,60 @@
+//go:build e2e
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// THREATS F8: a project .npmrc that points the registry at a listener and
+// asks for ${NPM_TOKEN} there is refused before anything runs, and the
+// listener never sees the token.
+func TestE2EProjectRegistryRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project()
+	port := w.listener.port
+	rc := fmt.Sprintf("registry=http://127.0.0.1:%d/\n//127.0.0.1:%d/:_authToken=${NPM_TOKEN}\n", port, port)
+	must(t, os.WriteFile(filepath.Join(w.proj, ".npmrc"), []byte(rc), 0o644))
+	before := w.snapshot()
+	r := w.run("npm", "install", "left-pad@1.3.0")
+	if r.code != exitPolicy {
+		t.Fatalf("exit %d, want %d (policy)", r.code, exitPolicy)
+	}
+	for _, want := range []string{".npmrc", "registry=", "--allow-registry"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if conns, _ := w.listener.received(); conns != 0 {
+		t.Errorf("the listener got %d connections", conns)
+	}
+	w.assertSame(before, w.snapshot())
+}
+
+// A lockfile whose tarball URL points at a host outside the allowlist is
+// refused before anything is fetched, naming the package and the host.
+func TestE2ELockfileHostRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project()
+	lock := fmt.Sprintf(`{"name": "proj", "lockfileVersion": 3, "packages": {"": {"dependencies": {"left-pad": "1.3.0"}},
+  "node_modules/left-pad": {"version": "1.3.0", "resolved": "http://127.0.0.1:%d/left-pad/-/left-pad-1.3.0.tgz"}}}`, w.listener.port)
+	must(t, os.WriteFile(filepath.Join(w.proj, "package-lock.json"), []byte(lock), 0o644))
+	r := w.run("npm", "ci")
+	if r.code != exitPolicy {
+		t.Fatalf("exit %d, want %d (policy)", r.code, exitPolicy)
+	}
+	for _, want := range []string{"left-pad", fmt.Sprintf("127.0.0.1:%d", w.listener.port)} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if conns, _ := w.listener.received(); conns != 0 {
+		t.Errorf("the listener got %d connections", conns)
+	}
+}
