@@ -44,11 +44,12 @@ type Engine interface {
 
 // EngineInfo is what a run needs to know about the engine.
 type EngineInfo struct {
-	Version  string
-	Rootless bool
-	Host     string // where the engine runs: "local" or the connection URL
-	OS, Arch string
-	Cgroups  string // "v1" or "v2"
+	Version  string `json:"version"`
+	Rootless bool   `json:"rootless"`
+	Host     string `json:"host"` // where the engine runs: "local" or the connection URL
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	Cgroups  string `json:"cgroups"` // "v1" or "v2"
 }
 
 // ContainerSpec is every setting of one sandbox container. It is engine

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type runFlags struct {
 	AllowGit bool
 	// AllowRegistry lists registry URLs the user trusts beyond their own npm config.
 	AllowRegistry cli.StringSlice
+	JSON          bool
+	Report        string
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
@@ -75,6 +78,8 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
 		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
+		&cli.BoolFlag{Name: "json", Usage: "print the run report as JSON on stdout (schema " + sandbox.ReportSchema + ")", EnvVars: []string{"SAFE_INSTALL_JSON"}, Destination: &f.JSON},
+		&cli.StringFlag{Name: "report", Usage: "also write the JSON run report to `FILE`", EnvVars: []string{"SAFE_INSTALL_REPORT"}, Destination: &f.Report},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
 }
@@ -137,10 +142,41 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	if res != nil && len(res.Kept) > 0 {
 		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove with podman rm / podman volume rm): %s\n", strings.Join(res.Kept, " "))
 	}
+	if rerr := writeReport(e, f, sandbox.NewReport(plan, lim, res, err, time.Since(start))); rerr != nil && err == nil {
+		err = rerr
+	}
+	if res != nil {
+		for _, ref := range res.Refused {
+			fmt.Fprintf(e.stderr, "safe-install: refused in the fetch phase: %s %s%s: %s\n", ref.Method, ref.Host, ref.Path, ref.Reason)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	summarize(e, plan, res, time.Since(start))
+	return nil
+}
+
+// writeReport prints the report with --json and writes it with --report.
+func writeReport(e *env, f runFlags, rep sandbox.Report) error {
+	if !f.JSON && f.Report == "" {
+		return nil
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if f.JSON {
+		if _, err := e.stdout.Write(data); err != nil {
+			return err
+		}
+	}
+	if f.Report != "" {
+		if err := os.WriteFile(f.Report, data, 0o644); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox"
 )
 
 // A native addon compiled by node-gyp in the sandbox loads in the host's
@@ -31,8 +34,23 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 	}
 
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
-	if r := w.run("npm", "ci"); r.code != 0 {
+	r := w.run("npm", "--json", "ci")
+	if r.code != 0 {
 		t.Fatalf("npm ci: exit %d", r.code)
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	if rep.Schema != sandbox.ReportSchema || !rep.OK || len(rep.Seccomp) != 2 || !rep.Engine.Rootless || len(rep.Egress.Allowlist) == 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	var ran []string
+	for _, ph := range rep.Phases {
+		for _, s := range ph.Scripts {
+			ran = append(ran, ph.Name+":"+s.Package+":"+s.Event)
+		}
+	}
+	if !slices.Contains(ran, "scripts:hello-addon@1.0.0:install") || !slices.Contains(ran, "scripts:writes-own-file@1.0.0:postinstall") {
+		t.Errorf("report's scripts: %v", ran)
 	}
 	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
 		t.Errorf("addon after npm ci said %q", got)

@@ -1,0 +1,94 @@
+package sandbox
+
+import (
+	"time"
+
+	"github.com/safe-install/safe-install/seccomp"
+)
+
+// ReportSchema names the report's format; it changes when a field changes
+// meaning or goes away (new fields may be added within a version).
+const ReportSchema = "safe-install/report/v1"
+
+// Report is the machine-readable account of one run (--json, --report).
+type Report struct {
+	Schema     string                   `json:"schema"`
+	Manager    string                   `json:"manager"`
+	Args       []string                 `json:"args"`
+	Project    string                   `json:"project"`
+	OK         bool                     `json:"ok"`
+	Error      string                   `json:"error,omitempty"`
+	DurationMS int64                    `json:"duration_ms"`
+	Engine     EngineInfo               `json:"engine"`
+	Image      string                   `json:"image"`
+	Seccomp    map[seccomp.Phase]string `json:"seccomp"`
+	Limits     ReportLimits             `json:"limits"`
+	Egress     ReportEgress             `json:"egress"`
+	Phases     []ReportPhase            `json:"phases"`
+	Copied     ExtractStats             `json:"copied"`
+	Swapped    []string                 `json:"swapped"`
+}
+
+// ReportLimits are the bounds in force.
+type ReportLimits struct {
+	TimeoutMS   int64 `json:"timeout_ms"`
+	MemoryBytes int64 `json:"memory_bytes"`
+	Pids        int64 `json:"pids"`
+	MaxBytes    int64 `json:"copyback_max_bytes"`
+	MaxEntries  int   `json:"copyback_max_entries"`
+}
+
+// ReportEgress is what the fetch phase could reach and what it tried.
+type ReportEgress struct {
+	Allowlist []string  `json:"allowlist"`
+	Contacted []string  `json:"contacted"`
+	Refused   []Refusal `json:"refused"`
+}
+
+// ReportPhase is one container's run and the scripts npm announced in it.
+type ReportPhase struct {
+	Name       string      `json:"name"`
+	ExitCode   int         `json:"exit_code"`
+	DurationMS int64       `json:"duration_ms"`
+	Scripts    []ScriptRun `json:"scripts"`
+}
+
+// NewReport assembles the report of a run; res may be nil when the run
+// failed before it started.
+func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duration) Report {
+	r := Report{
+		Schema: ReportSchema, Manager: p.Manager, Args: p.Args, Project: p.Project,
+		OK: runErr == nil, DurationMS: took.Milliseconds(),
+		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
+			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
+		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
+		Phases: []ReportPhase{}, Swapped: []string{},
+	}
+	if runErr != nil {
+		r.Error = runErr.Error()
+	}
+	for _, reg := range p.Registries {
+		r.Egress.Allowlist = append(r.Egress.Allowlist, reg.URL)
+	}
+	if res == nil {
+		return r
+	}
+	r.Engine, r.Image, r.Seccomp, r.Copied = res.Engine, res.Image, res.Seccomp, res.Copied
+	if res.Contacted != nil {
+		r.Egress.Contacted = res.Contacted
+	}
+	if res.Refused != nil {
+		r.Egress.Refused = res.Refused
+	}
+	if res.Swapped != nil {
+		r.Swapped = res.Swapped
+	}
+	for _, ph := range res.Phases {
+		scripts := ph.Scripts
+		if scripts == nil {
+			scripts = []ScriptRun{}
+		}
+		r.Phases = append(r.Phases, ReportPhase{Name: ph.Name, ExitCode: ph.ExitCode, DurationMS: ph.Duration.Milliseconds(), Scripts: scripts})
+	}
+	return r
+}

@@ -1,0 +1,54 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/safe-install/safe-install/seccomp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// The report's JSON is a published interface: its golden file shows every
+// change in review.
+func TestReportGolden(t *testing.T) {
+	t.Parallel()
+	plan := &Plan{Manager: "npm", Args: []string{"ci"}, Project: "/home/u/proj",
+		Registries: []Registry{{URL: "https://registry.npmjs.org/", Auth: "Bearer SECRET"}}}
+	res := &Result{
+		Image:  "localhost/safe-install-npm:node20.20.2-abc",
+		Engine: EngineInfo{Version: "4.3.1", Rootless: true, Host: "local", OS: "linux", Arch: "amd64", Cgroups: "v1"},
+		Phases: []PhaseResult{
+			{Name: "fetch", Duration: 1500 * time.Millisecond},
+			{Name: "scripts", ExitCode: 11, Duration: 2 * time.Second, Scripts: []ScriptRun{{Package: "evil@1.0.0", Event: "postinstall"}}},
+		},
+		Seccomp:   map[seccomp.Phase]string{seccomp.Fetch: "sha256:f", seccomp.Scripts: "sha256:s"},
+		Contacted: []string{"registry.npmjs.org:443"},
+		Refused:   []Refusal{{Method: "PUT", Host: "registry.npmjs.org", Path: "/evil", Reason: "only GET and HEAD reach a registry from the sandbox"}},
+	}
+	rep := NewReport(plan, DefaultLimits, res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
+	got, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(got, []byte("SECRET")) {
+		t.Fatal("the report carries a credential")
+	}
+	path := filepath.Join("testdata", "report.golden.json")
+	if *update {
+		os.WriteFile(path, append(got, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./sandbox -run Golden -update)", err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("report differs from %s:\n%s", path, got)
+	}
+}
