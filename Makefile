@@ -18,7 +18,7 @@ else
 AS_USER =
 endif
 
-.PHONY: all build install setup image demo test test-unit test-e2e lint fmt vet clean
+.PHONY: all build install setup image demo test test-unit test-e2e bench lint fmt vet clean
 
 all: build
 
@@ -50,6 +50,11 @@ test-unit:
 test-e2e: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
+
+# Paired, interleaved warm-cache runs of plain npm ci and safe-install npm ci.
+bench: build
+	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
+		-count=1 -timeout 60m -run '^$$' -bench WarmNPMCI -benchtime 5x ./cmd/safe-install/
 
 fmt:
 	gofmt -w cmd sandbox seccomp images

@@ -33,14 +33,19 @@ const server = net.createServer((sock) => {
 let pending = Buffer.alloc(0);
 let escaped = false;
 function unescape(d) {
-  const out = Buffer.alloc(d.length);
-  let n = 0;
-  for (const b of d) {
-    if (escaped) { escaped = false; continue; }
-    out[n++] = b;
-    if (b === 0x10) escaped = true;
+  if (escaped) { escaped = false; d = d.subarray(1); }
+  let i = d.indexOf(0x10);
+  if (i < 0) return d;
+  const parts = [];
+  let from = 0;
+  while (i >= 0) {
+    parts.push(d.subarray(from, i + 1));
+    from = i + 2; // skip the 0x00 that follows
+    if (from > d.length) { escaped = true; break; }
+    i = d.indexOf(0x10, from);
   }
-  return out.subarray(0, n);
+  if (from < d.length) parts.push(d.subarray(from));
+  return Buffer.concat(parts);
 }
 process.stdin.on('data', (raw) => {
   pending = Buffer.concat([pending, unescape(raw)]);
