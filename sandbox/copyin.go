@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -50,7 +51,7 @@ func writeInput(tw *tar.Writer, in Input, now time.Time) error {
 		_, err := tw.Write(in.Data)
 		return err
 	}
-	f, err := os.OpenFile(in.Source, os.O_RDONLY|noFollow, 0)
+	f, err := os.OpenFile(in.Source, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("copying in %s: %w", in.Name, err)
 	}

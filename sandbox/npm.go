@@ -478,11 +478,19 @@ func dirInputs(project, dir string) ([]Input, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(project, p)
-		out = append(out, Input{Name: filepath.ToSlash(rel), Source: p, Mode: int64(fileMode(int64(fi.Mode().Perm())))})
+		out = append(out, Input{Name: filepath.ToSlash(rel), Source: p, Mode: inputMode(fi.Mode())})
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("listing %s: %w", dir, err)
 	}
 	return out, nil
+}
+
+// inputMode keeps only the executable bit of a copied-in file.
+func inputMode(m os.FileMode) int64 {
+	if m&0o111 != 0 {
+		return 0o755
+	}
+	return 0o644
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // packageDir is the directory of the innermost package that holds an
@@ -44,7 +45,7 @@ func packageOf(entry string) string {
 // stagedVersion reads the version from a staged package.json, refusing to
 // follow a symlink or to read more than a manifest's worth.
 func stagedVersion(dir string) string {
-	f, err := os.OpenFile(filepath.Join(dir, "package.json"), os.O_RDONLY|noFollow, 0)
+	f, err := os.OpenFile(filepath.Join(dir, "package.json"), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return ""
 	}

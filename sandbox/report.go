@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/seccomp"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
 )
 
 // ReportSchema names the report's format; it changes when a field changes
@@ -25,7 +27,7 @@ type Report struct {
 	Limits     ReportLimits             `json:"limits"`
 	Egress     ReportEgress             `json:"egress"`
 	Phases     []ReportPhase            `json:"phases"`
-	Copied     ExtractStats             `json:"copied"`
+	Copied     archive.Stats            `json:"copied"`
 	Swapped    []string                 `json:"swapped"`
 }
 

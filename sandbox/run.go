@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/seccomp"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
 )
 
 // Options are a run's settings besides its plan.
@@ -44,7 +46,7 @@ type Result struct {
 	Image  string        `json:"image"`
 	Engine EngineInfo    `json:"engine"`
 	Phases []PhaseResult `json:"phases"`
-	Copied ExtractStats  `json:"copied"`
+	Copied archive.Stats `json:"copied"`
 	// Seccomp holds each phase's profile hash.
 	Seccomp map[seccomp.Phase]string `json:"seccomp"`
 	Swapped []string                 `json:"swapped"`
@@ -155,7 +157,7 @@ func (r *runner) run(ctx context.Context) error {
 	// Manifests come from here, before any third-party code ran, so no
 	// script can rewrite what the user's package.json says (invariant 9).
 	for _, m := range p.Manifests {
-		if err := r.copyBack(ctx, fetchID, m, ExtractFile); err != nil {
+		if err := r.copyBack(ctx, fetchID, m, archive.ExtractFile); err != nil {
 			return err
 		}
 	}
@@ -175,7 +177,7 @@ func (r *runner) run(ctx context.Context) error {
 	for _, a := range p.Artifacts {
 		r.progress("copying %s back", a)
 		start := time.Now()
-		if err := r.copyBack(ctx, from, a, Extract); err != nil {
+		if err := r.copyBack(ctx, from, a, archive.Extract); err != nil {
 			return err
 		}
 		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
@@ -346,7 +348,7 @@ func (r *runner) makeStaging() error {
 
 // copyBack streams name (below WorkDir) out of a stopped container through
 // the validating extractor into the staging directory.
-func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, ExtractLimits) (ExtractStats, error)) error {
+func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, archive.Limits) (archive.Stats, error)) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -360,11 +362,11 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	pr.CloseWithError(errors.New("extraction stopped"))
 	cerr := <-done
 	if err != nil {
-		var ae *ArtifactError
-		if errors.As(err, &ae) {
-			ae.Package = r.owner(ae.Path)
+		var refused *archive.RefusedError
+		if errors.As(err, &refused) {
+			return &ArtifactError{Package: r.owner(refused.Path), Path: refused.Path, Reason: refused.Reason}
 		}
-		if cerr != nil && !errors.As(err, &ae) {
+		if cerr != nil {
 			return fmt.Errorf("copying %s back: %w", name, cerr)
 		}
 		return err

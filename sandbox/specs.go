@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/seccomp"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
 )
 
 // Limits bound each sandbox container.
@@ -14,7 +16,7 @@ type Limits struct {
 	Pids        int64
 	LogBytes    int64
 	TmpBytes    int64 // each tmpfs (/tmp, the home directory)
-	Extract     ExtractLimits
+	Extract     archive.Limits
 }
 
 // DefaultLimits fit a large real project on a 2-core, 24 GiB machine and
@@ -25,7 +27,7 @@ var DefaultLimits = Limits{
 	Pids:        1024,
 	LogBytes:    16 << 20,
 	TmpBytes:    1 << 30,
-	Extract:     DefaultExtractLimits,
+	Extract:     archive.DefaultLimits,
 }
 
 // Names are the engine objects of one run, derived from its id.

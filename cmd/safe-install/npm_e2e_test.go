@@ -174,15 +174,23 @@ func TestE2EFailingScriptLeavesProjectUnchanged(t *testing.T) {
 }
 
 // npm install <pkg> from the real npm registry updates package.json and the
-// lockfile, as plain npm would.
+// lockfile, as plain npm would. esbuild's postinstall (it checks its
+// platform binary by running it) works offline under the seccomp profile.
 func TestE2ERegistryInstall(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	// No token for the public registry: the canary one would be sent there.
 	must(t, os.Remove(filepath.Join(w.home, ".npmrc")))
 	w.project()
-	if r := w.run("npm", "install", "left-pad@1.3.0"); r.code != 0 {
-		t.Fatalf("npm install left-pad: exit %d", r.code)
+	r := w.run("npm", "install", "left-pad@1.3.0", "esbuild@0.24.2")
+	if r.code != 0 {
+		t.Fatalf("npm install left-pad esbuild: exit %d", r.code)
+	}
+	if !strings.Contains(r.stderr, "1 install script ran offline") {
+		t.Error("esbuild's postinstall did not run")
+	}
+	if got := w.nodeOnHost(`console.log(JSON.stringify(require("esbuild").transformSync("let x: number = 1", {loader: "ts"}).code))`); got != `"let x = 1;\n"` {
+		t.Errorf("esbuild on the host = %s", got)
 	}
 	if !strings.Contains(w.read("package.json"), `"left-pad": "^1.3.0"`) {
 		t.Errorf("package.json = %s", w.read("package.json"))

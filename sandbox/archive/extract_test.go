@@ -1,9 +1,10 @@
-package sandbox
+package archive
 
 import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -112,50 +113,54 @@ func hostTree(t *testing.T) (home, dest string) {
 	return home, dest
 }
 
+// hostile are crafted archives the extractor must refuse (THREATS RT-10,
+// RT-12, RT-13, RT-15, RT-52, form ii); they also seed the fuzz corpus.
+var hostile = []struct {
+	name    string
+	entries []entry
+	reason  string
+}{
+	// RT-13: traversal and absolute names.
+	{"dotdot", []entry{dir("node_modules/"), file("node_modules/../../.bashrc", "pwned")}, `".."`},
+	{"deep dotdot", []entry{file("node_modules/evil/../../../../x", "x")}, `".."`},
+	{"dotdot dir", []entry{dir("node_modules/evil/..")}, `".."`},
+	{"absolute", []entry{file("/tmp/sicanary", "x")}, "absolute"},
+	{"outside root", []entry{file("package.json", "{}")}, "outside node_modules"},
+	{"pax path override", []entry{{name: "node_modules/a", typ: tar.TypeReg, mode: 0o644, body: "x", pax: map[string]string{"path": "node_modules/../../x"}}}, `".."`},
+	{"long gnu name", []entry{file("node_modules/"+strings.Repeat("a/", 60)+"../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../x", "x")}, `".."`},
+	// RT-10: symlinks that leave the tree, then a file through them.
+	{"symlink up", []entry{symlink("node_modules/evil/rc", "../../../.bashrc"), file("node_modules/evil/rc", "curl | sh")}, "leaves node_modules"},
+	{"symlink absolute", []entry{symlink("node_modules/evil/abs", "/home/u/.ssh/authorized_keys")}, "leaves node_modules"},
+	{"symlink climbs after descending", []entry{symlink("node_modules/a/up", ".."), symlink("node_modules/x", "a/up/../..")}, "climbs after descending"},
+	{"write through symlink dir", []entry{symlink("node_modules/d", "e"), dir("node_modules/e/"), file("node_modules/d/f", "x")}, "not a directory"},
+	{"root is a symlink", []entry{symlink("node_modules", "x")}, "not a directory"},
+	{"replace file", []entry{file("node_modules/a", "1"), file("node_modules/a", "2")}, "replaces"},
+	{"replace dir with symlink", []entry{dir("node_modules/a/"), symlink("node_modules/a", "b")}, "replaces"},
+	// RT-12: hard links.
+	{"hardlink outside", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "../../../.ssh/authorized_keys"}}, "hard link"},
+	{"hardlink absolute", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "/etc/passwd"}}, "hard link"},
+	{"hardlink to later", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "node_modules/other/index.js"}}, "not an earlier file"},
+	// RT-15: special files and modes.
+	{"char device", []entry{{name: "node_modules/evil/null", typ: tar.TypeChar, mode: 0o666}}, "device"},
+	{"block device", []entry{{name: "node_modules/evil/sda", typ: tar.TypeBlock, mode: 0o666}}, "device"},
+	{"fifo", []entry{{name: "node_modules/evil/fifo", typ: tar.TypeFifo, mode: 0o644}}, "FIFO"},
+	{"setuid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o4755, body: "#!/bin/sh"}}, "setuid"},
+	{"setgid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o2755, body: "#!/bin/sh"}}, "setgid"},
+	// RT-52: size bombs.
+	{"sparse bomb", []entry{{name: "node_modules/evil/sparse", typ: tar.TypeReg, mode: 0o644, size: 1 << 40}}, "exceeds"},
+}
+
 func TestExtractRefusesHostileArchives(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		entries []entry
-		reason  string
-	}{
-		// RT-13: traversal and absolute names.
-		{"dotdot", []entry{dir("node_modules/"), file("node_modules/../../.bashrc", "pwned")}, `".."`},
-		{"deep dotdot", []entry{file("node_modules/evil/../../../../x", "x")}, `".."`},
-		{"dotdot dir", []entry{dir("node_modules/evil/..")}, `".."`},
-		{"absolute", []entry{file("/tmp/sicanary", "x")}, "absolute"},
-		{"outside root", []entry{file("package.json", "{}")}, "outside node_modules"},
-		{"pax path override", []entry{{name: "node_modules/a", typ: tar.TypeReg, mode: 0o644, body: "x", pax: map[string]string{"path": "node_modules/../../x"}}}, `".."`},
-		{"long gnu name", []entry{file("node_modules/"+strings.Repeat("a/", 60)+"../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../x", "x")}, `".."`},
-		// RT-10: symlinks that leave the tree, then a file through them.
-		{"symlink up", []entry{symlink("node_modules/evil/rc", "../../../.bashrc"), file("node_modules/evil/rc", "curl | sh")}, "leaves node_modules"},
-		{"symlink absolute", []entry{symlink("node_modules/evil/abs", "/home/u/.ssh/authorized_keys")}, "leaves node_modules"},
-		{"symlink climbs after descending", []entry{symlink("node_modules/a/up", ".."), symlink("node_modules/x", "a/up/../..")}, "climbs after descending"},
-		{"write through symlink dir", []entry{symlink("node_modules/d", "e"), dir("node_modules/e/"), file("node_modules/d/f", "x")}, "not a directory"},
-		{"root is a symlink", []entry{symlink("node_modules", "x")}, "not a directory"},
-		{"replace file", []entry{file("node_modules/a", "1"), file("node_modules/a", "2")}, "replaces"},
-		{"replace dir with symlink", []entry{dir("node_modules/a/"), symlink("node_modules/a", "b")}, "replaces"},
-		// RT-12: hard links.
-		{"hardlink outside", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "../../../.ssh/authorized_keys"}}, "hard link"},
-		{"hardlink absolute", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "/etc/passwd"}}, "hard link"},
-		{"hardlink to later", []entry{{name: "node_modules/evil/p", typ: tar.TypeLink, link: "node_modules/other/index.js"}}, "not an earlier file"},
-		// RT-15: special files and modes.
-		{"char device", []entry{{name: "node_modules/evil/null", typ: tar.TypeChar, mode: 0o666}}, "device"},
-		{"block device", []entry{{name: "node_modules/evil/sda", typ: tar.TypeBlock, mode: 0o666}}, "device"},
-		{"fifo", []entry{{name: "node_modules/evil/fifo", typ: tar.TypeFifo, mode: 0o644}}, "FIFO"},
-		{"setuid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o4755, body: "#!/bin/sh"}}, "setuid"},
-		{"setgid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o2755, body: "#!/bin/sh"}}, "setgid"},
-		// RT-52: size bombs.
-		{"sparse bomb", []entry{{name: "node_modules/evil/sparse", typ: tar.TypeReg, mode: 0o644, size: 1 << 40}}, "exceeds"},
-	}
+	tests := hostile
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			home, dest := hostTree(t)
-			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", DefaultExtractLimits)
-			var ae *ArtifactError
+			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", DefaultLimits)
+			var ae *RefusedError
 			if !errors.As(err, &ae) {
-				t.Fatalf("Extract = %v, want an *ArtifactError", err)
+				t.Fatalf("Extract = %v, want an *RefusedError", err)
 			}
 			if !strings.Contains(ae.Reason, tt.reason) && !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("refused for %q, want a reason containing %q", ae.Reason, tt.reason)
@@ -206,7 +211,7 @@ func TestExtractAcceptsNodeModules(t *testing.T) {
 		symlink("node_modules/a/node_modules/b/up", "../../../left-pad"),
 		entry{name: "node_modules/left-pad/copy.js", typ: tar.TypeLink, link: "node_modules/left-pad/index.js"},
 	)
-	stats, err := Extract(bytes.NewReader(archive), dest, "node_modules", DefaultExtractLimits)
+	stats, err := Extract(bytes.NewReader(archive), dest, "node_modules", DefaultLimits)
 	if err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
@@ -235,9 +240,9 @@ func TestExtractAcceptsNodeModules(t *testing.T) {
 	assertHomeUntouched(t, home, dest)
 }
 
-func TestExtractLimits(t *testing.T) {
+func TestLimits(t *testing.T) {
 	t.Parallel()
-	lim := DefaultExtractLimits
+	lim := DefaultLimits
 	lim.MaxBytes = 10
 	lim.MaxEntries = 3
 	for _, tt := range []struct {
@@ -250,7 +255,7 @@ func TestExtractLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, dest := hostTree(t)
 			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", lim)
-			var ae *ArtifactError
+			var ae *RefusedError
 			if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "limit") {
 				t.Fatalf("Extract = %v, want a limit refusal", err)
 			}
@@ -261,6 +266,26 @@ func TestExtractLimits(t *testing.T) {
 // FuzzExtract feeds arbitrary bytes to the extractor: whatever it accepts or
 // refuses, nothing may appear outside the destination, and every symlink it
 // leaves must resolve inside node_modules.
+var updateCorpus = flag.Bool("update-corpus", false, "write the hostile archives to testdata/fuzz/FuzzExtract")
+
+// TestFuzzCorpus keeps the hostile archives in the fuzz corpus in testdata,
+// so `go test -fuzz FuzzExtract` starts from every known attack.
+func TestFuzzCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzExtract")
+	for _, h := range hostile {
+		name := filepath.Join(dir, strings.ReplaceAll(h.name, " ", "-"))
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", craft(t, h.entries...))
+		if *updateCorpus {
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(name, []byte(want), 0o644)
+		}
+		got, err := os.ReadFile(name)
+		if err != nil || string(got) != want {
+			t.Errorf("corpus file %s is missing or stale (go test ./sandbox/archive -run FuzzCorpus -update-corpus): %v", name, err)
+		}
+	}
+}
+
 func FuzzExtract(f *testing.F) {
 	f.Add(craft(f, dir("node_modules/"), file("node_modules/a/package.json", "{}"), symlink("node_modules/.bin/a", "../a/x")))
 	f.Add(craft(f, symlink("node_modules/evil/rc", "../../../.bashrc"), file("node_modules/evil/rc", "x")))
@@ -268,7 +293,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(craft(f, entry{name: "node_modules/p", typ: tar.TypeLink, link: "node_modules/../x"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		home, dest := hostTree(t)
-		_, _ = Extract(bytes.NewReader(data), dest, "node_modules", ExtractLimits{MaxBytes: 1 << 20, MaxFileBytes: 1 << 20, MaxEntries: 1000, MaxNameLen: 4096})
+		_, _ = Extract(bytes.NewReader(data), dest, "node_modules", Limits{MaxBytes: 1 << 20, MaxFileBytes: 1 << 20, MaxEntries: 1000, MaxNameLen: 4096})
 		assertHomeUntouched(t, home, dest)
 		root := filepath.Join(dest, "node_modules")
 		_ = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {

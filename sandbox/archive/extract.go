@@ -1,4 +1,4 @@
-package sandbox
+package archive
 
 import (
 	"archive/tar"
@@ -16,26 +16,34 @@ import (
 // noFollow makes open fail on a symlink instead of writing through it.
 const noFollow = syscall.O_NOFOLLOW
 
-// ExtractLimits bound what one copy-back may write on the host.
-type ExtractLimits struct {
+// RefusedError is an archive entry that was refused.
+type RefusedError struct {
+	Path   string // the entry's name in the archive
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("%q: %s", e.Path, e.Reason) }
+
+// Limits bound what one extraction may write.
+type Limits struct {
 	MaxBytes     int64 // all regular files together
 	MaxFileBytes int64 // one regular file
 	MaxEntries   int
 	MaxNameLen   int // bytes of one entry's name
 }
 
-// DefaultExtractLimits are generous for real node_modules trees (the largest
+// DefaultLimits are generous for real node_modules trees (the largest
 // measured here was 96 MB in 11k entries) and small enough to stop a disk
 // fill or sparse-file bomb long before the host runs out.
-var DefaultExtractLimits = ExtractLimits{
+var DefaultLimits = Limits{
 	MaxBytes:     4 << 30,
 	MaxFileBytes: 1 << 30,
 	MaxEntries:   1_000_000,
 	MaxNameLen:   4096,
 }
 
-// ExtractStats counts what an extraction wrote.
-type ExtractStats struct {
+// Stats counts what an extraction wrote.
+type Stats struct {
 	Files, Dirs, Symlinks, Hardlinks int
 	Bytes                            int64
 }
@@ -56,11 +64,11 @@ const (
 type extractor struct {
 	dest string // host directory that stands for the archive's root
 	root string // the only top-level name accepted, e.g. "node_modules"
-	lim  ExtractLimits
+	lim  Limits
 	// fileRoot accepts root itself as a regular file (a manifest).
 	fileRoot bool
 	made     map[string]kind
-	stats    ExtractStats
+	stats    Stats
 }
 
 // Extract reads a tar stream whose entries must all lie below root (for
@@ -69,19 +77,19 @@ type extractor struct {
 // relative names without "..", only regular files, directories, symlinks that
 // resolve inside root and hard links to earlier files (written as copies);
 // no setuid/setgid; bounded bytes and entries. The first refused entry stops
-// the extraction with an *ArtifactError; dest is then left for the caller
+// the extraction with a *RefusedError; dest is then left for the caller
 // to remove.
-func Extract(r io.Reader, dest, root string, lim ExtractLimits) (ExtractStats, error) {
+func Extract(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 	return (&extractor{dest: dest, root: root, lim: lim}).run(r)
 }
 
 // ExtractFile is Extract for an archive of one regular file named root, such
 // as the package.json copied out of a container.
-func ExtractFile(r io.Reader, dest, root string, lim ExtractLimits) (ExtractStats, error) {
+func ExtractFile(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 	return (&extractor{dest: dest, root: root, lim: lim, fileRoot: true}).run(r)
 }
 
-func (x *extractor) run(r io.Reader) (ExtractStats, error) {
+func (x *extractor) run(r io.Reader) (Stats, error) {
 	x.made = map[string]kind{".": kindDir}
 	root, lim := x.root, x.lim
 	tr := tar.NewReader(r)
@@ -89,7 +97,7 @@ func (x *extractor) run(r io.Reader) (ExtractStats, error) {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			if x.made[root] == 0 {
-				return x.stats, &ArtifactError{Path: root, Reason: "archive has no " + root}
+				return x.stats, &RefusedError{Path: root, Reason: "archive has no " + root}
 			}
 			return x.stats, nil
 		}
@@ -97,7 +105,7 @@ func (x *extractor) run(r io.Reader) (ExtractStats, error) {
 			return x.stats, fmt.Errorf("reading the artifact archive: %w", err)
 		}
 		if n >= lim.MaxEntries {
-			return x.stats, x.refuse(hdr.Name, fmt.Sprintf("more than %d entries: %v", lim.MaxEntries, ErrLimit))
+			return x.stats, x.refuse(hdr.Name, fmt.Sprintf("more than %d entries: resource limit reached", lim.MaxEntries))
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			return x.stats, err
@@ -106,7 +114,7 @@ func (x *extractor) run(r io.Reader) (ExtractStats, error) {
 }
 
 func (x *extractor) refuse(name, reason string) error {
-	return &ArtifactError{Path: name, Reason: reason}
+	return &RefusedError{Path: name, Reason: reason}
 }
 
 // clean turns an entry name into a slash-separated path relative to the
@@ -231,10 +239,10 @@ func fileMode(m int64) os.FileMode {
 
 func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
 	if hdr.Size > x.lim.MaxFileBytes {
-		return x.refuse(hdr.Name, fmt.Sprintf("file of %d bytes exceeds the %d-byte limit: %v", hdr.Size, x.lim.MaxFileBytes, ErrLimit))
+		return x.refuse(hdr.Name, fmt.Sprintf("file of %d bytes exceeds the %d-byte limit: resource limit reached", hdr.Size, x.lim.MaxFileBytes))
 	}
 	if x.stats.Bytes+hdr.Size > x.lim.MaxBytes {
-		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: %v", x.lim.MaxBytes, ErrLimit))
+		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: resource limit reached", x.lim.MaxBytes))
 	}
 	if err := x.write(name, fileMode(hdr.Mode), io.LimitReader(r, hdr.Size), hdr.Size); err != nil {
 		return err
@@ -310,7 +318,7 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 func (x *extractor) hardlink(name string, hdr *tar.Header) error {
 	src, err := x.clean(hdr.Linkname)
 	if err != nil {
-		return x.refuse(hdr.Name, fmt.Sprintf("hard link to %q: %s", hdr.Linkname, err.(*ArtifactError).Reason))
+		return x.refuse(hdr.Name, fmt.Sprintf("hard link to %q: %s", hdr.Linkname, err.(*RefusedError).Reason))
 	}
 	if x.made[src] != kindFile {
 		return x.refuse(hdr.Name, fmt.Sprintf("hard link to %q, which is not an earlier file of the archive", hdr.Linkname))
@@ -325,7 +333,7 @@ func (x *extractor) hardlink(name string, hdr *tar.Header) error {
 		return fmt.Errorf("opening %s: %w", src, err)
 	}
 	if x.stats.Bytes+fi.Size() > x.lim.MaxBytes {
-		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: %v", x.lim.MaxBytes, ErrLimit))
+		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: resource limit reached", x.lim.MaxBytes))
 	}
 	if err := x.write(name, fi.Mode().Perm(), f, fi.Size()); err != nil {
 		return err
