@@ -315,22 +315,12 @@ func checkNPMDependencies(m npmManifest, l npmLockfile, allowGit bool) error {
 		return nil
 	}
 	deps := m.allDependencies()
-	names := make([]string, 0, len(deps))
-	for n := range deps {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedKeys(deps) {
 		if remoteSpec(deps[n]) {
 			return fmt.Errorf("%w: dependency %s is %q, a git or URL source: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, n, deps[n])
 		}
 	}
-	keys := make([]string, 0, len(l.Packages))
-	for k := range l.Packages {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(l.Packages) {
 		r := l.Packages[k].Resolved
 		if strings.HasPrefix(r, "git") || strings.HasPrefix(r, "ssh:") || strings.HasPrefix(r, "github:") {
 			return fmt.Errorf("%w: lockfile entry %s resolves to %q, a git source: it can run code while it is fetched; rerun with --allow-git if you trust it", ErrPolicy, k, r)
@@ -350,12 +340,7 @@ func mustParse(raw string) *url.URL {
 // checkProjectRegistries refuses registries that only the project's .npmrc
 // names: a pull request can change that file (THREATS F8).
 func checkProjectRegistries(projectOnly map[string]string, allowed []string) error {
-	urls := make([]string, 0, len(projectOnly))
-	for u := range projectOnly {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
-	for _, u := range urls {
+	for _, u := range sortedKeys(projectOnly) {
 		ok := false
 		for _, a := range allowed {
 			ok = ok || registryScope(a) == registryScope(u)
@@ -371,12 +356,7 @@ func checkProjectRegistries(projectOnly map[string]string, allowed []string) err
 // checkResolvedHosts refuses a lockfile entry whose tarball lives outside
 // the allowlist before anything is fetched, naming the package and host.
 func checkResolvedHosts(l npmLockfile, lock string, regs []Registry) error {
-	keys := make([]string, 0, len(l.Packages))
-	for k := range l.Packages {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(l.Packages) {
 		r := l.Packages[k].Resolved
 		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
 			continue
@@ -427,13 +407,8 @@ func localDependencyInputs(project string, m npmManifest, l npmLockfile) ([]Inpu
 			targets[strings.TrimPrefix(pkg.Resolved, "file:")] = true
 		}
 	}
-	names := make([]string, 0, len(targets))
-	for t := range targets {
-		names = append(names, t)
-	}
-	sort.Strings(names)
 	var out []Input
-	for _, t := range names {
+	for _, t := range sortedKeys(targets) {
 		rel := path.Clean(filepath.ToSlash(t))
 		if !fs.ValidPath(rel) || rel == "." {
 			return nil, fmt.Errorf("%w: file: dependency %q is outside the project; only paths inside it are copied into the sandbox", ErrPolicy, t)
@@ -493,4 +468,15 @@ func inputMode(m os.FileMode) int64 {
 		return 0o755
 	}
 	return 0o644
+}
+
+// sortedKeys gives a map's keys in order, so errors name the same entry
+// every run.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

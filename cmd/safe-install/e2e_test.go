@@ -199,6 +199,10 @@ func must(t *testing.T, err error) {
 func (w *world) pack(name string) string {
 	w.t.Helper()
 	src := filepath.Join("testdata", "packages", name)
+	if name == "hello-addon" {
+		// The example's addon is the fixture: one copy of its source.
+		src = filepath.Join("..", "..", "examples", "native-addon", name)
+	}
 	var manifest struct{ Version string }
 	data, err := os.ReadFile(filepath.Join(src, "package.json"))
 	must(w.t, err)
@@ -271,6 +275,19 @@ func (w *world) run(args ...string) result {
 	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
 	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
 	return res
+}
+
+// expect checks a run's exit code and that its error names each of wants.
+func (w *world) expect(r result, code int, wants ...string) {
+	w.t.Helper()
+	if r.code != code {
+		w.t.Fatalf("exit %d, want %d", r.code, code)
+	}
+	for _, want := range wants {
+		if !strings.Contains(r.stderr, want) {
+			w.t.Errorf("error does not mention %q", want)
+		}
+	}
 }
 
 // assertNoCanary searches data for every canary: raw, hex, and inside any

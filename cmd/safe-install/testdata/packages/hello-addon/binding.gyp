@@ -1,1 +1,0 @@
-{ "targets": [ { "target_name": "hello", "sources": [ "hello.c" ] } ] }
