@@ -50,6 +50,8 @@ type EngineInfo struct {
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
 	Cgroups  string `json:"cgroups"` // "v1" or "v2"
+	Runtime  string `json:"runtime"` // OCI runtime: runc, crun
+	Storage  string `json:"storage"` // graph driver: overlay, vfs
 }
 
 // ContainerSpec is every setting of one sandbox container. It is engine

@@ -59,6 +59,8 @@ func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
 		OS:       info.Host.OS,
 		Arch:     info.Host.Arch,
 		Cgroups:  info.Host.CgroupsVersion,
+		Runtime:  info.Host.OCIRuntime.Name,
+		Storage:  info.Store.GraphDriverName,
 	}, nil
 }
 

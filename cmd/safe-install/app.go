@@ -61,6 +61,7 @@ EXAMPLE:
 		Commands: []*cli.Command{
 			newNPMCommand(e, logp),
 			newImageCommand(e, logp),
+			newDoctorCommand(e),
 			newSeccompCommand(e),
 			newVersionCommand(e),
 		},

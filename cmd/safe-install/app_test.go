@@ -111,3 +111,16 @@ func TestRootIsRefused(t *testing.T) {
 		t.Error("refused as root while not root")
 	}
 }
+
+// doctor names a broken prerequisite and exits non-zero. As root (CI's unit
+// pass) the broken one is the user itself; otherwise it must not blame root.
+func TestDoctorAsRoot(t *testing.T) {
+	code, stdout, stderr := runApp(t, t.TempDir(), "doctor")
+	if os.Geteuid() == 0 {
+		if code != exitUnavailable || !strings.Contains(stdout, "FAIL user") || !strings.Contains(stdout, "fix:") {
+			t.Errorf("doctor as root: exit %d\n%s%s", code, stdout, stderr)
+		}
+	} else if strings.Contains(stdout, "FAIL user") {
+		t.Errorf("doctor blames root for uid %d:\n%s", os.Geteuid(), stdout)
+	}
+}

@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -186,5 +187,19 @@ func TestE2ERegistryInstall(t *testing.T) {
 	}
 	if got := w.nodeOnHost(`console.log(JSON.stringify(require("left-pad")("x", 3)))`); got != `"  x"` {
 		t.Errorf("left-pad on the host = %q", got)
+	}
+}
+
+// doctor on a machine set up by `make setup` finds nothing fatal.
+func TestE2EDoctor(t *testing.T) {
+	requireE2E(t)
+	out, err := exec.Command(binary, "doctor").CombinedOutput()
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ok   engine", "rootless true", "ok   image"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("doctor does not say %q:\n%s", want, out)
+		}
 	}
 }

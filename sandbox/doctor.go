@@ -1,0 +1,157 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strings"
+)
+
+// Check is one prerequisite: whether it holds, what was seen, and the fix.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Fatal  bool   `json:"fatal"` // a run would fail without it
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Doctor checks what a run needs, without running one: the user, the
+// kernel's user namespaces, Podman and its rootless setup, the engine's
+// runtime, storage and cgroups, the sandbox image and the CA bundle.
+func Doctor(ctx context.Context, uri string) []Check {
+	var out []Check
+	add := func(c Check) { out = append(out, c) }
+	setup := "sudo images/host-setup.sh $USER (from a safe-install checkout)"
+
+	if os.Geteuid() == 0 {
+		add(Check{Name: "user", Fatal: true, Detail: "running as root", Fix: "run safe-install as an unprivileged user; " + setup})
+	} else {
+		add(Check{Name: "user", OK: true, Detail: fmt.Sprintf("uid %d", os.Geteuid())})
+	}
+	add(userNamespaces())
+	add(subIDs())
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt == "" {
+		add(Check{Name: "XDG_RUNTIME_DIR", Detail: "not set; Podman falls back to /run/user/UID", Fix: "export XDG_RUNTIME_DIR=/run/user/$(id -u) (created by " + setup + ")"})
+	} else if fi, err := os.Stat(rt); err != nil || !fi.IsDir() {
+		add(Check{Name: "XDG_RUNTIME_DIR", Fatal: true, Detail: rt + " does not exist", Fix: setup})
+	} else {
+		add(Check{Name: "XDG_RUNTIME_DIR", OK: true, Detail: rt})
+	}
+	if path, err := exec.LookPath("podman"); err != nil && uri == "" && os.Getenv("CONTAINER_HOST") == "" {
+		add(Check{Name: "podman", Fatal: true, Detail: "not installed", Fix: setup})
+	} else if err == nil {
+		v, _ := exec.CommandContext(ctx, path, "--version").Output()
+		add(Check{Name: "podman", OK: true, Detail: strings.TrimSpace(string(v))})
+	}
+	if os.Geteuid() != 0 {
+		out = append(out, engineChecks(ctx, uri)...)
+	}
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		add(Check{Name: "CA bundle", Fatal: true, Detail: "/etc/ssl/certs/ca-certificates.crt is missing", Fix: "sudo apt-get install ca-certificates"})
+	} else {
+		add(Check{Name: "CA bundle", OK: true, Detail: "/etc/ssl/certs/ca-certificates.crt (baked into the image; the egress proxy uses the system trust)"})
+	}
+	return out
+}
+
+func engineChecks(ctx context.Context, uri string) []Check {
+	var out []Check
+	eng, stop, err := Connect(ctx, uri, nil)
+	if err != nil {
+		return append(out, Check{Name: "engine", Fatal: true, Detail: err.Error(), Fix: "check podman info as this user"})
+	}
+	defer stop()
+	info, err := eng.Info(ctx)
+	if err != nil {
+		return append(out, Check{Name: "engine", Fatal: true, Detail: err.Error(), Fix: "check podman info as this user"})
+	}
+	out = append(out, Check{Name: "engine", OK: info.Rootless, Fatal: !info.Rootless,
+		Detail: fmt.Sprintf("Podman %s on %s/%s (%s), rootless %v", info.Version, info.OS, info.Arch, info.Host, info.Rootless),
+		Fix:    map[bool]string{false: "use a rootless Podman service (as an unprivileged user)"}[info.Rootless]})
+	rt := Check{Name: "OCI runtime", OK: true, Detail: info.Runtime}
+	if info.Runtime == "crun" && info.Cgroups == "v1" {
+		rt = Check{Name: "OCI runtime", Detail: "crun on cgroup v1: fails rootless on hybrid cgroups", Fix: `set runtime = "runc" under [engine] in ~/.config/containers/containers.conf`}
+	}
+	out = append(out, rt)
+	st := Check{Name: "storage", OK: true, Detail: info.Storage}
+	if info.Storage == "vfs" {
+		st = Check{Name: "storage", Detail: "vfs: every container copies the whole image (slow, large)",
+			Fix: `set driver = "overlay" under [storage] in ~/.config/containers/storage.conf, then podman system reset -f`}
+	}
+	out = append(out, st)
+	if info.Cgroups == "v2" {
+		out = append(out, Check{Name: "limits", OK: true, Detail: "cgroup v2: memory and pids limits apply where delegated; rlimits apply always"})
+	} else {
+		out = append(out, Check{Name: "limits", OK: true, Detail: "cgroup v1: Podman ignores --memory/--pids rootless; the run is bounded by rlimits (nproc, data, fsize, nofile), tmpfs sizes, the time limit and bounded copy-back"})
+	}
+	ref, _, err := DefaultImage(ctx)
+	if err != nil {
+		return append(out, Check{Name: "image", Fatal: true, Detail: err.Error(), Fix: "install node and npm on this machine"})
+	}
+	if ok, _ := eng.ImageExists(ctx, ref); ok {
+		out = append(out, Check{Name: "image", OK: true, Detail: ref + " (matches this host's node and CA bundle)"})
+	} else {
+		out = append(out, Check{Name: "image", Detail: ref + " is not built yet; the first run builds it (a few minutes)", Fix: "safe-install image build"})
+	}
+	return out
+}
+
+// userNamespaces reads the kernel switches that can forbid rootless
+// containers: Debian's unprivileged_userns_clone, the namespace count, and
+// Ubuntu 24.04's AppArmor restriction.
+func userNamespaces() Check {
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	c := Check{Name: "user namespaces", OK: true, Detail: "allowed"}
+	if read("/proc/sys/kernel/unprivileged_userns_clone") == "0" {
+		return Check{Name: "user namespaces", Fatal: true, Detail: "kernel.unprivileged_userns_clone = 0", Fix: "sudo sysctl -w kernel.unprivileged_userns_clone=1"}
+	}
+	if read("/proc/sys/user/max_user_namespaces") == "0" {
+		return Check{Name: "user namespaces", Fatal: true, Detail: "user.max_user_namespaces = 0", Fix: "sudo sysctl -w user.max_user_namespaces=15000"}
+	}
+	if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" {
+		c.Detail = "AppArmor restricts unprivileged user namespaces (Ubuntu 24.04); Podman's own profile usually allows it"
+		c.Fix = "if podman fails with 'operation not permitted', see Ubuntu's apparmor_restrict_unprivileged_userns notes or add an AppArmor profile for podman"
+	}
+	return c
+}
+
+// subIDs checks that the user has subordinate uid and gid ranges.
+func subIDs() Check {
+	u, err := user.Current()
+	if err != nil {
+		return Check{Name: "subuid/subgid", Detail: err.Error()}
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		if !hasRange(f, u.Username, u.Uid) {
+			return Check{Name: "subuid/subgid", Fatal: true, Detail: "no range for " + u.Username + " in " + f,
+				Fix: "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + u.Username}
+		}
+	}
+	return Check{Name: "subuid/subgid", OK: true, Detail: "ranges for " + u.Username}
+}
+
+func hasRange(file, name, uid string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		who, _, _ := strings.Cut(sc.Text(), ":")
+		if who == name || who == uid {
+			return true
+		}
+	}
+	return false
+}
