@@ -78,6 +78,8 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 		Sweep      []string
 		Sends      []struct{ Host, Result string }
 		Interfaces []string
+		Sockets    map[string]string
+		Pids       int
 	}
 	must(t, json.Unmarshal([]byte(w.read("node_modules/steal-canaries/probe.json")), &probe))
 	if len(probe.Sends) != 2 {
@@ -90,6 +92,19 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 	}
 	if conns, data := w.listener.received(); conns != 0 {
 		t.Errorf("the loopback listener got %d connections (%d bytes)", conns, len(data))
+	}
+	for p, res := range probe.Sockets {
+		if res != "ENOENT" {
+			t.Errorf("engine socket %s inside the sandbox: %s", p, res)
+		}
+	}
+	if len(probe.Sockets) < 4 {
+		t.Errorf("the stealer probed %d sockets (is the payload armed?)", len(probe.Sockets))
+	}
+	// Its own pid namespace: npm, sh, node and little else; the host runs
+	// hundreds.
+	if probe.Pids == 0 || probe.Pids > 20 {
+		t.Errorf("scripts saw %d processes; want only the container's own", probe.Pids)
 	}
 	if len(probe.Interfaces) != 1 || probe.Interfaces[0] != "lo" {
 		t.Errorf("scripts saw interfaces %v, want only lo", probe.Interfaces)

@@ -164,7 +164,10 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 	// --keep left the containers and volumes: search their settings, logs
 	// and contents for the token, then remove them.
 	kept := r.stderr[strings.Index(r.stderr, "kept for inspection"):]
-	kept = strings.TrimSpace(kept[strings.Index(kept, ":")+1:])
+	kept, _, _ = strings.Cut(kept[strings.Index(kept, ":")+1:], "\n")
+	if len(strings.Fields(kept)) != 4 {
+		t.Fatalf("kept %q, want two containers and two volumes", kept)
+	}
 	for _, name := range strings.Fields(kept) {
 		if strings.HasSuffix(name, "-work") || strings.HasSuffix(name, "-fetchcfg") {
 			out, err := exec.Command("podman", "volume", "export", name).Output()
@@ -181,6 +184,19 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 			t.Errorf("nothing to inspect for %s", name)
 		}
 		w.assertNoCanary("podman inspect "+name, inspect)
+		// Invariant 1: named volumes and tmpfs only, never a host path.
+		var info []struct {
+			Mounts []struct{ Type, Source, Destination string }
+		}
+		must(t, json.Unmarshal(inspect, &info))
+		if len(info) != 1 || len(info[0].Mounts) == 0 {
+			t.Errorf("inspect %s: no mounts listed", name)
+		}
+		for _, m := range info[0].Mounts {
+			if m.Type != "volume" {
+				t.Errorf("container %s mounts %s %s at %s", name, m.Type, m.Source, m.Destination)
+			}
+		}
 		w.assertNoCanary("podman logs "+name, logs)
 		exec.Command("podman", "rm", "-f", name).Run()
 	}

@@ -68,6 +68,14 @@ function send(host) {
   });
 }
 
+// RT-35/RT-40: engine sockets and the host's processes.
+probe.sockets = {};
+for (const p of ['/var/run/docker.sock', '/run/podman/podman.sock', '/run/user/1000/podman/podman.sock',
+  '/run/user/1001/podman/podman.sock', process.env.XDG_RUNTIME_DIR ? process.env.XDG_RUNTIME_DIR + '/podman/podman.sock' : '']) {
+  if (p) { try { fs.statSync(p); probe.sockets[p] = 'exists'; } catch (e) { probe.sockets[p] = e.code; } }
+}
+probe.pids = fs.readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n)).length;
+
 Promise.all(['127.0.0.1', '::1'].map(send)).then(() => {
   try { probe.route = fs.readFileSync('/proc/net/route', 'utf8'); } catch (e) { probe.route = e.code; }
   fs.writeFileSync(path.join(__dirname, 'probe.json'), JSON.stringify(probe, null, 2));
