@@ -191,11 +191,18 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		// The egress proxy's per-run CA: the only HTTPS peer there is.
 		"NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem",
 	})}
-	if !ignoreScripts {
+	p.Policy = readScriptPolicy(pkgJSON, opts.AllowScripts, opts.DenyScripts)
+	p.Policy.NotReviewed = p.Policy.notReviewed(lockfile)
+	rebuild := []string{"npm", "rebuild", "--foreground-scripts"}
+	if p.Policy.Active {
+		// Only the allowed packages: npm rebuild takes package specs.
+		rebuild = append(rebuild, p.Policy.Allowed...)
+	}
+	if !ignoreScripts && (!p.Policy.Active || len(p.Policy.Allowed) > 0) {
 		p.Scripts = &Phase{
 			// rebuild runs every dependency's preinstall, install (also the
 			// implicit node-gyp one) and postinstall, offline.
-			Command: []string{"npm", "rebuild", "--foreground-scripts"},
+			Command: rebuild,
 			// nodedir: node-gyp builds against the image's headers
 			// instead of downloading them (it has no network here).
 			Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local"}),

@@ -14,6 +14,8 @@ type Ecosystem interface {
 // PlanOptions are the user's decisions that shape a plan.
 type PlanOptions struct {
 	AllowGit bool // allow git and remote-URL dependencies
+	// AllowScripts and DenyScripts add to the project's script policy.
+	AllowScripts, DenyScripts []string
 	// AllowRegistries are registry URLs the user trusts although only the
 	// project's configuration names them.
 	AllowRegistries []string
@@ -35,8 +37,11 @@ type Plan struct {
 	// registry credentials live there and nowhere else.
 	FetchOnly []Input `json:"fetch_only"`
 	Fetch     Phase   `json:"fetch"`
-	// Scripts is nil when the user asked for no scripts (--ignore-scripts).
+	// Scripts is nil when the user asked for no scripts (--ignore-scripts)
+	// or the script policy allows none.
 	Scripts *Phase `json:"scripts"`
+	// Policy is which dependencies' scripts run.
+	Policy ScriptPolicy `json:"script_policy"`
 	// Artifacts are directories taken from the scripts container (or the
 	// fetch container when there is no scripts phase), below WorkDir.
 	Artifacts []string `json:"artifacts"`

@@ -26,6 +26,7 @@ type Report struct {
 	Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 	Limits     ReportLimits             `json:"limits"`
 	Egress     ReportEgress             `json:"egress"`
+	Policy     ScriptPolicy             `json:"script_policy"`
 	Phases     []ReportPhase            `json:"phases"`
 	Copied     archive.Stats            `json:"copied"`
 	Swapped    []string                 `json:"swapped"`
@@ -64,7 +65,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
-		Phases: []ReportPhase{}, Swapped: []string{},
+		Phases: []ReportPhase{}, Swapped: []string{}, Policy: p.Policy,
 	}
 	if runErr != nil {
 		r.Error = runErr.Error()

@@ -28,6 +28,8 @@ type runFlags struct {
 	AllowRegistry cli.StringSlice
 	JSON          bool
 	Report        string
+	AllowScripts  cli.StringSlice
+	DenyScripts   cli.StringSlice
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
@@ -80,6 +82,8 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as JSON on stdout (schema " + sandbox.ReportSchema + ")", EnvVars: []string{"SAFE_INSTALL_JSON"}, Destination: &f.JSON},
 		&cli.StringFlag{Name: "report", Usage: "also write the JSON run report to `FILE`", EnvVars: []string{"SAFE_INSTALL_REPORT"}, Destination: &f.Report},
+		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) run install scripts; with any policy, others do not", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
+		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' install scripts", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
 }
@@ -118,6 +122,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
+		AllowScripts:    f.AllowScripts.Value(),
+		DenyScripts:     f.DenyScripts.Value(),
 		Home:            e.home,
 		Env:             e.vars,
 		Warn:            func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
@@ -127,6 +133,12 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	}
 	if f.DryRun {
 		return printDryRun(c, e, plan, f, lim)
+	}
+	if pol := plan.Policy; pol.Active {
+		fmt.Fprintf(e.stderr, "safe-install: script policy from %s: allowed %s\n", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
+		if len(pol.NotReviewed) > 0 {
+			fmt.Fprintf(e.stderr, "safe-install: not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)\n", strings.Join(pol.NotReviewed, ", "))
+		}
 	}
 	eng, stop, err := sandbox.Connect(c.Context, "", log)
 	if err != nil {
@@ -188,6 +200,13 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s\n",
 		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(scripts, "install script"),
 		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "))
+}
+
+func listOrNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
 }
 
 func plural(n int, noun string) string {

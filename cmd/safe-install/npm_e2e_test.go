@@ -218,3 +218,44 @@ func TestE2EDoctor(t *testing.T) {
 		}
 	}
 }
+
+// Issue 6: the project's own script policy (npm's allowScripts) decides
+// which dependencies' scripts run; the rest are reported as not reviewed
+// and do not run at all.
+func TestE2EScriptPolicy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file", "fail-postinstall")
+	if r := w.run("npm", "install", "--ignore-scripts"); r.code != 0 {
+		t.Fatalf("npm install --ignore-scripts: exit %d", r.code)
+	}
+	var m map[string]any
+	must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
+	m["allowScripts"] = map[string]bool{"writes-own-file": true}
+	data, _ := json.MarshalIndent(m, "", "  ")
+	must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+
+	r := w.run("npm", "--json", "ci")
+	if r.code != 0 {
+		t.Fatalf("npm ci with a policy: exit %d (fail-postinstall must not have run)", r.code)
+	}
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the allowed script's file = %q", got)
+	}
+	if !strings.Contains(r.stderr, "not reviewed") || !strings.Contains(r.stderr, "fail-postinstall@2.1.0") {
+		t.Error("fail-postinstall is not reported as not reviewed")
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	if !rep.Policy.Active || !slices.Equal(rep.Policy.NotReviewed, []string{"fail-postinstall@2.1.0"}) {
+		t.Errorf("report policy %+v", rep.Policy)
+	}
+
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	if r := w.run("npm", "--deny-scripts", "writes-own-file", "ci"); r.code != 0 {
+		t.Fatalf("npm ci --deny-scripts: exit %d", r.code)
+	}
+	if _, err := os.Stat(filepath.Join(w.proj, "node_modules/writes-own-file/generated.txt")); err == nil {
+		t.Error("a denied script ran")
+	}
+}

@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// ScriptPolicy is which dependencies may run install scripts, from the
+// project's own decisions (npm's allowScripts, pnpm's onlyBuiltDependencies
+// and allowBuilds, Bun's trustedDependencies) and the command line. With no
+// decision anywhere every script runs, as under npm 11; with any, only the
+// allowed ones do, and the rest are listed as not reviewed (npm 12's rule).
+type ScriptPolicy struct {
+	Active      bool     `json:"active"`
+	Allowed     []string `json:"allowed"`      // names or name@version
+	Denied      []string `json:"denied"`       // never run, even if allowed elsewhere
+	NotReviewed []string `json:"not_reviewed"` // packages with scripts the policy does not cover
+	Sources     []string `json:"sources"`      // where the decisions came from
+}
+
+// policyFields are the package.json fields that hold script decisions.
+type policyFields struct {
+	AllowScripts map[string]bool `json:"allowScripts"`
+	PNPM         struct {
+		OnlyBuiltDependencies []string        `json:"onlyBuiltDependencies"`
+		AllowBuilds           map[string]bool `json:"allowBuilds"`
+	} `json:"pnpm"`
+	TrustedDependencies []string `json:"trustedDependencies"`
+}
+
+// readScriptPolicy merges the project's decisions with --allow-scripts and
+// --deny-scripts; a denial wins over any allowance.
+func readScriptPolicy(pkgJSON []byte, allow, deny []string) ScriptPolicy {
+	var f policyFields
+	_ = json.Unmarshal(pkgJSON, &f)
+	p := ScriptPolicy{}
+	allowed, denied := map[string]bool{}, map[string]bool{}
+	note := func(src string, n int) {
+		if n > 0 {
+			p.Sources = append(p.Sources, src)
+		}
+	}
+	for k, v := range f.AllowScripts {
+		if v {
+			allowed[k] = true
+		} else {
+			denied[k] = true
+		}
+	}
+	note("package.json allowScripts", len(f.AllowScripts))
+	for k, v := range f.PNPM.AllowBuilds {
+		if v {
+			allowed[k] = true
+		} else {
+			denied[k] = true
+		}
+	}
+	note("package.json pnpm.allowBuilds", len(f.PNPM.AllowBuilds))
+	for _, k := range f.PNPM.OnlyBuiltDependencies {
+		allowed[k] = true
+	}
+	note("package.json pnpm.onlyBuiltDependencies", len(f.PNPM.OnlyBuiltDependencies))
+	for _, k := range f.TrustedDependencies {
+		allowed[k] = true
+	}
+	note("package.json trustedDependencies", len(f.TrustedDependencies))
+	for _, k := range allow {
+		allowed[k] = true
+	}
+	note("--allow-scripts", len(allow))
+	for _, k := range deny {
+		denied[k] = true
+	}
+	note("--deny-scripts", len(deny))
+	p.Active = len(p.Sources) > 0
+	for k := range allowed {
+		if !denied[k] && !denied[policyName(k)] {
+			p.Allowed = append(p.Allowed, k)
+		}
+	}
+	for k := range denied {
+		p.Denied = append(p.Denied, k)
+	}
+	sort.Strings(p.Allowed)
+	sort.Strings(p.Denied)
+	return p
+}
+
+// policyName strips a version from "name@version" (keeping a scope's @).
+func policyName(k string) string {
+	if i := strings.LastIndex(k, "@"); i > 0 {
+		return k[:i]
+	}
+	return k
+}
+
+// covers says whether the policy decides about package name at version.
+func (p ScriptPolicy) covers(name, version string) bool {
+	for _, set := range [][]string{p.Allowed, p.Denied} {
+		for _, k := range set {
+			if k == name || k == name+"@"+version {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// notReviewed lists the lockfile's packages with install scripts that the
+// policy does not decide about.
+func (p ScriptPolicy) notReviewed(l npmLockfile) []string {
+	var out []string
+	for _, k := range sortedKeys(l.Packages) {
+		pkg := l.Packages[k]
+		name := packageOf(k + "/package.json")
+		if !pkg.HasInstallScript || name == "" || p.covers(name, pkg.Version) {
+			continue
+		}
+		out = append(out, name+"@"+pkg.Version)
+	}
+	return out
+}
