@@ -64,8 +64,8 @@ type ContainerSpec struct {
 	WorkDir string            `json:"workdir"`
 	User    string            `json:"user"`
 	Stdin   bool              `json:"stdin"` // kept open for Attach (the fetch relay)
-	// Network is "none" (only lo); "slirp4netns" (outbound) is kept for
-	// engines without the relay and is not used by the pipeline.
+	// Network is always "none" (only lo): the fetch reaches its registries
+	// through the relay on its stdin and stdout, never a network.
 	Network         string        `json:"network"`
 	Volumes         []VolumeMount `json:"volumes"`
 	Tmpfs           []TmpfsMount  `json:"tmpfs"`

@@ -121,14 +121,10 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	s.ReadOnlyFilesystem = &c.ReadOnlyRoot
 	s.ReadWriteTmpfs = &f
 	s.SeccompProfilePath = c.SeccompProfile
-	switch c.Network {
-	case "none":
-		s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
-	case "slirp4netns":
-		s.NetNS = specgen.Namespace{NSMode: specgen.Slirp}
-	default:
-		return "", fmt.Errorf("unknown network mode %q", c.Network)
+	if c.Network != "none" {
+		return "", fmt.Errorf("network mode %q: sandbox containers have no network", c.Network)
 	}
+	s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	for _, v := range c.Volumes {
 		opts := []string{"nodev", "nosuid"}
 		if v.ReadOnly {
