@@ -198,7 +198,10 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		// Only the allowed packages: npm rebuild takes package specs.
 		rebuild = append(rebuild, p.Policy.Allowed...)
 	}
-	if !ignoreScripts && (!p.Policy.Active || len(p.Policy.Allowed) > 0) {
+	// npm ci installs exactly the lockfile: when it lists no package with
+	// install scripts there is nothing to run, and no container to start.
+	noScripts := ci && lockfile.withoutScripts()
+	if !ignoreScripts && !noScripts && (!p.Policy.Active || len(p.Policy.Allowed) > 0) {
 		p.Scripts = &Phase{
 			// rebuild runs every dependency's preinstall, install (also the
 			// implicit node-gyp one) and postinstall, offline.
@@ -270,7 +273,23 @@ func (m npmManifest) allDependencies() map[string]string {
 }
 
 type npmLockfile struct {
+	Version  int                       `json:"lockfileVersion"`
 	Packages map[string]npmLockPackage `json:"packages"`
+}
+
+// withoutScripts says the lockfile vouches that no dependency has install
+// scripts: npm 7+ lockfiles (version 2 and 3) mark every package that has
+// them, the implicit node-gyp one included, with hasInstallScript.
+func (l npmLockfile) withoutScripts() bool {
+	if l.Version < 2 || len(l.Packages) == 0 {
+		return false
+	}
+	for k, p := range l.Packages {
+		if k != "" && p.HasInstallScript {
+			return false
+		}
+	}
+	return true
 }
 
 type npmLockPackage struct {

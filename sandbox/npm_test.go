@@ -157,3 +157,25 @@ func TestNPMPlanEnvironmentIsFixed(t *testing.T) {
 		t.Error("the scripts phase is pointed at the credentials file")
 	}
 }
+
+// npm ci of a lockfile without install scripts starts no scripts container;
+// an old lockfile, which does not say, still gets one.
+func TestNPMPlanSkipsScriptsWhenNoneExist(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, lock string
+		scripts    bool
+	}{
+		{"v3 without scripts", `{"lockfileVersion": 3, "packages": {"": {}, "node_modules/a": {"version": "1.0.0"}}}`, false},
+		{"v3 with scripts", `{"lockfileVersion": 3, "packages": {"": {}, "node_modules/a": {"version": "1.0.0", "hasInstallScript": true}}}`, true},
+		{"v1 says nothing", `{"lockfileVersion": 1, "dependencies": {"a": {"version": "1.0.0"}}}`, true},
+	} {
+		p, err := plan(t, map[string]string{"package.json": `{}`, "package-lock.json": tt.lock}, "ci")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (p.Scripts != nil) != tt.scripts {
+			t.Errorf("%s: scripts phase %v, want %v", tt.name, p.Scripts != nil, tt.scripts)
+		}
+	}
+}

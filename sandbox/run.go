@@ -163,7 +163,9 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	from := fetchID
-	if p.Scripts != nil {
+	if p.Scripts == nil {
+		r.progress("no install scripts to run: no scripts container")
+	} else {
 		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
 		if err != nil {
 			return err

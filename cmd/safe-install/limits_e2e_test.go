@@ -32,7 +32,7 @@ func TestE2ETimeoutStopsAHang(t *testing.T) {
 		}
 	}
 	w.assertSame(before, w.snapshot())
-	assertNoProcess(t, "setInterval")
+	assertNoProcess(t, fmt.Sprintf("hang-forever-%d", w.listener.port))
 }
 
 // RT-50: a fork bomb hits the process limit (the rlimit, counted per
@@ -118,7 +118,7 @@ func TestE2EInterruptLeavesProjectUnchanged(t *testing.T) {
 	}
 	w.assertNoCanary("output", []byte(out.String()))
 	w.assertSame(before, w.snapshot())
-	assertNoProcess(t, "setInterval")
+	assertNoProcess(t, fmt.Sprintf("hang-forever-%d", w.listener.port))
 }
 
 // assertNoProcess fails if a process whose command line has s survives.
