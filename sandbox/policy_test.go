@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"crypto/sha256"
 	"slices"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
 )
 
 func TestScriptPolicy(t *testing.T) {
@@ -39,5 +42,33 @@ func TestNoPolicyRunsEverything(t *testing.T) {
 	t.Parallel()
 	if p := readScriptPolicy([]byte(`{"name": "x"}`), nil, nil); p.Active || len(p.Allowed) != 0 {
 		t.Errorf("policy %+v from a package.json without one", p)
+	}
+}
+
+func TestTamperCheck(t *testing.T) {
+	t.Parallel()
+	sum := func(s string) archive.Sum { return sha256.Sum256([]byte(s)) }
+	before := archive.Sums{
+		"node_modules/victim/index.js":   sum("v"),
+		"node_modules/addon/binding.gyp": sum("g"),
+		"node_modules/tamper/inject.js":  sum("t"),
+	}
+	c := newTamperCheck(before, []ScriptRun{{Package: "tamper@1.0.0", Event: "postinstall"}, {Package: "addon@2.0.0", Event: "install"}})
+	for _, tt := range []struct {
+		name    string
+		content string
+		refused bool
+	}{
+		{"node_modules/victim/index.js", "v", false},            // unchanged
+		{"node_modules/victim/index.js", "v+payload", true},     // changed, victim ran nothing
+		{"node_modules/victim/extra.js", "planted", true},       // added into victim
+		{"node_modules/addon/build/Release/a.node", "x", false}, // addon's own build
+		{"node_modules/tamper/inject.js", "t2", false},          // its own dir
+		{"node_modules/.prisma/client/index.js", "x", false},    // a new directory
+		{"node_modules/.package-lock.json", "x", false},         // npm's own file
+	} {
+		if got := c.check(tt.name, sum(tt.content)) != ""; got != tt.refused {
+			t.Errorf("%s (%q): refused %v, want %v", tt.name, tt.content, got, tt.refused)
+		}
 	}
 }

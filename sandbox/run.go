@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -162,24 +163,41 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 
-	from := fetchID
+	from, extract := fetchID, archive.Extract
 	if p.Scripts == nil {
 		r.progress("no install scripts to run: no scripts container")
 	} else {
+		// What npm extracted, before any third-party code ran: the
+		// baseline that tells a package's own build from tampering.
+		before := archive.Sums{}
+		for _, a := range p.Artifacts {
+			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
+				sums, err := archive.Hash(rd, a, r.opts.Limits.Extract)
+				maps.Copy(before, sums)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
 		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
 		if err != nil {
 			return err
 		}
 		r.progress("running install scripts with no network")
-		if _, err := r.phase(ctx, "scripts", scriptsID, false); err != nil {
+		ph, err := r.phase(ctx, "scripts", scriptsID, false)
+		if err != nil {
 			return err
 		}
 		from = scriptsID
+		check := newTamperCheck(before, ph.Scripts).check
+		extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
+			return archive.ExtractChecked(rd, dest, root, lim, check)
+		}
 	}
 	for _, a := range p.Artifacts {
 		r.progress("copying %s back", a)
 		start := time.Now()
-		if err := r.copyBack(ctx, from, a, archive.Extract); err != nil {
+		if err := r.copyBack(ctx, from, a, extract); err != nil {
 			return err
 		}
 		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
@@ -348,9 +366,9 @@ func (r *runner) makeStaging() error {
 	return nil
 }
 
-// copyBack streams name (below WorkDir) out of a stopped container through
-// the validating extractor into the staging directory.
-func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, archive.Limits) (archive.Stats, error)) error {
+// stream runs consume on a tar stream of name (below WorkDir) copied out of
+// a stopped container, and returns consume's error or the copy's.
+func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Reader) error) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -360,21 +378,29 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	}()
 	// The tar reader asks for 512-byte headers; a buffer saves a goroutine
 	// hand-off through the pipe for each.
-	stats, err := extract(bufio.NewReaderSize(pr, 1<<20), r.staging, name, r.opts.Limits.Extract)
-	pr.CloseWithError(errors.New("extraction stopped"))
+	err := consume(bufio.NewReaderSize(pr, 1<<20))
+	pr.CloseWithError(errors.New("reading stopped"))
 	cerr := <-done
-	if err != nil {
-		var refused *archive.RefusedError
-		if errors.As(err, &refused) {
-			return &ArtifactError{Package: r.owner(refused.Path), Path: refused.Path, Reason: refused.Reason}
-		}
-		if cerr != nil {
-			return fmt.Errorf("copying %s back: %w", name, cerr)
-		}
-		return err
+	var refused *archive.RefusedError
+	if errors.As(err, &refused) {
+		return &ArtifactError{Package: r.owner(refused.Path), Path: refused.Path, Reason: refused.Reason}
 	}
 	if cerr != nil {
-		return fmt.Errorf("copying %s back: %w", name, cerr)
+		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)
+	}
+	return err
+}
+
+// copyBack streams name out of a stopped container through the validating
+// extractor into the staging directory.
+func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, archive.Limits) (archive.Stats, error)) error {
+	var stats archive.Stats
+	err := r.stream(ctx, id, name, func(rd io.Reader) (err error) {
+		stats, err = extract(rd, r.staging, name, r.opts.Limits.Extract)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	r.res.Copied.Files += stats.Files
 	r.res.Copied.Dirs += stats.Dirs

@@ -259,3 +259,16 @@ func TestE2EScriptPolicy(t *testing.T) {
 		t.Error("a denied script ran")
 	}
 }
+
+// RT-17: a postinstall that injects code into another package (one with no
+// install script) fails the run naming that package's file; the host
+// project is as it was.
+func TestE2ECrossPackageTamperingRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("victim", "tamper")
+	before := w.snapshot()
+	r := w.run("npm", "install")
+	w.expect(r, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
+	w.assertSame(before, w.snapshot())
+}

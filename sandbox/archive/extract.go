@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +68,18 @@ type extractor struct {
 	lim  Limits
 	// fileRoot accepts root itself as a regular file (a manifest).
 	fileRoot bool
-	made     map[string]kind
-	stats    Stats
+	// check, when set, sees every regular file's content hash and may
+	// refuse it by returning a reason.
+	check func(name string, sum Sum) string
+	made  map[string]kind
+	stats Stats
 }
+
+// Sum is a file's SHA-256.
+type Sum = [sha256.Size]byte
+
+// Sums maps each regular file of an archive to its content hash.
+type Sums map[string]Sum
 
 // Extract reads a tar stream whose entries must all lie below root (for
 // example "node_modules") and writes them below dest, which must be an
@@ -87,6 +97,50 @@ func Extract(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 // as the package.json copied out of a container.
 func ExtractFile(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 	return (&extractor{dest: dest, root: root, lim: lim, fileRoot: true}).run(r)
+}
+
+// ExtractChecked is Extract with check called for every regular file (hard
+// link copies included) after it is written; a non-empty answer refuses it.
+func ExtractChecked(r io.Reader, dest, root string, lim Limits, check func(name string, sum Sum) string) (Stats, error) {
+	return (&extractor{dest: dest, root: root, lim: lim, check: check}).run(r)
+}
+
+// Hash reads an archive like Extract, under the same name rules and limits,
+// and returns the hash of each regular file without writing anything.
+func Hash(r io.Reader, root string, lim Limits) (Sums, error) {
+	x := &extractor{root: root, lim: lim}
+	sums := Sums{}
+	tr := tar.NewReader(r)
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return sums, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the archive: %w", err)
+		}
+		if n >= lim.MaxEntries || hdr.Size > lim.MaxFileBytes {
+			return nil, x.refuse(hdr.Name, "beyond the archive limits: resource limit reached")
+		}
+		name, err := x.clean(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			h := sha256.New()
+			if _, err := io.Copy(h, tr); err != nil {
+				return nil, fmt.Errorf("reading %s: %w", name, err)
+			}
+			sums[name] = Sum(h.Sum(nil))
+		case tar.TypeLink:
+			if src, err := x.clean(hdr.Linkname); err == nil {
+				if s, ok := sums[src]; ok {
+					sums[name] = s
+				}
+			}
+		}
+	}
 }
 
 func (x *extractor) run(r io.Reader) (Stats, error) {
@@ -260,7 +314,12 @@ func (x *extractor) write(name string, mode os.FileMode, r io.Reader, size int64
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
-	n, err := io.Copy(f, r)
+	var out io.Writer = f
+	h := sha256.New()
+	if x.check != nil {
+		out = io.MultiWriter(f, h)
+	}
+	n, err := io.Copy(out, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -269,6 +328,11 @@ func (x *extractor) write(name string, mode os.FileMode, r io.Reader, size int64
 	}
 	if n != size {
 		return x.refuse(name, "archive ended inside the file")
+	}
+	if x.check != nil {
+		if reason := x.check(name, Sum(h.Sum(nil))); reason != "" {
+			return x.refuse(name, reason)
+		}
 	}
 	x.made[name] = kindFile
 	x.stats.Bytes += n
