@@ -101,7 +101,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		}
 	}
 
-	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}}
+	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)

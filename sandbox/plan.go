@@ -48,6 +48,9 @@ type Plan struct {
 	// Manifests are files taken from the fetch container, before any
 	// third-party code ran, because the user asked npm to change them.
 	Manifests []string `json:"manifests"`
+	// Check vets the staged artifacts before the swap and returns warnings
+	// (npm: the .bin shims).
+	Check func(staging string) (warnings []string, err error) `json:"-"`
 	// Registries are all the fetch phase may reach (the egress allowlist).
 	Registries []Registry `json:"registries"`
 }

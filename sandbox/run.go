@@ -203,6 +203,19 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
+	if p.Check != nil {
+		warnings, err := p.Check(r.staging)
+		if err != nil {
+			var ae *ArtifactError
+			if errors.As(err, &ae) && ae.Package == "" {
+				ae.Package = r.owner(ae.Path)
+			}
+			return err
+		}
+		for _, w := range warnings {
+			r.progress("WARN a bin shadows a common command: %s", w)
+		}
+	}
 	names := append(append([]string{}, p.Manifests...), p.Artifacts...)
 	staged := map[string]string{}
 	for _, n := range names {

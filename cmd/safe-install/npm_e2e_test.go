@@ -272,3 +272,15 @@ func TestE2ECrossPackageTamperingRefused(t *testing.T) {
 	w.expect(r, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
 	w.assertSame(before, w.snapshot())
 }
+
+// RT-16: a shim planted in node_modules/.bin (the host runs it on the next
+// `npm run`) is refused; the host project is as it was.
+func TestE2EBinShimRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("bin-hijack", "writes-own-file")
+	before := w.snapshot()
+	r := w.run("npm", "install")
+	w.expect(r, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
+	w.assertSame(before, w.snapshot())
+}
