@@ -2,33 +2,19 @@ package sandbox
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// stageBins builds a staged node_modules from name -> content; a content
-// starting with "->" makes a symlink.
+// stageBins builds a staged node_modules from name -> content (see
+// writeProject).
 func stageBins(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
+	staged := map[string]string{}
 	for name, body := range files {
-		p := filepath.Join(dir, "node_modules", filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if target, ok := strings.CutPrefix(body, "->"); ok {
-			err = os.Symlink(target, p)
-		} else {
-			err = os.WriteFile(p, []byte(body), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		staged["node_modules/"+name] = body
 	}
-	return dir
+	return writeProject(t, staged)
 }
 
 func TestCheckNPMBins(t *testing.T) {

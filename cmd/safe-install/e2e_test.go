@@ -290,6 +290,17 @@ func (w *world) expect(r result, code int, wants ...string) {
 	}
 }
 
+// failsUnchanged runs safe-install, expects it to fail with code naming
+// each of wants, and checks that no host file changed.
+func (w *world) failsUnchanged(args []string, code int, wants ...string) result {
+	w.t.Helper()
+	before := w.snapshot()
+	r := w.run(args...)
+	w.expect(r, code, wants...)
+	w.assertSame(before, w.snapshot())
+	return r
+}
+
 // assertNoCanary searches data for every canary: raw, hex, and inside any
 // base64 run, decoded once or twice (the Shai-Hulud double encoding).
 func (w *world) assertNoCanary(where string, data []byte) {

@@ -87,10 +87,7 @@ func TestE2EMemoryBombIsBounded(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("memory-bomb")
-	before := w.snapshot()
-	r := w.run("npm", "--memory", "512m", "--timeout", "60s", "install")
-	w.expect(r, exitLimit, "memory-bomb@1.0.0", "out of memory")
-	w.assertSame(before, w.snapshot())
+	w.failsUnchanged([]string{"npm", "--memory", "512m", "--timeout", "60s", "install"}, exitLimit, "memory-bomb@1.0.0", "out of memory")
 }
 
 // Ctrl-C during the scripts phase removes the containers and leaves the

@@ -130,10 +130,7 @@ func TestE2ESymlinkEscapeRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("plant-symlink")
-	before := w.snapshot()
-	r := w.run("npm", "install")
-	w.expect(r, exitArtifact, "plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back")
-	w.assertSame(before, w.snapshot())
+	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back")
 }
 
 // RT-18: a postinstall that rewrites the project's package.json, lockfile
@@ -169,10 +166,7 @@ func TestE2EFailingScriptLeavesProjectUnchanged(t *testing.T) {
 		t.Fatalf("first install: exit %d", r.code)
 	}
 	w.project("writes-own-file", "fail-postinstall")
-	before := w.snapshot()
-	r := w.run("npm", "install")
-	w.expect(r, exitScript, "fail-postinstall@2.1.0", "exit code 3", "cannot find the frobnicator")
-	w.assertSame(before, w.snapshot())
+	w.failsUnchanged([]string{"npm", "install"}, exitScript, "fail-postinstall@2.1.0", "exit code 3", "cannot find the frobnicator")
 }
 
 // npm install <pkg> from the real npm registry updates package.json and the
@@ -267,10 +261,7 @@ func TestE2ECrossPackageTamperingRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("victim", "tamper")
-	before := w.snapshot()
-	r := w.run("npm", "install")
-	w.expect(r, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
-	w.assertSame(before, w.snapshot())
+	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
 }
 
 // RT-16: a shim planted in node_modules/.bin (the host runs it on the next
@@ -279,8 +270,5 @@ func TestE2EBinShimRefused(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("bin-hijack", "writes-own-file")
-	before := w.snapshot()
-	r := w.run("npm", "install")
-	w.expect(r, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
-	w.assertSame(before, w.snapshot())
+	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
 }
