@@ -17,10 +17,18 @@ fi
 
 echo "host-setup: installing Podman and its rootless prerequisites" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null || ! command -v runc >/dev/null; then
+# Python's venv and pip are for `safe-install pip` (the host's pip installs
+# the wheels); setuptools and wheel as wheel files serve the pip tests' index.
+packages="podman uidmap slirp4netns runc netavark aardvark-dns mmdebstrap ca-certificates make
+	python3-venv python3-pip python3-setuptools-whl python3-wheel-whl"
+missing=""
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
 	apt-get update -q
-	apt-get install -y -q podman uidmap slirp4netns runc netavark aardvark-dns mmdebstrap \
-		ca-certificates make
+	# shellcheck disable=SC2086 # one word per package
+	apt-get install -y -q $missing
 fi
 
 if ! id "$user" >/dev/null 2>&1; then

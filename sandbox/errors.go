@@ -25,6 +25,7 @@ var (
 
 // ScriptError is a failed install script in the scripts phase.
 type ScriptError struct {
+	Kind    string // "install script" (npm), "wheel build" (pip)
 	Package string // name@version, or "" when npm did not say
 	Script  string // the command npm ran
 	Code    int
@@ -36,7 +37,11 @@ func (e *ScriptError) Error() string {
 	if pkg == "" {
 		pkg = "a dependency"
 	}
-	msg := fmt.Sprintf("install script of %s failed (phase scripts, exit code %d)", pkg, e.Code)
+	kind := e.Kind
+	if kind == "" {
+		kind = "install script"
+	}
+	msg := fmt.Sprintf("%s of %s failed (phase scripts, exit code %d)", kind, pkg, e.Code)
 	if e.Script != "" {
 		msg += fmt.Sprintf(": %q", e.Script)
 	}
@@ -49,13 +54,17 @@ func (e *ScriptError) Error() string {
 // PhaseError is a phase (fetch, scripts) that ended with a non-zero exit
 // code without npm naming a package.
 type PhaseError struct {
-	Phase string
-	Code  int
-	Tail  string
+	Phase   string
+	Package string // the package being worked on when it failed, when known
+	Code    int
+	Tail    string
 }
 
 func (e *PhaseError) Error() string {
 	msg := fmt.Sprintf("%s phase failed with exit code %d", e.Phase, e.Code)
+	if e.Package != "" {
+		msg = fmt.Sprintf("%s phase failed on %s with exit code %d", e.Phase, e.Package, e.Code)
+	}
 	if e.Tail != "" {
 		msg += "\n" + indent(e.Tail)
 	}

@@ -101,7 +101,8 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		}
 	}
 
-	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins}
+	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins,
+		TamperCheck: true, Output: npmOutput{}}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
@@ -460,18 +461,27 @@ func localDependencyInputs(project string, m npmManifest, l npmLockfile) ([]Inpu
 	return out, nil
 }
 
-// dirInputs lists the regular files of a local package directory, skipping
-// node_modules, .git, secrets-by-convention (.env*, .npmrc) and symlinks.
+// dirInputs lists the regular files of a local package directory. It
+// skips what no build needs and what may hold secrets or host state:
+// hidden directories (.git, .venv, .tox, a staging directory), node_modules,
+// __pycache__, virtual environments, secrets-by-convention (.env*, .npmrc,
+// .pypirc, .netrc) and symlinks.
 func dirInputs(project, dir string) ([]Input, error) {
 	var out []Input
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git") {
-			return filepath.SkipDir
+		if d.IsDir() {
+			if p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "__pycache__") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Lstat(filepath.Join(p, "pyvenv.cfg")); err == nil {
+				return filepath.SkipDir
+			}
+			return nil
 		}
-		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".env") || d.Name() == ".npmrc" {
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".env") || secretFiles[d.Name()] {
 			return nil
 		}
 		fi, err := d.Info()
@@ -487,6 +497,9 @@ func dirInputs(project, dir string) ([]Input, error) {
 	}
 	return out, nil
 }
+
+// secretFiles hold credentials by convention and are never copied in.
+var secretFiles = set(".npmrc", ".pypirc", ".netrc", ".git-credentials")
 
 // inputMode keeps only the executable bit of a copied-in file.
 func inputMode(m os.FileMode) int64 {

@@ -63,6 +63,13 @@ type ScriptRun struct {
 	Event   string `json:"event"`   // preinstall, install, postinstall
 }
 
+// npmOutput reads npm's output.
+type npmOutput struct{}
+
+func (npmOutput) Kind() string                        { return "install script" }
+func (npmOutput) Scripts(log string) []ScriptRun      { return npmScripts(log) }
+func (npmOutput) Failure(log string) (string, string) { return npmFailure(log) }
+
 // npmScripts lists the scripts npm announced, in order.
 func npmScripts(log string) []ScriptRun {
 	var out []ScriptRun

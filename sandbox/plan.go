@@ -1,5 +1,7 @@
 package sandbox
 
+import "context"
+
 // Ecosystem is what safe-install knows of one package manager: how its
 // command line becomes a Plan. A third manager (yarn, pnpm, uv) is one more
 // implementation, not a branch in the pipeline.
@@ -23,6 +25,13 @@ type PlanOptions struct {
 	Env             map[string]string // the host environment, for ${VAR} in config files
 	// Warn records something the plan dropped or changed, for the user.
 	Warn func(msg string)
+
+	// pip: AllowIndex trusts index options found in requirements files;
+	// AllowPth lets these packages install .pth files that run code;
+	// Python is the host interpreter that receives the wheels.
+	AllowIndex bool
+	AllowPth   []string
+	Python     string
 }
 
 // Plan is one install, decided before any container exists. It can be
@@ -53,6 +62,24 @@ type Plan struct {
 	Check func(staging string) (warnings []string, err error) `json:"-"`
 	// Registries are all the fetch phase may reach (the egress allowlist).
 	Registries []Registry `json:"registries"`
+	// TamperCheck hashes the artifacts after the fetch and refuses files
+	// that the scripts phase changed in packages that ran no script (npm).
+	TamperCheck bool `json:"tamper_check"`
+	// Install, when set, takes the place of the swap: it gets the staged
+	// artifacts and puts them into the host environment (pip: the host's
+	// pip installs the vetted wheels). progress gets lines for the user.
+	Install func(ctx context.Context, staging string, progress func(string)) (*Installed, error) `json:"-"`
+	// Output reads the package manager's output.
+	Output OutputParser `json:"-"`
+}
+
+// OutputParser reads what a package manager printed: whose scripts or
+// builds ran, and which one failed.
+type OutputParser interface {
+	// Kind is what a failure is called: "install script", "wheel build".
+	Kind() string
+	Scripts(log string) []ScriptRun
+	Failure(log string) (pkg, command string)
 }
 
 // Input is one file copied into a container: from the host (Source) or
@@ -76,3 +103,11 @@ const WorkDir = "/work"
 // FetchConfigDir holds the fetch-only inputs: npm's config, the relay to
 // the egress proxy and the run's CA certificate.
 const FetchConfigDir = "/run/safe-install"
+
+// output is the plan's output reader; npm's when the plan names none.
+func (p *Plan) output() OutputParser {
+	if p.Output == nil {
+		return npmOutput{}
+	}
+	return p.Output
+}

@@ -30,6 +30,9 @@ type Report struct {
 	Phases     []ReportPhase            `json:"phases"`
 	Copied     archive.Stats            `json:"copied"`
 	Swapped    []string                 `json:"swapped"`
+	// Installed is what the host's package manager installed from the
+	// vetted artifacts (pip: the wheels, their .pth files and commands).
+	Installed *Installed `json:"installed,omitempty"`
 }
 
 // ReportLimits are the bounds in force.
@@ -86,6 +89,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 	if res.Swapped != nil {
 		r.Swapped = res.Swapped
 	}
+	r.Installed = res.Installed
 	for _, ph := range res.Phases {
 		scripts := ph.Scripts
 		if scripts == nil {

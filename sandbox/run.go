@@ -55,6 +55,9 @@ type Result struct {
 	Contacted []string  `json:"contacted"`
 	Refused   []Refusal `json:"refused,omitempty"`
 	Kept      []string  `json:"kept,omitempty"` // with --keep: what was left behind
+	// Installed is what a plan's host install step put into the host
+	// environment (pip).
+	Installed *Installed `json:"installed,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -171,6 +174,9 @@ func (r *runner) run(ctx context.Context) error {
 		// baseline that tells a package's own build from tampering.
 		before := archive.Sums{}
 		for _, a := range p.Artifacts {
+			if !p.TamperCheck {
+				break
+			}
 			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
 				sums, err := archive.Hash(rd, a, r.opts.Limits.Extract)
 				maps.Copy(before, sums)
@@ -183,15 +189,17 @@ func (r *runner) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r.progress("running install scripts with no network")
+		r.progress("running %ss with no network", p.output().Kind())
 		ph, err := r.phase(ctx, "scripts", scriptsID, false)
 		if err != nil {
 			return err
 		}
 		from = scriptsID
-		check := newTamperCheck(before, ph.Scripts).check
-		extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-			return archive.ExtractChecked(rd, dest, root, lim, check)
+		if p.TamperCheck {
+			check := newTamperCheck(before, ph.Scripts).check
+			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
+				return archive.ExtractChecked(rd, dest, root, lim, check)
+			}
 		}
 	}
 	for _, a := range p.Artifacts {
@@ -215,6 +223,11 @@ func (r *runner) run(ctx context.Context) error {
 		for _, w := range warnings {
 			r.progress("WARN a bin shadows a common command: %s", w)
 		}
+	}
+	if p.Install != nil {
+		inst, err := p.Install(ctx, r.staging, func(line string) { r.progress("%s", line) })
+		r.res.Installed = inst
+		return err
 	}
 	names := append(append([]string{}, p.Manifests...), p.Artifacts...)
 	staged := map[string]string{}
@@ -295,12 +308,12 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	} else {
 		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
-	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: npmScripts(out.String())}
+	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.plan.output().Scripts(out.String())}
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {
 	case timedOut:
-		pkg, _ := npmFailure(out.String())
+		pkg, _ := r.plan.output().Failure(out.String())
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
@@ -314,7 +327,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return res, nil
 	}
 	tail := lastLines(out.String(), 20)
-	pkg, cmd := npmFailure(out.String())
+	pkg, cmd := r.plan.output().Failure(out.String())
 	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom || outOfMemory.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
@@ -330,9 +343,9 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
 	}
 	if name == "scripts" {
-		return res, &ScriptError{Package: pkg, Script: cmd, Code: code, Tail: tail}
+		return res, &ScriptError{Kind: r.plan.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
 	}
-	return res, &PhaseError{Phase: name, Code: code, Tail: tail}
+	return res, &PhaseError{Phase: name, Package: pkg, Code: code, Tail: tail}
 }
 
 // attachRelay attaches to a created container before it starts: its stdout

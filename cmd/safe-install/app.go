@@ -60,6 +60,7 @@ EXAMPLE:
 		},
 		Commands: []*cli.Command{
 			newNPMCommand(e, logp),
+			newPipCommand(e, logp),
 			newImageCommand(e, logp),
 			newDoctorCommand(e),
 			newSeccompCommand(e),

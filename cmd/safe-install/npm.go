@@ -30,6 +30,10 @@ type runFlags struct {
 	Report        string
 	AllowScripts  cli.StringSlice
 	DenyScripts   cli.StringSlice
+	// pip only.
+	AllowIndex bool
+	AllowPth   cli.StringSlice
+	Python     string
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
@@ -79,9 +83,15 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
-		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as JSON on stdout (schema " + sandbox.ReportSchema + ")", EnvVars: []string{"SAFE_INSTALL_JSON"}, Destination: &f.JSON},
 		&cli.StringFlag{Name: "report", Usage: "also write the JSON run report to `FILE`", EnvVars: []string{"SAFE_INSTALL_REPORT"}, Destination: &f.Report},
+	}
+}
+
+// npmFlagSet are the flags of npm installs only.
+func npmFlagSet(f *runFlags) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) run install scripts; with any policy, others do not", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
 		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' install scripts", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
@@ -105,7 +115,7 @@ EXAMPLE:
    safe-install npm install left-pad@1.3.0
    safe-install --debug npm --timeout 5m ci --omit=dev
    safe-install npm --dry-run install    # see exactly what would run`,
-		Flags:           runFlagSet(&f),
+		Flags:           append(runFlagSet(&f), npmFlagSet(&f)...),
 		SkipFlagParsing: false,
 		Action: func(c *cli.Context) error {
 			return runInstall(c, e, *log, sandbox.NPM{}, f)
@@ -124,6 +134,9 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		AllowRegistries: f.AllowRegistry.Value(),
 		AllowScripts:    f.AllowScripts.Value(),
 		DenyScripts:     f.DenyScripts.Value(),
+		AllowIndex:      f.AllowIndex,
+		AllowPth:        f.AllowPth.Value(),
+		Python:          f.Python,
 		Home:            e.home,
 		Env:             e.vars,
 		Warn:            func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
@@ -193,6 +206,20 @@ func writeReport(e *env, f runFlags, rep sandbox.Report) error {
 }
 
 func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Duration) {
+	if inst := res.Installed; inst != nil {
+		builds := 0
+		for _, ph := range res.Phases {
+			for _, s := range ph.Scripts {
+				if s.Event == "build_wheel" {
+					builds++
+				}
+			}
+		}
+		fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s offline; installed %s into %s\n",
+			plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(builds, "wheel build"),
+			listOrNone(inst.Packages), inst.Python.Path)
+		return
+	}
 	scripts := 0
 	for _, ph := range res.Phases {
 		scripts += len(ph.Scripts)

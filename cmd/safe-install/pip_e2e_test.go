@@ -1,0 +1,335 @@
+//go:build e2e
+
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox"
+)
+
+// pipWorld is a world with a Python side: a PEP 503 index on loopback that
+// serves the testdata/pip sdists (packed by the test) and Debian's
+// setuptools and wheel wheels, a virtualenv as the host environment, and
+// pip's canaries: ~/.pypirc, ~/.netrc, and PIP_INDEX_URL with a password.
+type pipWorld struct {
+	*world
+	index  *pipIndex
+	venv   string
+	python string
+}
+
+func newPipWorld(t *testing.T) *pipWorld {
+	t.Helper()
+	w := &pipWorld{world: newWorld(t)}
+	w.index = servePipIndex(t, w.world)
+	files := map[string]string{
+		".pypirc": "[pypi]\nusername = __token__\npassword = pypi-SICANARYPYPIRC" + w.suffix + "\n",
+		".netrc":  "machine 127.0.0.1 login u password SICANARYNETRC" + w.suffix + "\n",
+	}
+	for name, body := range files {
+		must(t, os.WriteFile(filepath.Join(w.home, name), []byte(body), 0o600))
+	}
+	pipPassword := "SICANARYPIP" + w.suffix
+	w.canaries = append(w.canaries, "SICANARYPYPIRC"+w.suffix, "SICANARYNETRC"+w.suffix, pipPassword)
+	w.env = append(w.env, fmt.Sprintf("PIP_INDEX_URL=http://u:%s@127.0.0.1:%d/simple", pipPassword, w.index.port))
+	// The host environment lives outside HOME, so that HOME's snapshot
+	// shows any other change.
+	w.venv = filepath.Join(filepath.Dir(w.home), "venv")
+	if out, err := exec.Command("python3", "-m", "venv", w.venv).CombinedOutput(); err != nil {
+		t.Fatalf("python3 -m venv: %v\n%s", err, out)
+	}
+	w.python = filepath.Join(w.venv, "bin", "python")
+	w.env = append(w.env, "VIRTUAL_ENV="+w.venv)
+	return w
+}
+
+// requirements writes requirements.txt.
+func (w *pipWorld) requirements(lines ...string) {
+	must(w.t, os.WriteFile(filepath.Join(w.proj, "requirements.txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+}
+
+// freeze is the host environment's package list.
+func (w *pipWorld) freeze() string {
+	out, err := exec.Command(w.python, "-m", "pip", "freeze", "--all").CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("pip freeze: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func (w *pipWorld) pythonOnHost(code string) string {
+	w.t.Helper()
+	cmd := exec.Command(w.python, "-c", code)
+	cmd.Env = w.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("python -c %q: %v\n%s", code, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// pipIndex serves /simple/<project>/ pages and /files/<file>, and keeps
+// every request line and Authorization header it saw.
+type pipIndex struct {
+	port  int
+	dir   string
+	mu    sync.Mutex
+	seen  []string
+	auths []string
+}
+
+var pipProjectName = regexp.MustCompile(`[-_.]+`)
+
+// distProject is the PEP 503 project of an sdist or wheel file name.
+func distProject(file string) string {
+	name := strings.SplitN(file, "-", 2)[0]
+	if !strings.HasSuffix(file, ".whl") {
+		name = file[:strings.LastIndex(file, "-")]
+	}
+	return strings.ToLower(pipProjectName.ReplaceAllString(name, "-"))
+}
+
+func servePipIndex(t *testing.T, w *world) *pipIndex {
+	t.Helper()
+	idx := &pipIndex{dir: t.TempDir()}
+	entries, err := os.ReadDir(filepath.Join("testdata", "pip"))
+	must(t, err)
+	for _, e := range entries {
+		idx.sdist(t, w, e.Name())
+	}
+	for _, whl := range []string{"setuptools", "wheel"} {
+		matches, _ := filepath.Glob("/usr/share/python-wheels/" + whl + "-*.whl")
+		if len(matches) == 0 {
+			t.Fatalf("no %s wheel in /usr/share/python-wheels: install python3-%s-whl (make setup does)", whl, whl)
+		}
+		data, err := os.ReadFile(matches[0])
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(idx.dir, filepath.Base(matches[0])), data, 0o644))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	idx.port = ln.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{Handler: idx, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return idx
+}
+
+// sdist packs testdata/pip/<name-version> as name-version.tar.gz, with
+// target.json (the listener's port) added, as the npm fixtures get it.
+func (idx *pipIndex) sdist(t *testing.T, w *world, dir string) {
+	f, err := os.Create(filepath.Join(idx.dir, dir+".tar.gz"))
+	must(t, err)
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	add := func(name string, body []byte) {
+		must(t, tw.WriteHeader(&tar.Header{Name: dir + "/" + name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Now()}))
+		_, err := tw.Write(body)
+		must(t, err)
+	}
+	src := filepath.Join("testdata", "pip", dir)
+	must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		add(filepath.ToSlash(rel), body)
+		return nil
+	}))
+	add("target.json", []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)))
+	add("PKG-INFO", []byte("Metadata-Version: 2.1\nName: "+dir[:strings.LastIndex(dir, "-")]+"\nVersion: "+dir[strings.LastIndex(dir, "-")+1:]+"\n"))
+	must(t, tw.Close())
+	must(t, gz.Close())
+}
+
+func (idx *pipIndex) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	idx.mu.Lock()
+	idx.seen = append(idx.seen, r.Method+" "+r.URL.RequestURI())
+	idx.auths = append(idx.auths, r.Header.Get("Authorization"))
+	idx.mu.Unlock()
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/files/"):
+		http.ServeFile(rw, r, filepath.Join(idx.dir, filepath.Base(r.URL.Path)))
+	case strings.HasPrefix(r.URL.Path, "/simple/"):
+		project := strings.Trim(strings.TrimPrefix(r.URL.Path, "/simple/"), "/")
+		entries, _ := os.ReadDir(idx.dir)
+		var links []string
+		for _, e := range entries {
+			if distProject(e.Name()) == project {
+				links = append(links, fmt.Sprintf(`<a href="/files/%s">%s</a>`, e.Name(), e.Name()))
+			}
+		}
+		if len(links) == 0 {
+			http.NotFound(rw, r)
+			return
+		}
+		fmt.Fprintf(rw, "<!DOCTYPE html><html><body>\n%s\n</body></html>\n", strings.Join(links, "<br>\n"))
+	default:
+		http.NotFound(rw, r)
+	}
+}
+
+func (idx *pipIndex) requests() ([]string, []string) {
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	return append([]string(nil), idx.seen...), append([]string(nil), idx.auths...)
+}
+
+// B4 and a dependency chain: a C extension built in the sandbox imports in
+// the host's Python, a -> b -> c all arrive, only wheels came back, and the
+// index's credential reached the index (added by the egress proxy) but no
+// container.
+func TestE2EPipCExtensionAndChain(t *testing.T) {
+	t.Parallel()
+	w := newPipWorld(t)
+	w.requirements("fastext==1.0", "chain-a==1.0")
+	r := w.run("pip", "--json", "install", "-r", "requirements.txt")
+	if r.code != 0 {
+		t.Fatalf("pip install: exit %d", r.code)
+	}
+	if got := w.pythonOnHost("import fastext, chain_c; print(fastext.add(40, 2), chain_c.NAME)"); got != "42 chain-c" {
+		t.Errorf("host python printed %q", got)
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	if !rep.OK || rep.Installed == nil {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, want := range []string{"fastext==1.0", "chain_a==1.0", "chain_b==1.0", "chain_c==1.0"} {
+		if !slices.Contains(rep.Installed.Packages, want) {
+			t.Errorf("installed %v, want %s", rep.Installed.Packages, want)
+		}
+	}
+	var built []string
+	for _, ph := range rep.Phases {
+		for _, s := range ph.Scripts {
+			if s.Event == "build_wheel" {
+				built = append(built, ph.Name+":"+s.Package)
+			}
+		}
+	}
+	if !slices.Contains(built, "scripts:fastext==1.0") || !slices.Contains(built, "scripts:chain-c==1.0") {
+		t.Errorf("report's wheel builds: %v", built)
+	}
+	if fmt.Sprint(rep.Egress.Contacted) != fmt.Sprintf("[127.0.0.1:%d]", w.index.port) {
+		t.Errorf("contacted %v, want only the index", rep.Egress.Contacted)
+	}
+	seen, auths := w.index.requests()
+	if len(seen) == 0 || auths[0] == "" {
+		t.Errorf("the index saw %d requests, the first without the credential the proxy should add", len(seen))
+	}
+	if !slices.ContainsFunc(seen, func(s string) bool { return strings.Contains(s, "/simple/wheel/") }) {
+		t.Errorf("the fetch never asked for wheel, the dynamic build requirement: %v", seen)
+	}
+	w.assertTreeClean(w.venv)
+	if entries, _ := filepath.Glob(filepath.Join(w.proj, ".safe-install-*")); len(entries) > 0 {
+		t.Errorf("staging left behind: %v", entries)
+	}
+}
+
+// RT-05/RT-33: a setup.py that steals in both phases (metadata in the fetch,
+// the build offline) gets nothing: the listener hears nothing, and the loot
+// it stashed in its own wheel holds no canary.
+func TestE2EPipStealerGetsNothing(t *testing.T) {
+	t.Parallel()
+	w := newPipWorld(t)
+	w.requirements("pip-stealer==1.0")
+	before := w.snapshot()
+	r := w.run("pip", "install", "-r", "requirements.txt")
+	if r.code != 0 {
+		t.Fatalf("pip install: exit %d", r.code)
+	}
+	if n, data := w.listener.received(); n != 0 || len(data) != 0 {
+		t.Errorf("the listener got %d connections, %d bytes", n, len(data))
+	}
+	site := w.pythonOnHost("import pip_stealer, os; print(os.path.dirname(pip_stealer.__file__))")
+	probe, err := os.ReadFile(filepath.Join(site, "probe.json"))
+	must(t, err)
+	var p struct {
+		Sends []string          `json:"sends"`
+		Files map[string]string `json:"files"`
+	}
+	must(t, json.Unmarshal(probe, &p))
+	if len(p.Sends) < 6 {
+		t.Errorf("the stealer tried only %d sends: %v", len(p.Sends), p.Sends)
+	}
+	for _, s := range p.Sends {
+		if strings.HasSuffix(s, ": sent") {
+			t.Errorf("a send succeeded inside the sandbox: %s", s)
+		}
+	}
+	w.assertTreeClean(w.venv)
+	w.assertSame(before, w.snapshot())
+	_, data := w.listener.received()
+	w.assertNoCanary("the listener", data)
+}
+
+// RT-06/RT-20/RT-22: an in-tree backend that writes outside its build dir
+// and ships a .pth that runs code: the .pth is refused naming the package,
+// nothing is installed, and the host is as it was.
+func TestE2EPipPthRefused(t *testing.T) {
+	t.Parallel()
+	w := newPipWorld(t)
+	w.requirements("evil-backend==1.0")
+	frozen := w.freeze()
+	r := w.failsUnchanged([]string{"pip", "install", "-r", "requirements.txt"}, exitArtifact,
+		"evil_backend==1.0", "evil_init.pth", "--allow-pth")
+	_ = r
+	if got := w.freeze(); got != frozen {
+		t.Errorf("pip freeze changed:\n%s\nwas:\n%s", got, frozen)
+	}
+	if _, err := os.Stat(filepath.Join(w.home, ".cache", "pth-ran")); err == nil {
+		t.Error("the .pth payload ran on the host")
+	}
+}
+
+// A failing build: the error names the package and shows its output; the
+// host environment is unchanged.
+func TestE2EPipFailingBuild(t *testing.T) {
+	t.Parallel()
+	w := newPipWorld(t)
+	w.requirements("chain-c==1.0", "fail-build==1.0")
+	frozen := w.freeze()
+	w.failsUnchanged([]string{"pip", "install", "-r", "requirements.txt"}, exitScript,
+		"wheel build of fail-build==1.0", "the compiler exploded")
+	if got := w.freeze(); got != frozen {
+		t.Errorf("pip freeze changed:\n%s\nwas:\n%s", got, frozen)
+	}
+}
+
+// An index option in requirements.txt is refused before anything runs,
+// naming the file and line; --allow-index lets it through.
+func TestE2EPipIndexInRequirementsNeedsAllowing(t *testing.T) {
+	t.Parallel()
+	w := newPipWorld(t)
+	extra := fmt.Sprintf("--extra-index-url http://127.0.0.1:%d/simple", w.index.port)
+	w.requirements(extra, "chain-c==1.0")
+	w.failsUnchanged([]string{"pip", "install", "-r", "requirements.txt"}, exitPolicy, "requirements.txt:1", "--allow-index")
+	if r := w.run("pip", "--allow-index", "install", "-r", "requirements.txt"); r.code != 0 {
+		t.Fatalf("with --allow-index: exit %d", r.code)
+	}
+	if got := w.pythonOnHost("import chain_c; print(chain_c.NAME)"); got != "chain-c" {
+		t.Errorf("chain_c printed %q", got)
+	}
+}

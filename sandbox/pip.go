@@ -1,0 +1,255 @@
+package sandbox
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Pip plans `pip install`: the fetch phase downloads the requirements and
+// every build requirement (running metadata hooks, so it is untrusted code
+// too), the build phase makes wheels with no network, and the host's own
+// pip installs those wheels, which runs no package code.
+type Pip struct{}
+
+func (Pip) Name() string { return "pip" }
+
+// Below WorkDir: what the fetch downloaded, and the built wheels that come
+// back. Names no project would use for its own files.
+const (
+	pipWheelhouse = "safe-install-wheelhouse"
+	pipWheels     = "safe-install-wheels"
+)
+
+//go:embed pipfetch.py
+var pipFetchScript []byte
+
+// pipResolveFlags shape what is resolved and built; they go to both
+// phases. pipResolveValueFlags take a value.
+var (
+	pipResolveFlags      = set("--pre", "--no-deps", "--prefer-binary", "--require-hashes")
+	pipResolveValueFlags = set("--only-binary", "--no-binary", "--upgrade-strategy")
+	// pipHostFlags shape only the host's install of the built wheels.
+	pipHostFlags = set("-U", "--upgrade", "--force-reinstall", "-I", "--ignore-installed", "--user",
+		"--no-compile", "--no-warn-script-location", "--no-warn-conflicts", "--break-system-packages", "-q", "--quiet", "-v", "--verbose")
+	// pipIgnoredFlags make no difference in the sandbox.
+	pipIgnoredFlags = set("--no-cache-dir", "--disable-pip-version-check", "--no-input")
+	// pipRefusedFlags would install somewhere else, or build on the host,
+	// or make the sandbox build for another platform.
+	pipRefusedFlags = map[string]string{
+		"-e":         "editable installs run the project's build backend on the host; use `safe-install pip install .`",
+		"--editable": "editable installs run the project's build backend on the host; use `safe-install pip install .`",
+		"-t":         "installs elsewhere than the host's environment", "--target": "installs elsewhere than the host's environment",
+		"--prefix": "installs elsewhere than the host's environment", "--root": "installs elsewhere than the host's environment",
+		"--src":                "is for editable installs",
+		"--no-build-isolation": "would build against the host's installed packages; the sandbox builds in isolation",
+		"--platform":           "builds for another platform", "--python-version": "builds for another Python",
+		"--implementation": "builds for another Python", "--abi": "builds for another Python",
+		"--dry-run": "is safe-install's own flag: put it before `install`",
+	}
+)
+
+func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%w: give a pip command, e.g. `safe-install pip install -r requirements.txt`", ErrUnsupported)
+	}
+	if args[0] != "install" {
+		return nil, fmt.Errorf("%w: `pip %s` is not an install; run it with pip directly (safe-install wraps pip install)", ErrUnsupported, args[0])
+	}
+	reqs := &reqFiles{project: project, env: opts.Env, seen: map[string]bool{}}
+	var cmdIndex []indexOption
+	var resolve, specs, host []string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		tok := rest[i]
+		name, value, hasValue := splitPipOption(tok)
+		needValue := func() (string, error) {
+			if hasValue {
+				return value, nil
+			}
+			if i+1 >= len(rest) {
+				return "", fmt.Errorf("%w: pip option %s needs a value", ErrPolicy, name)
+			}
+			i++
+			return rest[i], nil
+		}
+		switch {
+		case !strings.HasPrefix(tok, "-"):
+			if err := reqs.requirement(project, "command line", tok, tok); err != nil {
+				return nil, err
+			}
+			specs = append(specs, tok)
+		case pipIndexOptions[name] != "":
+			o := indexOption{Option: pipIndexOptions[name], Where: "command line"}
+			if o.Option != "--no-index" {
+				v, err := needValue()
+				if err != nil {
+					return nil, err
+				}
+				o.Value = v
+			}
+			cmdIndex = append(cmdIndex, o)
+		case pipFileOptions[name] != "":
+			v, err := needValue()
+			if err != nil {
+				return nil, err
+			}
+			rel, err := reqs.projectPath(project, v)
+			if err != nil {
+				return nil, err
+			}
+			if err := reqs.read(rel); err != nil {
+				return nil, err
+			}
+			specs = append(specs, pipFileOptions[name], rel)
+		case pipResolveFlags[tok]:
+			resolve = append(resolve, tok)
+		case pipResolveValueFlags[name]:
+			v, err := needValue()
+			if err != nil {
+				return nil, err
+			}
+			resolve = append(resolve, name+"="+v)
+		case pipHostFlags[tok]:
+			host = append(host, tok)
+		case pipIgnoredFlags[tok]:
+		case pipRefusedFlags[name] != "":
+			return nil, fmt.Errorf("%w: pip option %s %s", ErrPolicy, name, pipRefusedFlags[name])
+		default:
+			return nil, fmt.Errorf("%w: pip option %q is not passed into the sandbox; the options that are: see `safe-install pip --help`", ErrPolicy, tok)
+		}
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("%w: nothing to install: give requirements, -r FILE or a local project such as .", ErrPolicy)
+	}
+	idx, err := resolvePipIndex(project, cmdIndex, reqs.Index, opts)
+	if err != nil {
+		return nil, err
+	}
+	python, err := hostPython(opts.Python)
+	if err != nil {
+		return nil, err
+	}
+
+	p := &Plan{Manager: "pip", Args: args, Project: project, Registries: idx.Registries,
+		Artifacts: []string{pipWheels}, Output: pipOutput{}}
+	p.Inputs = append(p.Inputs, reqs.Inputs...)
+	var localDirs []string
+	for _, rel := range append(append([]string{}, reqs.Locals...), idx.localLinks...) {
+		in, isDir, err := localInputs(project, rel)
+		if err != nil {
+			return nil, err
+		}
+		p.Inputs = append(p.Inputs, in...)
+		if isDir && contains(reqs.Locals, rel) {
+			localDirs = append(localDirs, WorkDir+"/"+rel)
+		}
+	}
+	env := pipEnv(idx)
+	fetchEnv := pipEnv(idx)
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", RelayPort)
+	fetchEnv["PIP_PROXY"] = proxy
+	fetchEnv["PIP_CERT"] = FetchConfigDir + "/ca.pem"
+	fetchEnv["PIP_CACHE_DIR"] = "/cache/pip"
+	fetch := []string{"node", FetchConfigDir + "/relay.js", "python3", FetchConfigDir + "/pipfetch.py",
+		"--expect-python=" + python.Tag, WorkDir + "/" + pipWheelhouse}
+	fetch = append(fetch, localDirs...)
+	fetch = append(append(append(fetch, "--"), resolve...), specs...)
+	p.Fetch = Phase{Command: fetch, Env: fetchEnv}
+	p.FetchOnly = []Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}}
+
+	// The build: offline, from the wheelhouse only. Wheels that were
+	// downloaded as wheels are copied to the output as they are.
+	env["PIP_NO_INDEX"] = "1"
+	env["PIP_FIND_LINKS"] = strings.TrimSpace(WorkDir + "/" + pipWheelhouse + " " + env["PIP_FIND_LINKS"])
+	delete(env, "PIP_INDEX_URL")
+	delete(env, "PIP_EXTRA_INDEX_URL")
+	build := []string{"python3", "-m", "pip", "wheel", "--wheel-dir", WorkDir + "/" + pipWheels}
+	build = append(append(build, resolve...), specs...)
+	p.Scripts = &Phase{Command: build, Env: env}
+
+	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth}
+	p.Install = inst.install
+	return p, nil
+}
+
+// pipEnv is the whole environment of both phases; nothing is inherited.
+// pip's configuration files are ignored: its settings are all here.
+func pipEnv(idx *pipIndex) map[string]string {
+	env := map[string]string{
+		"PATH":                          "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                          "/home/sandbox",
+		"LANG":                          "C.UTF-8",
+		"TERM":                          "dumb",
+		"PIP_CONFIG_FILE":               os.DevNull,
+		"PIP_DISABLE_PIP_VERSION_CHECK": "1",
+		"PIP_NO_INPUT":                  "1",
+		"PIP_BREAK_SYSTEM_PACKAGES":     "1", // the container's own Python: nothing else uses it
+		"PIP_PROGRESS_BAR":              "off",
+		"PIP_ROOT_USER_ACTION":          "ignore",
+		"PYTHONDONTWRITEBYTECODE":       "1",
+	}
+	if idx.NoIndex {
+		env["PIP_NO_INDEX"] = "1"
+	} else {
+		env["PIP_INDEX_URL"] = idx.IndexURL
+		if len(idx.ExtraURLs) > 0 {
+			env["PIP_EXTRA_INDEX_URL"] = strings.Join(idx.ExtraURLs, " ")
+		}
+	}
+	if len(idx.FindLinks) > 0 {
+		env["PIP_FIND_LINKS"] = strings.Join(idx.FindLinks, " ")
+	}
+	return env
+}
+
+// localInputs copies a local project directory or archive named by a
+// requirement or find-links option.
+func localInputs(project, rel string) (in []Input, isDir bool, err error) {
+	host := filepath.Join(project, filepath.FromSlash(rel))
+	fi, err := os.Lstat(host)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: local requirement %q: %w", ErrPolicy, rel, err)
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		return []Input{{Name: rel, Source: host, Mode: 0o644}}, false, nil
+	case fi.IsDir():
+		in, err := dirInputs(project, host)
+		return in, true, err
+	}
+	return nil, false, fmt.Errorf("%w: local requirement %q is neither a file nor a directory", ErrPolicy, rel)
+}
+
+// HostPython is the interpreter whose environment receives the wheels.
+type HostPython struct {
+	Path    string `json:"path"`
+	Version string `json:"version"` // major.minor
+	Tag     string `json:"tag"`     // sys.implementation.cache_tag, e.g. cpython-311
+}
+
+// hostPython asks the target interpreter what it is; the build in the
+// sandbox must be for the same Python, or compiled wheels would not load.
+func hostPython(path string) (HostPython, error) {
+	if path == "" {
+		path = "python3"
+	}
+	full, err := exec.LookPath(path)
+	if err != nil {
+		return HostPython{}, fmt.Errorf("%w: finding the host's Python %q (the wheels are installed into its environment; give another with --python): %w", ErrPolicy, path, err)
+	}
+	out, err := exec.CommandContext(context.Background(), full, "-I", "-c",
+		"import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)").Output()
+	if err != nil {
+		return HostPython{}, fmt.Errorf("%w: running %s to learn its version: %w", ErrPolicy, full, err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return HostPython{}, fmt.Errorf("%w: %s printed %q, not a version and tag", ErrPolicy, full, out)
+	}
+	return HostPython{Path: full, Version: f[0], Tag: f[1]}, nil
+}
