@@ -46,8 +46,10 @@ test-unit:
 	$(GO) vet $(GOFLAGS) ./...
 	CGO_ENABLED=1 $(GO) test $(GOFLAGS) -race -count=1 ./...
 
-# The e2e tests drive bin/safe-install against the rootless user's Podman.
+# The e2e tests drive bin/safe-install against the rootless user's Podman;
+# as root, first provision the remote engine (sshd + a second user's Podman).
 test-e2e: build
+	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
 

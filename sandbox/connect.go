@@ -14,27 +14,38 @@ import (
 	"go.uber.org/zap"
 )
 
-// Connect reaches Podman's API: uri when given (unix:// or ssh://), else
-// CONTAINER_HOST, else the rootless user's socket under XDG_RUNTIME_DIR.
-// When nothing answers on the local default, it starts
-// `podman system service` on a private socket for this run; the returned
-// stop function ends it. It refuses to run as root.
-func Connect(ctx context.Context, uri string, log *zap.Logger) (*Podman, func(), error) {
+// Connect reaches Podman's API: the remote's connection when given (a URL
+// or the name of a Podman connection), else CONTAINER_HOST, else the
+// rootless user's socket under XDG_RUNTIME_DIR. When nothing answers on the
+// local default, it starts `podman system service` on a private socket for
+// this run; the returned stop function ends it. It refuses to run as root.
+// An ssh host must already be in ~/.ssh/known_hosts with the key it shows.
+func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if os.Geteuid() == 0 {
 		return nil, nil, ErrRootful
 	}
-	if uri == "" {
-		uri = os.Getenv("CONTAINER_HOST")
+	if to.Connection == "" {
+		to.Connection = os.Getenv("CONTAINER_HOST")
 	}
-	if uri != "" {
-		conn, err := bindings.NewConnection(ctx, uri)
+	if to.Identity == "" {
+		to.Identity = os.Getenv("CONTAINER_SSHKEY")
+	}
+	if to.Connection != "" {
+		uri, identity, err := to.resolve()
 		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", uri, ErrEngine, err)
+			return nil, nil, err
 		}
-		return &Podman{conn: conn, host: uri}, func() {}, nil
+		if err := to.verifyHostKey(uri); err != nil {
+			return nil, nil, err
+		}
+		conn, err := bindings.NewConnectionWithIdentity(ctx, uri, identity, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", redactURL(uri), ErrEngine, err)
+		}
+		return &Podman{conn: conn, host: redactURL(uri)}, func() {}, nil
 	}
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if runtime == "" {

@@ -22,7 +22,7 @@ type Check struct {
 // Doctor checks what a run needs, without running one: the user, the
 // kernel's user namespaces, Podman and its rootless setup, the engine's
 // runtime, storage and cgroups, the sandbox image and the CA bundle.
-func Doctor(ctx context.Context, uri string) []Check {
+func Doctor(ctx context.Context, to Remote) []Check {
 	var out []Check
 	add := func(c Check) { out = append(out, c) }
 	setup := "sudo images/host-setup.sh $USER (from a safe-install checkout)"
@@ -31,6 +31,16 @@ func Doctor(ctx context.Context, uri string) []Check {
 		add(Check{Name: "user", Fatal: true, Detail: "running as root", Fix: "run safe-install as an unprivileged user; " + setup})
 	} else {
 		add(Check{Name: "user", OK: true, Detail: fmt.Sprintf("uid %d", os.Geteuid())})
+	}
+	if to.Connection == "" {
+		to.Connection = os.Getenv("CONTAINER_HOST")
+	}
+	if to.Connection != "" {
+		// A remote engine: this machine needs no Podman, user namespaces
+		// or subuids; the engine's checks below are about the remote.
+		add(Check{Name: "connection", OK: true, Detail: redactURL(to.Connection)})
+		out = append(out, engineChecks(ctx, to)...)
+		return append(out, caBundle())
 	}
 	add(userNamespaces())
 	add(subIDs())
@@ -41,28 +51,34 @@ func Doctor(ctx context.Context, uri string) []Check {
 	} else {
 		add(Check{Name: "XDG_RUNTIME_DIR", OK: true, Detail: rt})
 	}
-	if path, err := exec.LookPath("podman"); err != nil && uri == "" && os.Getenv("CONTAINER_HOST") == "" {
+	if path, err := exec.LookPath("podman"); err != nil {
 		add(Check{Name: "podman", Fatal: true, Detail: "not installed", Fix: setup})
 	} else if err == nil {
 		v, _ := exec.CommandContext(ctx, path, "--version").Output()
 		add(Check{Name: "podman", OK: true, Detail: strings.TrimSpace(string(v))})
 	}
 	if os.Geteuid() != 0 {
-		out = append(out, engineChecks(ctx, uri)...)
+		out = append(out, engineChecks(ctx, to)...)
 	}
-	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
-		add(Check{Name: "CA bundle", Fatal: true, Detail: "/etc/ssl/certs/ca-certificates.crt is missing", Fix: "sudo apt-get install ca-certificates"})
-	} else {
-		add(Check{Name: "CA bundle", OK: true, Detail: "/etc/ssl/certs/ca-certificates.crt (baked into the image; the egress proxy uses the system trust)"})
-	}
-	return out
+	return append(out, caBundle())
 }
 
-func engineChecks(ctx context.Context, uri string) []Check {
+func caBundle() Check {
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		return Check{Name: "CA bundle", Fatal: true, Detail: "/etc/ssl/certs/ca-certificates.crt is missing", Fix: "sudo apt-get install ca-certificates"}
+	}
+	return Check{Name: "CA bundle", OK: true, Detail: "/etc/ssl/certs/ca-certificates.crt (baked into the image; the egress proxy uses the system trust)"}
+}
+
+func engineChecks(ctx context.Context, to Remote) []Check {
 	var out []Check
-	eng, stop, err := Connect(ctx, uri, nil)
+	eng, stop, err := Connect(ctx, to, nil)
 	if err != nil {
-		return append(out, Check{Name: "engine", Fatal: true, Detail: err.Error(), Fix: "check podman info as this user"})
+		fix := "check podman info as this user"
+		if to.Connection != "" {
+			fix = "see the message: the host key, the connection URL (its socket path) and --identity"
+		}
+		return append(out, Check{Name: "engine", Fatal: true, Detail: err.Error(), Fix: fix})
 	}
 	defer stop()
 	info, err := eng.Info(ctx)

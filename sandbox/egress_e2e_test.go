@@ -76,7 +76,7 @@ function viaProxy(method, url) {
 // metadata address are all out of reach.
 func TestE2EFetchEgress(t *testing.T) {
 	ctx := context.Background()
-	eng, stop, err := Connect(ctx, "", nil)
+	eng, stop, err := Connect(ctx, Remote{}, nil)
 	if err != nil {
 		t.Fatalf("connecting to Podman (CI must have it): %v", err)
 	}

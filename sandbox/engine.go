@@ -19,6 +19,9 @@ type Engine interface {
 
 	CreateVolume(ctx context.Context, name string) error
 	RemoveVolume(ctx context.Context, name string) error
+	VolumeExists(ctx context.Context, name string) (bool, error)
+	// VolumePath is where a volume's files are on the engine's host.
+	VolumePath(ctx context.Context, name string) (string, error)
 
 	Create(ctx context.Context, spec ContainerSpec) (id string, err error)
 	// CopyIn extracts a tar stream at dir inside a created container,

@@ -97,6 +97,18 @@ func (p *Podman) CreateVolume(ctx context.Context, name string) error {
 	return nil
 }
 
+func (p *Podman) VolumeExists(ctx context.Context, name string) (bool, error) {
+	return volumes.Exists(p.ctx(ctx), name, nil)
+}
+
+func (p *Podman) VolumePath(ctx context.Context, name string) (string, error) {
+	v, err := volumes.Inspect(p.ctx(ctx), name, nil)
+	if err != nil {
+		return "", fmt.Errorf("inspecting volume %s: %w", name, err)
+	}
+	return v.Mountpoint, nil
+}
+
 func (p *Podman) RemoveVolume(ctx context.Context, name string) error {
 	return volumes.Remove(p.ctx(ctx), name, new(volumes.RemoveOptions).WithForce(true))
 }

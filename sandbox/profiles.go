@@ -1,36 +1,88 @@
 package sandbox
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"github.com/safe-install/safe-install/seccomp"
 )
 
-// Profiles are the seccomp profile files the engine loads, by phase.
+// Profiles are the seccomp profile files the engine loads, by phase: paths
+// on the engine's host.
 type Profiles map[seccomp.Phase]string
 
-// writeProfiles writes each phase's profile into dir (private to this run)
-// and returns the paths and the profiles' hashes for the report.
-func writeProfiles(dir string) (Profiles, map[seccomp.Phase]string, error) {
-	paths, hashes := Profiles{}, map[seccomp.Phase]string{}
+// seccompMount is where the helper container sees the profile volume.
+const seccompMount = "/seccomp"
+
+// ensureProfiles puts this build's seccomp profiles into a volume on the
+// engine's host, named by their hash, and returns their paths there and
+// their hashes for the report. The engine reads a profile from a path on
+// its own host, and the bindings take no inline profile; a volume is the
+// one place on that host the API lets a client write, so a remote engine
+// gets its profiles the same way as a local one. No sandbox container ever
+// mounts this volume. Its content never changes: new profiles, new name.
+func ensureProfiles(ctx context.Context, eng Engine, image string) (Profiles, map[seccomp.Phase]string, error) {
+	var inputs []Input
+	hashes := map[seccomp.Phase]string{}
+	all := sha256.New()
 	for _, ph := range seccomp.Phases {
 		prof := seccomp.Profile(ph)
 		data, err := seccomp.JSON(prof)
 		if err != nil {
 			return nil, nil, err
 		}
-		p := filepath.Join(dir, "seccomp-"+string(ph)+".json")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			return nil, nil, fmt.Errorf("writing the seccomp profile: %w", err)
-		}
-		paths[ph] = p
 		if hashes[ph], err = seccomp.Hash(prof); err != nil {
 			return nil, nil, err
 		}
+		all.Write(data)
+		inputs = append(inputs, Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
+	}
+	vol := "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12]
+	ok, err := eng.VolumeExists(ctx, vol)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	if !ok {
+		if err := writeProfileVolume(ctx, eng, image, vol, inputs); err != nil {
+			_ = eng.RemoveVolume(context.WithoutCancel(ctx), vol) // never trust a half-written one
+			return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
+		}
+	}
+	dir, err := eng.VolumePath(ctx, vol)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	paths := Profiles{}
+	for _, ph := range seccomp.Phases {
+		paths[ph] = dir + "/" + string(ph) + ".json"
 	}
 	return paths, hashes, nil
+}
+
+// writeProfileVolume creates the volume and copies the profiles into it
+// through a container that is created for this and never started.
+func writeProfileVolume(ctx context.Context, eng Engine, image, vol string, inputs []Input) error {
+	if err := eng.CreateVolume(ctx, vol); err != nil {
+		return err
+	}
+	id, err := eng.Create(ctx, ContainerSpec{
+		Name: "safe-install-seccomp-" + newRunID(), Image: image, Command: []string{"true"},
+		User: fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
+		NoNewPrivileges: true, ReadOnlyRoot: true,
+		Volumes: []VolumeMount{{Name: vol, Dest: seccompMount}},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = eng.Remove(context.WithoutCancel(ctx), id) }()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
+	err = eng.CopyIn(ctx, id, seccompMount, pr)
+	pr.CloseWithError(err)
+	return err
 }
 
 // ProfileHashes are the hashes of the profiles a run would use.

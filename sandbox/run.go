@@ -94,7 +94,6 @@ type runner struct {
 	containers []string
 	volumes    []string
 	staging    string
-	private    string // this run's private host directory (seccomp profiles)
 	profiles   Profiles
 	egress     *Egress
 }
@@ -113,12 +112,8 @@ func (r *runner) progress(format string, args ...any) {
 
 func (r *runner) run(ctx context.Context) error {
 	p := r.plan
-	dir, err := os.MkdirTemp("", "safe-install-run-")
-	if err != nil {
-		return fmt.Errorf("creating a private directory: %w", err)
-	}
-	r.private = dir
-	if r.profiles, r.res.Seccomp, err = writeProfiles(dir); err != nil {
+	var err error
+	if r.profiles, r.res.Seccomp, err = ensureProfiles(ctx, r.eng, r.opts.Image); err != nil {
 		return err
 	}
 	for _, v := range []string{r.names.Work, r.names.FetchConfig} {
@@ -223,6 +218,9 @@ func (r *runner) run(ctx context.Context) error {
 		for _, w := range warnings {
 			r.progress("WARN a bin shadows a common command: %s", w)
 		}
+	}
+	if err := checkNative(r.res.Engine, r.staging); err != nil {
+		return err
 	}
 	if p.Install != nil {
 		inst, err := p.Install(ctx, r.staging, func(line string) { r.progress("%s", line) })
@@ -454,9 +452,6 @@ func (r *runner) cleanup() {
 	defer cancel()
 	start := time.Now()
 	defer func() { r.log.Debug("cleaned up", zap.Duration("took", time.Since(start))) }()
-	if r.private != "" {
-		_ = os.RemoveAll(r.private)
-	}
 	if r.staging != "" {
 		if err := os.RemoveAll(r.staging); err != nil {
 			r.log.Warn("removing the staging directory", zap.String("dir", r.staging), zap.Error(err))

@@ -113,7 +113,7 @@ func DryRunNames(manager string) Names { return namesFor("RUNID", manager) }
 func DryRunProfiles() Profiles {
 	p := Profiles{}
 	for _, ph := range seccomp.Phases {
-		p[ph] = "$PRIVATE_DIR/seccomp-" + string(ph) + ".json"
+		p[ph] = "$SECCOMP_VOLUME/" + string(ph) + ".json"
 	}
 	return p
 }

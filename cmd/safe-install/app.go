@@ -42,6 +42,8 @@ EXAMPLE:
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "debug", Usage: "log every step and the containers' output to stderr", EnvVars: []string{"SAFE_INSTALL_DEBUG"}},
+			&cli.StringFlag{Name: "connection", Usage: "use the Podman at this `URL` (ssh://user@host[:port]/run/user/UID/podman/podman.sock) or of this podman system connection name; the host must be in ~/.ssh/known_hosts", EnvVars: []string{"SAFE_INSTALL_CONNECTION"}, Destination: &e.connection},
+			&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection (default: the connection's, then the ssh agent)", EnvVars: []string{"CONTAINER_SSHKEY"}, Destination: &e.identity},
 			&cli.StringFlag{Name: "log-format", Value: "console", Usage: "`FORMAT` of log lines: console or json", EnvVars: []string{"SAFE_INSTALL_LOG_FORMAT"}},
 		},
 		Before: func(c *cli.Context) error {

@@ -102,7 +102,7 @@ func TestDryRun(t *testing.T) {
 // As root, nothing runs; as anyone else, the refusal is not about root.
 func TestRootIsRefused(t *testing.T) {
 	t.Parallel()
-	_, _, err := sandbox.Connect(context.Background(), "unix:///nonexistent.sock", nil)
+	_, _, err := sandbox.Connect(context.Background(), sandbox.Remote{Connection: "unix:///nonexistent.sock"}, nil)
 	if os.Geteuid() == 0 {
 		if err != sandbox.ErrRootful {
 			t.Errorf("as root Connect = %v, want ErrRootful", err)

@@ -21,10 +21,15 @@ non-zero when a run would fail.
 
 EXAMPLE:
    safe-install doctor
-   safe-install doctor --json | jq '.[] | select(.ok | not)'`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &asJSON}},
+   safe-install doctor --json | jq '.[] | select(.ok | not)'
+   safe-install doctor --connection ssh://builder@buildbox/run/user/1000/podman/podman.sock`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &asJSON},
+			&cli.StringFlag{Name: "connection", Usage: "check the Podman at this `URL` or connection name instead (as the global flag)", Destination: &e.connection},
+			&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection", Destination: &e.identity},
+		},
 		Action: func(c *cli.Context) error {
-			checks := sandbox.Doctor(c.Context, "")
+			checks := sandbox.Doctor(c.Context, e.remote())
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")

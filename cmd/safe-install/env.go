@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox"
 )
 
 // env is everything the app takes from the process, so tests can hand it
@@ -13,6 +15,13 @@ type env struct {
 	vars           map[string]string
 	dir            string // working directory: the project
 	home           string
+	// connection and identity name a remote engine (global flags).
+	connection, identity string
+}
+
+// remote is the engine the global flags name ("" for the local one).
+func (e *env) remote() sandbox.Remote {
+	return sandbox.Remote{Connection: e.connection, Identity: e.identity, Home: e.home, Env: e.vars}
 }
 
 func newEnv() *env {

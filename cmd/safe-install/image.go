@@ -27,7 +27,7 @@ EXAMPLE:
 				Name:  "build",
 				Usage: "build (or rebuild) the default sandbox image for this host",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, "", *log)
+					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}
@@ -47,7 +47,7 @@ EXAMPLE:
 				Name:  "list",
 				Usage: "print the default image's name and whether the engine has it",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, "", *log)
+					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}
@@ -72,7 +72,7 @@ EXAMPLE:
 				Name:  "rm",
 				Usage: "remove the default image",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, "", *log)
+					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}

@@ -30,6 +30,8 @@ type runFlags struct {
 	Report        string
 	AllowScripts  cli.StringSlice
 	DenyScripts   cli.StringSlice
+	// Connection and Identity override the global flags of the same name.
+	Connection, Identity string
 	// pip only.
 	AllowIndex bool
 	AllowPth   cli.StringSlice
@@ -84,6 +86,8 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as JSON on stdout (schema " + sandbox.ReportSchema + ")", EnvVars: []string{"SAFE_INSTALL_JSON"}, Destination: &f.JSON},
+		&cli.StringFlag{Name: "connection", Usage: "run the containers on the Podman at this `URL` or connection name (as the global flag)", Destination: &f.Connection},
+		&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection", Destination: &f.Identity},
 		&cli.StringFlag{Name: "report", Usage: "also write the JSON run report to `FILE`", EnvVars: []string{"SAFE_INSTALL_REPORT"}, Destination: &f.Report},
 	}
 }
@@ -129,6 +133,12 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	if err != nil {
 		return err
 	}
+	if f.Connection != "" {
+		e.connection = f.Connection
+	}
+	if f.Identity != "" {
+		e.identity = f.Identity
+	}
 	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
@@ -153,7 +163,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 			fmt.Fprintf(e.stderr, "safe-install: not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)\n", strings.Join(pol.NotReviewed, ", "))
 		}
 	}
-	eng, stop, err := sandbox.Connect(c.Context, "", log)
+	eng, stop, err := sandbox.Connect(c.Context, e.remote(), log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,38 @@
+package sandbox
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestCheckNative(t *testing.T) {
+	pure := writeProject(t, map[string]string{
+		"node_modules/a/index.js":                    "module.exports = 1\n",
+		"safe-install-wheels/a-1.0-py3-none-any.whl": "PK",
+	})
+	addon := writeProject(t, map[string]string{
+		"node_modules/a/index.js":             "module.exports = 1\n",
+		"node_modules/b/build/Release/b.node": "\x7fELF\x02\x01\x01",
+	})
+	wheel := writeProject(t, map[string]string{"safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl": "PK"})
+	other := EngineInfo{Host: "ssh://u@builder/run/podman.sock", OS: "linux", Arch: "riscv64"}
+	if runtime.GOARCH == "riscv64" {
+		other.Arch = "s390x"
+	}
+	same := EngineInfo{Host: "local", OS: runtime.GOOS, Arch: runtime.GOARCH}
+
+	if err := checkNative(other, pure); err != nil {
+		t.Errorf("pure install from another architecture: %v", err)
+	}
+	if err := checkNative(same, addon); err != nil {
+		t.Errorf("native addon from this architecture: %v", err)
+	}
+	for dir, file := range map[string]string{addon: "node_modules/b/build/Release/b.node", wheel: "safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl"} {
+		err := checkNative(other, dir)
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "linux/"+other.Arch) {
+			t.Errorf("got %v, want a refusal naming %s", err, file)
+		}
+	}
+}
