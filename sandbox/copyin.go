@@ -43,6 +43,9 @@ func writeInputs(w io.Writer, inputs []Input) error {
 
 func writeInput(tw *tar.Writer, in Input, now time.Time) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: in.Name, Mode: in.Mode, Uid: sandboxUID, Gid: sandboxUID, ModTime: now}
+	if !in.ModTime.IsZero() {
+		hdr.ModTime, hdr.AccessTime, hdr.Format = in.ModTime, in.ModTime, tar.FormatPAX
+	}
 	if in.Source == "" {
 		hdr.Size = int64(len(in.Data))
 		if err := tw.WriteHeader(hdr); err != nil {

@@ -19,6 +19,8 @@ var (
 	ErrEngine = errors.New("sandbox unavailable")
 	// ErrTimeout: a phase ran past its wall-clock bound.
 	ErrTimeout = errors.New("time limit reached")
+	// ErrTheft: with --strict, a package touched a decoy credential.
+	ErrTheft = errors.New("theft attempt")
 	// ErrLimit: a resource bound (memory, processes, bytes) was hit.
 	ErrLimit = errors.New("resource limit reached")
 )

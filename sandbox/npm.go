@@ -209,7 +209,10 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			Command: rebuild,
 			// nodedir: node-gyp builds against the image's headers
 			// instead of downloading them (it has no network here).
-			Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local"}),
+			// userconfig: npm itself must not read the decoy ~/.npmrc,
+			// so that any read of it is a package's.
+			Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
+				"npm_config_userconfig": "/nonexistent/npmrc"}),
 		}
 	}
 	return p, nil

@@ -55,11 +55,12 @@ func (pi *pipInstall) install(ctx context.Context, staging string, progress func
 	}
 	for _, w := range res.Wheels {
 		for _, p := range w.Pth {
-			kind := "adds paths only"
 			if p.Executable {
-				kind = "runs code at every Python start (allowed: " + orDefault(p.Known, "--allow-pth") + ")"
+				progress(fmt.Sprintf("WARN %s==%s installs %s, which runs code at every Python start (allowed: %s)",
+					w.Name, w.Version, p.Member, orDefault(p.Known, "--allow-pth")))
+				continue
 			}
-			progress(fmt.Sprintf("%s==%s installs %s, which %s", w.Name, w.Version, p.Member, kind))
+			progress(fmt.Sprintf("%s==%s installs %s, which adds paths only", w.Name, w.Version, p.Member))
 		}
 		if len(w.Scripts) > 0 {
 			progress(fmt.Sprintf("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", ")))

@@ -1,6 +1,9 @@
 package sandbox
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Ecosystem is what safe-install knows of one package manager: how its
 // command line becomes a Plan. A third manager (yarn, pnpm, uv) is one more
@@ -89,6 +92,8 @@ type Input struct {
 	Source string `json:"source,omitempty"`
 	Data   []byte `json:"-"`
 	Mode   int64  `json:"mode"`
+	// ModTime dates the file (and its access time); zero means now.
+	ModTime time.Time `json:"-"`
 }
 
 // Phase is one container's command and environment.

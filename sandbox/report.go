@@ -33,6 +33,10 @@ type Report struct {
 	// Installed is what the host's package manager installed from the
 	// vetted artifacts (pip: the wheels, their .pth files and commands).
 	Installed *Installed `json:"installed,omitempty"`
+	// Decoys are the decoy credentials planted where the scripts ran;
+	// TheftAttempts what packages did with them.
+	Decoys        []string       `json:"decoys"`
+	TheftAttempts []TheftAttempt `json:"theft_attempts"`
 }
 
 // ReportLimits are the bounds in force.
@@ -68,7 +72,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
-		Phases: []ReportPhase{}, Swapped: []string{}, Policy: p.Policy,
+		Phases: []ReportPhase{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 	}
 	if runErr != nil {
 		r.Error = runErr.Error()
@@ -90,6 +94,12 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		r.Swapped = res.Swapped
 	}
 	r.Installed = res.Installed
+	if res.Decoys != nil {
+		r.Decoys = res.Decoys
+	}
+	if res.Theft != nil {
+		r.TheftAttempts = res.Theft
+	}
 	for _, ph := range res.Phases {
 		scripts := ph.Scripts
 		if scripts == nil {

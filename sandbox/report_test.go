@@ -31,6 +31,11 @@ func TestReportGolden(t *testing.T) {
 		Seccomp:   map[seccomp.Phase]string{seccomp.Fetch: "sha256:f", seccomp.Scripts: "sha256:s"},
 		Contacted: []string{"registry.npmjs.org:443"},
 		Refused:   []Refusal{{Method: "PUT", Host: "registry.npmjs.org", Path: "/evil", Reason: "only GET and HEAD reach a registry from the sandbox"}},
+		Decoys:    []string{"~/.aws/credentials", "~/.npmrc", "~/.ssh/id_ed25519", "GITHUB_TOKEN", "NPM_TOKEN"},
+		Theft: []TheftAttempt{
+			{Decoy: "~/.npmrc", How: "read", Packages: []string{"evil@1.0.0"}},
+			{Decoy: "GITHUB_TOKEN", How: "stashed in node_modules/evil/loot.txt", Packages: []string{"evil@1.0.0"}},
+		},
 	}
 	rep := NewReport(plan, DefaultLimits, res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
 	got, err := json.MarshalIndent(rep, "", "  ")

@@ -29,8 +29,12 @@ type Options struct {
 	Limits Limits
 	Keep   bool // leave containers and volumes for inspection
 	Log    *zap.Logger
-	// Progress gets one line per step, for a person to read.
+	// Progress gets one line per step, for a person to read; with Live
+	// (a terminal) the current step's line shows its elapsed time.
 	Progress io.Writer
+	Live     bool
+	// Strict fails the run when a package touched a decoy credential.
+	Strict bool
 }
 
 // PhaseResult is what one container did.
@@ -58,6 +62,10 @@ type Result struct {
 	// Installed is what a plan's host install step put into the host
 	// environment (pip).
 	Installed *Installed `json:"installed,omitempty"`
+	// Decoys are the decoy credentials planted in the scripts container,
+	// and Theft what packages did with them.
+	Decoys []string       `json:"decoys,omitempty"`
+	Theft  []TheftAttempt `json:"theft_attempts,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -75,7 +83,9 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error
 	if !info.Rootless {
 		return nil, ErrRootful
 	}
-	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info}}
+	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
+		steps: newSteps(opts.Progress, opts.Live)}
+	defer r.steps.end()
 	r.names = namesFor(newRunID(), p.Manager)
 	defer r.cleanup()
 	if err := r.run(ctx); err != nil {
@@ -96,6 +106,25 @@ type runner struct {
 	staging    string
 	profiles   Profiles
 	egress     *Egress
+	steps      *steps
+	decoys     *decoys
+	decoyScan  *outputScanner
+}
+
+// fetchSummary is the fetch command without the relay in front of it.
+func fetchSummary(p *Plan) string {
+	cmd := p.Fetch.Command
+	if len(cmd) > 2 && cmd[0] == "node" && strings.HasSuffix(cmd[1], "/relay.js") {
+		cmd = cmd[2:]
+	}
+	if len(cmd) > 1 && strings.HasSuffix(cmd[1], "/pipfetch.py") {
+		for i, a := range cmd {
+			if a == "--" {
+				return "pip download " + strings.Join(cmd[i+1:], " ")
+			}
+		}
+	}
+	return strings.Join(cmd, " ")
 }
 
 func newRunID() string {
@@ -104,11 +133,7 @@ func newRunID() string {
 	return hex.EncodeToString(b)
 }
 
-func (r *runner) progress(format string, args ...any) {
-	if r.opts.Progress != nil {
-		fmt.Fprintf(r.opts.Progress, "safe-install: "+format+"\n", args...)
-	}
-}
+func (r *runner) progress(format string, args ...any) { r.steps.note(format, args...) }
 
 func (r *runner) run(ctx context.Context) error {
 	p := r.plan
@@ -133,7 +158,7 @@ func (r *runner) run(ctx context.Context) error {
 		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		Input{Name: "relay.js", Data: relayScript, Mode: 0o644})
 	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
-	r.progress("copying %d input files in and fetching (%s)", len(p.Inputs), strings.Join(p.Fetch.Command, " "))
+	r.steps.begin("fetching: %s (%d input files copied in)", fetchSummary(p), len(p.Inputs))
 	fetchID, err := r.create(ctx, fetch)
 	if err != nil {
 		return err
@@ -163,6 +188,7 @@ func (r *runner) run(ctx context.Context) error {
 
 	from, extract := fetchID, archive.Extract
 	if p.Scripts == nil {
+		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
 	} else {
 		// What npm extracted, before any third-party code ran: the
@@ -180,13 +206,29 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 		}
-		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
+		r.decoys = newDecoys()
+		r.decoyScan = newOutputScanner(r.decoys)
+		if err := r.eng.CreateVolume(ctx, r.names.Home); err != nil {
+			return fmt.Errorf("%w: %w", ErrEngine, err)
+		}
+		r.volumes = append(r.volumes, r.names.Home)
+		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env))
 		if err != nil {
 			return err
 		}
-		r.progress("running %ss with no network", p.output().Kind())
+		if err := r.copyIn(ctx, scriptsID, DecoyHome, r.decoys.inputs()); err != nil {
+			return err
+		}
+		for _, f := range sortedKeys(r.decoys.files) {
+			r.res.Decoys = append(r.res.Decoys, "~/"+f)
+		}
+		r.res.Decoys = append(r.res.Decoys, sortedKeys(r.decoys.env)...)
+		r.steps.begin("running %ss with no network", p.output().Kind())
 		ph, err := r.phase(ctx, "scripts", scriptsID, false)
 		if err != nil {
+			return err
+		}
+		if err := r.auditDecoys(ctx, ph); err != nil {
 			return err
 		}
 		from = scriptsID
@@ -198,13 +240,20 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	for _, a := range p.Artifacts {
-		r.progress("copying %s back", a)
+		r.steps.begin("copying %s back", a)
 		start := time.Now()
 		if err := r.copyBack(ctx, from, a, extract); err != nil {
 			return err
 		}
 		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
+	}
+	r.steps.end()
+	if err := r.decoysInArtifacts(); err != nil {
+		return err
+	}
+	if err := r.reportTheft(); err != nil {
+		return err
 	}
 	if p.Check != nil {
 		warnings, err := p.Check(r.staging)
@@ -275,6 +324,9 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	var w io.Writer = out
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
 		w = io.MultiWriter(out, zapWriter{log})
+	}
+	if name == "scripts" && r.decoyScan != nil {
+		w = io.MultiWriter(w, r.decoyScan)
 	}
 	var attached chan error
 	var stdin *io.PipeWriter

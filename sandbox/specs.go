@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/safe-install/safe-install/seccomp"
@@ -33,6 +35,7 @@ var DefaultLimits = Limits{
 // Names are the engine objects of one run, derived from its id.
 type Names struct {
 	Work, FetchConfig, Cache string // volumes
+	Home                     string // the scripts container's home, with decoys
 	Fetch, Scripts           string // containers
 }
 
@@ -42,6 +45,7 @@ func namesFor(runID, manager string) Names {
 		Work:        p + "-work",
 		FetchConfig: p + "-fetchcfg",
 		Cache:       "safe-install-cache-" + manager,
+		Home:        p + "-home",
 		Fetch:       p + "-fetch",
 		Scripts:     p + "-scripts",
 	}
@@ -99,11 +103,30 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) Contai
 
 // ScriptsSpec is the scripts container: third-party code, no network (only
 // lo), no credentials, no cache.
-func ScriptsSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) ContainerSpec {
-	s := hardened(n.Scripts, image, *p.Scripts, lim, prof[seccomp.Scripts])
+// Its home is a volume of this run, filled with decoy credentials before
+// it starts (decoyEnv adds the decoy variables).
+func ScriptsSpec(p *Plan, image string, n Names, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
+	ph := *p.Scripts
+	ph.Env = maps.Clone(ph.Env)
+	maps.Copy(ph.Env, decoyEnv)
+	s := hardened(n.Scripts, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: n.Home, Dest: DecoyHome}}
 	return s
+}
+
+// decoyAuditSpec lists the decoy home's files with their access and
+// modification times, from a trusted command, read-only.
+func decoyAuditSpec(image string, n Names, prof Profiles) ContainerSpec {
+	return ContainerSpec{
+		Name: n.Scripts + "-audit", Image: image, WorkDir: "/",
+		Command: []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"},
+		Env:     map[string]string{"PATH": "/usr/bin:/bin"},
+		User:    fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
+		NoNewPrivileges: true, ReadOnlyRoot: true, SeccompProfile: prof[seccomp.Scripts],
+		Volumes: []VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}},
+	}
 }
 
 // DryRunNames are the names a run would use, with a placeholder run id.
@@ -116,4 +139,9 @@ func DryRunProfiles() Profiles {
 		p[ph] = "$SECCOMP_VOLUME/" + string(ph) + ".json"
 	}
 	return p
+}
+
+// DryRunDecoyEnv stands for the decoy variables a run generates.
+func DryRunDecoyEnv() map[string]string {
+	return map[string]string{"GITHUB_TOKEN": "$DECOY", "NPM_TOKEN": "$DECOY"}
 }

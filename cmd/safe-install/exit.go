@@ -19,6 +19,7 @@ const (
 	exitLimit       = 13  // memory, process or size limit
 	exitPolicy      = 14  // refused before running: git dependency, flag, local path
 	exitUnavailable = 15  // no usable rootless Podman
+	exitTheft       = 16  // --strict: a package touched a decoy credential
 	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
 )
 
@@ -38,6 +39,8 @@ func exitCode(err error) int {
 		return exitTimeout
 	case errors.Is(err, sandbox.ErrLimit):
 		return exitLimit
+	case errors.Is(err, sandbox.ErrTheft):
+		return exitTheft
 	case errors.As(err, &artifact):
 		return exitArtifact
 	case errors.As(err, &script):

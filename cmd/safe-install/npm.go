@@ -22,6 +22,8 @@ type runFlags struct {
 	Memory   string
 	Pids     int64
 	Keep     bool
+	Quiet    bool
+	Strict   bool
 	DryRun   bool
 	AllowGit bool
 	// AllowRegistry lists registry URLs the user trusts beyond their own npm config.
@@ -84,6 +86,8 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.StringFlag{Name: "memory", Value: "4g", Usage: "memory limit of each container", EnvVars: []string{"SAFE_INSTALL_MEMORY"}, Destination: &f.Memory},
 		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the one-line summary, warnings and errors", EnvVars: []string{"SAFE_INSTALL_QUIET"}, Destination: &f.Quiet},
+		&cli.BoolFlag{Name: "strict", Usage: "fail (exit 16) when a package reads, prints or stashes a decoy credential", EnvVars: []string{"SAFE_INSTALL_STRICT"}, Destination: &f.Strict},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as JSON on stdout (schema " + sandbox.ReportSchema + ")", EnvVars: []string{"SAFE_INSTALL_JSON"}, Destination: &f.JSON},
 		&cli.StringFlag{Name: "connection", Usage: "run the containers on the Podman at this `URL` or connection name (as the global flag)", Destination: &f.Connection},
@@ -173,7 +177,11 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	start := time.Now()
-	res, err := sandbox.Run(c.Context, eng, plan, sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr})
+	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr), Strict: f.Strict}
+	if f.Quiet {
+		opts.Progress = quietWriter{e.stderr}
+	}
+	res, err := sandbox.Run(c.Context, eng, plan, opts)
 	if res != nil && len(res.Kept) > 0 {
 		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove with podman rm / podman volume rm): %s\n", strings.Join(res.Kept, " "))
 	}
@@ -225,18 +233,27 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 				}
 			}
 		}
-		fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s offline; installed %s into %s\n",
+		fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s offline; installed %s into %s%s\n",
 			plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(builds, "wheel build"),
-			listOrNone(inst.Packages), inst.Python.Path)
+			listOrNone(inst.Packages), inst.Python.Path, theftNote(res))
 		return
 	}
 	scripts := 0
 	for _, ph := range res.Phases {
 		scripts += len(ph.Scripts)
 	}
-	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s\n",
+	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s%s\n",
 		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(scripts, "install script"),
-		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "))
+		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "), theftNote(res))
+}
+
+// theftNote ends the summary line when decoys were touched, so that even
+// --quiet shows it.
+func theftNote(res *sandbox.Result) string {
+	if len(res.Theft) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; WARN %s (decoy credentials touched; rerun without --quiet for details, --strict to fail)", plural(len(res.Theft), "theft attempt"))
 }
 
 func listOrNone(xs []string) string {
@@ -274,7 +291,7 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		Containers []sandbox.ContainerSpec  `json:"containers"`
 	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim, profiles))
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

@@ -62,14 +62,37 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 }
 
 // RT-01/02/03/04/36: a stealer's postinstall finds no secret, reaches no
-// listener, and what it stashed in its package carries no canary.
+// listener, and what it stashed in its package carries no canary. What it
+// finds are decoys: the run names it for reading, printing and stashing
+// them, and --strict fails the run with the project unchanged.
 func TestE2ECanariesDoNotLeak(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("steal-canaries")
+	w.failsUnchanged([]string{"npm", "--strict", "install"}, exitTheft, "theft attempt", "steal-canaries@1.0.0")
 	before := w.snapshot("proj/node_modules", "proj/package-lock.json")
-	if r := w.run("npm", "install"); r.code != 0 {
+	r := w.run("npm", "--json", "install")
+	if r.code != 0 {
 		t.Fatalf("npm install: exit %d (the stealer swallows its errors; the install must succeed)", r.code)
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	theft := map[string]bool{}
+	for _, a := range rep.TheftAttempts {
+		theft[a.Decoy+" "+a.How+" by "+strings.Join(a.Packages, ",")] = true
+	}
+	for _, want := range []string{
+		"~/.npmrc read by steal-canaries@1.0.0",
+		"~/.aws/credentials read by steal-canaries@1.0.0",
+		"~/.npmrc stashed in node_modules/steal-canaries/loot.txt by steal-canaries@1.0.0",
+		"GITHUB_TOKEN stashed in node_modules/steal-canaries/loot.txt by steal-canaries@1.0.0",
+	} {
+		if !theft[want] {
+			t.Errorf("report lacks theft attempt %q; has %v", want, rep.TheftAttempts)
+		}
+	}
+	if !strings.Contains(r.stderr, "WARN theft attempt: steal-canaries@1.0.0: decoy ~/.npmrc read") {
+		t.Error("no theft warning on stderr")
 	}
 	// The payload ran: its report is there.
 	var probe struct {
@@ -109,14 +132,17 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 	if len(probe.Interfaces) != 1 || probe.Interfaces[0] != "lo" {
 		t.Errorf("scripts saw interfaces %v, want only lo", probe.Interfaces)
 	}
-	allowed := map[string]bool{"PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true}
+	// GITHUB_TOKEN and NPM_TOKEN hold decoys.
+	allowed := map[string]bool{"GITHUB_TOKEN": true, "NPM_TOKEN": true, "PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true}
 	for _, k := range probe.Env {
 		if !allowed[k] && !strings.HasPrefix(k, "npm_") {
 			t.Errorf("scripts saw env var %s, outside the fixed set", k)
 		}
 	}
 	for p, res := range probe.Files {
-		if strings.HasPrefix(res, "read") && (strings.Contains(p, ".ssh") || strings.Contains(p, ".aws") || strings.HasSuffix(p, ".env") || p == "/run/safe-install/npmrc") {
+		// The home's .ssh and .aws hold decoys; anything else is a leak.
+		decoy := strings.HasPrefix(p, "/home/sandbox/")
+		if strings.HasPrefix(res, "read") && !decoy && (strings.Contains(p, ".ssh") || strings.Contains(p, ".aws") || strings.HasSuffix(p, ".env") || p == "/run/safe-install/npmrc") {
 			t.Errorf("the stealer could read %s (%s)", p, res)
 		}
 	}

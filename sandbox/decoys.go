@@ -1,0 +1,311 @@
+package sandbox
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DecoyHome is the scripts container's home: a volume of this run holding
+// the decoy files (a tmpfs cannot be filled before the container starts).
+const DecoyHome = "/home/sandbox"
+
+// decoys are credentials that look real and are worth nothing, planted in
+// the scripts container's home and environment with fresh random values
+// every run. No build has a reason to read ~/.aws/credentials or to print a
+// GitHub token, so a script that does is trying to steal, and the run says
+// so (and fails with --strict). The real credentials never come near it.
+type decoys struct {
+	files  map[string]string // home-relative path -> content
+	env    map[string]string
+	values map[string]string // secret value -> which decoy it is
+}
+
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b)
+}
+
+func newDecoys() *decoys {
+	npmTok := "npm_" + randomString(alnum, 36)
+	ghTok := "ghp_" + randomString(alnum, 36)
+	npmEnvTok := "npm_" + randomString(alnum, 36)
+	awsID := "AKIA" + randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+	awsSecret := randomString(alnum+"+/", 40)
+	keyBody := make([]byte, 180)
+	_, _ = rand.Read(keyBody)
+	sshKey := base64.StdEncoding.EncodeToString(keyBody)
+	return &decoys{
+		files: map[string]string{
+			".npmrc":           "//registry.npmjs.org/:_authToken=" + npmTok + "\n",
+			".aws/credentials": "[default]\naws_access_key_id = " + awsID + "\naws_secret_access_key = " + awsSecret + "\n",
+			".ssh/id_ed25519":  "-----BEGIN OPENSSH PRIVATE KEY-----\n" + wrap(sshKey, 70) + "-----END OPENSSH PRIVATE KEY-----\n",
+		},
+		env: map[string]string{"GITHUB_TOKEN": ghTok, "NPM_TOKEN": npmEnvTok},
+		values: map[string]string{
+			npmTok: "~/.npmrc", awsID: "~/.aws/credentials", awsSecret: "~/.aws/credentials",
+			sshKey[:48]: "~/.ssh/id_ed25519", ghTok: "GITHUB_TOKEN", npmEnvTok: "NPM_TOKEN",
+		},
+	}
+}
+
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\n")
+		s = s[n:]
+	}
+	return b.String() + s + "\n"
+}
+
+// inputs are the decoy files, dated a day back so that a read shows as an
+// access time after the modification time.
+func (d *decoys) inputs() []Input {
+	var out []Input
+	for _, name := range sortedKeys(d.files) {
+		out = append(out, Input{Name: name, Data: []byte(d.files[name]), Mode: 0o600, ModTime: time.Now().Add(-24 * time.Hour)})
+	}
+	return out
+}
+
+// needles are the forms a stolen value travels in: raw, hex, and base64 at
+// each of the three alignments (the middle of the encoding, which does not
+// depend on the bytes around it).
+func (d *decoys) needles() map[string]string {
+	out := map[string]string{}
+	for v, what := range d.values {
+		out[v] = what
+		out[hex.EncodeToString([]byte(v))] = what
+		for pad := 0; pad < 3; pad++ {
+			enc := base64.StdEncoding.EncodeToString(append(make([]byte, pad), v...))
+			// Drop the characters that mix in the padding bytes and the end.
+			start := (pad*8 + 5) / 6
+			if end := len(enc) - 4; end > start+8 {
+				out[enc[start:end]] = what
+			}
+		}
+	}
+	return out
+}
+
+// find lists which decoys data holds.
+func (d *decoys) find(data []byte) []string {
+	seen := map[string]bool{}
+	for needle, what := range d.needles() {
+		if bytes.Contains(data, []byte(needle)) {
+			seen[what] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// TheftAttempt is a decoy a package touched.
+type TheftAttempt struct {
+	Decoy string `json:"decoy"` // ~/.npmrc, GITHUB_TOKEN, ...
+	How   string `json:"how"`   // "read", "printed", "stashed in FILE"
+	// Packages are the ones that may have done it: the owner of the
+	// stashing file, else every package whose scripts ran.
+	Packages []string `json:"packages"`
+}
+
+func (t TheftAttempt) String() string {
+	return fmt.Sprintf("%s: decoy %s %s", strings.Join(t.Packages, ", "), t.Decoy, t.How)
+}
+
+// outputScanner watches a container's whole output for decoy values,
+// keeping only enough to catch one split across writes.
+type outputScanner struct {
+	d    *decoys
+	mu   sync.Mutex
+	keep []byte
+	hits map[string]bool
+}
+
+func newOutputScanner(d *decoys) *outputScanner {
+	return &outputScanner{d: d, hits: map[string]bool{}}
+}
+
+func (s *outputScanner) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := append(s.keep, p...)
+	for _, what := range s.d.find(buf) {
+		s.hits[what] = true
+	}
+	if n := 512; len(buf) > n {
+		buf = buf[len(buf)-n:]
+	}
+	s.keep = append([]byte(nil), buf...)
+	return len(p), nil
+}
+
+func (s *outputScanner) found() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sortedKeys(s.hits)
+}
+
+// scanTree searches every file below dir (and every member of a wheel) for
+// decoys and returns them by file, relative to dir.
+func (d *decoys) scanTree(dir string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		found := d.find(data)
+		if strings.HasSuffix(p, ".whl") {
+			found = append(found, d.scanZip(data)...)
+		}
+		if len(found) > 0 {
+			sort.Strings(found)
+			out[filepath.ToSlash(rel)] = found
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (d *decoys) scanZip(data []byte) []string {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil
+	}
+	var found []string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(rc, 64<<20))
+		rc.Close()
+		found = append(found, d.find(body)...)
+	}
+	return found
+}
+
+// readDecoys parses `find -printf '%A@ %T@ %P\n'` output and returns the
+// decoy files whose access time is after their modification time.
+func (d *decoys) readDecoys(listing string) []string {
+	var read []string
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.SplitN(strings.TrimSpace(line), " ", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if _, ok := d.files[f[2]]; !ok {
+			continue
+		}
+		atime, err1 := strconv.ParseFloat(f[0], 64)
+		mtime, err2 := strconv.ParseFloat(f[1], 64)
+		if err1 == nil && err2 == nil && atime > mtime+1 {
+			read = append(read, "~/"+f[2])
+		}
+	}
+	sort.Strings(read)
+	return read
+}
+
+// auditDecoys records decoys the scripts printed or read. A read shows as
+// an access time after the modification time, listed by a trusted command
+// in a fresh container with the home volume mounted read-only.
+func (r *runner) auditDecoys(ctx context.Context, ph PhaseResult) error {
+	ran := ranPackages(ph)
+	for _, what := range r.decoyScan.found() {
+		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "printed in the scripts' output", Packages: ran})
+	}
+	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.profiles))
+	if err != nil {
+		return err
+	}
+	if err := r.eng.Start(ctx, id); err != nil {
+		return fmt.Errorf("%w: starting the decoy audit: %w", ErrEngine, err)
+	}
+	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
+		return fmt.Errorf("%w: the decoy audit ended with %d: %v", ErrEngine, code, err)
+	}
+	var listing bytes.Buffer
+	if err := r.eng.Logs(ctx, id, &listing); err != nil {
+		return fmt.Errorf("%w: reading the decoy audit: %w", ErrEngine, err)
+	}
+	for _, f := range r.decoys.readDecoys(listing.String()) {
+		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: f, How: "read", Packages: ran})
+	}
+	return nil
+}
+
+// decoysInArtifacts records decoys stashed in the copied-back files, by the
+// package that owns the file.
+func (r *runner) decoysInArtifacts() error {
+	if r.decoys == nil {
+		return nil
+	}
+	for _, a := range r.plan.Artifacts {
+		hits, err := r.decoys.scanTree(filepath.Join(r.staging, a))
+		if err != nil {
+			return fmt.Errorf("searching the artifacts for decoys: %w", err)
+		}
+		for _, file := range sortedKeys(hits) {
+			rel := a + "/" + file
+			owner := r.owner(rel)
+			if strings.HasSuffix(file, ".whl") {
+				owner = wheelPackage(filepath.Base(file))
+			}
+			if owner == "" {
+				owner = "unknown package"
+			}
+			for _, what := range hits[file] {
+				r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
+			}
+		}
+	}
+	return nil
+}
+
+// reportTheft tells the user, and fails the run with --strict.
+func (r *runner) reportTheft() error {
+	for _, t := range r.res.Theft {
+		r.progress("WARN theft attempt: %s", t)
+	}
+	if len(r.res.Theft) > 0 && r.opts.Strict {
+		return fmt.Errorf("%w: %d decoy credential(s) touched, first %s; the project was left unchanged", ErrTheft, len(r.res.Theft), r.res.Theft[0])
+	}
+	return nil
+}
+
+// ranPackages are the packages whose scripts or builds ran in a phase.
+func ranPackages(ph PhaseResult) []string {
+	seen := map[string]bool{}
+	for _, s := range ph.Scripts {
+		seen[s.Package] = true
+	}
+	if len(seen) == 0 {
+		return []string{"a package whose scripts ran"}
+	}
+	return sortedKeys(seen)
+}

@@ -1,0 +1,84 @@
+package sandbox
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDecoysLookReal(t *testing.T) {
+	d := newDecoys()
+	if !strings.HasPrefix(d.env["GITHUB_TOKEN"], "ghp_") || len(d.env["GITHUB_TOKEN"]) != 40 {
+		t.Errorf("GITHUB_TOKEN %q", d.env["GITHUB_TOKEN"])
+	}
+	if !strings.Contains(d.files[".npmrc"], ":_authToken=npm_") || !strings.Contains(d.files[".aws/credentials"], "aws_access_key_id = AKIA") ||
+		!strings.HasPrefix(d.files[".ssh/id_ed25519"], "-----BEGIN OPENSSH PRIVATE KEY-----\n") {
+		t.Errorf("decoy files %v", d.files)
+	}
+	if other := newDecoys(); other.env["GITHUB_TOKEN"] == d.env["GITHUB_TOKEN"] {
+		t.Error("two runs got the same decoy")
+	}
+}
+
+// A stolen decoy is found raw, in hex and in base64 at any alignment,
+// twice encoded or not, inside other data.
+func TestDecoysFoundInEveryForm(t *testing.T) {
+	d := newDecoys()
+	tok := d.env["GITHUB_TOKEN"]
+	for _, prefix := range []string{"", "x", "xy", "xyz"} {
+		loot := prefix + "env: GITHUB_TOKEN=" + tok + "\n"
+		for name, form := range map[string]string{
+			"raw":    loot,
+			"hex":    hex.EncodeToString([]byte(loot)),
+			"base64": base64.StdEncoding.EncodeToString([]byte(loot)),
+		} {
+			if got := d.find([]byte("junk " + form + " junk")); !slices.Equal(got, []string{"GITHUB_TOKEN"}) {
+				t.Errorf("%s with prefix %q: found %v", name, prefix, got)
+			}
+		}
+	}
+	if got := d.find([]byte("ghp_" + strings.Repeat("a", 36))); len(got) != 0 {
+		t.Errorf("a token that is not the decoy matched %v", got)
+	}
+}
+
+func TestOutputScannerCatchesSplitWrites(t *testing.T) {
+	d := newDecoys()
+	s := newOutputScanner(d)
+	line := "leaking " + d.env["NPM_TOKEN"] + " now\n"
+	for i := 0; i < len(line); i += 7 {
+		fmt.Fprint(s, line[i:min(i+7, len(line))])
+	}
+	if got := s.found(); !slices.Equal(got, []string{"NPM_TOKEN"}) {
+		t.Errorf("found %v", got)
+	}
+}
+
+func TestReadDecoysByAccessTime(t *testing.T) {
+	d := newDecoys()
+	listing := "1700000000.5 1700000000.5 .npmrc\n" + // untouched
+		"1800000000.0 1700000000.5 .aws/credentials\n" + // read
+		"1800000000.0 1800000000.0 .npm/_logs/x.log\n" // npm's own file, not a decoy
+	if got := d.readDecoys(listing); !slices.Equal(got, []string{"~/.aws/credentials"}) {
+		t.Errorf("read %v", got)
+	}
+}
+
+func TestScanTreeFindsStashes(t *testing.T) {
+	d := newDecoys()
+	dir := writeProject(t, map[string]string{
+		"node_modules/evil/loot.txt": base64.StdEncoding.EncodeToString([]byte(d.files[".aws/credentials"])),
+		"node_modules/good/index.js": "module.exports = 1\n",
+	})
+	hits, err := d.scanTree(filepath.Join(dir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || !slices.Equal(hits["evil/loot.txt"], []string{"~/.aws/credentials"}) {
+		t.Errorf("hits %v", hits)
+	}
+}

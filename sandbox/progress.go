@@ -1,0 +1,96 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// steps shows a run's progress one line per step. On a terminal (live) the
+// current step's line is redrawn every half second with its elapsed time
+// and ends with the step's duration; elsewhere each line is printed once,
+// so logs stay readable.
+type steps struct {
+	w    io.Writer
+	live bool
+
+	mu    sync.Mutex
+	cur   string
+	start time.Time
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newSteps(w io.Writer, live bool) *steps {
+	if w == nil {
+		w = io.Discard
+	}
+	return &steps{w: w, live: live}
+}
+
+// begin ends the current step, if any, and starts another.
+func (s *steps) begin(format string, args ...any) {
+	s.end()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur, s.start = fmt.Sprintf(format, args...), time.Now()
+	if !s.live {
+		fmt.Fprintf(s.w, "safe-install: %s\n", s.cur)
+		return
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.draw()
+	go s.tick(s.stop, s.done)
+}
+
+func (s *steps) tick(stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			s.draw()
+			s.mu.Unlock()
+		}
+	}
+}
+
+// draw rewrites the terminal line; the caller holds mu.
+func (s *steps) draw() {
+	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s … %.1fs", s.cur, time.Since(s.start).Seconds())
+}
+
+// end finishes the current step with its duration.
+func (s *steps) end() {
+	s.mu.Lock()
+	stop, done := s.stop, s.done
+	s.stop, s.done = nil, nil
+	s.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	close(stop)
+	<-done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s: %.1fs\n", s.cur, time.Since(s.start).Seconds())
+	s.cur = ""
+}
+
+// note prints a line that is not a step (a warning, a listing), above the
+// live line.
+func (s *steps) note(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live && s.stop != nil {
+		fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s\n", fmt.Sprintf(format, args...))
+		s.draw()
+		return
+	}
+	fmt.Fprintf(s.w, "safe-install: %s\n", fmt.Sprintf(format, args...))
+}

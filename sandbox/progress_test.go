@@ -1,0 +1,44 @@
+package sandbox
+
+import (
+	"bytes"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestStepsPlain(t *testing.T) {
+	var b bytes.Buffer
+	s := newSteps(&b, false)
+	s.begin("fetching: npm ci")
+	s.note("WARN something")
+	s.begin("copying %s back", "node_modules")
+	s.end()
+	want := "safe-install: fetching: npm ci\nsafe-install: WARN something\nsafe-install: copying node_modules back\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestStepsLive(t *testing.T) {
+	var b bytes.Buffer
+	s := newSteps(&b, true)
+	s.begin("fetching: npm ci")
+	time.Sleep(1100 * time.Millisecond) // two redraws
+	s.note("WARN x")
+	s.end()
+	s.end() // a second end prints nothing
+	s.mu.Lock()
+	out := b.String()
+	s.mu.Unlock()
+	redraws := regexp.MustCompile(`\r\x1b\[Ksafe-install: fetching: npm ci … [0-9.]+s`).FindAllString(out, -1)
+	if len(redraws) < 3 {
+		t.Errorf("%d redraws in %q, want the first and at least two ticks", len(redraws), out)
+	}
+	if !regexp.MustCompile(`\r\x1b\[Ksafe-install: WARN x\n`).MatchString(out) {
+		t.Errorf("the note is not on a line of its own: %q", out)
+	}
+	if !regexp.MustCompile(`\r\x1b\[Ksafe-install: fetching: npm ci: 1\.[0-9]s\n$`).MatchString(out) {
+		t.Errorf("no final line with the duration: %q", out)
+	}
+}
