@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,16 +109,33 @@ func (d *decoys) needles() map[string]string {
 	return out
 }
 
-// find lists which decoys data holds.
+// find lists which decoys data holds, also inside base64 runs once
+// decoded (the needles catch one more encoding: the worms' double base64).
 func (d *decoys) find(data []byte) []string {
 	seen := map[string]bool{}
-	for needle, what := range d.needles() {
-		if bytes.Contains(data, []byte(needle)) {
-			seen[what] = true
+	needles := d.needles()
+	search := func(b []byte) {
+		for needle, what := range needles {
+			if bytes.Contains(b, []byte(needle)) {
+				seen[what] = true
+			}
+		}
+	}
+	search(data)
+	budget := 16 << 20 // bytes decoded per file: bounded work on huge files
+	for _, run := range base64Run.FindAll(data, -1) {
+		if budget -= len(run); budget < 0 {
+			break
+		}
+		if dec, err := base64.StdEncoding.DecodeString(string(run[:len(run)/4*4])); err == nil {
+			search(dec)
 		}
 	}
 	return sortedKeys(seen)
 }
+
+// base64Run is a run long enough to hide a token in.
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
 
 // TheftAttempt is a decoy a package touched.
 type TheftAttempt struct {

@@ -31,10 +31,12 @@ func TestDecoysFoundInEveryForm(t *testing.T) {
 	tok := d.env["GITHUB_TOKEN"]
 	for _, prefix := range []string{"", "x", "xy", "xyz"} {
 		loot := prefix + "env: GITHUB_TOKEN=" + tok + "\n"
+		b64 := base64.StdEncoding.EncodeToString([]byte(loot))
 		for name, form := range map[string]string{
-			"raw":    loot,
-			"hex":    hex.EncodeToString([]byte(loot)),
-			"base64": base64.StdEncoding.EncodeToString([]byte(loot)),
+			"raw":     loot,
+			"hex":     hex.EncodeToString([]byte(loot)),
+			"base64":  b64,
+			"base64²": base64.StdEncoding.EncodeToString([]byte(b64)),
 		} {
 			if got := d.find([]byte("junk " + form + " junk")); !slices.Equal(got, []string{"GITHUB_TOKEN"}) {
 				t.Errorf("%s with prefix %q: found %v", name, prefix, got)
