@@ -18,7 +18,7 @@ else
 AS_USER =
 endif
 
-.PHONY: all build install setup image demo test test-unit test-e2e bench lint fmt vet clean
+.PHONY: all build install setup image demo test test-unit test-e2e redteam bench lint fmt vet clean
 
 all: build
 
@@ -52,6 +52,13 @@ test-e2e: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
+
+# The red-team corpus: every end-to-end test that plays a case of
+# shared/THREATS.md, its positive controls, and the results table.
+redteam: build
+	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
+	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
+		-count=1 -p 1 -timeout 60m -run 'E2E' ./cmd/safe-install/
 
 # Paired, interleaved warm-cache runs of plain npm ci and safe-install npm ci.
 bench: build

@@ -35,10 +35,16 @@ var (
 	setupErr error  // why the e2e environment is not usable
 )
 
+// afterTests run once every test has ended (the corpus table).
+var afterTests []func()
+
 func TestMain(m *testing.M) {
 	stop, err := setupE2E()
 	setupErr = err
 	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
 	if err == nil && code == 0 {
 		if left := leftovers(); left != "" {
 			fmt.Fprintf(os.Stderr, "FAIL: containers or volumes left behind:\n%s\n", left)

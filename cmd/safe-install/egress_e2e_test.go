@@ -14,6 +14,7 @@ import (
 // listener never sees the token.
 func TestE2EProjectRegistryRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"F8", "project .npmrc adds a registry with a token", "plan: registry allowlist (exit 14)"})
 	w := newWorld(t)
 	w.project()
 	port := w.listener.port
@@ -32,6 +33,7 @@ func TestE2EProjectRegistryRefused(t *testing.T) {
 // refused before anything is fetched, naming the package and the host.
 func TestE2ELockfileHostRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"F8", "lockfile tarball on another host", "plan: resolved-host check (exit 14)"})
 	w := newWorld(t)
 	w.project()
 	lock := fmt.Sprintf(`{"name": "proj", "lockfileVersion": 3, "packages": {"": {"dependencies": {"left-pad": "1.3.0"}},

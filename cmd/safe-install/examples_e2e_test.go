@@ -41,6 +41,7 @@ func (w *world) copyExample(name string) {
 // and neither HOME nor the project gets its persistence.
 func TestE2EWormDemo(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"worm-demo", "harvest, exfiltrate, propagate, persist, stash", "all layers; decoys name it"})
 	w := newWorld(t)
 	w.copyExample("worm-demo")
 	must(t, os.WriteFile(filepath.Join(w.proj, "worm", "target.json"), []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)), 0o644))

@@ -15,6 +15,7 @@ import (
 // leaves nothing behind (TestMain checks for leftover containers).
 func TestE2ETimeoutStopsAHang(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-53", "hang", "wall-time limit (exit 12)"})
 	w := newWorld(t)
 	w.project("hang-forever")
 	before := w.snapshot()
@@ -40,6 +41,7 @@ func TestE2ETimeoutStopsAHang(t *testing.T) {
 // naming it, and the host keeps working while it does.
 func TestE2EForkBombIsBounded(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-50", "fork bomb", "nproc rlimit (exit 13)"})
 	w := newWorld(t)
 	w.project("fork-bomb")
 	before := w.snapshot()
@@ -85,6 +87,7 @@ func TestE2EForkBombIsBounded(t *testing.T) {
 // cgroup v1 ignores --memory) and the run fails naming the package.
 func TestE2EMemoryBombIsBounded(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-51", "memory bomb", "data rlimit / cgroup (exit 13)"})
 	w := newWorld(t)
 	w.project("memory-bomb")
 	w.failsUnchanged([]string{"npm", "--memory", "512m", "--timeout", "60s", "install"}, exitLimit, "memory-bomb@1.0.0", "out of memory")
@@ -94,6 +97,7 @@ func TestE2EMemoryBombIsBounded(t *testing.T) {
 // project as it was.
 func TestE2EInterruptLeavesProjectUnchanged(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"invariant 8", "interrupted run", "cleanup; project unchanged (exit 130)"})
 	w := newWorld(t)
 	w.project("hang-forever")
 	before := w.snapshot()

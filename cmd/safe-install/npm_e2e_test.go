@@ -19,6 +19,7 @@ import (
 // npm ci from the lockfile gives the same.
 func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"B1/B2", "benign: node-gyp addon, postinstall in own dir", "works"})
 	w := newWorld(t)
 	w.project("hello-addon", "writes-own-file")
 	if r := w.run("npm", "install"); r.code != 0 {
@@ -67,6 +68,7 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 // them, and --strict fails the run with the project unchanged.
 func TestE2ECanariesDoNotLeak(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-01/02/03/04/36", "npm: token/env/sweep theft, stash", "nothing secret copied in; lo only; decoys report it"})
 	w := newWorld(t)
 	w.project("steal-canaries")
 	w.failsUnchanged([]string{"npm", "--strict", "install"}, exitTheft, "theft attempt", "steal-canaries@1.0.0")
@@ -154,6 +156,7 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 // package and the path, and the host is as it was.
 func TestE2ESymlinkEscapeRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-10", "npm: symlink out of node_modules", "copy-back validation (exit 10)"})
 	w := newWorld(t)
 	w.project("plant-symlink")
 	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back")
@@ -164,6 +167,7 @@ func TestE2ESymlinkEscapeRefused(t *testing.T) {
 // any script ran, and nothing else of the project comes back.
 func TestE2EManifestRewriteIgnored(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-18", "npm: manifest, lockfile, .npmrc rewrite", "manifests from the pre-script state"})
 	w := newWorld(t)
 	w.project("rewrite-manifest")
 	if r := w.run("npm", "install"); r.code != 0 {
@@ -186,6 +190,7 @@ func TestE2EManifestRewriteIgnored(t *testing.T) {
 // output named, and leaves an earlier node_modules byte for byte.
 func TestE2EFailingScriptLeavesProjectUnchanged(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"invariant 8", "failing install script", "project unchanged (exit 11)"})
 	w := newWorld(t)
 	w.project("writes-own-file")
 	if r := w.run("npm", "install"); r.code != 0 {
@@ -200,6 +205,7 @@ func TestE2EFailingScriptLeavesProjectUnchanged(t *testing.T) {
 // platform binary by running it) works offline under the seccomp profile.
 func TestE2ERegistryInstall(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"B3", "benign: registry packages with bins", "works"})
 	w := newWorld(t)
 	// No token for the public registry: the canary one would be sent there.
 	must(t, os.Remove(filepath.Join(w.home, ".npmrc")))
@@ -244,6 +250,7 @@ func TestE2EDoctor(t *testing.T) {
 // and do not run at all.
 func TestE2EScriptPolicy(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-63", "script inventory and policy", "allowScripts/onlyBuiltDependencies honoured"})
 	w := newWorld(t)
 	w.project("writes-own-file", "fail-postinstall")
 	if r := w.run("npm", "install", "--ignore-scripts"); r.code != 0 {
@@ -285,6 +292,7 @@ func TestE2EScriptPolicy(t *testing.T) {
 // project is as it was.
 func TestE2ECrossPackageTamperingRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-17", "npm: tampering with other packages", "copy-back tamper check (exit 10)"})
 	w := newWorld(t)
 	w.project("victim", "tamper")
 	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
@@ -294,6 +302,7 @@ func TestE2ECrossPackageTamperingRefused(t *testing.T) {
 // `npm run`) is refused; the host project is as it was.
 func TestE2EBinShimRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-16", "npm: .bin shim hijack", "copy-back .bin check (exit 10)"})
 	w := newWorld(t)
 	w.project("bin-hijack", "writes-own-file")
 	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/eslint", "not a symlink")

@@ -202,6 +202,7 @@ func (idx *pipIndex) requests() ([]string, []string) {
 // container.
 func TestE2EPipCExtensionAndChain(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"B4/B12", "benign: C extension, dynamic build reqs, chain", "works"})
 	w := newPipWorld(t)
 	w.requirements("fastext==1.0", "chain-a==1.0")
 	r := w.run("pip", "--json", "install", "-r", "requirements.txt")
@@ -253,6 +254,7 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 // it stashed in its own wheel holds no canary.
 func TestE2EPipStealerGetsNothing(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-05/33", "pip: setup.py stealer in fetch and build, IMDS", "nothing secret copied in; relay-only / lo only"})
 	w := newPipWorld(t)
 	w.requirements("pip-stealer==1.0")
 	before := w.snapshot()
@@ -290,6 +292,7 @@ func TestE2EPipStealerGetsNothing(t *testing.T) {
 // nothing is installed, and the host is as it was.
 func TestE2EPipPthRefused(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-06/20/22", "pip: in-tree backend, .pth persistence, writes outside", "wheel vetting (exit 10)"})
 	w := newPipWorld(t)
 	w.requirements("evil-backend==1.0")
 	frozen := w.freeze()
@@ -308,6 +311,7 @@ func TestE2EPipPthRefused(t *testing.T) {
 // host environment is unchanged.
 func TestE2EPipFailingBuild(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"invariant 8 (pip)", "failing wheel build", "host env unchanged (exit 11)"})
 	w := newPipWorld(t)
 	w.requirements("chain-c==1.0", "fail-build==1.0")
 	frozen := w.freeze()
@@ -322,6 +326,7 @@ func TestE2EPipFailingBuild(t *testing.T) {
 // naming the file and line; --allow-index lets it through.
 func TestE2EPipIndexInRequirementsNeedsAllowing(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"F4 (pip)", "requirements.txt adds an index", "plan: --allow-index (exit 14)"})
 	w := newPipWorld(t)
 	extra := fmt.Sprintf("--extra-index-url http://127.0.0.1:%d/simple", w.index.port)
 	w.requirements(extra, "chain-c==1.0")

@@ -49,6 +49,7 @@ func remoteEnv(t *testing.T) map[string]string {
 // here, no canary leaks, and the client has no Podman storage at all.
 func TestE2ERemoteEngineOverSSH(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"issue 8", "remote engine: unknown/changed host key; canaries", "known_hosts enforced; same sandbox"})
 	remote := remoteEnv(t)
 	w := newWorld(t)
 	// Nothing local to fall back on: no runtime dir with a Podman socket.

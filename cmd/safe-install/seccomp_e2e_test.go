@@ -14,6 +14,7 @@ import (
 // builds under it.
 func TestE2ESeccompProfile(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"RT-40/41/42/45/46", "namespaces, mount, ptrace, devices, posture", "seccomp, caps 0, no-new-privs, non-root"})
 	w := newWorld(t)
 	w.project("seccomp-probe")
 	if r := w.run("npm", "install"); r.code != 0 {

@@ -139,6 +139,7 @@ func setupVerdaccio(t *testing.T) (*verdaccio, error) {
 // only in the user's ~/.npmrc. The install works; the token appears in no
 // container's settings, no volume, no output and no returned file.
 func TestE2EPrivateRegistryToken(t *testing.T) {
+	corpus(t, corpusCase{"RT-01 (fetch)", "registry token theft from the fetch phase", "credential only in the host egress proxy"})
 	v := startVerdaccio(t)
 	w := newWorld(t)
 	host := strings.TrimPrefix(v.url, "http:")
