@@ -102,7 +102,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 
 	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins,
-		TamperCheck: true, Output: npmOutput{}}
+		TamperCheck: true, Output: npmOutput{}, Lockfile: "package-lock.json"}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
@@ -120,6 +120,9 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			p.Inputs = append(p.Inputs, Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
 			break
 		}
+	}
+	if lock != "" {
+		p.Lockfile = lock
 	}
 	if ci && lock == "" {
 		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", ErrPolicy, project)

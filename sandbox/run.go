@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,8 @@ type Options struct {
 	Live     bool
 	// Strict fails the run when a package touched a decoy credential.
 	Strict bool
+	// Cooldown refuses package versions younger than Cooldown.Min (npm).
+	Cooldown ReleaseAge
 }
 
 // PhaseResult is what one container did.
@@ -111,6 +114,26 @@ type runner struct {
 	decoyScan  *outputScanner
 }
 
+// checkReleaseAge applies the cooldown to the lockfile as the fetch left
+// it, before any third-party code runs.
+func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
+	if r.opts.Cooldown.Min <= 0 {
+		return nil
+	}
+	p := r.plan
+	if p.Lockfile == "" {
+		return fmt.Errorf("%w: --min-release-age works with npm only: %s's index gives no publication times", ErrPolicy, p.Manager)
+	}
+	if !slices.Contains(p.Manifests, p.Lockfile) {
+		if err := r.copyBack(ctx, fetchID, p.Lockfile, archive.ExtractFile); err != nil {
+			return err
+		}
+	}
+	r.steps.begin("checking publication times (--min-release-age %s)", shortDuration(r.opts.Cooldown.Min))
+	defer r.steps.end()
+	return r.opts.Cooldown.Check(ctx, filepath.Join(r.staging, p.Lockfile), p.Registries)
+}
+
 // fetchSummary is the fetch command without the relay in front of it.
 func fetchSummary(p *Plan) string {
 	cmd := p.Fetch.Command
@@ -184,6 +207,10 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.copyBack(ctx, fetchID, m, archive.ExtractFile); err != nil {
 			return err
 		}
+	}
+
+	if err := r.checkReleaseAge(ctx, fetchID); err != nil {
+		return err
 	}
 
 	from, extract := fetchID, archive.Extract

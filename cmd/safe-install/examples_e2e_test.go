@@ -88,3 +88,18 @@ func TestE2EWormDemo(t *testing.T) {
 	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
 	w.assertSame(before, w.snapshot("proj/node_modules", "proj/package-lock.json"))
 }
+
+// examples/pip-sdist: `safe-install pip install .` of a local project with a
+// C extension; the host's Python imports what the sandbox compiled.
+func TestE2EPipSdistExample(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B4 (example)", "benign: local project with a C extension", "works"})
+	w := newPipWorld(t)
+	w.copyExample("pip-sdist")
+	if r := w.run("pip", "install", "."); r.code != 0 {
+		t.Fatalf("pip install .: exit %d", r.code)
+	}
+	if got := w.pythonOnHost("import hello_sdist; print(hello_sdist.hello())"); got != "hello from a wheel built in the sandbox" {
+		t.Errorf("the extension said %q", got)
+	}
+}

@@ -32,6 +32,7 @@ type runFlags struct {
 	Report        string
 	AllowScripts  cli.StringSlice
 	DenyScripts   cli.StringSlice
+	MinReleaseAge time.Duration
 	// Connection and Identity override the global flags of the same name.
 	Connection, Identity string
 	// pip only.
@@ -102,6 +103,7 @@ func npmFlagSet(f *runFlags) []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) run install scripts; with any policy, others do not", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
 		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' install scripts", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
+		&cli.DurationFlag{Name: "min-release-age", Usage: "refuse any package version published less than `AGE` ago (like 48h; read from the registry's packuments; default off)", EnvVars: []string{"SAFE_INSTALL_MIN_RELEASE_AGE"}, Destination: &f.MinReleaseAge},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
 }
@@ -177,7 +179,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	start := time.Now()
-	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr), Strict: f.Strict}
+	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr), Strict: f.Strict,
+		Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
 	if f.Quiet {
 		opts.Progress = quietWriter{e.stderr}
 	}

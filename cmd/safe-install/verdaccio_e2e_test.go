@@ -162,15 +162,18 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 		t.Errorf("postinstall's file = %q", got)
 	}
 	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
+	// The cooldown reads the private registry's packuments with its token:
+	// writes-own-file was published a minute ago.
+	w.failsUnchanged([]string{"npm", "--min-release-age", "48h", "ci"}, exitPolicy, "writes-own-file@1.0.0 was published", "--min-release-age 48h")
 	// --keep left the containers and volumes: search their settings, logs
 	// and contents for the token, then remove them.
 	kept := r.stderr[strings.Index(r.stderr, "kept for inspection"):]
 	kept, _, _ = strings.Cut(kept[strings.Index(kept, ":")+1:], "\n")
-	if len(strings.Fields(kept)) != 4 {
-		t.Fatalf("kept %q, want two containers and two volumes", kept)
+	if len(strings.Fields(kept)) != 6 {
+		t.Fatalf("kept %q, want three containers (fetch, scripts, decoy audit) and three volumes (work, fetch config, home)", kept)
 	}
 	for _, name := range strings.Fields(kept) {
-		if strings.HasSuffix(name, "-work") || strings.HasSuffix(name, "-fetchcfg") {
+		if strings.HasSuffix(name, "-work") || strings.HasSuffix(name, "-fetchcfg") || strings.HasSuffix(name, "-home") {
 			out, err := exec.Command("podman", "volume", "export", name).Output()
 			if err != nil {
 				t.Errorf("exporting volume %s: %v", name, err)
