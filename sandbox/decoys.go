@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +36,7 @@ type decoys struct {
 	files  map[string]string // home-relative path -> content
 	env    map[string]string
 	values map[string]string // secret value -> which decoy it is
+	search map[string]string // every encoded form of a value -> which decoy
 }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -56,7 +59,7 @@ func newDecoys() *decoys {
 	keyBody := make([]byte, 180)
 	_, _ = rand.Read(keyBody)
 	sshKey := base64.StdEncoding.EncodeToString(keyBody)
-	return &decoys{
+	d := &decoys{
 		files: map[string]string{
 			".npmrc":           "//registry.npmjs.org/:_authToken=" + npmTok + "\n",
 			".aws/credentials": "[default]\naws_access_key_id = " + awsID + "\naws_secret_access_key = " + awsSecret + "\n",
@@ -68,6 +71,8 @@ func newDecoys() *decoys {
 			sshKey[:48]: "~/.ssh/id_ed25519", ghTok: "GITHUB_TOKEN", npmEnvTok: "NPM_TOKEN",
 		},
 	}
+	d.search = d.needles()
+	return d
 }
 
 func wrap(s string, n int) string {
@@ -113,9 +118,8 @@ func (d *decoys) needles() map[string]string {
 // decoded (the needles catch one more encoding: the worms' double base64).
 func (d *decoys) find(data []byte) []string {
 	seen := map[string]bool{}
-	needles := d.needles()
 	search := func(b []byte) {
-		for needle, what := range needles {
+		for needle, what := range d.search {
 			if bytes.Contains(b, []byte(needle)) {
 				seen[what] = true
 			}
@@ -283,26 +287,57 @@ func (r *runner) decoysInArtifacts() error {
 	if r.decoys == nil {
 		return nil
 	}
-	for _, a := range r.plan.Artifacts {
-		hits, err := r.decoys.scanTree(filepath.Join(r.staging, a))
-		if err != nil {
-			return fmt.Errorf("searching the artifacts for decoys: %w", err)
+	hits := map[string][]string{}
+	if r.tamper != nil {
+		// Only what the scripts phase changed or added can hold a value
+		// made for this run: the rest is as npm extracted it.
+		for _, name := range r.tamper.changed {
+			data, err := readStaged(filepath.Join(r.staging, filepath.FromSlash(name)))
+			if err != nil {
+				return fmt.Errorf("searching the artifacts for decoys: %w", err)
+			}
+			if found := r.decoys.find(data); len(found) > 0 {
+				hits[name] = found
+			}
 		}
-		for _, file := range sortedKeys(hits) {
-			rel := a + "/" + file
-			owner := r.owner(rel)
-			if strings.HasSuffix(file, ".whl") {
-				owner = wheelPackage(filepath.Base(file))
+	} else {
+		for _, a := range r.plan.Artifacts {
+			found, err := r.decoys.scanTree(filepath.Join(r.staging, a))
+			if err != nil {
+				return fmt.Errorf("searching the artifacts for decoys: %w", err)
 			}
-			if owner == "" {
-				owner = "unknown package"
-			}
-			for _, what := range hits[file] {
-				r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
+			for f, what := range found {
+				hits[a+"/"+f] = what
 			}
 		}
 	}
+	for _, rel := range sortedKeys(hits) {
+		owner := r.owner(rel)
+		if strings.HasSuffix(rel, ".whl") {
+			owner = wheelPackage(filepath.Base(rel))
+		}
+		if owner == "" {
+			owner = "unknown package"
+		}
+		for _, what := range hits[rel] {
+			r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
+		}
+	}
 	return nil
+}
+
+// readStaged reads a staged file without following a symlink (the tar
+// stream may have made one where a file was expected).
+func readStaged(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<30))
 }
 
 // reportTheft tells the user, and fails the run with --strict.

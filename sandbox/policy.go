@@ -95,6 +95,23 @@ func policyName(k string) string {
 	return k
 }
 
+// runs says whether the policy lets name at version run its scripts: with
+// no policy every package does; with one only the allowed, and a denial wins.
+func (p ScriptPolicy) runs(name, version string) bool {
+	in := func(set []string) bool {
+		for _, k := range set {
+			if k == name || k == name+"@"+version {
+				return true
+			}
+		}
+		return false
+	}
+	if in(p.Denied) {
+		return false
+	}
+	return !p.Active || in(p.Allowed)
+}
+
 // covers says whether the policy decides about package name at version.
 func (p ScriptPolicy) covers(name, version string) bool {
 	for _, set := range [][]string{p.Allowed, p.Denied} {

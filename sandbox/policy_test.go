@@ -53,7 +53,8 @@ func TestTamperCheck(t *testing.T) {
 		"node_modules/addon/binding.gyp": sum("g"),
 		"node_modules/tamper/inject.js":  sum("t"),
 	}
-	c := newTamperCheck(before, []ScriptRun{{Package: "tamper@1.0.0", Event: "postinstall"}, {Package: "addon@2.0.0", Event: "install"}})
+	ran := map[string]bool{"node_modules/tamper": true, "node_modules/addon": true}
+	c := newTamperCheck(before, func(dir string) bool { return ran[dir] })
 	for _, tt := range []struct {
 		name    string
 		content string
@@ -70,5 +71,30 @@ func TestTamperCheck(t *testing.T) {
 		if got := c.check(tt.name, sum(tt.content)) != ""; got != tt.refused {
 			t.Errorf("%s (%q): refused %v, want %v", tt.name, tt.content, got, tt.refused)
 		}
+	}
+	if len(c.changed) != 6 {
+		t.Errorf("changed files %v, want every one but the unchanged", c.changed)
+	}
+}
+
+// The lockfile, not the scripts' output, says who ran scripts.
+func TestScriptDirs(t *testing.T) {
+	l := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"":                              {},
+		"node_modules/esbuild":          {Version: "0.21.0", HasInstallScript: true},
+		"node_modules/a/node_modules/b": {Version: "1.0.0", HasInstallScript: true},
+		"node_modules/plain":            {Version: "1.0.0"},
+		"node_modules/evil":             {Version: "6.6.6", HasInstallScript: true},
+	}}
+	dirs, ok := scriptDirs(l, ScriptPolicy{})
+	if !ok || len(dirs) != 3 || !dirs["node_modules/a/node_modules/b"] || dirs["node_modules/plain"] {
+		t.Errorf("no policy: %v", dirs)
+	}
+	dirs, _ = scriptDirs(l, ScriptPolicy{Active: true, Allowed: []string{"esbuild", "b@1.0.0", "evil"}, Denied: []string{"evil"}})
+	if len(dirs) != 2 || dirs["node_modules/evil"] {
+		t.Errorf("policy: %v", dirs)
+	}
+	if _, ok := scriptDirs(npmLockfile{Version: 1}, ScriptPolicy{}); ok {
+		t.Error("a v1 lockfile cannot say who has scripts")
 	}
 }

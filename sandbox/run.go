@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,8 @@ type runner struct {
 	steps      *steps
 	decoys     *decoys
 	decoyScan  *outputScanner
+	tamper     *tamperCheck
+	lockStaged bool // the fetched lockfile is in the staging directory
 }
 
 // checkReleaseAge applies the cooldown to the lockfile as the fetch left
@@ -124,14 +127,49 @@ func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
 	if p.Lockfile == "" {
 		return fmt.Errorf("%w: --min-release-age works with npm only: %s's index gives no publication times", ErrPolicy, p.Manager)
 	}
-	if !slices.Contains(p.Manifests, p.Lockfile) {
-		if err := r.copyBack(ctx, fetchID, p.Lockfile, archive.ExtractFile); err != nil {
-			return err
-		}
+	lock, err := r.stageLockfile(ctx, fetchID)
+	if err != nil {
+		return err
 	}
 	r.steps.begin("checking publication times (--min-release-age %s)", shortDuration(r.opts.Cooldown.Min))
 	defer r.steps.end()
-	return r.opts.Cooldown.Check(ctx, filepath.Join(r.staging, p.Lockfile), p.Registries)
+	return r.opts.Cooldown.Check(ctx, lock, p.Registries)
+}
+
+// stageLockfile puts the lockfile as the fetch left it (before any
+// third-party code ran) into the staging directory, once, and returns it.
+func (r *runner) stageLockfile(ctx context.Context, fetchID string) (string, error) {
+	p := r.plan
+	if !r.lockStaged && !slices.Contains(p.Manifests, p.Lockfile) {
+		if err := r.copyBack(ctx, fetchID, p.Lockfile, archive.ExtractFile); err != nil {
+			return "", err
+		}
+	}
+	r.lockStaged = true
+	return filepath.Join(r.staging, p.Lockfile), nil
+}
+
+// ranScripts says, per package directory, whether its scripts ran: from
+// the fetched lockfile and the policy. Only a lockfile older than npm 7's
+// (which does not say) falls back to the packages npm announced.
+func (r *runner) ranScripts(ctx context.Context, fetchID string, ph PhaseResult) (func(dir string) bool, error) {
+	lock, err := r.stageLockfile(ctx, fetchID)
+	if err != nil {
+		return nil, err
+	}
+	var l npmLockfile
+	if data, err := os.ReadFile(lock); err == nil {
+		_ = json.Unmarshal(data, &l)
+	}
+	if dirs, ok := scriptDirs(l, r.plan.Policy); ok {
+		return func(dir string) bool { return dirs[dir] }, nil
+	}
+	r.log.Warn("the lockfile does not say which packages have install scripts; trusting npm's output for the tamper check")
+	names := map[string]bool{}
+	for _, s := range ph.Scripts {
+		names[policyName(s.Package)] = true
+	}
+	return func(dir string) bool { return names[packageOf(dir+"/package.json")] }, nil
 }
 
 // fetchSummary is the fetch command without the relay in front of it.
@@ -260,9 +298,13 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		from = scriptsID
 		if p.TamperCheck {
-			check := newTamperCheck(before, ph.Scripts).check
+			ran, err := r.ranScripts(ctx, fetchID, ph)
+			if err != nil {
+				return err
+			}
+			r.tamper = newTamperCheck(before, ran)
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-				return archive.ExtractChecked(rd, dest, root, lim, check)
+				return archive.ExtractChecked(rd, dest, root, lim, r.tamper.check)
 			}
 		}
 	}

@@ -11,32 +11,51 @@ import (
 // itself: another package's script wrote it (THREATS RT-17, the worm's
 // "inject into your neighbours" step). A package's own build output, and
 // new top-level directories (Prisma's .prisma), pass.
+//
+// Which packages ran scripts comes from the lockfile as the fetch left it
+// (hasInstallScript, and the script policy), never from the scripts'
+// output, which a script can forge ("> victim@1.0.0 postinstall").
 type tamperCheck struct {
 	before  archive.Sums
-	pkgDirs map[string]bool // package directories present before the scripts
-	ran     map[string]bool // packages whose scripts npm announced
+	pkgDirs map[string]bool       // package directories present before the scripts
+	ran     func(dir string) bool // whether the package in dir ran its scripts
+	changed []string              // files the scripts phase changed or added
 }
 
-func newTamperCheck(before archive.Sums, scripts []ScriptRun) *tamperCheck {
-	c := &tamperCheck{before: before, pkgDirs: map[string]bool{}, ran: map[string]bool{}}
+func newTamperCheck(before archive.Sums, ran func(dir string) bool) *tamperCheck {
+	c := &tamperCheck{before: before, pkgDirs: map[string]bool{}, ran: ran}
 	for name := range before {
 		if d := packageDir(name); d != "" {
 			c.pkgDirs[d] = true
 		}
 	}
-	for _, s := range scripts {
-		c.ran[policyName(s.Package)] = true
-	}
 	return c
 }
 
 func (c *tamperCheck) check(name string, sum archive.Sum) string {
-	dir := packageDir(name)
-	if dir == "" || !c.pkgDirs[dir] || c.ran[packageOf(name)] {
-		return ""
-	}
 	if old, ok := c.before[name]; ok && old == sum {
 		return ""
 	}
+	c.changed = append(c.changed, name)
+	dir := packageDir(name)
+	if dir == "" || !c.pkgDirs[dir] || c.ran(dir) {
+		return ""
+	}
 	return fmt.Sprintf("changed during the scripts phase, but %s ran no install script of its own: another package's script wrote it", packageOf(name))
+}
+
+// scriptDirs are the package directories whose install scripts run, from a
+// lockfile (v2+) and the policy; ok is false when the lockfile cannot say.
+func scriptDirs(l npmLockfile, pol ScriptPolicy) (dirs map[string]bool, ok bool) {
+	if l.Version < 2 {
+		return nil, false
+	}
+	dirs = map[string]bool{}
+	for k, p := range l.Packages {
+		name := packageOf(k + "/package.json")
+		if k != "" && p.HasInstallScript && name != "" && pol.runs(name, p.Version) {
+			dirs[k] = true
+		}
+	}
+	return dirs, true
 }

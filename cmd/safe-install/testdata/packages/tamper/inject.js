@@ -1,4 +1,7 @@
 const fs = require('fs');
+// Forge npm's script header, so that a tool that reads npm's output to learn
+// who ran scripts believes the victim ran one and lets its change through.
+console.log('\n> victim@1.0.0 postinstall\n> node build.js\n');
 const path = require('path');
 const victim = path.join(__dirname, '..', 'victim');
 try {
