@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
@@ -96,5 +98,20 @@ func TestScriptDirs(t *testing.T) {
 	}
 	if _, ok := scriptDirs(npmLockfile{Version: 1}, ScriptPolicy{}); ok {
 		t.Error("a v1 lockfile cannot say who has scripts")
+	}
+}
+
+func TestParseSums(t *testing.T) {
+	a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b\n"))
+	in := fmt.Sprintf("%x  node_modules/a/index.js\x00%x  node_modules/we ird\nname.js\x00", a, b)
+	sums := archive.Sums{}
+	if err := parseSums(strings.NewReader(in), sums); err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 2 || sums["node_modules/a/index.js"] != a || sums["node_modules/we ird\nname.js"] != b {
+		t.Errorf("sums %v", sums)
+	}
+	if err := parseSums(strings.NewReader("zz  x\x00"), archive.Sums{}); err == nil {
+		t.Error("a malformed record was accepted")
 	}
 }

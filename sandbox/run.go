@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -136,6 +137,53 @@ func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
 	return r.opts.Cooldown.Check(ctx, lock, p.Registries)
 }
 
+// baseline reads the hashes the fetch container listed after npm (see
+// baselineScript) or, for a plan without that list, hashes the artifacts
+// as they stream out of the stopped fetch container.
+func (r *runner) baseline(ctx context.Context, fetchID string) (archive.Sums, error) {
+	sums := archive.Sums{}
+	if !slices.Contains(r.plan.Fetch.Command, baselineScript) {
+		for _, a := range r.plan.Artifacts {
+			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
+				s, err := archive.Hash(rd, a, r.opts.Limits.Extract)
+				maps.Copy(sums, s)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+		return sums, nil
+	}
+	err := r.stream(ctx, fetchID, BaselineFile, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		if _, err := tr.Next(); err != nil {
+			return fmt.Errorf("reading the fetch's file hashes: %w", err)
+		}
+		return parseSums(io.LimitReader(tr, 1<<30), sums)
+	})
+	return sums, err
+}
+
+// parseSums reads `sha256sum -z` output: "HEX  NAME\0" records.
+func parseSums(rd io.Reader, sums archive.Sums) error {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	for _, rec := range bytes.Split(data, []byte{0}) {
+		if len(rec) == 0 {
+			continue
+		}
+		sum, name, ok := bytes.Cut(rec, []byte("  "))
+		var s archive.Sum
+		if n, err := hex.Decode(s[:], sum); !ok || err != nil || n != len(s) {
+			return fmt.Errorf("the fetch's file hashes: a malformed record %q", rec)
+		}
+		sums[path.Clean(string(name))] = s
+	}
+	return nil
+}
+
 // stageLockfile puts the lockfile as the fetch left it (before any
 // third-party code ran) into the staging directory, once, and returns it.
 func (r *runner) stageLockfile(ctx context.Context, fetchID string) (string, error) {
@@ -177,6 +225,9 @@ func fetchSummary(p *Plan) string {
 	cmd := p.Fetch.Command
 	if len(cmd) > 2 && cmd[0] == "node" && strings.HasSuffix(cmd[1], "/relay.js") {
 		cmd = cmd[2:]
+	}
+	if len(cmd) > 3 && cmd[0] == "sh" && cmd[2] == baselineScript {
+		cmd = append([]string{"npm"}, cmd[4:]...)
 	}
 	if len(cmd) > 1 && strings.HasSuffix(cmd[1], "/pipfetch.py") {
 		for i, a := range cmd {
@@ -258,16 +309,9 @@ func (r *runner) run(ctx context.Context) error {
 	} else {
 		// What npm extracted, before any third-party code ran: the
 		// baseline that tells a package's own build from tampering.
-		before := archive.Sums{}
-		for _, a := range p.Artifacts {
-			if !p.TamperCheck {
-				break
-			}
-			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
-				sums, err := archive.Hash(rd, a, r.opts.Limits.Extract)
-				maps.Copy(before, sums)
-				return err
-			}); err != nil {
+		var before archive.Sums
+		if p.TamperCheck {
+			if before, err = r.baseline(ctx, fetchID); err != nil {
 				return err
 			}
 		}
