@@ -253,32 +253,48 @@ func (d *decoys) readDecoys(listing string) []string {
 	return read
 }
 
-// auditDecoys records decoys the scripts printed or read. A read shows as
-// an access time after the modification time, listed by a trusted command
-// in a fresh container with the home volume mounted read-only.
-func (r *runner) auditDecoys(ctx context.Context, ph PhaseResult) error {
+// startAudit records the decoys the scripts printed, and starts listing the
+// ones they read: a read shows as an access time after the modification
+// time, listed by a trusted command in a fresh container with the home
+// volume mounted read-only. It runs while the artifacts are copied back;
+// the returned function waits for it.
+func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() error) {
 	ran := ranPackages(ph)
 	for _, what := range r.decoyScan.found() {
 		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "printed in the scripts' output", Packages: ran})
 	}
 	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.profiles))
 	if err != nil {
-		return err
+		return func() error { return err }
 	}
-	if err := r.eng.Start(ctx, id); err != nil {
-		return fmt.Errorf("%w: starting the decoy audit: %w", ErrEngine, err)
+	done := make(chan error, 1)
+	var read []string
+	go func() {
+		if err := r.eng.Start(ctx, id); err != nil {
+			done <- fmt.Errorf("%w: starting the decoy audit: %w", ErrEngine, err)
+			return
+		}
+		if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
+			done <- fmt.Errorf("%w: the decoy audit ended with %d: %v", ErrEngine, code, err)
+			return
+		}
+		var listing bytes.Buffer
+		if err := r.eng.Logs(ctx, id, &listing); err != nil {
+			done <- fmt.Errorf("%w: reading the decoy audit: %w", ErrEngine, err)
+			return
+		}
+		read = r.decoys.readDecoys(listing.String())
+		done <- nil
+	}()
+	return func() error {
+		if err := <-done; err != nil {
+			return err
+		}
+		for _, f := range read {
+			r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: f, How: "read", Packages: ran})
+		}
+		return nil
 	}
-	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
-		return fmt.Errorf("%w: the decoy audit ended with %d: %v", ErrEngine, code, err)
-	}
-	var listing bytes.Buffer
-	if err := r.eng.Logs(ctx, id, &listing); err != nil {
-		return fmt.Errorf("%w: reading the decoy audit: %w", ErrEngine, err)
-	}
-	for _, f := range r.decoys.readDecoys(listing.String()) {
-		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: f, How: "read", Packages: ran})
-	}
-	return nil
 }
 
 // decoysInArtifacts records decoys stashed in the copied-back files, by the

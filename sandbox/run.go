@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -303,6 +304,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	from, extract := fetchID, archive.Extract
+	waitAudit := func() error { return nil }
 	if p.Scripts == nil {
 		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
@@ -337,9 +339,7 @@ func (r *runner) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.auditDecoys(ctx, ph); err != nil {
-			return err
-		}
+		waitAudit = r.startAudit(ctx, ph)
 		from = scriptsID
 		if p.TamperCheck {
 			ran, err := r.ranScripts(ctx, fetchID, ph)
@@ -362,6 +362,9 @@ func (r *runner) run(ctx context.Context) error {
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
 	r.steps.end()
+	if err := waitAudit(); err != nil {
+		return err
+	}
 	if err := r.decoysInArtifacts(); err != nil {
 		return err
 	}
@@ -617,23 +620,31 @@ func (r *runner) cleanup() {
 	defer cancel()
 	start := time.Now()
 	defer func() { r.log.Debug("cleaned up", zap.Duration("took", time.Since(start))) }()
-	if r.staging != "" {
-		if err := os.RemoveAll(r.staging); err != nil {
-			r.log.Warn("removing the staging directory", zap.String("dir", r.staging), zap.Error(err))
+	// Each removal waits on the engine or the disk, not on the others: run
+	// them side by side (the staging directory holds the old tree after a
+	// swap). Volumes go once the containers that use them are gone.
+	var wg sync.WaitGroup
+	each := func(items []string, remove func(string) error, what string) {
+		for _, it := range items {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := remove(it); err != nil {
+					r.log.Warn("removing "+what, zap.String("name", it), zap.Error(err))
+				}
+			}()
 		}
+	}
+	if r.staging != "" {
+		each([]string{r.staging}, os.RemoveAll, "the staging directory")
 	}
 	if r.opts.Keep {
 		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
+		wg.Wait()
 		return
 	}
-	for _, id := range r.containers {
-		if err := r.eng.Remove(ctx, id); err != nil {
-			r.log.Warn("removing a container", zap.String("id", id), zap.Error(err))
-		}
-	}
-	for _, v := range r.volumes {
-		if err := r.eng.RemoveVolume(ctx, v); err != nil {
-			r.log.Warn("removing a volume", zap.String("volume", v), zap.Error(err))
-		}
-	}
+	each(r.containers, func(id string) error { return r.eng.Remove(ctx, id) }, "a container")
+	wg.Wait()
+	each(r.volumes, func(v string) error { return r.eng.RemoveVolume(ctx, v) }, "a volume")
+	wg.Wait()
 }
