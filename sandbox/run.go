@@ -570,7 +570,14 @@ func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Re
 	}()
 	// The tar reader asks for 512-byte headers; a buffer saves a goroutine
 	// hand-off through the pipe for each.
-	err := consume(bufio.NewReaderSize(pr, 1<<20))
+	br := bufio.NewReaderSize(pr, 1<<20)
+	err := consume(br)
+	if err == nil {
+		// A tar reader stops at the end-of-archive marker; the padding
+		// after it must still be read, or the engine's copy fails on a
+		// closed pipe.
+		_, err = io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+	}
 	pr.CloseWithError(errors.New("reading stopped"))
 	cerr := <-done
 	var refused *archive.RefusedError

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -41,11 +42,13 @@ func BenchmarkWarmNPMCI(b *testing.B) {
 		}
 		cmd := exec.Command(name, args...)
 		cmd.Dir = proj
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		start := time.Now()
 		out, err := cmd.Output()
 		took := time.Since(start)
 		if err != nil {
-			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+			b.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
 		}
 		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
 		return took, rss, out

@@ -214,17 +214,27 @@ func (w *world) pack(name string) string {
 	must(w.t, err)
 	must(w.t, json.Unmarshal(data, &manifest))
 	rel := fmt.Sprintf("vendor/%s-%s.tgz", name, manifest.Version)
-	f, err := os.Create(filepath.Join(w.proj, rel))
-	must(w.t, err)
+	writeTarGz(w.t, filepath.Join(w.proj, rel), "package", src,
+		map[string][]byte{"target.json": []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port))})
+	return "file:" + rel
+}
+
+// writeTarGz packs every file below src, and extra, into file as a gzipped
+// tar with every name under prefix/: how npm packs ("package/") and how an
+// sdist is laid out ("name-version/").
+func writeTarGz(t *testing.T, file, prefix, src string, extra map[string][]byte) {
+	t.Helper()
+	f, err := os.Create(file)
+	must(t, err)
 	defer f.Close()
 	gz := gzip.NewWriter(f)
 	tw := tar.NewWriter(gz)
-	add := func(name string, body []byte, mode int64) {
-		must(w.t, tw.WriteHeader(&tar.Header{Name: "package/" + name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Now()}))
+	add := func(name string, body []byte) {
+		must(t, tw.WriteHeader(&tar.Header{Name: prefix + "/" + name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Now()}))
 		_, err := tw.Write(body)
-		must(w.t, err)
+		must(t, err)
 	}
-	must(w.t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -233,13 +243,23 @@ func (w *world) pack(name string) string {
 			return err
 		}
 		r, _ := filepath.Rel(src, p)
-		add(filepath.ToSlash(r), body, 0o644)
+		add(filepath.ToSlash(r), body)
 		return nil
 	}))
-	add("target.json", []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)), 0o644)
-	must(w.t, tw.Close())
-	must(w.t, gz.Close())
-	return "file:" + rel
+	for _, name := range sortedNames(extra) {
+		add(name, extra[name])
+	}
+	must(t, tw.Close())
+	must(t, gz.Close())
+}
+
+func sortedNames(m map[string][]byte) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // project writes package.json with the given packed dependencies.

@@ -3,11 +3,8 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -134,33 +131,11 @@ func servePipIndex(t *testing.T, w *world) *pipIndex {
 // sdist packs testdata/pip/<name-version> as name-version.tar.gz, with
 // target.json (the listener's port) added, as the npm fixtures get it.
 func (idx *pipIndex) sdist(t *testing.T, w *world, dir string) {
-	f, err := os.Create(filepath.Join(idx.dir, dir+".tar.gz"))
-	must(t, err)
-	defer f.Close()
-	gz := gzip.NewWriter(f)
-	tw := tar.NewWriter(gz)
-	add := func(name string, body []byte) {
-		must(t, tw.WriteHeader(&tar.Header{Name: dir + "/" + name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Now()}))
-		_, err := tw.Write(body)
-		must(t, err)
-	}
-	src := filepath.Join("testdata", "pip", dir)
-	must(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		body, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		add(filepath.ToSlash(rel), body)
-		return nil
-	}))
-	add("target.json", []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)))
-	add("PKG-INFO", []byte("Metadata-Version: 2.1\nName: "+dir[:strings.LastIndex(dir, "-")]+"\nVersion: "+dir[strings.LastIndex(dir, "-")+1:]+"\n"))
-	must(t, tw.Close())
-	must(t, gz.Close())
+	name, version := dir[:strings.LastIndex(dir, "-")], dir[strings.LastIndex(dir, "-")+1:]
+	writeTarGz(t, filepath.Join(idx.dir, dir+".tar.gz"), dir, filepath.Join("testdata", "pip", dir), map[string][]byte{
+		"target.json": []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)),
+		"PKG-INFO":    []byte("Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"),
+	})
 }
 
 func (idx *pipIndex) ServeHTTP(rw http.ResponseWriter, r *http.Request) {

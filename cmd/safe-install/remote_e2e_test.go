@@ -80,6 +80,15 @@ func TestE2ERemoteEngineOverSSH(t *testing.T) {
 	w.failsUnchanged(args("npm", "install"), exitUnavailable, "does NOT match")
 
 	must(t, os.WriteFile(knownHosts, []byte(remote["SI_REMOTE_HOSTKEY"]+"\n"), 0o600))
+	// doctor checks the remote like a local engine, and names what is broken.
+	if r := w.run(args("doctor")...); r.code != 0 || !strings.Contains(r.stdout, "ok   engine           Podman") {
+		t.Errorf("doctor --connection: exit %d\n%s", r.code, r.stdout)
+	}
+	broken := strings.Replace(remote["SI_REMOTE_URL"], "podman.sock", "no-such.sock", 1)
+	if r := w.run("--connection", broken, "--identity", remote["SI_REMOTE_KEY"], "doctor"); r.code != exitUnavailable ||
+		!strings.Contains(r.stdout, "FAIL engine") {
+		t.Errorf("doctor on a wrong socket: exit %d, want %d naming the engine\n%s", r.code, exitUnavailable, r.stdout)
+	}
 	r = w.run(args("npm", "--json", "install")...)
 	if r.code != 0 {
 		t.Fatalf("npm install through the remote engine: exit %d", r.code)
