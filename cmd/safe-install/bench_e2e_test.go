@@ -17,53 +17,101 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 )
 
-// BenchmarkWarmNPMCI runs paired, interleaved warm-cache installs of the
-// bundled project (485 packages, two with install scripts): plain npm ci,
-// then safe-install npm ci, b.N times. It prints each pair, the medians,
-// the per-phase breakdown and safe-install's peak RSS, and reports the
-// median ratio. `make bench` runs it.
+// The benchmarks run paired, interleaved installs of the bundled project
+// (485 packages, two with install scripts): plain npm, then safe-install,
+// b.N times. Each prints every pair, the medians, the per-phase breakdown
+// from safe-install's report and its peak RSS, and reports the median
+// ratio. `make bench` runs them all.
+
+// BenchmarkWarmNPMCI: npm ci with both caches warm and no node_modules.
 func BenchmarkWarmNPMCI(b *testing.B) {
+	bench := newBench(b)
+	bench.pairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
+}
+
+// BenchmarkColdNPMCI: npm ci with both caches emptied first (npm's for
+// plain npm, the cache volume for safe-install): downloads included.
+func BenchmarkColdNPMCI(b *testing.B) {
+	bench := newBench(b)
+	bench.pairs("cold npm ci", []string{"ci"}, func(who string) {
+		bench.removeTree()
+		if who == "plain" {
+			bench.cmd("npm", "cache", "clean", "--force")
+		} else {
+			bench.cmd("podman", "volume", "rm", "-f", "safe-install-cache-npm")
+		}
+	})
+}
+
+// BenchmarkNPMInstallPackage: npm install of one more package into the
+// existing tree (--no-save, so every pair starts from the same project).
+func BenchmarkNPMInstallPackage(b *testing.B) {
+	bench := newBench(b)
+	bench.pairs("npm install left-pad@1.3.0 into the tree", []string{"install", "--no-save", "left-pad@1.3.0"}, func(string) {})
+}
+
+type bench struct {
+	b    *testing.B
+	proj string
+}
+
+func newBench(b *testing.B) *bench {
 	if setupErr != nil {
 		b.Fatalf("e2e environment: %v", setupErr)
 	}
-	proj := b.TempDir()
+	x := &bench{b: b, proj: b.TempDir()}
 	for _, f := range []string{"package.json", "package-lock.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "bench", f))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(proj, f), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(x.proj, f), data, 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
-	run := func(name string, args ...string) (time.Duration, int64, []byte) {
-		if err := os.RemoveAll(filepath.Join(proj, "node_modules")); err != nil {
-			b.Fatal(err)
-		}
-		cmd := exec.Command(name, args...)
-		cmd.Dir = proj
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		start := time.Now()
-		out, err := cmd.Output()
-		took := time.Since(start)
-		if err != nil {
-			b.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
-		}
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
-		return took, rss, out
-	}
-	// Warm both caches: npm's own, and safe-install's cache volume.
-	run("npm", "ci", "--no-audit", "--no-fund")
-	run(binary, "npm", "ci")
+	// Warm both caches (npm's own and safe-install's volume) and leave a tree.
+	x.cmd("npm", "ci", "--no-audit", "--no-fund")
+	x.removeTree()
+	x.cmd(binary, "npm", "ci")
+	return x
+}
 
+func (x *bench) removeTree() {
+	if err := os.RemoveAll(filepath.Join(x.proj, "node_modules")); err != nil {
+		x.b.Fatal(err)
+	}
+}
+
+// cmd runs a command in the project and returns its time, peak RSS and
+// stdout.
+func (x *bench) cmd(name string, args ...string) (time.Duration, int64, []byte) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = x.proj
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	took := time.Since(start)
+	if err != nil {
+		x.b.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+	return took, rss, out
+}
+
+// pairs runs b.N pairs of `npm ARGS` and `safe-install npm ARGS`, calling
+// prepare("plain") or prepare("safe") before each.
+func (x *bench) pairs(what string, args []string, prepare func(who string)) {
+	b := x.b
 	var plain, safe, ratios []float64
 	var peakRSS int64
 	phases := map[string][]float64{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p, _, _ := run("npm", "ci", "--no-audit", "--no-fund")
-		s, rss, out := run(binary, "npm", "--json", "ci")
+		prepare("plain")
+		p, _, _ := x.cmd("npm", append(slices.Clone(args), "--no-audit", "--no-fund")...)
+		prepare("safe")
+		s, rss, out := x.cmd(binary, append([]string{"npm", "--json"}, args...)...)
 		var rep sandbox.Report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			b.Fatalf("report: %v", err)
@@ -77,13 +125,15 @@ func BenchmarkWarmNPMCI(b *testing.B) {
 		plain, safe = append(plain, p.Seconds()), append(safe, s.Seconds())
 		ratios = append(ratios, s.Seconds()/p.Seconds())
 		peakRSS = max(peakRSS, rss)
-		fmt.Printf("pair %d: plain npm ci %.2fs, safe-install npm ci %.2fs, ratio %.2f\n", i+1, p.Seconds(), s.Seconds(), s.Seconds()/p.Seconds())
+		fmt.Printf("pair %d: plain %.2fs, safe-install %.2fs, ratio %.2f\n", i+1, p.Seconds(), s.Seconds(), s.Seconds()/p.Seconds())
 	}
 	b.StopTimer()
-	fmt.Printf("warm npm ci, %d pairs: plain median %.2fs (%.2f-%.2f), safe-install median %.2fs (%.2f-%.2f), ratio median %.2f\n",
-		b.N, median(plain), slices.Min(plain), slices.Max(plain), median(safe), slices.Min(safe), slices.Max(safe), median(ratios))
+	fmt.Printf("%s, %d pairs: plain median %.2fs (%.2f-%.2f), safe-install median %.2fs (%.2f-%.2f), ratio median %.2f\n",
+		what, b.N, median(plain), slices.Min(plain), slices.Max(plain), median(safe), slices.Min(safe), slices.Max(safe), median(ratios))
 	for _, name := range []string{"fetch", "scripts", "copy-back, swap and the rest"} {
-		fmt.Printf("  %s: median %.2fs\n", name, median(phases[name]))
+		if len(phases[name]) > 0 {
+			fmt.Printf("  %s: median %.2fs\n", name, median(phases[name]))
+		}
 	}
 	fmt.Printf("  safe-install peak RSS: %.1f MiB\n", float64(peakRSS)/1024)
 	b.ReportMetric(median(ratios), "ratio")
