@@ -34,6 +34,28 @@ type Spec struct {
 	Arch     string // Go architecture name
 }
 
+// SuitePython is the python3 each Debian suite ships: the sandbox builds
+// compiled wheels with it, so it must be the host's Python.
+var SuitePython = map[string]string{"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
+
+// ForPython returns the spec with a Debian suite whose Python is version
+// (major.minor): the host's own suite when it matches, another otherwise.
+// Wheels built on a newer suite than the host's may need a newer C library
+// than the host has; the README says so.
+func (s Spec) ForPython(version string) (Spec, error) {
+	if version == "" || SuitePython[s.Suite] == version {
+		return s, nil
+	}
+	for suite, v := range SuitePython {
+		if v == version {
+			s.Suite = suite
+			return s, nil
+		}
+	}
+	return s, fmt.Errorf("no Debian suite that safe-install builds images from ships Python %s (bullseye has 3.9, bookworm 3.11, trixie 3.13); "+
+		"point --python at one of those, or pass an image with a matching python3 as --image", version)
+}
+
 // Changes are the image settings given to the engine on import.
 var Changes = []string{
 	"WORKDIR /work",

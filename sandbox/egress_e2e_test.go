@@ -81,7 +81,7 @@ func TestE2EFetchEgress(t *testing.T) {
 		t.Fatalf("connecting to Podman (CI must have it): %v", err)
 	}
 	defer stop()
-	image, err := EnsureImage(ctx, eng, "", io.Discard)
+	image, err := EnsureImage(ctx, eng, "", "", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

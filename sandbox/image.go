@@ -21,8 +21,9 @@ func DefaultImage(ctx context.Context) (string, images.Spec, error) {
 }
 
 // EnsureImage returns ref when the engine has it. With ref empty it uses
-// the default image, building and importing it first when it is missing.
-func EnsureImage(ctx context.Context, eng Engine, ref string, progress io.Writer) (string, error) {
+// the default image, or for python (major.minor, pip) one whose python3 is
+// that version, building and importing it first when it is missing.
+func EnsureImage(ctx context.Context, eng Engine, ref, python string, progress io.Writer) (string, error) {
 	if ref != "" {
 		ok, err := eng.ImageExists(ctx, ref)
 		if err != nil {
@@ -33,8 +34,14 @@ func EnsureImage(ctx context.Context, eng Engine, ref string, progress io.Writer
 		}
 		return ref, nil
 	}
-	ref, spec, err := DefaultImage(ctx)
+	spec, err := images.Detect(ctx)
 	if err != nil {
+		return "", err
+	}
+	if spec, err = spec.ForPython(python); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if ref, err = spec.Ref(); err != nil {
 		return "", err
 	}
 	ok, err := eng.ImageExists(ctx, ref)

@@ -136,7 +136,7 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 
 	p := &Plan{Manager: "pip", Args: args, Project: project, Registries: idx.Registries,
-		Artifacts: []string{pipWheels}, Output: pipOutput{}}
+		Artifacts: []string{pipWheels}, Output: pipOutput{}, Python: python.Version}
 	p.Inputs = append(p.Inputs, reqs.Inputs...)
 	var localDirs []string
 	for _, rel := range append(append([]string{}, reqs.Locals...), idx.localLinks...) {

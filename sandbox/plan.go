@@ -72,6 +72,9 @@ type Plan struct {
 	// artifacts and puts them into the host environment (pip: the host's
 	// pip installs the vetted wheels). progress gets lines for the user.
 	Install func(ctx context.Context, staging string, progress func(string)) (*Installed, error) `json:"-"`
+	// Python is the host Python's major.minor (pip): the sandbox image's
+	// python3 must be the same.
+	Python string `json:"python,omitempty"`
 	// Lockfile is the npm lockfile's name, for --min-release-age ("" when
 	// the manager has none that gives publication times).
 	Lockfile string `json:"lockfile,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type steps struct {
 	start time.Time
 	stop  chan struct{}
 	done  chan struct{}
+	bytes *atomic.Int64 // when set, the step shows how much it has copied
 }
 
 func newSteps(w io.Writer, live bool) *steps {
@@ -30,11 +32,14 @@ func newSteps(w io.Writer, live bool) *steps {
 }
 
 // begin ends the current step, if any, and starts another.
-func (s *steps) begin(format string, args ...any) {
+func (s *steps) begin(format string, args ...any) { s.beginCounting(nil, format, args...) }
+
+// beginCounting starts a step whose line also shows the bytes counted.
+func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
 	s.end()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cur, s.start = fmt.Sprintf(format, args...), time.Now()
+	s.cur, s.start, s.bytes = fmt.Sprintf(format, args...), time.Now(), n
 	if !s.live {
 		fmt.Fprintf(s.w, "safe-install: %s\n", s.cur)
 		return
@@ -62,7 +67,14 @@ func (s *steps) tick(stop, done chan struct{}) {
 
 // draw rewrites the terminal line; the caller holds mu.
 func (s *steps) draw() {
-	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s … %.1fs", s.cur, time.Since(s.start).Seconds())
+	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s … %.1fs%s", s.cur, time.Since(s.start).Seconds(), s.counted())
+}
+
+func (s *steps) counted() string {
+	if s.bytes == nil {
+		return ""
+	}
+	return fmt.Sprintf(", %.1f MB", float64(s.bytes.Load())/1e6)
 }
 
 // end finishes the current step with its duration.
@@ -78,8 +90,8 @@ func (s *steps) end() {
 	<-done
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s: %.1fs\n", s.cur, time.Since(s.start).Seconds())
-	s.cur = ""
+	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s: %.1fs%s\n", s.cur, time.Since(s.start).Seconds(), s.counted())
+	s.cur, s.bytes = "", nil
 }
 
 // note prints a line that is not a step (a warning, a listing), above the

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,5 +41,17 @@ func TestStepsLive(t *testing.T) {
 	}
 	if !regexp.MustCompile(`\r\x1b\[Ksafe-install: fetching: npm ci: 1\.[0-9]s\n$`).MatchString(out) {
 		t.Errorf("no final line with the duration: %q", out)
+	}
+}
+
+func TestStepsCountBytes(t *testing.T) {
+	var b bytes.Buffer
+	s := newSteps(&b, true)
+	var n atomic.Int64
+	s.beginCounting(&n, "copying node_modules back")
+	n.Add(45_200_000)
+	s.end()
+	if !regexp.MustCompile(`copying node_modules back: [0-9.]+s, 45\.2 MB\n$`).MatchString(b.String()) {
+		t.Errorf("got %q", b.String())
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -116,7 +117,8 @@ type runner struct {
 	decoys     *decoys
 	decoyScan  *outputScanner
 	tamper     *tamperCheck
-	lockStaged bool // the fetched lockfile is in the staging directory
+	copied     *atomic.Int64 // bytes of the current copy-back, for progress
+	lockStaged bool          // the fetched lockfile is in the staging directory
 }
 
 // checkReleaseAge applies the cooldown to the lockfile as the fetch left
@@ -132,6 +134,9 @@ func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
 	lock, err := r.stageLockfile(ctx, fetchID)
 	if err != nil {
 		return err
+	}
+	if lock == "" {
+		return fmt.Errorf("%w: --min-release-age needs the lockfile, and this install writes none", ErrPolicy)
 	}
 	r.steps.begin("checking publication times (--min-release-age %s)", shortDuration(r.opts.Cooldown.Min))
 	defer r.steps.end()
@@ -186,16 +191,48 @@ func parseSums(rd io.Reader, sums archive.Sums) error {
 }
 
 // stageLockfile puts the lockfile as the fetch left it (before any
-// third-party code ran) into the staging directory, once, and returns it.
+// third-party code ran) into the staging directory, once, and returns it;
+// "" when the fetch left none (npm install --no-package-lock).
 func (r *runner) stageLockfile(ctx context.Context, fetchID string) (string, error) {
 	p := r.plan
 	if !r.lockStaged && !slices.Contains(p.Manifests, p.Lockfile) {
 		if err := r.copyBack(ctx, fetchID, p.Lockfile, archive.ExtractFile); err != nil {
-			return "", err
+			var ae *ArtifactError
+			if errors.As(err, &ae) {
+				return "", err
+			}
+			r.log.Debug("no lockfile after the fetch", zap.Error(err))
+			return "", nil
 		}
 	}
 	r.lockStaged = true
 	return filepath.Join(r.staging, p.Lockfile), nil
+}
+
+// scriptCount says how many packages will run scripts, from the fetched
+// lockfile, for the progress line ("" when it cannot say).
+func (r *runner) scriptCount(ctx context.Context, fetchID string) string {
+	if r.plan.Lockfile == "" {
+		return ""
+	}
+	lock, err := r.stageLockfile(ctx, fetchID)
+	if err != nil || lock == "" {
+		return ""
+	}
+	var l npmLockfile
+	if data, err := os.ReadFile(lock); err == nil && json.Unmarshal(data, &l) == nil {
+		if dirs, ok := scriptDirs(l, r.plan.Policy); ok {
+			return fmt.Sprintf(" (%s)", pluralize(len(dirs), "package"))
+		}
+	}
+	return ""
+}
+
+func pluralize(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // ranScripts says, per package directory, whether its scripts ran: from
@@ -334,7 +371,7 @@ func (r *runner) run(ctx context.Context) error {
 			r.res.Decoys = append(r.res.Decoys, "~/"+f)
 		}
 		r.res.Decoys = append(r.res.Decoys, sortedKeys(r.decoys.env)...)
-		r.steps.begin("running %ss with no network", p.output().Kind())
+		r.steps.begin("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID))
 		ph, err := r.phase(ctx, "scripts", scriptsID, false)
 		if err != nil {
 			return err
@@ -353,7 +390,8 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	for _, a := range p.Artifacts {
-		r.steps.begin("copying %s back", a)
+		r.copied = &atomic.Int64{}
+		r.steps.beginCounting(r.copied, "copying %s back", a)
 		start := time.Now()
 		if err := r.copyBack(ctx, from, a, extract); err != nil {
 			return err
@@ -595,6 +633,9 @@ func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Re
 func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, archive.Limits) (archive.Stats, error)) error {
 	var stats archive.Stats
 	err := r.stream(ctx, id, name, func(rd io.Reader) (err error) {
+		if r.copied != nil {
+			rd = countingReader{rd, r.copied}
+		}
 		stats, err = extract(rd, r.staging, name, r.opts.Limits.Extract)
 		return err
 	})
@@ -607,6 +648,18 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	r.res.Copied.Hardlinks += stats.Hardlinks
 	r.res.Copied.Bytes += stats.Bytes
 	return nil
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // owner names the package that holds an archive path, as name@version when

@@ -124,3 +124,17 @@ func TestDoctorAsRoot(t *testing.T) {
 		t.Errorf("doctor blames root for uid %d:\n%s", os.Geteuid(), stdout)
 	}
 }
+
+// The global --connection reaches doctor (a command of its own with the
+// same flag must not reset it), and doctor's own flag works too.
+func TestConnectionFlagReachesDoctor(t *testing.T) {
+	for _, args := range [][]string{
+		{"--connection", "unix:///nonexistent/podman.sock", "doctor"},
+		{"doctor", "--connection", "unix:///nonexistent/podman.sock"},
+	} {
+		code, stdout, _ := runApp(t, t.TempDir(), args...)
+		if code != exitUnavailable || !strings.Contains(stdout, "connection       unix:///nonexistent/podman.sock") {
+			t.Errorf("%v: exit %d\n%s", args, code, stdout)
+		}
+	}
+}

@@ -11,6 +11,10 @@ import (
 
 func newDoctorCommand(e *env) *cli.Command {
 	var asJSON bool
+	// The command's own --connection/--identity override the global ones
+	// only when given (a Destination shared with the global flag would be
+	// reset to empty by this command's parsing).
+	var conn, ident string
 	return &cli.Command{
 		Name:  "doctor",
 		Usage: "check that this machine can run safe-install, and say how to fix what is missing",
@@ -25,10 +29,16 @@ EXAMPLE:
    safe-install doctor --connection ssh://builder@buildbox/run/user/1000/podman/podman.sock`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON", Destination: &asJSON},
-			&cli.StringFlag{Name: "connection", Usage: "check the Podman at this `URL` or connection name instead (as the global flag)", Destination: &e.connection},
-			&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection", Destination: &e.identity},
+			&cli.StringFlag{Name: "connection", Usage: "check the Podman at this `URL` or connection name instead (as the global flag)", Destination: &conn},
+			&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection", Destination: &ident},
 		},
 		Action: func(c *cli.Context) error {
+			if conn != "" {
+				e.connection = conn
+			}
+			if ident != "" {
+				e.identity = ident
+			}
 			checks := sandbox.Doctor(c.Context, e.remote())
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)

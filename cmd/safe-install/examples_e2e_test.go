@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,4 +103,52 @@ func TestE2EPipSdistExample(t *testing.T) {
 	if got := w.pythonOnHost("import hello_sdist; print(hello_sdist.hello())"); got != "hello from a wheel built in the sandbox" {
 		t.Errorf("the extension said %q", got)
 	}
+}
+
+// examples/alias.sh and examples/Makefile: `npm ci` through the shell
+// function and `make deps` both install through safe-install (the addon
+// loads), while other npm commands still reach npm itself.
+func TestE2EAliasAndMakefile(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"examples", "benign: alias.sh and the Makefile deps target", "works"})
+	w := newWorld(t)
+	w.copyExample("native-addon")
+	bin := t.TempDir()
+	must(t, os.Symlink(binary, filepath.Join(bin, "safe-install")))
+	for i, kv := range w.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			w.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	shell := func(script string) string {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Dir, cmd.Env = w.proj, w.env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, out)
+		}
+		w.assertNoCanary("the example's output", out)
+		return string(out)
+	}
+	out := shell(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm ci && npm --version")
+	if !strings.Contains(out, "safe-install: npm ci done") {
+		t.Errorf("npm ci through the alias did not go through safe-install:\n%s", out)
+	}
+	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
+		t.Errorf("addon after the alias said %q", got)
+	}
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	out = shell("make -f " + filepath.Join(mustAbs(t, "../../examples"), "Makefile") + " deps")
+	if !strings.Contains(out, "safe-install: npm ci done") {
+		t.Errorf("make deps did not go through safe-install:\n%s", out)
+	}
+	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
+		t.Errorf("addon after make deps said %q", got)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	must(t, err)
+	return a
 }

@@ -174,7 +174,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	defer stop()
-	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, e.stderr)
+	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, plan.Python, e.stderr)
 	if err != nil {
 		return err
 	}
