@@ -279,7 +279,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 			return
 		}
 		var listing bytes.Buffer
-		if err := r.eng.Logs(ctx, id, &listing); err != nil {
+		if err := r.eng.Logs(ctx, id, func(_ time.Time, line string) { listing.WriteString(line + "\n") }); err != nil {
 			done <- fmt.Errorf("%w: reading the decoy audit: %w", ErrEngine, err)
 			return
 		}

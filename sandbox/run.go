@@ -377,6 +377,18 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		waitAudit = r.startAudit(ctx, ph)
+		if len(ph.Scripts) > 0 {
+			r.steps.end()
+			var ran []string
+			for _, sr := range ph.Scripts {
+				d := ""
+				if sr.DurationMS > 0 {
+					d = fmt.Sprintf(" %.1fs", float64(sr.DurationMS)/1000)
+				}
+				ran = append(ran, sr.Package+" "+sr.Event+d)
+			}
+			r.progress("ran: %s", strings.Join(ran, ", "))
+		}
 		from = scriptsID
 		if p.TamperCheck {
 			ran, err := r.ranScripts(ctx, fetchID, ph)
@@ -475,6 +487,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	pctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
 	out := newTailBuffer(256 << 10)
+	times := &lineTimes{first: map[string]time.Time{}}
 	var w io.Writer = out
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
 		w = io.MultiWriter(out, zapWriter{log})
@@ -494,6 +507,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
 	code, werr := r.eng.Wait(pctx, id)
+	ended := time.Now()
 	timedOut := pctx.Err() == context.DeadlineExceeded
 	if werr != nil || timedOut {
 		// Kill it now, so that nothing it started lives on and its output
@@ -510,9 +524,16 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			log.Warn("the relay's stream did not end")
 		}
 	} else {
-		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
+		_ = r.eng.Logs(context.WithoutCancel(ctx), id, func(at time.Time, line string) {
+			io.WriteString(w, line+"\n")
+			times.see(at, line)
+		})
 	}
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.plan.output().Scripts(out.String())}
+	if r.res.Engine.Host == "local" && ended.After(times.last) && !times.last.IsZero() {
+		times.last = ended // same clock: the last script ran until the container ended
+	}
+	times.durations(res.Scripts)
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {
@@ -648,6 +669,45 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	r.res.Copied.Hardlinks += stats.Hardlinks
 	r.res.Copied.Bytes += stats.Bytes
 	return nil
+}
+
+// lineTimes keeps when each distinct line was first logged, and the last
+// time seen, to time the scripts npm announced from its own log.
+type lineTimes struct {
+	first map[string]time.Time
+	last  time.Time
+}
+
+func (t *lineTimes) see(at time.Time, line string) {
+	if at.IsZero() {
+		return
+	}
+	if _, ok := t.first[line]; !ok && strings.HasPrefix(line, "> ") {
+		t.first[line] = at
+	}
+	if at.After(t.last) {
+		t.last = at
+	}
+}
+
+// durations gives each announced script the time from its header to the
+// next one's (npm runs them one at a time with --foreground-scripts), the
+// last one until the last line logged.
+func (t *lineTimes) durations(runs []ScriptRun) {
+	for i := range runs {
+		start, ok := t.first["> "+runs[i].Package+" "+runs[i].Event]
+		if !ok {
+			continue
+		}
+		end := t.last
+		for _, next := range runs[i+1:] {
+			if at, ok := t.first["> "+next.Package+" "+next.Event]; ok {
+				end = at
+				break
+			}
+		}
+		runs[i].DurationMS = end.Sub(start).Milliseconds()
+	}
 }
 
 // countingReader adds what it reads to n.

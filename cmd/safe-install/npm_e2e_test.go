@@ -49,7 +49,13 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 	for _, ph := range rep.Phases {
 		for _, s := range ph.Scripts {
 			ran = append(ran, ph.Name+":"+s.Package+":"+s.Event)
+			if s.Package == "hello-addon@1.0.0" && s.DurationMS <= 0 {
+				t.Errorf("no duration for the addon's build: %+v", s)
+			}
 		}
+	}
+	if !strings.Contains(r.stderr, "ran: hello-addon@1.0.0 install ") {
+		t.Errorf("the scripts and their durations are not listed:\n%s", r.stderr)
 	}
 	if !slices.Contains(ran, "scripts:hello-addon@1.0.0:install") || !slices.Contains(ran, "scripts:writes-own-file@1.0.0:postinstall") {
 		t.Errorf("report's scripts: %v", ran)
