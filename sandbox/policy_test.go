@@ -77,6 +77,15 @@ func TestTamperCheck(t *testing.T) {
 	if len(c.changed) != 6 {
 		t.Errorf("changed files %v, want every one but the unchanged", c.changed)
 	}
+	if name, _ := c.deleted(); name != "" {
+		t.Errorf("%s reported deleted, but every file came back", name)
+	}
+	// The second check sees neither victim's file nor the addon's binding.gyp.
+	c = newTamperCheck(before, func(dir string) bool { return ran[dir] })
+	c.check("node_modules/tamper/inject.js", sum("t"))
+	if name, reason := c.deleted(); name != "node_modules/victim/index.js" || !strings.Contains(reason, "deleted") {
+		t.Errorf("deleted() = %q, %q; want victim's index.js (the addon ran its own script)", name, reason)
+	}
 }
 
 // The lockfile, not the scripts' output, says who ran scripts.

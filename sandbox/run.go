@@ -412,6 +412,11 @@ func (r *runner) run(ctx context.Context) error {
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
 	r.steps.end()
+	if r.tamper != nil {
+		if name, reason := r.tamper.deleted(); name != "" {
+			return &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+		}
+	}
 	if err := waitAudit(); err != nil {
 		return err
 	}

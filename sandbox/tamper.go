@@ -20,10 +20,11 @@ type tamperCheck struct {
 	pkgDirs map[string]bool       // package directories present before the scripts
 	ran     func(dir string) bool // whether the package in dir ran its scripts
 	changed []string              // files the scripts phase changed or added
+	seen    map[string]bool       // every file that came back
 }
 
 func newTamperCheck(before archive.Sums, ran func(dir string) bool) *tamperCheck {
-	c := &tamperCheck{before: before, pkgDirs: map[string]bool{}, ran: ran}
+	c := &tamperCheck{before: before, pkgDirs: map[string]bool{}, ran: ran, seen: map[string]bool{}}
 	for name := range before {
 		if d := packageDir(name); d != "" {
 			c.pkgDirs[d] = true
@@ -33,6 +34,7 @@ func newTamperCheck(before archive.Sums, ran func(dir string) bool) *tamperCheck
 }
 
 func (c *tamperCheck) check(name string, sum archive.Sum) string {
+	c.seen[name] = true
 	if old, ok := c.before[name]; ok && old == sum {
 		return ""
 	}
@@ -42,6 +44,21 @@ func (c *tamperCheck) check(name string, sum archive.Sum) string {
 		return ""
 	}
 	return fmt.Sprintf("changed during the scripts phase, but %s ran no install script of its own: another package's script wrote it", packageOf(name))
+}
+
+// deleted returns the first file (in name order) that was there after the
+// fetch, is gone after the scripts, and belongs to a package that ran no
+// script: a wipe of other packages (RT-70's `rm -rf`, or a worm removing a
+// check) would otherwise reach the project as a broken tree.
+func (c *tamperCheck) deleted() (name, reason string) {
+	for _, n := range sortedKeys(c.before) {
+		dir := packageDir(n)
+		if c.seen[n] || dir == "" || c.ran(dir) {
+			continue
+		}
+		return n, fmt.Sprintf("deleted during the scripts phase, but %s ran no install script of its own: another package's script removed it", packageOf(n))
+	}
+	return "", ""
 }
 
 // scriptDirs are the package directories whose install scripts run, from a

@@ -313,3 +313,14 @@ func TestE2EBinShimRefused(t *testing.T) {
 	w.project("bin-hijack", "writes-own-file")
 	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
 }
+
+// RT-70: a postinstall that wipes the home and a neighbouring package. The
+// home it wipes is the container's; the neighbour's missing files are
+// refused, so the project keeps its tree.
+func TestE2EWipeRefused(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-70", "npm: rm -rf ~ and the neighbours (dead-man's switch)", "container home; copy-back deletion check (exit 10)"})
+	w := newWorld(t)
+	w.project("victim", "home-wipe")
+	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "deleted during the scripts phase")
+}
