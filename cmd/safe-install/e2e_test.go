@@ -146,6 +146,9 @@ type world struct {
 	canaries []string // every planted secret
 	env      []string
 	listener *listener
+	// target is what packed fixtures find in their target.json: the
+	// listener's port, and whatever else a test adds.
+	target map[string]any
 }
 
 func newWorld(t *testing.T) *world {
@@ -215,7 +218,7 @@ func (w *world) pack(name string) string {
 	must(w.t, json.Unmarshal(data, &manifest))
 	rel := fmt.Sprintf("vendor/%s-%s.tgz", name, manifest.Version)
 	writeTarGz(w.t, filepath.Join(w.proj, rel), "package", src,
-		map[string][]byte{"target.json": []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port))})
+		map[string][]byte{"target.json": w.targetJSON()})
 	return "file:" + rel
 }
 
@@ -260,6 +263,16 @@ func sortedNames(m map[string][]byte) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+func (w *world) targetJSON() []byte {
+	t := map[string]any{"port": w.listener.port}
+	for k, v := range w.target {
+		t[k] = v
+	}
+	data, err := json.Marshal(t)
+	must(w.t, err)
+	return data
 }
 
 // project writes package.json with the given packed dependencies.

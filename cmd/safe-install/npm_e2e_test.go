@@ -4,12 +4,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/safe-install/safe-install/sandbox"
 )
@@ -323,4 +327,91 @@ func TestE2EWipeRefused(t *testing.T) {
 	w := newWorld(t)
 	w.project("victim", "home-wipe")
 	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "deleted during the scripts phase")
+}
+
+// RT-31/32/34: datagrams to the host's loopback (IPv4 and IPv6, DNS-style)
+// and an abstract unix socket of the host's network namespace: none
+// reaches the host, since the scripts have a network namespace of their own.
+func TestE2ESideChannelsDoNotReachTheHost(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-31/32/34", "npm: DNS-style UDP over v4/v6, abstract unix socket", "own network namespace (lo only)"})
+	w := newWorld(t)
+	udp4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	defer udp4.Close()
+	port := udp4.LocalAddr().(*net.UDPAddr).Port
+	udp6, err := net.ListenPacket("udp6", fmt.Sprintf("[::1]:%d", port))
+	must(t, err)
+	defer udp6.Close()
+	abstract := "si-canary-" + w.suffix
+	unixLn, err := net.Listen("unix", "@"+abstract)
+	must(t, err)
+	defer unixLn.Close()
+	var mu sync.Mutex
+	var got []string
+	for _, pc := range []net.PacketConn{udp4, udp6} {
+		go func(pc net.PacketConn) {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				got = append(got, fmt.Sprintf("%d bytes from %v", n, from))
+				mu.Unlock()
+			}
+		}(pc)
+	}
+	go func() {
+		for {
+			c, err := unixLn.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got = append(got, "abstract socket connection")
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	w.target = map[string]any{"udp": port, "abstract": abstract}
+	// Positive control: run plainly on the host (it addresses only
+	// loopback), every channel reaches the listeners.
+	plain := t.TempDir()
+	for _, f := range []string{"leak.js", "package.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "packages", "side-channels", f))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(plain, f), data, 0o644))
+	}
+	must(t, os.WriteFile(filepath.Join(plain, "target.json"), w.targetJSON(), 0o644))
+	if out, err := exec.Command("node", filepath.Join(plain, "leak.js")).CombinedOutput(); err != nil {
+		t.Fatalf("the plain run: %v\n%s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	if len(got) != 3 {
+		t.Errorf("plainly on the host the channels delivered %v, want 3 (is the package armed?)", got)
+	}
+	got = nil
+	mu.Unlock()
+
+	w.project("side-channels")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	var probe map[string]string
+	must(t, json.Unmarshal([]byte(w.read("node_modules/side-channels/probe.json")), &probe))
+	if len(probe) != 3 {
+		t.Errorf("the package tried %d channels, want 3 (is it armed?): %v", len(probe), probe)
+	}
+	if probe["abstract"] == "connected" {
+		t.Error("the abstract socket connected inside the sandbox")
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) > 0 {
+		t.Errorf("the host received: %v", got)
+	}
 }
