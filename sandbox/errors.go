@@ -29,9 +29,12 @@ var (
 type ScriptError struct {
 	Kind    string // "install script" (npm), "wheel build" (pip)
 	Package string // name@version, or "" when npm did not say
-	Script  string // the command npm ran
-	Code    int
-	Tail    string // last lines of output
+	Event   string // postinstall, install, ... when npm announced it
+	// Hint is what to do next, when the output shows why (the network).
+	Hint   string
+	Script string // the command npm ran
+	Code   int
+	Tail   string // last lines of output
 }
 
 func (e *ScriptError) Error() string {
@@ -43,12 +46,18 @@ func (e *ScriptError) Error() string {
 	if kind == "" {
 		kind = "install script"
 	}
+	if e.Event != "" {
+		pkg += " " + e.Event
+	}
 	msg := fmt.Sprintf("%s of %s failed (phase scripts, exit code %d)", kind, pkg, e.Code)
 	if e.Script != "" {
 		msg += fmt.Sprintf(": %q", e.Script)
 	}
 	if e.Tail != "" {
 		msg += "\n" + indent(e.Tail)
+	}
+	if e.Hint != "" {
+		msg += "\n" + e.Hint
 	}
 	return msg + "\nthe project was left unchanged; fix or drop the package, or rerun with --debug for the whole log"
 }

@@ -573,7 +573,19 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
 	}
 	if name == "scripts" {
-		return res, &ScriptError{Kind: r.plan.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
+		se := &ScriptError{Kind: r.plan.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
+		for _, sr := range res.Scripts {
+			if sr.Package == pkg {
+				se.Event = sr.Event // the last one announced for it
+			}
+		}
+		if networkError.MatchString(tail) {
+			se.Hint = "it tried to reach the network: install scripts run with no network here (only lo), by design. " +
+				"Packages that download at install time (browsers, prebuilt binaries) usually have a switch to skip it " +
+				"(puppeteer: PUPPETEER_SKIP_DOWNLOAD, cypress: CYPRESS_INSTALL_BINARY=0) or build from source; " +
+				"safe-install has no per-package network allowance yet, so drop the package or fetch what it needs at first use"
+		}
+		return res, se
 	}
 	return res, &PhaseError{Phase: name, Package: pkg, Code: code, Tail: tail}
 }

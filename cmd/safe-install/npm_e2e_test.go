@@ -415,3 +415,13 @@ func TestE2ESideChannelsDoNotReachTheHost(t *testing.T) {
 		t.Errorf("the host received: %v", got)
 	}
 }
+
+// B5: a postinstall that needs the network fails clearly: exit 11, the
+// package and its event named, and a hint that scripts have no network.
+func TestE2EScriptNeedingNetworkFailsClearly(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B5", "benign: postinstall that downloads", "fails clearly with a network hint (exit 11)"})
+	w := newWorld(t)
+	w.project("needs-network")
+	w.failsUnchanged([]string{"npm", "install"}, exitScript, "needs-network@1.0.0 postinstall", "ECONNREFUSED", "no network here")
+}
