@@ -279,7 +279,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 			return
 		}
 		var listing bytes.Buffer
-		if err := r.eng.Logs(ctx, id, func(_ time.Time, line string) { listing.WriteString(line + "\n") }); err != nil {
+		if err := r.eng.Logs(ctx, id, &listing); err != nil {
 			done <- fmt.Errorf("%w: reading the decoy audit: %w", ErrEngine, err)
 			return
 		}
@@ -359,7 +359,7 @@ func readStaged(p string) ([]byte, error) {
 // reportTheft tells the user, and fails the run with --strict.
 func (r *runner) reportTheft() error {
 	for _, t := range r.res.Theft {
-		r.progress("WARN theft attempt: %s", t)
+		r.steps.warn("theft attempt: %s", t)
 	}
 	if len(r.res.Theft) > 0 && r.opts.Strict {
 		return fmt.Errorf("%w: %d decoy credential(s) touched, first %s; the project was left unchanged", ErrTheft, len(r.res.Theft), r.res.Theft[0])

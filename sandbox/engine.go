@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"io"
-	"time"
 )
 
 // Engine is the little of a container engine that a run needs. The Podman
@@ -34,9 +33,8 @@ type Engine interface {
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, ready chan bool) error
 	// Wait blocks until the container exits and returns its exit code.
 	Wait(ctx context.Context, id string) (int, error)
-	// Logs writes the container's combined output, a line at a time, each
-	// with the time the engine logged it (zero when it does not say).
-	Logs(ctx context.Context, id string, each func(at time.Time, line string)) error
+	// Logs writes the container's combined output.
+	Logs(ctx context.Context, id string, w io.Writer) error
 	// CopyOut writes a tar stream of path in a stopped container to w.
 	CopyOut(ctx context.Context, id, path string, w io.Writer) error
 	// OOMKilled reports whether the kernel's OOM killer ended the container.

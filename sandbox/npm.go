@@ -113,7 +113,8 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 
 	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins,
-		TamperCheck: true, Output: npmOutput{}, Lockfile: "package-lock.json"}
+		TamperCheck: true, Baseline: BaselineFile, Output: npmOutput{}, Lockfile: "package-lock.json",
+		Timings: DecoyHome + "/.npm/_logs"}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
@@ -212,7 +213,9 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	})}
 	p.Policy = readScriptPolicy(pkgJSON, opts.AllowScripts, opts.DenyScripts)
 	p.Policy.NotReviewed = p.Policy.notReviewed(lockfile)
-	rebuild := []string{"npm", "rebuild", "--foreground-scripts"}
+	// --timing: npm writes how long each package's script ran
+	// (build:run:EVENT:LOCATION) to its log directory, read after the phase.
+	rebuild := []string{"npm", "rebuild", "--foreground-scripts", "--timing"}
 	if p.Policy.Active {
 		// Only the allowed packages: npm rebuild takes package specs.
 		rebuild = append(rebuild, p.Policy.Allowed...)

@@ -114,7 +114,7 @@ func TestNPMPlanInstall(t *testing.T) {
 	if got := strings.Join(p.Fetch.Command, " "); got != "node /run/safe-install/relay.js sh -c "+baselineScript+" sh install --ignore-scripts -D left-pad@1.3.0" {
 		t.Errorf("fetch command %q", got)
 	}
-	if p.Scripts == nil || strings.Join(p.Scripts.Command, " ") != "npm rebuild --foreground-scripts" {
+	if p.Scripts == nil || strings.Join(p.Scripts.Command, " ") != "npm rebuild --foreground-scripts --timing" {
 		t.Errorf("scripts phase %+v", p.Scripts)
 	}
 	if !slices.Equal(p.Manifests, []string{"package.json", "package-lock.json"}) {

@@ -65,8 +65,8 @@ var outOfProcesses = regexp.MustCompile(`Cannot fork|fork: Resource temporarily 
 type ScriptRun struct {
 	Package string `json:"package"` // name@version
 	Event   string `json:"event"`   // preinstall, install, postinstall
-	// DurationMS is how long it ran, from the times the engine logged its
-	// output (npm's scripts phase; 0 where the log cannot tell).
+	// DurationMS is how long it ran, from npm's own timing record (0 when
+	// there is none).
 	DurationMS int64 `json:"duration_ms,omitempty"`
 }
 

@@ -24,7 +24,7 @@ type pipInstall struct {
 // with the host's pip: --no-index and --only-binary :all:, so pip copies
 // files and runs no package code; --isolated, so the user's pip
 // configuration cannot add an index or find-links that bypass the vetting.
-func (pi *pipInstall) install(ctx context.Context, staging string, progress func(string)) (*Installed, error) {
+func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*Installed, error) {
 	dir := filepath.Join(staging, pipWheels)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -56,14 +56,14 @@ func (pi *pipInstall) install(ctx context.Context, staging string, progress func
 	for _, w := range res.Wheels {
 		for _, p := range w.Pth {
 			if p.Executable {
-				progress(fmt.Sprintf("WARN %s==%s installs %s, which runs code at every Python start (allowed: %s)",
-					w.Name, w.Version, p.Member, orDefault(p.Known, "--allow-pth")))
+				say.warn("%s==%s installs %s, which runs code at every Python start (allowed: %s)",
+					w.Name, w.Version, p.Member, orDefault(p.Known, "--allow-pth"))
 				continue
 			}
-			progress(fmt.Sprintf("%s==%s installs %s, which adds paths only", w.Name, w.Version, p.Member))
+			say.note("%s==%s installs %s, which adds paths only", w.Name, w.Version, p.Member)
 		}
 		if len(w.Scripts) > 0 {
-			progress(fmt.Sprintf("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", ")))
+			say.note("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", "))
 		}
 	}
 	sort.Strings(files)

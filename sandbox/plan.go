@@ -68,18 +68,32 @@ type Plan struct {
 	// TamperCheck hashes the artifacts after the fetch and refuses files
 	// that the scripts phase changed in packages that ran no script (npm).
 	TamperCheck bool `json:"tamper_check"`
+	// Baseline names the file (below WorkDir) in which the fetch lists the
+	// sha256 of every file it extracted, for the tamper check; "" makes the
+	// check hash the artifacts streamed out of the fetch container instead.
+	Baseline string `json:"baseline,omitempty"`
 	// Install, when set, takes the place of the swap: it gets the staged
 	// artifacts and puts them into the host environment (pip: the host's
-	// pip installs the vetted wheels). progress gets lines for the user.
-	Install func(ctx context.Context, staging string, progress func(string)) (*Installed, error) `json:"-"`
+	// pip installs the vetted wheels). It tells the user through say.
+	Install func(ctx context.Context, staging string, say Say) (*Installed, error) `json:"-"`
 	// Python is the host Python's major.minor (pip): the sandbox image's
 	// python3 must be the same.
 	Python string `json:"python,omitempty"`
 	// Lockfile is the npm lockfile's name, for --min-release-age ("" when
 	// the manager has none that gives publication times).
 	Lockfile string `json:"lockfile,omitempty"`
+	// Timings is where, in the scripts container, the package manager
+	// leaves a record of how long each package's script ran (npm --timing).
+	Timings string `json:"timings,omitempty"`
 	// Output reads the package manager's output.
 	Output OutputParser `json:"-"`
+}
+
+// Say is how a step talks to the user: a line, or a warning that even
+// --quiet shows.
+type Say interface {
+	note(format string, args ...any)
+	warn(format string, args ...any)
 }
 
 // OutputParser reads what a package manager printed: whose scripts or

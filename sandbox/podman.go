@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -205,32 +204,20 @@ func (p *Podman) Wait(ctx context.Context, id string) (int, error) {
 	return int(code), err
 }
 
-func (p *Podman) Logs(ctx context.Context, id string, each func(at time.Time, line string)) error {
+func (p *Podman) Logs(ctx context.Context, id string, w io.Writer) error {
 	lines := make(chan string, 64)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for l := range lines {
-			at, rest := splitLogTime(strings.TrimRight(l, "\n"))
-			each(at, rest)
+			io.WriteString(w, strings.TrimRight(l, "\n")+"\n")
 		}
 	}()
-	err := containers.Logs(p.ctx(ctx), id, new(containers.LogOptions).WithStdout(true).WithStderr(true).WithTimestamps(true), lines, lines)
+	err := containers.Logs(p.ctx(ctx), id, new(containers.LogOptions).WithStdout(true).WithStderr(true), lines, lines)
 	close(lines)
 	wg.Wait()
 	return err
-}
-
-// splitLogTime takes the RFC 3339 time the engine puts before each line
-// when asked for timestamps.
-func splitLogTime(l string) (time.Time, string) {
-	if ts, rest, ok := strings.Cut(l, " "); ok {
-		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			return at, rest
-		}
-	}
-	return time.Time{}, l
 }
 
 func (p *Podman) CopyOut(ctx context.Context, id, path string, w io.Writer) error {

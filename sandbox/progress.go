@@ -13,8 +13,9 @@ import (
 // and ends with the step's duration; elsewhere each line is printed once,
 // so logs stay readable.
 type steps struct {
-	w    io.Writer
-	live bool
+	w     io.Writer
+	live  bool
+	quiet bool // only warnings
 
 	mu    sync.Mutex
 	cur   string
@@ -24,11 +25,11 @@ type steps struct {
 	bytes *atomic.Int64 // when set, the step shows how much it has copied
 }
 
-func newSteps(w io.Writer, live bool) *steps {
+func newSteps(w io.Writer, live, quiet bool) *steps {
 	if w == nil {
 		w = io.Discard
 	}
-	return &steps{w: w, live: live}
+	return &steps{w: w, live: live && !quiet, quiet: quiet}
 }
 
 // begin ends the current step, if any, and starts another.
@@ -40,6 +41,9 @@ func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cur, s.start, s.bytes = fmt.Sprintf(format, args...), time.Now(), n
+	if s.quiet {
+		return
+	}
 	if !s.live {
 		fmt.Fprintf(s.w, "safe-install: %s\n", s.cur)
 		return
@@ -94,15 +98,23 @@ func (s *steps) end() {
 	s.cur, s.bytes = "", nil
 }
 
-// note prints a line that is not a step (a warning, a listing), above the
-// live line.
+// note prints a line that is not a step (a listing), above the live line;
+// warn prints one that even a quiet run shows.
 func (s *steps) note(format string, args ...any) {
+	if !s.quiet {
+		s.line(fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *steps) warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
+
+func (s *steps) line(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.live && s.stop != nil {
-		fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s\n", fmt.Sprintf(format, args...))
+		fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s\n", msg)
 		s.draw()
 		return
 	}
-	fmt.Fprintf(s.w, "safe-install: %s\n", fmt.Sprintf(format, args...))
+	fmt.Fprintf(s.w, "safe-install: %s\n", msg)
 }

@@ -10,9 +10,9 @@ import (
 
 func TestStepsPlain(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, false)
+	s := newSteps(&b, false, false)
 	s.begin("fetching: npm ci")
-	s.note("WARN something")
+	s.warn("something")
 	s.begin("copying %s back", "node_modules")
 	s.end()
 	want := "safe-install: fetching: npm ci\nsafe-install: WARN something\nsafe-install: copying node_modules back\n"
@@ -23,10 +23,10 @@ func TestStepsPlain(t *testing.T) {
 
 func TestStepsLive(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, true)
+	s := newSteps(&b, true, false)
 	s.begin("fetching: npm ci")
 	time.Sleep(1100 * time.Millisecond) // two redraws
-	s.note("WARN x")
+	s.warn("x")
 	s.end()
 	s.end() // a second end prints nothing
 	s.mu.Lock()
@@ -46,12 +46,24 @@ func TestStepsLive(t *testing.T) {
 
 func TestStepsCountBytes(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, true)
+	s := newSteps(&b, true, false)
 	var n atomic.Int64
 	s.beginCounting(&n, "copying node_modules back")
 	n.Add(45_200_000)
 	s.end()
 	if !regexp.MustCompile(`copying node_modules back: [0-9.]+s, 45\.2 MB\n$`).MatchString(b.String()) {
 		t.Errorf("got %q", b.String())
+	}
+}
+
+func TestStepsQuiet(t *testing.T) {
+	var b bytes.Buffer
+	s := newSteps(&b, true, true)
+	s.begin("fetching: npm ci")
+	s.note("ran: x")
+	s.warn("theft attempt")
+	s.end()
+	if b.String() != "safe-install: WARN theft attempt\n" {
+		t.Errorf("quiet printed %q", b.String())
 	}
 }

@@ -38,6 +38,7 @@ type Options struct {
 	// (a terminal) the current step's line shows its elapsed time.
 	Progress io.Writer
 	Live     bool
+	Quiet    bool // only warnings reach Progress
 	// Strict fails the run when a package touched a decoy credential.
 	Strict bool
 	// Cooldown refuses package versions younger than Cooldown.Min (npm).
@@ -91,7 +92,7 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: newSteps(opts.Progress, opts.Live)}
+		steps: newSteps(opts.Progress, opts.Live, opts.Quiet)}
 	defer r.steps.end()
 	r.names = namesFor(newRunID(), p.Manager)
 	defer r.cleanup()
@@ -117,8 +118,10 @@ type runner struct {
 	decoys     *decoys
 	decoyScan  *outputScanner
 	tamper     *tamperCheck
-	copied     *atomic.Int64 // bytes of the current copy-back, for progress
-	lockStaged bool          // the fetched lockfile is in the staging directory
+	copied     *atomic.Int64   // bytes of the current copy-back, for progress
+	lockStaged bool            // the fetched lockfile is in the staging directory
+	scriptDirs map[string]bool // from it: the package directories that run scripts
+	lockRead   bool            // scriptDirs is settled
 }
 
 // checkReleaseAge applies the cooldown to the lockfile as the fetch left
@@ -143,12 +146,12 @@ func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
 	return r.opts.Cooldown.Check(ctx, lock, p.Registries)
 }
 
-// baseline reads the hashes the fetch container listed after npm (see
-// baselineScript) or, for a plan without that list, hashes the artifacts
-// as they stream out of the stopped fetch container.
+// baseline reads the hashes the fetch container listed after npm (the
+// plan's Baseline file) or, for a plan without that list, hashes the
+// artifacts as they stream out of the stopped fetch container.
 func (r *runner) baseline(ctx context.Context, fetchID string) (archive.Sums, error) {
 	sums := archive.Sums{}
-	if !slices.Contains(r.plan.Fetch.Command, baselineScript) {
+	if r.plan.Baseline == "" {
 		for _, a := range r.plan.Artifacts {
 			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
 				s, err := archive.Hash(rd, a, r.opts.Limits.Extract)
@@ -160,7 +163,7 @@ func (r *runner) baseline(ctx context.Context, fetchID string) (archive.Sums, er
 		}
 		return sums, nil
 	}
-	err := r.stream(ctx, fetchID, BaselineFile, func(rd io.Reader) error {
+	err := r.stream(ctx, fetchID, r.plan.Baseline, func(rd io.Reader) error {
 		tr := tar.NewReader(rd)
 		if _, err := tr.Next(); err != nil {
 			return fmt.Errorf("reading the fetch's file hashes: %w", err)
@@ -209,23 +212,36 @@ func (r *runner) stageLockfile(ctx context.Context, fetchID string) (string, err
 	return filepath.Join(r.staging, p.Lockfile), nil
 }
 
-// scriptCount says how many packages will run scripts, from the fetched
-// lockfile, for the progress line ("" when it cannot say).
+// scriptCount says how many packages will run scripts, for the progress
+// line ("" when the lockfile cannot say).
 func (r *runner) scriptCount(ctx context.Context, fetchID string) string {
-	if r.plan.Lockfile == "" {
-		return ""
-	}
-	lock, err := r.stageLockfile(ctx, fetchID)
-	if err != nil || lock == "" {
-		return ""
-	}
-	var l npmLockfile
-	if data, err := os.ReadFile(lock); err == nil && json.Unmarshal(data, &l) == nil {
-		if dirs, ok := scriptDirs(l, r.plan.Policy); ok {
-			return fmt.Sprintf(" (%s)", pluralize(len(dirs), "package"))
-		}
+	if dirs, ok, err := r.lockScripts(ctx, fetchID); err == nil && ok {
+		return fmt.Sprintf(" (%s)", pluralize(len(dirs), "package"))
 	}
 	return ""
+}
+
+// lockScripts reads, once, which package directories run scripts: from the
+// lockfile as the fetch left it, and the policy. ok is false when there is
+// no lockfile or it is older than npm 7's (which does not say).
+func (r *runner) lockScripts(ctx context.Context, fetchID string) (map[string]bool, bool, error) {
+	if r.lockRead || r.plan.Lockfile == "" {
+		return r.scriptDirs, r.scriptDirs != nil, nil
+	}
+	r.lockRead = true
+	lock, err := r.stageLockfile(ctx, fetchID)
+	if err != nil || lock == "" {
+		return nil, false, err
+	}
+	var l npmLockfile
+	if data, err := os.ReadFile(lock); err == nil {
+		_ = json.Unmarshal(data, &l)
+	}
+	dirs, ok := scriptDirs(l, r.plan.Policy)
+	if ok {
+		r.scriptDirs = dirs
+	}
+	return dirs, ok, nil
 }
 
 func pluralize(n int, noun string) string {
@@ -239,15 +255,11 @@ func pluralize(n int, noun string) string {
 // the fetched lockfile and the policy. Only a lockfile older than npm 7's
 // (which does not say) falls back to the packages npm announced.
 func (r *runner) ranScripts(ctx context.Context, fetchID string, ph PhaseResult) (func(dir string) bool, error) {
-	lock, err := r.stageLockfile(ctx, fetchID)
+	dirs, ok, err := r.lockScripts(ctx, fetchID)
 	if err != nil {
 		return nil, err
 	}
-	var l npmLockfile
-	if data, err := os.ReadFile(lock); err == nil {
-		_ = json.Unmarshal(data, &l)
-	}
-	if dirs, ok := scriptDirs(l, r.plan.Policy); ok {
+	if ok {
 		return func(dir string) bool { return dirs[dir] }, nil
 	}
 	r.log.Warn("the lockfile does not say which packages have install scripts; trusting npm's output for the tamper check")
@@ -377,6 +389,7 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		waitAudit = r.startAudit(ctx, ph)
+		r.scriptTimes(ctx, scriptsID, ph.Scripts)
 		if len(ph.Scripts) > 0 {
 			r.steps.end()
 			var ran []string
@@ -436,14 +449,14 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		for _, w := range warnings {
-			r.progress("WARN a bin shadows a common command: %s", w)
+			r.steps.warn("a bin shadows a common command: %s", w)
 		}
 	}
 	if err := checkNative(r.res.Engine, r.staging); err != nil {
 		return err
 	}
 	if p.Install != nil {
-		inst, err := p.Install(ctx, r.staging, func(line string) { r.progress("%s", line) })
+		inst, err := p.Install(ctx, r.staging, r.steps)
 		r.res.Installed = inst
 		return err
 	}
@@ -492,7 +505,6 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	pctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
 	out := newTailBuffer(256 << 10)
-	times := &lineTimes{first: map[string]time.Time{}}
 	var w io.Writer = out
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
 		w = io.MultiWriter(out, zapWriter{log})
@@ -512,7 +524,6 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
 	code, werr := r.eng.Wait(pctx, id)
-	ended := time.Now()
 	timedOut := pctx.Err() == context.DeadlineExceeded
 	if werr != nil || timedOut {
 		// Kill it now, so that nothing it started lives on and its output
@@ -529,16 +540,9 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			log.Warn("the relay's stream did not end")
 		}
 	} else {
-		_ = r.eng.Logs(context.WithoutCancel(ctx), id, func(at time.Time, line string) {
-			io.WriteString(w, line+"\n")
-			times.see(at, line)
-		})
+		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.plan.output().Scripts(out.String())}
-	if r.res.Engine.Host == "local" && ended.After(times.last) && !times.last.IsZero() {
-		times.last = ended // same clock: the last script ran until the container ended
-	}
-	times.durations(res.Scripts)
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {
@@ -637,10 +641,15 @@ func (r *runner) makeStaging() error {
 // stream runs consume on a tar stream of name (below WorkDir) copied out of
 // a stopped container, and returns consume's error or the copy's.
 func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Reader) error) error {
+	return r.streamPath(ctx, id, path.Join(WorkDir, name), consume)
+}
+
+// streamPath is stream for any absolute path in the container.
+func (r *runner) streamPath(ctx context.Context, id, name string, consume func(io.Reader) error) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := r.eng.CopyOut(ctx, id, path.Join(WorkDir, name), pw)
+		err := r.eng.CopyOut(ctx, id, name, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -688,42 +697,44 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	return nil
 }
 
-// lineTimes keeps when each distinct line was first logged, and the last
-// time seen, to time the scripts npm announced from its own log.
-type lineTimes struct {
-	first map[string]time.Time
-	last  time.Time
-}
-
-func (t *lineTimes) see(at time.Time, line string) {
-	if at.IsZero() {
+// scriptTimes fills in how long each script ran from the package
+// manager's own record (npm --timing: "build:run:install:node_modules/x"
+// in milliseconds). It is informational: a script could rewrite the file,
+// so nothing is decided on it, and a missing record leaves no duration.
+func (r *runner) scriptTimes(ctx context.Context, id string, runs []ScriptRun) {
+	if r.plan.Timings == "" || len(runs) == 0 {
 		return
 	}
-	if _, ok := t.first[line]; !ok && strings.HasPrefix(line, "> ") {
-		t.first[line] = at
-	}
-	if at.After(t.last) {
-		t.last = at
-	}
-}
-
-// durations gives each announced script the time from its header to the
-// next one's (npm runs them one at a time with --foreground-scripts), the
-// last one until the last line logged.
-func (t *lineTimes) durations(runs []ScriptRun) {
-	for i := range runs {
-		start, ok := t.first["> "+runs[i].Package+" "+runs[i].Event]
-		if !ok {
-			continue
-		}
-		end := t.last
-		for _, next := range runs[i+1:] {
-			if at, ok := t.first["> "+next.Package+" "+next.Event]; ok {
-				end = at
-				break
+	var timers map[string]float64
+	err := r.streamPath(ctx, id, r.plan.Timings, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				return nil
+			}
+			if !strings.HasSuffix(hdr.Name, "-timing.json") || hdr.Size > 4<<20 {
+				continue
+			}
+			var doc struct {
+				Timers map[string]float64 `json:"timers"`
+			}
+			if json.NewDecoder(tr).Decode(&doc) == nil {
+				timers = doc.Timers // names sort by time: the last is this run's
 			}
 		}
-		runs[i].DurationMS = end.Sub(start).Milliseconds()
+	})
+	if err != nil {
+		r.log.Debug("no script timings", zap.Error(err))
+		return
+	}
+	for i, s := range runs {
+		for key, ms := range timers {
+			rest, ok := strings.CutPrefix(key, "build:run:"+s.Event+":")
+			if ok && packageOf(rest+"/package.json") == policyName(s.Package) {
+				runs[i].DurationMS = int64(ms)
+			}
+		}
 	}
 }
 

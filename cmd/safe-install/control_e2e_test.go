@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,16 +72,7 @@ func lastLinesOf(s string, n int) string {
 }
 
 // hasCanary is assertNoCanary's mirror, for the positive controls.
-func (w *world) hasCanary(data []byte) bool {
-	for _, blob := range decodedForms(data, 2) {
-		for _, c := range w.canaries {
-			if bytes.Contains(blob, []byte(c)) || bytes.Contains(blob, []byte(hex.EncodeToString([]byte(c)))) {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (w *world) hasCanary(data []byte) bool { return len(w.canariesIn(data)) > 0 }
 
 // The positive controls of THREATS.md's harness: the corpus's stealers,
 // installed the plain way (in a throwaway network namespace), do steal and

@@ -11,10 +11,7 @@ import (
 
 func newDoctorCommand(e *env) *cli.Command {
 	var asJSON bool
-	// The command's own --connection/--identity override the global ones
-	// only when given (a Destination shared with the global flag would be
-	// reset to empty by this command's parsing).
-	var conn, ident string
+	var conn, ident string // see env.useConnection
 	return &cli.Command{
 		Name:  "doctor",
 		Usage: "check that this machine can run safe-install, and say how to fix what is missing",
@@ -33,12 +30,7 @@ EXAMPLE:
 			&cli.StringFlag{Name: "identity", Usage: "ssh private key `FILE` for --connection", Destination: &ident},
 		},
 		Action: func(c *cli.Context) error {
-			if conn != "" {
-				e.connection = conn
-			}
-			if ident != "" {
-				e.identity = ident
-			}
+			e.useConnection(conn, ident)
 			checks := sandbox.Doctor(c.Context, e.remote())
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)

@@ -18,11 +18,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -249,20 +251,11 @@ func writeTarGz(t *testing.T, file, prefix, src string, extra map[string][]byte)
 		add(filepath.ToSlash(r), body)
 		return nil
 	}))
-	for _, name := range sortedNames(extra) {
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
 		add(name, extra[name])
 	}
 	must(t, tw.Close())
 	must(t, gz.Close())
-}
-
-func sortedNames(m map[string][]byte) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (w *world) targetJSON() []byte {
@@ -344,13 +337,22 @@ func (w *world) failsUnchanged(args []string, code int, wants ...string) result 
 // base64 run, decoded once or twice (the Shai-Hulud double encoding).
 func (w *world) assertNoCanary(where string, data []byte) {
 	w.t.Helper()
+	for _, c := range w.canariesIn(data) {
+		w.t.Errorf("canary %s leaked into %s", c, where)
+	}
+}
+
+// canariesIn lists the canaries data holds, in any of those forms.
+func (w *world) canariesIn(data []byte) []string {
+	var found []string
 	for _, blob := range decodedForms(data, 2) {
 		for _, c := range w.canaries {
 			if bytes.Contains(blob, []byte(c)) || bytes.Contains(blob, []byte(hex.EncodeToString([]byte(c)))) {
-				w.t.Errorf("canary %s leaked into %s", c, where)
+				found = append(found, c)
 			}
 		}
 	}
+	return found
 }
 
 var base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)

@@ -19,6 +19,18 @@ type env struct {
 	connection, identity string
 }
 
+// useConnection lets a command's own --connection/--identity, when given,
+// override the global ones. (Sharing the global flags' destination would
+// let the command's parsing reset them to empty.)
+func (e *env) useConnection(connection, identity string) {
+	if connection != "" {
+		e.connection = connection
+	}
+	if identity != "" {
+		e.identity = identity
+	}
+}
+
 // remote is the engine the global flags name ("" for the local one).
 func (e *env) remote() sandbox.Remote {
 	return sandbox.Remote{Connection: e.connection, Identity: e.identity, Home: e.home, Env: e.vars}

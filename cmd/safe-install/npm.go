@@ -139,12 +139,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	if err != nil {
 		return err
 	}
-	if f.Connection != "" {
-		e.connection = f.Connection
-	}
-	if f.Identity != "" {
-		e.identity = f.Identity
-	}
+	e.useConnection(f.Connection, f.Identity)
 	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
@@ -179,11 +174,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	start := time.Now()
-	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr), Strict: f.Strict,
-		Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
-	if f.Quiet {
-		opts.Progress = quietWriter{e.stderr}
-	}
+	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr),
+		Quiet: f.Quiet, Strict: f.Strict, Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
 	res, err := sandbox.Run(c.Context, eng, plan, opts)
 	if res != nil && len(res.Kept) > 0 {
 		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove with podman rm / podman volume rm): %s\n", strings.Join(res.Kept, " "))

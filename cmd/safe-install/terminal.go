@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"os"
 
@@ -17,15 +16,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// quietWriter passes on only the progress lines a quiet run still shows:
-// warnings.
-type quietWriter struct{ w io.Writer }
-
-func (q quietWriter) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("WARN")) {
-		return q.w.Write(p)
-	}
-	return len(p), nil
 }
