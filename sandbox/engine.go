@@ -22,6 +22,8 @@ type Engine interface {
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	// VolumePath is where a volume's files are on the engine's host.
 	VolumePath(ctx context.Context, name string) (string, error)
+	// DiskFree measures the free space of the filesystem under a volume.
+	DiskFree(ctx context.Context, volume string) (DiskFree, error)
 
 	Create(ctx context.Context, spec ContainerSpec) (id string, err error)
 	// CopyIn extracts a tar stream at dir inside a created container,

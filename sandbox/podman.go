@@ -16,6 +16,7 @@ import (
 	entities "github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Podman is the Engine on Podman's API through pkg/bindings. Its context
@@ -23,6 +24,12 @@ import (
 type Podman struct {
 	conn context.Context
 	host string
+	// statfsPaths caches, per volume, its mountpoint when this machine can
+	// statfs it (a local engine of this user), or "" when it cannot.
+	statfsPaths sync.Map
+	// pidfds holds, per running container of a local engine, a pidfd on
+	// its init process (see pinInit).
+	pidfds sync.Map
 }
 
 // conn joins the caller's cancellation to the connection's values.
@@ -109,6 +116,43 @@ func (p *Podman) VolumePath(ctx context.Context, name string) (string, error) {
 	return v.Mountpoint, nil
 }
 
+// DiskFree measures the filesystem under a volume: directly when the
+// volume is on this machine and readable (statfs, with inodes), else
+// through the engine's info (bytes only), as for a remote engine.
+func (p *Podman) DiskFree(ctx context.Context, volume string) (DiskFree, error) {
+	path, ok := p.statfsPaths.Load(volume)
+	if !ok {
+		path = ""
+		// The volume's name is this run's own, so a mountpoint that exists
+		// here is on this machine; the socket check keeps ssh out anyway.
+		if mp, err := p.VolumePath(ctx, volume); err == nil && (p.host == "local" || strings.HasPrefix(p.host, "unix:")) {
+			if _, err := statfs(mp); err == nil {
+				path = mp
+			}
+		}
+		p.statfsPaths.Store(volume, path)
+	}
+	if path != "" {
+		return statfs(path.(string))
+	}
+	info, err := system.Info(p.ctx(ctx), nil)
+	if err != nil {
+		return DiskFree{}, fmt.Errorf("asking Podman for its disk space: %w", err)
+	}
+	if info.Store.GraphRootAllocated < info.Store.GraphRootUsed {
+		return DiskFree{}, errors.New("podman reports more disk used than allocated")
+	}
+	return DiskFree{Bytes: info.Store.GraphRootAllocated - info.Store.GraphRootUsed}, nil
+}
+
+func statfs(path string) (DiskFree, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return DiskFree{}, err
+	}
+	return DiskFree{Bytes: st.Bavail * uint64(st.Bsize), Files: st.Ffree, FilesKnown: true, Cheap: true}, nil
+}
+
 func (p *Podman) RemoveVolume(ctx context.Context, name string) error {
 	return volumes.Remove(p.ctx(ctx), name, new(volumes.RemoveOptions).WithForce(true))
 }
@@ -185,7 +229,11 @@ func (p *Podman) CopyIn(ctx context.Context, id, dir string, tar io.Reader) erro
 }
 
 func (p *Podman) Start(ctx context.Context, id string) error {
-	return containers.Start(p.ctx(ctx), id, nil)
+	if err := containers.Start(p.ctx(ctx), id, nil); err != nil {
+		return err
+	}
+	go p.pinInit(context.WithoutCancel(ctx), id)
+	return nil
 }
 
 func (p *Podman) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, ready chan bool) error {
@@ -240,6 +288,7 @@ func (p *Podman) OOMKilled(ctx context.Context, id string) (bool, error) {
 }
 
 func (p *Podman) Kill(ctx context.Context, id string) error {
+	p.killAll(id) // at once; the API's kill below takes longer
 	if err := containers.Kill(p.ctx(ctx), id, new(containers.KillOptions).WithSignal("KILL")); err != nil {
 		return err
 	}
@@ -250,6 +299,7 @@ func (p *Podman) Kill(ctx context.Context, id string) error {
 }
 
 func (p *Podman) Remove(ctx context.Context, id string) error {
+	defer p.unpin(id)
 	_, err := containers.Remove(p.ctx(ctx), id, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))
 	return err
 }

@@ -502,8 +502,12 @@ func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []Input) err
 func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseResult, error) {
 	log := r.log.With(zap.String("phase", name))
 	start := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
+	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
+	guard := diskGuard{eng: r.eng, volume: r.names.Work, bytes: r.opts.Limits.DiskBytes, files: r.opts.Limits.DiskFiles, log: log,
+		kill: func() { _ = r.eng.Kill(context.WithoutCancel(ctx), id) }}
+	pctx, stopGuard := guard.watch(tctx)
+	defer stopGuard()
 	out := newTailBuffer(256 << 10)
 	var w io.Writer = out
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
@@ -524,8 +528,12 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
 	code, werr := r.eng.Wait(pctx, id)
-	timedOut := pctx.Err() == context.DeadlineExceeded
-	if werr != nil || timedOut {
+	timedOut := tctx.Err() == context.DeadlineExceeded
+	var disk *diskExceeded
+	if errors.As(context.Cause(pctx), &disk) && ctx.Err() == nil && !timedOut {
+		werr = nil // the guard's doing: reported below
+	}
+	if werr != nil || timedOut || disk != nil {
 		// Kill it now, so that nothing it started lives on and its output
 		// is complete for the message below.
 		if err := r.eng.Kill(context.WithoutCancel(ctx), id); err != nil {
@@ -546,6 +554,13 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {
+	case disk != nil:
+		pkg, _ := r.plan.output().Failure(out.String())
+		if pkg == "" {
+			pkg = "the " + name + " phase"
+		}
+		return res, fmt.Errorf("%s %s, over the disk limit (phase %s), and was stopped: %w; raise --disk or --disk-files if it legitimately needs more (the count covers the whole filesystem, so other programs writing at the same time add to it)",
+			pkg, disk, name, ErrLimit)
 	case timedOut:
 		pkg, _ := r.plan.output().Failure(out.String())
 		if pkg == "" {

@@ -18,7 +18,11 @@ type Limits struct {
 	Pids        int64
 	LogBytes    int64
 	TmpBytes    int64 // each tmpfs (/tmp, the home directory)
-	Extract     archive.Limits
+	// DiskBytes and DiskFiles bound what each phase writes to the engine's
+	// disk (volumes have no quota rootless); 0 is no bound.
+	DiskBytes int64
+	DiskFiles int64
+	Extract   archive.Limits
 }
 
 // DefaultLimits fit a large real project on a 2-core, 24 GiB machine and
@@ -29,6 +33,8 @@ var DefaultLimits = Limits{
 	Pids:        1024,
 	LogBytes:    16 << 20,
 	TmpBytes:    1 << 30,
+	DiskBytes:   4 << 30,
+	DiskFiles:   1_000_000,
 	Extract:     archive.DefaultLimits,
 }
 

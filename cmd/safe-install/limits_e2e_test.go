@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,4 +133,64 @@ func assertNoProcess(t *testing.T, s string) {
 			t.Errorf("process left behind: %s", line)
 		}
 	}
+}
+
+// RT-52: a script that fills the disk, through its own package directory,
+// through the container's home, or with millions of empty files, is
+// stopped by the disk guard: the run fails naming the package and the
+// limit, the project is unchanged, and the host's free space never drops
+// by much more than the limit. Not parallel: the guard and this test both
+// measure the whole filesystem, which other tests' installs also write.
+func TestE2EDiskFillIsBounded(t *testing.T) {
+	corpus(t, corpusCase{"RT-52", "disk fill: package dir, home, 2M empty files, 1 TiB sparse file", "disk guard on the engine's filesystem (exit 13); fsize rlimit"})
+	const limit = 200 << 20
+	for _, variant := range []string{"work", "home", "files"} {
+		t.Run(variant, func(t *testing.T) {
+			w := newWorld(t)
+			w.target = map[string]any{"variant": variant}
+			w.project("disk-fill")
+			want := "write more than 200 MiB"
+			if variant == "files" {
+				want = "create more than 20000 files"
+			}
+			// The filesystem of the test's home, which is the engine's here
+			// (CI has one disk).
+			watch := watchFreeDisk(filepath.Dir(w.home))
+			w.failsUnchanged([]string{"npm", "--disk", "200m", "--disk-files", "20000", "--timeout", "3m", "install"},
+				exitLimit, "disk-fill@1.0.0", want, "--disk")
+			if drop := watch(); drop > limit+limit/10 {
+				t.Errorf("the host's free space dropped by %d MiB during the run, more than the 200 MiB limit plus 10%%", drop>>20)
+			} else {
+				t.Logf("the host's free space dropped by at most %d MiB", drop>>20)
+			}
+		})
+	}
+}
+
+// watchFreeDisk watches the free space of dir's filesystem; the function
+// it returns stops the watch and gives the largest drop it saw.
+func watchFreeDisk(dir string) func() int64 {
+	free := func() int64 {
+		var st syscall.Statfs_t
+		if syscall.Statfs(dir, &st) != nil {
+			return -1
+		}
+		return int64(st.Bavail) * st.Bsize
+	}
+	stop, worst := make(chan struct{}), make(chan int64)
+	go func() {
+		start, most := free(), int64(0)
+		for {
+			select {
+			case <-stop:
+				worst <- most
+				return
+			case <-time.After(5 * time.Millisecond):
+				if now := free(); now >= 0 {
+					most = max(most, start-now)
+				}
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-worst }
 }

@@ -17,15 +17,18 @@ import (
 
 // runFlags are the sandbox settings every install command takes.
 type runFlags struct {
-	Image    string
-	Timeout  time.Duration
-	Memory   string
-	Pids     int64
-	Keep     bool
-	Quiet    bool
-	Strict   bool
-	DryRun   bool
-	AllowGit bool
+	Image   string
+	Timeout time.Duration
+	Memory  string
+	Pids    int64
+	// Disk and DiskFiles bound what a phase writes to the engine's disk.
+	Disk      string
+	DiskFiles int64
+	Keep      bool
+	Quiet     bool
+	Strict    bool
+	DryRun    bool
+	AllowGit  bool
 	// AllowRegistry lists registry URLs the user trusts beyond their own npm config.
 	AllowRegistry cli.StringSlice
 	JSON          bool
@@ -56,6 +59,13 @@ func (f runFlags) limits() (sandbox.Limits, error) {
 		return lim, fmt.Errorf("%w: --pids must be at least 16", errUsage)
 	}
 	lim.Pids = f.Pids
+	if lim.DiskBytes, err = parseBytes(f.Disk); err != nil || (lim.DiskBytes > 0 && lim.DiskBytes < 16<<20) {
+		return lim, fmt.Errorf("%w: --disk %q: give a size of at least 16m, like 512m or 4g, or 0 for no limit", errUsage, f.Disk)
+	}
+	if f.DiskFiles < 0 {
+		return lim, fmt.Errorf("%w: --disk-files must be 0 (no limit) or more", errUsage)
+	}
+	lim.DiskFiles = f.DiskFiles
 	return lim, nil
 }
 
@@ -86,6 +96,8 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultLimits.Timeout, Usage: "wall-time limit of each phase", EnvVars: []string{"SAFE_INSTALL_TIMEOUT"}, Destination: &f.Timeout},
 		&cli.StringFlag{Name: "memory", Value: "4g", Usage: "memory limit of each container", EnvVars: []string{"SAFE_INSTALL_MEMORY"}, Destination: &f.Memory},
 		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
+		&cli.StringFlag{Name: "disk", Value: "4g", Usage: "stop a phase that takes more than this much of the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK"}, Destination: &f.Disk},
+		&cli.Int64Flag{Name: "disk-files", Value: sandbox.DefaultLimits.DiskFiles, Usage: "stop a phase that creates more than this many files on the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK_FILES"}, Destination: &f.DiskFiles},
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the one-line summary, warnings and errors", EnvVars: []string{"SAFE_INSTALL_QUIET"}, Destination: &f.Quiet},
 		&cli.BoolFlag{Name: "strict", Usage: "fail (exit 16) when a package reads, prints or stashes a decoy credential", EnvVars: []string{"SAFE_INSTALL_STRICT"}, Destination: &f.Strict},

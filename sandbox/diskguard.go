@@ -1,0 +1,137 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DiskFree is the free space of the filesystem that holds an engine's
+// volumes.
+type DiskFree struct {
+	Bytes uint64
+	Files uint64 // free inodes; only when FilesKnown
+	// FilesKnown: the engine's filesystem was measured directly (statfs
+	// on this machine), not through the engine's info.
+	FilesKnown bool
+	// Cheap: measuring again costs a system call, not an API round trip,
+	// so the guard can look often.
+	Cheap bool
+}
+
+// diskGuard bounds what one phase writes to the engine's disk (THREATS
+// RT-52). Rootless Podman on cgroup v1 has no storage quota for volumes,
+// so a script could fill the disk through the work volume or its home;
+// the guard watches the filesystem's free bytes and inodes and kills the
+// phase's container once either has dropped by more than the limit since
+// the phase began. The count is the whole filesystem's: other writers on
+// the machine add to it, which errs on the side of stopping.
+type diskGuard struct {
+	eng    Engine
+	volume string
+	kill   func() // stops the phase's container
+	bytes  int64  // 0: no byte bound
+	files  int64  // 0: no inode bound
+	log    *zap.Logger
+}
+
+// diskExceeded is why a guard stopped a phase.
+type diskExceeded struct {
+	what       string // "bytes" or "files"
+	used, over int64
+}
+
+func (d *diskExceeded) Error() string {
+	if d.what == "files" {
+		return fmt.Sprintf("was about to create more than %d files on the engine's disk (%d so far)", d.over, d.used)
+	}
+	return fmt.Sprintf("was about to write more than %s to the engine's disk (%s so far)", humanBytes(d.over), humanBytes(d.used))
+}
+
+// watch starts watching and returns a context that is cancelled, with a
+// *diskExceeded cause, when the phase goes over; stop ends the watch.
+func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop func()) {
+	gctx, cancel := context.WithCancelCause(ctx)
+	if g.bytes <= 0 && g.files <= 0 {
+		return gctx, func() { cancel(nil) }
+	}
+	start, err := g.eng.DiskFree(ctx, g.volume)
+	if err != nil {
+		g.log.Warn("cannot measure the engine's free disk space; the disk limit is not enforced", zap.Error(err))
+		return gctx, func() { cancel(nil) }
+	}
+	// Scripts write into the page cache at 1-2 GB/s here, so a look every
+	// 5 ms bounds the overshoot to about 10 MB where a look is a statfs;
+	// elsewhere each look is a call to the engine's API.
+	every := time.Second
+	if start.Cheap {
+		every = 5 * time.Millisecond
+	}
+	done := make(chan struct{})
+	go func() {
+		prev := start
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-gctx.Done():
+				return
+			case <-tick.C:
+			}
+			now, err := g.eng.DiskFree(gctx, g.volume)
+			if err != nil {
+				continue
+			}
+			over := g.exceeded(start, prev, now)
+			prev = now
+			if over != nil {
+				// The cause first, so that the phase, however soon its
+				// container ends, reports the limit; then kill at once:
+				// every millisecond until the container stops is more written.
+				cancel(over)
+				g.kill()
+				return
+			}
+		}
+	}()
+	return gctx, func() { close(done); cancel(nil) }
+}
+
+// exceeded compares a measurement against the limits. It looks ahead by
+// twice the last interval's growth: the container keeps writing while it
+// is being killed (about 3 GB/s into the page cache here, so 15 MB per
+// 5 ms look), and the limit is a bound, not a target.
+func (g diskGuard) exceeded(start, prev, now DiskFree) *diskExceeded {
+	used, step := drop(start.Bytes, now.Bytes), drop(prev.Bytes, now.Bytes)
+	if g.bytes > 0 && used+2*step > g.bytes {
+		return &diskExceeded{what: "bytes", used: used, over: g.bytes}
+	}
+	if start.FilesKnown && now.FilesKnown {
+		used, step := drop(start.Files, now.Files), drop(prev.Files, now.Files)
+		if g.files > 0 && used+2*step > g.files {
+			return &diskExceeded{what: "files", used: used, over: g.files}
+		}
+	}
+	return nil
+}
+
+func drop(before, after uint64) int64 {
+	if after >= before {
+		return 0
+	}
+	return int64(before - after)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
