@@ -37,6 +37,9 @@ type decoys struct {
 	env    map[string]string
 	values map[string]string // secret value -> which decoy it is
 	search map[string]string // every encoded form of a value -> which decoy
+	// planted: the home volume holds the files (the first scripts
+	// container copies them in).
+	planted bool
 }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -307,7 +310,7 @@ func (r *runner) decoysInArtifacts() error {
 	if r.tamper != nil {
 		// Only what the scripts phase changed or added can hold a value
 		// made for this run: the rest is as npm extracted it.
-		for _, name := range r.tamper.changed {
+		for _, name := range r.tamper.allChanged() {
 			data, err := readStaged(filepath.Join(r.staging, filepath.FromSlash(name)))
 			if err != nil {
 				return fmt.Errorf("searching the artifacts for decoys: %w", err)

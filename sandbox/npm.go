@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -50,10 +51,17 @@ func set(xs ...string) map[string]bool {
 // BaselineFile holds, below WorkDir, the fetch's list of file hashes.
 const BaselineFile = ".safe-install-sums"
 
+// MidBaselineFile is where the hash container lists node_modules after the
+// dependencies' scripts (see hashSpec).
+const MidBaselineFile = ".safe-install-sums-scripts"
+
+// hashScript lists the sha256 of every file below node_modules.
+const hashScript = `find node_modules -type f -print0 | xargs -0 -r sha256sum -z > "$1"`
+
 // baselineScript runs npm with its arguments, then hashes node_modules.
 const baselineScript = `npm "$@" || exit $?
 if [ -d node_modules ]; then
-  find node_modules -type f -print0 | xargs -0 -r sha256sum -z > ` + BaselineFile + ` || exit 97
+  sh -c '` + hashScript + `' sh ` + BaselineFile + ` || exit 97
 else
   : > ` + BaselineFile + `
 fi`
@@ -236,7 +244,48 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 				"npm_config_userconfig": "/nonexistent/npmrc"}),
 		}
 	}
+	if !ignoreScripts {
+		var events []string
+		for _, e := range rootEvents {
+			if manifest.Scripts[e] != "" {
+				events = append(events, e)
+			}
+		}
+		if len(events) > 0 {
+			if p.ProjectInputs, err = projectInputs(project, p.Inputs); err != nil {
+				return nil, err
+			}
+			if p.Scripts != nil {
+				// npm rebuild would run the project's install scripts too,
+				// in the dependencies' phase and without the project's
+				// files: take them out of its copy of package.json (the
+				// project phase gets the project's own back).
+				p.Scripts.Command = append([]string{"sh", "-c", stripRootScripts, "sh"}, p.Scripts.Command...)
+			}
+			p.ProjectScripts = &Phase{
+				Command: append([]string{"sh", "-c", projectScript, "sh"}, events...),
+				Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
+					"npm_config_userconfig": "/nonexistent/npmrc"}),
+			}
+		}
+	}
 	return p, nil
+}
+
+// projectInputs are the project's files for its own scripts (patch-package
+// reads patches/, a prepare may build src/), as dirInputs filters them (no
+// hidden directories such as .git, no secrets by convention), except those
+// already copied in.
+func projectInputs(project string, have []Input) ([]Input, error) {
+	all, err := dirInputs(project, project)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, in := range have {
+		seen[in.Name] = in.Name != "package.json" // it comes back whole; see stripRootScripts
+	}
+	return slices.DeleteFunc(all, func(in Input) bool { return seen[in.Name] }), nil
 }
 
 func userNpmrc(opts PlanOptions) string {
@@ -274,7 +323,27 @@ type npmManifest struct {
 	OptionalDependencies map[string]string `json:"optionalDependencies"`
 	PeerDependencies     map[string]string `json:"peerDependencies"`
 	Workspaces           json.RawMessage   `json:"workspaces"`
+	Scripts              map[string]string `json:"scripts"`
 }
+
+// rootEvents are the project's own lifecycle scripts that npm ci and npm
+// install run after the dependencies' (husky's prepare, patch-package's
+// postinstall), in npm's order.
+var rootEvents = []string{"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare"}
+
+// stripRootScripts takes the project's install scripts out of the scripts
+// container's package.json, then runs its arguments (npm rebuild).
+const stripRootScripts = `node -e '
+const fs = require("fs");
+const m = JSON.parse(fs.readFileSync("package.json", "utf8"));
+for (const e of ["preinstall", "install", "postinstall"]) if (m.scripts) delete m.scripts[e];
+fs.writeFileSync("package.json", JSON.stringify(m, null, 2));
+' && exec "$@"`
+
+// projectScript runs each named script of the project, in order;
+// --ignore-scripts keeps `npm run` from adding pre- and post- hooks, which
+// are named explicitly instead.
+const projectScript = `for e; do npm run --ignore-scripts --foreground-scripts "$e" || exit $?; done`
 
 // workspaces reads both forms: ["packages/*"] and {"packages": [...]}.
 func (m npmManifest) workspaces() []string {

@@ -65,6 +65,9 @@ var outOfProcesses = regexp.MustCompile(`Cannot fork|fork: Resource temporarily 
 type ScriptRun struct {
 	Package string `json:"package"` // name@version
 	Event   string `json:"event"`   // preinstall, install, postinstall
+	// Command is the script npm announced under the header; "node-gyp
+	// rebuild" for the install npm adds to a package with a binding.gyp.
+	Command string `json:"command,omitempty"`
 	// DurationMS is how long it ran, from npm's own timing record (0 when
 	// there is none).
 	DurationMS int64 `json:"duration_ms,omitempty"`
@@ -80,8 +83,15 @@ func (npmOutput) Failure(log string) (string, string) { return npmFailure(log) }
 // npmScripts lists the scripts npm announced, in order.
 func npmScripts(log string) []ScriptRun {
 	var out []ScriptRun
-	for _, m := range npmScriptHeader.FindAllStringSubmatch(log, -1) {
-		out = append(out, ScriptRun{Package: m[1], Event: m[2]})
+	for _, m := range npmScriptHeader.FindAllStringSubmatchIndex(log, -1) {
+		run := ScriptRun{Package: log[m[2]:m[3]], Event: log[m[4]:m[5]]}
+		// npm prints the command on the next line: "> node-gyp rebuild".
+		rest := strings.TrimPrefix(log[m[1]:], "\n")
+		if cmd, ok := strings.CutPrefix(rest, "> "); ok {
+			cmd, _, _ = strings.Cut(cmd, "\n")
+			run.Command = strings.TrimSpace(cmd)
+		}
+		out = append(out, run)
 	}
 	return out
 }

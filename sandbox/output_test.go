@@ -21,8 +21,12 @@ npm error command sh -c node fail.js
 	if pkg != "bad-pkg@2.1.0" || cmd != "node fail.js" {
 		t.Errorf("npmFailure = %q, %q", pkg, cmd)
 	}
-	if got := npmScripts(log); len(got) != 2 || got[0].Package != "ok-pkg@1.0.0" || got[1].Event != "postinstall" {
+	if got := npmScripts(log); len(got) != 2 || got[0].Package != "ok-pkg@1.0.0" || got[1].Event != "postinstall" || got[1].Command != "node fail.js" {
 		t.Errorf("npmScripts = %+v", got)
+	}
+	gyp := "> addon@1.0.0 install\r\n> node-gyp rebuild\r\n\n> bare@1.0.0 postinstall\n"
+	if got := npmScripts(gyp); len(got) != 2 || got[0].Command != "node-gyp rebuild" || got[1].Command != "" {
+		t.Errorf("npmScripts(%q) = %+v", gyp, got)
 	}
 }
 

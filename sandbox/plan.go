@@ -52,6 +52,13 @@ type Plan struct {
 	// Scripts is nil when the user asked for no scripts (--ignore-scripts)
 	// or the script policy allows none.
 	Scripts *Phase `json:"scripts"`
+	// ProjectScripts runs the project's own lifecycle scripts (npm: preinstall,
+	// postinstall, prepare), after Scripts, in a container of its own, so
+	// that what they change in other packages (patch-package) is told
+	// apart from a dependency's tampering. ProjectInputs are the project
+	// files they get besides Inputs.
+	ProjectScripts *Phase  `json:"project_scripts,omitempty"`
+	ProjectInputs  []Input `json:"project_inputs,omitempty"`
 	// Policy is which dependencies' scripts run.
 	Policy ScriptPolicy `json:"script_policy"`
 	// Artifacts are directories taken from the scripts container (or the

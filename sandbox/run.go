@@ -354,7 +354,11 @@ func (r *runner) run(ctx context.Context) error {
 
 	from, extract := fetchID, archive.Extract
 	waitAudit := func() error { return nil }
-	if p.Scripts == nil {
+	deps := p.Scripts
+	if dirs, ok, err := r.lockScripts(ctx, fetchID); deps != nil && err == nil && ok && len(dirs) == 0 {
+		deps = nil // the fetched lockfile lists no package with install scripts
+	}
+	if deps == nil && p.ProjectScripts == nil {
 		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
 	} else {
@@ -366,49 +370,53 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 		}
-		r.decoys = newDecoys()
-		r.decoyScan = newOutputScanner(r.decoys)
-		if err := r.eng.CreateVolume(ctx, r.names.Home); err != nil {
-			return fmt.Errorf("%w: %w", ErrEngine, err)
-		}
-		r.volumes = append(r.volumes, r.names.Home)
-		scriptsID, err := r.create(ctx, ScriptsSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env))
-		if err != nil {
+		if err := r.plantDecoys(ctx); err != nil {
 			return err
 		}
-		if err := r.copyIn(ctx, scriptsID, DecoyHome, r.decoys.inputs()); err != nil {
-			return err
-		}
-		for _, f := range sortedKeys(r.decoys.files) {
-			r.res.Decoys = append(r.res.Decoys, "~/"+f)
-		}
-		r.res.Decoys = append(r.res.Decoys, sortedKeys(r.decoys.env)...)
-		r.steps.begin("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID))
-		ph, err := r.phase(ctx, "scripts", scriptsID, false)
-		if err != nil {
-			return err
-		}
-		waitAudit = r.startAudit(ctx, ph)
-		r.scriptTimes(ctx, scriptsID, ph.Scripts)
-		if len(ph.Scripts) > 0 {
-			r.steps.end()
-			var ran []string
-			for _, sr := range ph.Scripts {
-				d := ""
-				if sr.DurationMS > 0 {
-					d = fmt.Sprintf(" %.1fs", float64(sr.DurationMS)/1000)
-				}
-				ran = append(ran, sr.Package+" "+sr.Event+d)
-			}
-			r.progress("ran: %s", strings.Join(ran, ", "))
-		}
-		from = scriptsID
-		if p.TamperCheck {
-			ran, err := r.ranScripts(ctx, fetchID, ph)
+		var ran []ScriptRun // every phase's, for the decoy audit
+		if deps != nil {
+			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
+				nil, fmt.Sprintf("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID)))
 			if err != nil {
 				return err
 			}
-			r.tamper = newTamperCheck(before, ran)
+			from, ran = id, ph.Scripts
+			if p.TamperCheck {
+				pkgRan, err := r.ranScripts(ctx, fetchID, ph)
+				if err != nil {
+					return err
+				}
+				r.tamper = newTamperCheck(before, pkgRan)
+			}
+		}
+		if p.ProjectScripts != nil {
+			if r.tamper != nil {
+				// The dependencies' scripts are over: settle what they did
+				// before the project's own scripts, which may change other
+				// packages by design (patch-package), run.
+				if before, err = r.checkDependencyScripts(ctx); err != nil {
+					return err
+				}
+			}
+			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
+				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectScripts.Command[4:], ", "))
+			if err != nil {
+				return err
+			}
+			from, ran = id, append(ran, ph.Scripts...)
+			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectScripts.Command[len(p.ProjectScripts.Command)-1])
+			if p.TamperCheck {
+				earlier := r.tamper
+				// Whatever the project's scripts changed is the project's
+				// doing, wherever in node_modules.
+				r.tamper = newTamperCheck(before, func(string) bool { return true })
+				if earlier != nil {
+					r.tamper.earlier = earlier.changed
+				}
+			}
+		}
+		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
+		if r.tamper != nil {
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
 				return archive.ExtractChecked(rd, dest, root, lim, r.tamper.check)
 			}
@@ -472,6 +480,104 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
+// plantDecoys makes the scripts containers' home: a volume of this run
+// holding decoy credentials.
+func (r *runner) plantDecoys(ctx context.Context) error {
+	r.decoys = newDecoys()
+	r.decoyScan = newOutputScanner(r.decoys)
+	if err := r.eng.CreateVolume(ctx, r.names.Home); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	r.volumes = append(r.volumes, r.names.Home)
+	for _, f := range sortedKeys(r.decoys.files) {
+		r.res.Decoys = append(r.res.Decoys, "~/"+f)
+	}
+	r.res.Decoys = append(r.res.Decoys, sortedKeys(r.decoys.env)...)
+	return nil
+}
+
+// scriptsPhase runs one container of third-party scripts: it gets the
+// decoys (the first one fills the home volume) and inputs, and what ran
+// is printed.
+func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSpec, inputs []Input, title string) (string, PhaseResult, error) {
+	id, err := r.create(ctx, spec)
+	if err != nil {
+		return "", PhaseResult{}, err
+	}
+	if !r.decoys.planted {
+		if err := r.copyIn(ctx, id, DecoyHome, r.decoys.inputs()); err != nil {
+			return "", PhaseResult{}, err
+		}
+		r.decoys.planted = true
+	}
+	if len(inputs) > 0 {
+		if err := r.copyIn(ctx, id, WorkDir, inputs); err != nil {
+			return "", PhaseResult{}, err
+		}
+	}
+	r.steps.begin("%s", title)
+	ph, err := r.phase(ctx, name, id, false)
+	if err != nil {
+		return "", ph, err
+	}
+	r.scriptTimes(ctx, id, ph.Scripts)
+	if len(ph.Scripts) > 0 {
+		r.steps.end()
+		var ran []string
+		for _, sr := range ph.Scripts {
+			d := ""
+			if sr.DurationMS > 0 {
+				d = fmt.Sprintf(" %.1fs", float64(sr.DurationMS)/1000)
+			}
+			ev := sr.Event
+			if sr.Command == "node-gyp rebuild" {
+				// Often implicit: npm adds it for a binding.gyp, and gyp
+				// runs the commands that file names (THREATS RT-62).
+				ev += " (node-gyp rebuild)"
+			}
+			ran = append(ran, sr.Package+" "+ev+d)
+		}
+		r.progress("ran: %s", strings.Join(ran, ", "))
+	}
+	return id, ph, nil
+}
+
+// checkDependencyScripts applies the tamper check to what the
+// dependencies' scripts left, hashed by a trusted command in a fresh
+// container (no script's process is alive to change it afterwards), and
+// returns those hashes as the baseline of the project's own scripts.
+func (r *runner) checkDependencyScripts(ctx context.Context) (archive.Sums, error) {
+	id, err := r.create(ctx, hashSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.eng.Start(ctx, id); err != nil {
+		return nil, fmt.Errorf("%w: starting the hash container: %w", ErrEngine, err)
+	}
+	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
+		return nil, fmt.Errorf("%w: hashing node_modules ended with %d: %v", ErrEngine, code, err)
+	}
+	sums := archive.Sums{}
+	if err := r.stream(ctx, id, MidBaselineFile, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		if _, err := tr.Next(); err != nil {
+			return fmt.Errorf("reading the hashes after the dependencies' scripts: %w", err)
+		}
+		return parseSums(io.LimitReader(tr, 1<<30), sums)
+	}); err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(sums) {
+		if reason := r.tamper.check(name, sums[name]); reason != "" {
+			return nil, &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+		}
+	}
+	if name, reason := r.tamper.deleted(); name != "" {
+		return nil, &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+	}
+	return sums, nil
+}
+
 func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {
 	id, err := r.eng.Create(ctx, spec)
 	if err != nil {
@@ -513,7 +619,8 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
 		w = io.MultiWriter(out, zapWriter{log})
 	}
-	if name == "scripts" && r.decoyScan != nil {
+	thirdParty := name == "scripts" || name == "project"
+	if thirdParty && r.decoyScan != nil {
 		w = io.MultiWriter(w, r.decoyScan)
 	}
 	var attached chan error
@@ -591,7 +698,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return res, fmt.Errorf("%s hit the process limit (phase %s, %d processes): %w; raise --pids if it legitimately needs more\n%s",
 			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
 	}
-	if name == "scripts" {
+	if thirdParty {
 		se := &ScriptError{Kind: r.plan.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
 		for _, sr := range res.Scripts {
 			if sr.Package == pkg {

@@ -111,14 +111,25 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) Contai
 // lo), no credentials, no cache.
 // Its home is a volume of this run, filled with decoy credentials before
 // it starts (decoyEnv adds the decoy variables).
-func ScriptsSpec(p *Plan, image string, n Names, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
-	ph := *p.Scripts
+// The project's own scripts run in one of these too, named apart.
+func ScriptsSpec(name string, ph Phase, image string, n Names, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
 	ph.Env = maps.Clone(ph.Env)
 	maps.Copy(ph.Env, decoyEnv)
-	s := hardened(n.Scripts, image, ph, lim, prof[seccomp.Scripts])
+	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
 	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: n.Home, Dest: DecoyHome}}
+	return s
+}
+
+// hashSpec hashes node_modules after the dependencies' scripts with a
+// trusted command in a fresh container, so that no script's process is
+// alive to touch the list; only the project's own scripts run after it.
+func hashSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+	ph := Phase{Command: []string{"sh", "-c", hashScript, "sh", MidBaselineFile}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
+	s.Network = "none"
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}
 	return s
 }
 

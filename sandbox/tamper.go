@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
 )
@@ -21,6 +22,20 @@ type tamperCheck struct {
 	ran     func(dir string) bool // whether the package in dir ran its scripts
 	changed []string              // files the scripts phase changed or added
 	seen    map[string]bool       // every file that came back
+	// earlier are files an earlier scripts phase changed (the
+	// dependencies', before the project's own scripts).
+	earlier []string
+}
+
+// allChanged is every file that came back changed by any scripts phase.
+func (c *tamperCheck) allChanged() []string {
+	all := slices.Clone(c.changed)
+	for _, name := range c.earlier {
+		if c.seen[name] && !slices.Contains(all, name) {
+			all = append(all, name)
+		}
+	}
+	return all
 }
 
 func newTamperCheck(before archive.Sums, ran func(dir string) bool) *tamperCheck {

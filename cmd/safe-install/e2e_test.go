@@ -218,9 +218,15 @@ func (w *world) pack(name string) string {
 	data, err := os.ReadFile(filepath.Join(src, "package.json"))
 	must(w.t, err)
 	must(w.t, json.Unmarshal(data, &manifest))
+	extra := map[string][]byte{"target.json": w.targetJSON()}
+	if name == "gyp-expansion" {
+		// RT-62 carries RT-01's stealer: one copy of its source.
+		steal, err := os.ReadFile(filepath.Join("testdata", "packages", "steal-canaries", "steal.js"))
+		must(w.t, err)
+		extra["steal.js"] = steal
+	}
 	rel := fmt.Sprintf("vendor/%s-%s.tgz", name, manifest.Version)
-	writeTarGz(w.t, filepath.Join(w.proj, rel), "package", src,
-		map[string][]byte{"target.json": w.targetJSON()})
+	writeTarGz(w.t, filepath.Join(w.proj, rel), "package", src, extra)
 	return "file:" + rel
 }
 

