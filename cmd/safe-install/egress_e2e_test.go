@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,5 +44,26 @@ func TestE2ELockfileHostRefused(t *testing.T) {
 	w.expect(r, exitPolicy, "left-pad", fmt.Sprintf("127.0.0.1:%d", w.listener.port))
 	if conns, _ := w.listener.received(); conns != 0 {
 		t.Errorf("the listener got %d connections", conns)
+	}
+}
+
+// RT-60 (a): a git dependency (here an optional one, TanStack-style, on a
+// loopback git URL) could run its prepare script while npm fetches it: it
+// is refused before anything runs, naming the package, the URL and the
+// flag that allows it. Nothing reaches the git URL's port.
+func TestE2EGitDependencyRefused(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-60", "npm: git dependency with prepare (fetch-phase code)", "refused before the fetch (exit 14)"})
+	w := newWorld(t)
+	w.project("victim")
+	var m map[string]any
+	must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
+	url := fmt.Sprintf("git+http://127.0.0.1:%d/evil.git#0123456789abcdef0123456789abcdef01234567", w.listener.port)
+	m["optionalDependencies"] = map[string]string{"evil-git": url}
+	data, _ := json.Marshal(m)
+	must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	w.failsUnchanged([]string{"npm", "install"}, exitPolicy, "evil-git", "git+http://127.0.0.1", "--allow-git")
+	if conns, _ := w.listener.received(); conns != 0 {
+		t.Errorf("the git URL's port got %d connections", conns)
 	}
 }

@@ -3,13 +3,16 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -539,4 +542,115 @@ func TestE2EGypCommandExpansionIsContained(t *testing.T) {
 		t.Errorf("the listener got %d connections: %q", n, data)
 	}
 	w.assertTreeClean(filepath.Join(w.proj, "node_modules"))
+}
+
+// RT-30: from the scripts container, the host listener's port on every
+// loopback address is closed, no route leads anywhere (gateways, metadata,
+// host aliases), and the namespace shows lo alone. The positive control
+// runs the same probe plainly on the host, where it reaches the listener.
+func TestE2ENoWayToTheHostNetwork(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-30", "npm: host loopback, gateway and metadata reachability", "own network namespace, lo only, no routes, --no-hosts"})
+	w := newWorld(t)
+	plain := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("testdata", "packages", "net-probe", "probe.py"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(plain, "probe.py"), data, 0o644))
+	must(t, os.WriteFile(filepath.Join(plain, "target.json"), w.targetJSON(), 0o644))
+	if out, err := exec.Command("python3", filepath.Join(plain, "probe.py")).CombinedOutput(); err != nil {
+		t.Fatalf("the plain run: %v\n%s", err, out)
+	}
+	if conns, _ := w.listener.received(); conns == 0 {
+		t.Fatal("plainly on the host the probe did not reach the listener: is the case armed?")
+	}
+	before, _ := w.listener.received()
+
+	w.project("net-probe")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	var probe struct {
+		TCP, UDP, Files map[string]string
+	}
+	must(t, json.Unmarshal([]byte(w.read("node_modules/net-probe/probe.json")), &probe))
+	if len(probe.TCP) != 3 || len(probe.UDP) < 4 {
+		t.Fatalf("the probe tried too little (is it armed?): %+v", probe)
+	}
+	for host, res := range probe.TCP {
+		if res == "connected" {
+			t.Errorf("TCP to %s:%d connected inside the sandbox", host, w.listener.port)
+		}
+	}
+	for addr, res := range probe.UDP {
+		if res == "route" {
+			t.Errorf("a route to %s exists inside the sandbox", addr)
+		}
+	}
+	for _, line := range strings.Split(probe.Files["/proc/net/dev"], "\n")[2:] {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && name != "lo" {
+			t.Errorf("/proc/net/dev lists %q", name)
+		}
+	}
+	if routes := strings.Split(strings.TrimSpace(probe.Files["/proc/net/route"]), "\n"); len(routes) > 1 {
+		t.Errorf("/proc/net/route has entries: %q", routes[1:])
+	}
+	if strings.Contains(probe.Files["/etc/hosts"], "host.containers.internal") {
+		t.Error("/etc/hosts names host.containers.internal")
+	}
+	if after, _ := w.listener.received(); after != before {
+		t.Errorf("the listener got %d connections from the sandbox", after-before)
+	}
+}
+
+// RT-43: writes to the runtime through /proc/self/exe, to the image's
+// tools and loader config and to kernel knobs all fail; no inherited
+// descriptor is a directory (a leaked host one, CVE-2024-21626); the
+// host's podman, conmon, runc and node are unchanged.
+func TestE2ERuntimeCannotBeOverwritten(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-43", "npm: runtime and binary overwrite (CVE-2019-5736 style), leaked fds", "read-only root, non-root user, masked /proc and /sys"})
+	w := newWorld(t)
+	hashes := func() map[string]string {
+		out := map[string]string{}
+		for _, name := range []string{"podman", "conmon", "runc", "node"} {
+			for _, dir := range []string{"/usr/bin", "/usr/sbin", "/usr/libexec/podman", "/usr/local/bin"} {
+				if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+					out[filepath.Join(dir, name)] = fmt.Sprintf("%x", sha256.Sum256(data))
+				}
+			}
+		}
+		return out
+	}
+	before := hashes()
+	if len(before) < 4 {
+		t.Fatalf("found only %v of podman, conmon, runc and node", before)
+	}
+	w.project("runtime-overwrite")
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	var probe struct {
+		Writes map[string]string
+		FDs    map[string]struct {
+			Link string
+			Dir  bool
+		}
+	}
+	must(t, json.Unmarshal([]byte(w.read("node_modules/runtime-overwrite/probe.json")), &probe))
+	if len(probe.Writes) < 10 {
+		t.Fatalf("the package tried only %d writes (is it armed?)", len(probe.Writes))
+	}
+	for target, res := range probe.Writes {
+		if strings.HasPrefix(res, "WROTE") || strings.HasPrefix(res, "opened") {
+			t.Errorf("%s: %s", target, res)
+		}
+	}
+	for fd, d := range probe.FDs {
+		if n, _ := strconv.Atoi(fd); n > 2 && d.Dir {
+			t.Errorf("inherited descriptor %s is a directory: %s", fd, d.Link)
+		}
+	}
+	if after := hashes(); !maps.Equal(before, after) {
+		t.Errorf("host binaries changed: %v, then %v", before, after)
+	}
 }
