@@ -204,12 +204,12 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// pack writes testdata/packages/<name> as vendor/<name>-<version>.tgz, the
+// pack writes testdata/corpus/npm/<name> as vendor/<name>-<version>.tgz, the
 // way npm packs (a "package/" prefix), adding target.json with the
 // listener's port. It returns the file: spec.
 func (w *world) pack(name string) string {
 	w.t.Helper()
-	src := filepath.Join("testdata", "packages", name)
+	src := filepath.Join("testdata", "corpus", "npm", name)
 	if name == "hello-addon" {
 		// The example's addon is the fixture: one copy of its source.
 		src = filepath.Join("..", "..", "examples", "native-addon", name)
@@ -221,7 +221,7 @@ func (w *world) pack(name string) string {
 	extra := map[string][]byte{"target.json": w.targetJSON()}
 	if name == "gyp-expansion" {
 		// RT-62 carries RT-01's stealer: one copy of its source.
-		steal, err := os.ReadFile(filepath.Join("testdata", "packages", "steal-canaries", "steal.js"))
+		steal, err := os.ReadFile(filepath.Join("testdata", "corpus", "npm", "steal-canaries", "steal.js"))
 		must(w.t, err)
 		extra["steal.js"] = steal
 	}

@@ -383,7 +383,7 @@ func TestE2ESideChannelsDoNotReachTheHost(t *testing.T) {
 	// loopback), every channel reaches the listeners.
 	plain := t.TempDir()
 	for _, f := range []string{"leak.js", "package.json"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "packages", "side-channels", f))
+		data, err := os.ReadFile(filepath.Join("testdata", "corpus", "npm", "side-channels", f))
 		must(t, err)
 		must(t, os.WriteFile(filepath.Join(plain, f), data, 0o644))
 	}
@@ -553,7 +553,7 @@ func TestE2ENoWayToTheHostNetwork(t *testing.T) {
 	corpus(t, corpusCase{"RT-30", "npm: host loopback, gateway and metadata reachability", "own network namespace, lo only, no routes, --no-hosts"})
 	w := newWorld(t)
 	plain := t.TempDir()
-	data, err := os.ReadFile(filepath.Join("testdata", "packages", "net-probe", "probe.py"))
+	data, err := os.ReadFile(filepath.Join("testdata", "corpus", "npm", "net-probe", "probe.py"))
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(plain, "probe.py"), data, 0o644))
 	must(t, os.WriteFile(filepath.Join(plain, "target.json"), w.targetJSON(), 0o644))

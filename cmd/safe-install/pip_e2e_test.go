@@ -21,7 +21,7 @@ import (
 )
 
 // pipWorld is a world with a Python side: a PEP 503 index on loopback that
-// serves the testdata/pip sdists (packed by the test) and Debian's
+// serves the testdata/corpus/pip sdists (packed by the test) and Debian's
 // setuptools and wheel wheels, a virtualenv as the host environment, and
 // pip's canaries: ~/.pypirc, ~/.netrc, and PIP_INDEX_URL with a password.
 type pipWorld struct {
@@ -105,7 +105,7 @@ func distProject(file string) string {
 func servePipIndex(t *testing.T, w *world) *pipIndex {
 	t.Helper()
 	idx := &pipIndex{dir: t.TempDir()}
-	entries, err := os.ReadDir(filepath.Join("testdata", "pip"))
+	entries, err := os.ReadDir(filepath.Join("testdata", "corpus", "pip"))
 	must(t, err)
 	for _, e := range entries {
 		idx.sdist(t, w, e.Name())
@@ -128,11 +128,11 @@ func servePipIndex(t *testing.T, w *world) *pipIndex {
 	return idx
 }
 
-// sdist packs testdata/pip/<name-version> as name-version.tar.gz, with
+// sdist packs testdata/corpus/pip/<name-version> as name-version.tar.gz, with
 // target.json (the listener's port) added, as the npm fixtures get it.
 func (idx *pipIndex) sdist(t *testing.T, w *world, dir string) {
 	name, version := dir[:strings.LastIndex(dir, "-")], dir[strings.LastIndex(dir, "-")+1:]
-	writeTarGz(t, filepath.Join(idx.dir, dir+".tar.gz"), dir, filepath.Join("testdata", "pip", dir), map[string][]byte{
+	writeTarGz(t, filepath.Join(idx.dir, dir+".tar.gz"), dir, filepath.Join("testdata", "corpus", "pip", dir), map[string][]byte{
 		"target.json": []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)),
 		"PKG-INFO":    []byte("Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"),
 	})

@@ -5,7 +5,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,7 +75,19 @@ func printCorpusTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\n", r.ID, r.Class, r.Layer, r.result, r.seconds, strings.TrimPrefix(r.test, "TestE2E"))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d cases, %d not passing; known failures: none listed\n\n", len(rows), failed)
+	fmt.Fprintf(w, "%d cases, %d not passing\n", len(rows), failed)
+	if len(knownFailures) == 0 {
+		fmt.Fprintln(w, "known failures: none listed")
+	}
+	for _, id := range slices.Sorted(maps.Keys(knownFailures)) {
+		fmt.Fprintf(w, "known failure %s: %s\n", id, knownFailures[id])
+	}
+	fmt.Fprintln(w)
 }
+
+// knownFailures are cases that cannot pass with the current design, each
+// with the reason. Their tests still run and fail; the list must shrink,
+// never grow silently (issue 5). RT-52 left it when the disk guard came.
+var knownFailures = map[string]string{}
 
 func init() { afterTests = append(afterTests, func() { printCorpusTable(os.Stderr) }) }
