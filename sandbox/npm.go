@@ -165,11 +165,15 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		return nil, err
 	}
 	p.Inputs = append(p.Inputs, ws...)
-	local, err := localDependencyInputs(project, manifest, lockfile)
+	for _, in := range ws {
+		p.LinkTargets = append(p.LinkTargets, path.Dir(in.Name))
+	}
+	local, links, err := localDependencyInputs(project, manifest, lockfile)
 	if err != nil {
 		return nil, err
 	}
 	p.Inputs = append(p.Inputs, local...)
+	p.LinkTargets = append(p.LinkTargets, links...)
 
 	userRC, _ := os.ReadFile(userNpmrc(opts))
 	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
@@ -514,8 +518,9 @@ func workspaceInputs(project string, patterns []string) ([]Input, error) {
 
 // localDependencyInputs copies the targets of file: dependencies: tarballs
 // as they are, directories without node_modules and .git. Only paths
-// inside the project are taken.
-func localDependencyInputs(project string, m npmManifest, l npmLockfile) ([]Input, error) {
+// inside the project are taken. links are the directories, which npm links
+// into node_modules.
+func localDependencyInputs(project string, m npmManifest, l npmLockfile) (out []Input, links []string, err error) {
 	targets := map[string]bool{}
 	for _, spec := range m.allDependencies() {
 		if strings.HasPrefix(spec, "file:") {
@@ -527,31 +532,31 @@ func localDependencyInputs(project string, m npmManifest, l npmLockfile) ([]Inpu
 			targets[strings.TrimPrefix(pkg.Resolved, "file:")] = true
 		}
 	}
-	var out []Input
 	for _, t := range sortedKeys(targets) {
 		rel := path.Clean(filepath.ToSlash(t))
 		if !fs.ValidPath(rel) || rel == "." {
-			return nil, fmt.Errorf("%w: file: dependency %q is outside the project; only paths inside it are copied into the sandbox", ErrPolicy, t)
+			return nil, nil, fmt.Errorf("%w: file: dependency %q is outside the project; only paths inside it are copied into the sandbox", ErrPolicy, t)
 		}
 		host := filepath.Join(project, filepath.FromSlash(rel))
 		fi, err := os.Lstat(host)
 		if err != nil {
-			return nil, fmt.Errorf("file: dependency %q: %w", t, err)
+			return nil, nil, fmt.Errorf("file: dependency %q: %w", t, err)
 		}
 		switch {
 		case fi.Mode().IsRegular():
 			out = append(out, Input{Name: rel, Source: host, Mode: 0o644})
 		case fi.IsDir():
+			links = append(links, rel)
 			dir, err := dirInputs(project, host)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out = append(out, dir...)
 		default:
-			return nil, fmt.Errorf("%w: file: dependency %q is neither a file nor a directory", ErrPolicy, t)
+			return nil, nil, fmt.Errorf("%w: file: dependency %q is neither a file nor a directory", ErrPolicy, t)
 		}
 	}
-	return out, nil
+	return out, links, nil
 }
 
 // dirInputs lists the regular files of a local package directory. It

@@ -59,6 +59,10 @@ type Plan struct {
 	// files they get besides Inputs.
 	ProjectScripts *Phase  `json:"project_scripts,omitempty"`
 	ProjectInputs  []Input `json:"project_inputs,omitempty"`
+	// LinkTargets are project directories (slash-separated, relative) that
+	// a symlink in the artifacts may point at: npm's workspaces and file:
+	// directories, linked into node_modules.
+	LinkTargets []string `json:"link_targets,omitempty"`
 	// Policy is which dependencies' scripts run.
 	Policy ScriptPolicy `json:"script_policy"`
 	// Artifacts are directories taken from the scripts container (or the

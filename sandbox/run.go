@@ -352,7 +352,10 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 
-	from, extract := fetchID, archive.Extract
+	from := fetchID
+	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
+		return archive.ExtractWith(rd, dest, root, lim, archive.Options{Links: p.LinkTargets})
+	}
 	waitAudit := func() error { return nil }
 	deps := p.Scripts
 	if dirs, ok, err := r.lockScripts(ctx, fetchID); deps != nil && err == nil && ok && len(dirs) == 0 {
@@ -418,7 +421,7 @@ func (r *runner) run(ctx context.Context) error {
 		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
 		if r.tamper != nil {
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-				return archive.ExtractChecked(rd, dest, root, lim, r.tamper.check)
+				return archive.ExtractWith(rd, dest, root, lim, archive.Options{Check: r.tamper.check, Links: p.LinkTargets})
 			}
 		}
 	}
@@ -436,6 +439,10 @@ func (r *runner) run(ctx context.Context) error {
 	if r.tamper != nil {
 		if name, reason := r.tamper.deleted(); name != "" {
 			return &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+		}
+		out := r.tamper.outside()
+		for _, dir := range sortedKeys(out) {
+			r.steps.warn("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, pluralize(out[dir], "file"))
 		}
 	}
 	if err := waitAudit(); err != nil {

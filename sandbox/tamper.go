@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
 )
@@ -74,6 +75,21 @@ func (c *tamperCheck) deleted() (name, reason string) {
 		return n, fmt.Sprintf("deleted during the scripts phase, but %s ran no install script of its own: another package's script removed it", packageOf(n))
 	}
 	return "", ""
+}
+
+// outside counts, per top-level directory (node_modules/.prisma), the files
+// that scripts wrote outside any package: allowed (Prisma generates its
+// client there), but the user is told (THREATS B11).
+func (c *tamperCheck) outside() map[string]int {
+	dirs := map[string]int{}
+	for _, name := range c.allChanged() {
+		if packageDir(name) != "" {
+			continue
+		}
+		parts := strings.SplitN(name, "/", 3)
+		dirs[strings.Join(parts[:min(2, len(parts))], "/")]++
+	}
+	return dirs
 }
 
 // scriptDirs are the package directories whose install scripts run, from a

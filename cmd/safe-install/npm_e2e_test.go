@@ -654,3 +654,53 @@ func TestE2ERuntimeCannotBeOverwritten(t *testing.T) {
 		t.Errorf("host binaries changed: %v, then %v", before, after)
 	}
 }
+
+// B9: a monorepo's workspace and a file: directory dependency are linked
+// into node_modules, pointing out of it at the project's own directories:
+// those exact links come back and work on the host; nothing else may leave.
+func TestE2EWorkspacesAndFileLinks(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B9", "benign npm: workspaces and file: directory links", "copy-back accepts links to the declared directories only"})
+	w := newWorld(t)
+	files := map[string]string{
+		"package.json":                `{"name": "proj", "version": "1.0.0", "private": true, "workspaces": ["packages/*"], "dependencies": {"sibling": "file:vendor/sibling"}}`,
+		"packages/a/package.json":     `{"name": "@me/a", "version": "1.0.0", "main": "index.js"}`,
+		"packages/a/index.js":         `module.exports = "workspace a";`,
+		"vendor/sibling/package.json": `{"name": "sibling", "version": "1.0.0", "main": "index.js"}`,
+		"vendor/sibling/index.js":     `module.exports = "sibling";`,
+	}
+	for name, body := range files {
+		must(t, os.MkdirAll(filepath.Join(w.proj, filepath.Dir(name)), 0o755))
+		must(t, os.WriteFile(filepath.Join(w.proj, name), []byte(body), 0o644))
+	}
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	for link, want := range map[string]string{"node_modules/@me/a": "../../packages/a", "node_modules/sibling": "../vendor/sibling"} {
+		if got, err := os.Readlink(filepath.Join(w.proj, link)); err != nil || got != want {
+			t.Errorf("%s -> %q (%v), want -> %q", link, got, err, want)
+		}
+	}
+	if got := w.nodeOnHost(`console.log(require("@me/a") + ", " + require("sibling"))`); got != "workspace a, sibling" {
+		t.Errorf("on the host: %q", got)
+	}
+}
+
+// B11: a postinstall that generates code into a new top-level directory of
+// node_modules (Prisma's .prisma) works, and the run lists the directory.
+func TestE2EGeneratedClientOutsideAnyPackage(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B11", "benign npm: postinstall writes node_modules/.prisma (Prisma-style)", "allowed with a warning naming the directory"})
+	w := newWorld(t)
+	w.project("generates-client")
+	r := w.run("npm", "install")
+	if r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	if got := w.nodeOnHost(`console.log(require("./node_modules/.prisma/client").generated)`); got != "true" {
+		t.Errorf("the generated client on the host: %q", got)
+	}
+	if !strings.Contains(r.stderr, "wrote outside any package: node_modules/.prisma (1 file") {
+		t.Error("the run does not name node_modules/.prisma")
+	}
+}

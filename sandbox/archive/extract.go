@@ -71,6 +71,9 @@ type extractor struct {
 	// check, when set, sees every regular file's content hash and may
 	// refuse it by returning a reason.
 	check func(name string, sum Sum) string
+	// links are archive paths outside root that a symlink may point at
+	// exactly (npm's workspace and file: directory links).
+	links map[string]bool
 	made  map[string]kind
 	stats Stats
 }
@@ -103,6 +106,25 @@ func ExtractFile(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 // link copies included) after it is written; a non-empty answer refuses it.
 func ExtractChecked(r io.Reader, dest, root string, lim Limits, check func(name string, sum Sum) string) (Stats, error) {
 	return (&extractor{dest: dest, root: root, lim: lim, check: check}).run(r)
+}
+
+// Options are what an extraction may accept beyond Extract's rules.
+type Options struct {
+	// Check, when set, sees every regular file's hash, as in ExtractChecked.
+	Check func(name string, sum Sum) string
+	// Links are the paths outside root, relative to the archive's top
+	// (like "packages/a"), that a symlink may point at exactly: npm links
+	// workspaces and file: directories into node_modules that way.
+	Links []string
+}
+
+// ExtractWith is Extract with Options.
+func ExtractWith(r io.Reader, dest, root string, lim Limits, opts Options) (Stats, error) {
+	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}}
+	for _, l := range opts.Links {
+		x.links[path.Clean(l)] = true
+	}
+	return x.run(r)
 }
 
 // Hash reads an archive like Extract, under the same name rules and limits,
@@ -365,8 +387,10 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 		}
 	}
 	// For root/a/b/link the link's directory is two levels below root, so
-	// it may climb at most two levels (reaching root itself).
-	if up > below {
+	// it may climb at most two levels (reaching root itself). Beyond root,
+	// only the exact declared link targets: what such a link points at is
+	// the user's own directory, never something the archive made.
+	if up > below && !x.links[path.Join(path.Dir(name), target)] {
 		return x.refuse(hdr.Name, fmt.Sprintf("symlink to %q leaves %s", target, x.root))
 	}
 	if err := os.Symlink(target, x.host(name)); err != nil {

@@ -240,6 +240,37 @@ func TestExtractAcceptsNodeModules(t *testing.T) {
 	assertHomeUntouched(t, home, dest)
 }
 
+// B9: npm links workspaces and file: directories into node_modules with
+// symlinks that leave it; only the exact declared targets pass.
+func TestExtractWorkspaceLinks(t *testing.T) {
+	t.Parallel()
+	opts := Options{Links: []string{"packages/a", "vendor/dep"}}
+	ok := craft(t,
+		dir("node_modules/"),
+		symlink("node_modules/@me/a", "../../packages/a"),
+		symlink("node_modules/dep", "../vendor/dep"),
+	)
+	_, dest := hostTree(t)
+	if stats, err := ExtractWith(bytes.NewReader(ok), dest, "node_modules", DefaultLimits, opts); err != nil || stats.Symlinks != 2 {
+		t.Fatalf("ExtractWith(declared links) = %+v, %v", stats, err)
+	}
+	for name, links := range map[string][]entry{
+		"another directory":      {symlink("node_modules/@me/a", "../../packages/b")},
+		"inside a declared one":  {symlink("node_modules/x", "../packages/a/src")},
+		"above a declared one":   {symlink("node_modules/x", "../packages")},
+		"declared, then climbs":  {symlink("node_modules/x", "../packages/a/../../..")},
+		"the project's home dir": {symlink("node_modules/x", "../..")},
+	} {
+		_, dest := hostTree(t)
+		if _, err := ExtractWith(bytes.NewReader(craft(t, links...)), dest, "node_modules", DefaultLimits, opts); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := Extract(bytes.NewReader(ok), t.TempDir(), "node_modules", DefaultLimits); err == nil {
+		t.Error("Extract without declared links accepted a workspace link")
+	}
+}
+
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	lim := DefaultLimits
