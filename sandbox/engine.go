@@ -18,6 +18,10 @@ type Engine interface {
 	RemoveImage(ctx context.Context, ref string) error
 
 	CreateVolume(ctx context.Context, name string) error
+	// CreateMemoryVolume creates a volume on a tmpfs of at most maxBytes
+	// and maxFiles (0: the tmpfs default). Its files live while a
+	// container that mounts it runs (see HolderSpec).
+	CreateMemoryVolume(ctx context.Context, name string, maxBytes, maxFiles int64) error
 	RemoveVolume(ctx context.Context, name string) error
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	// VolumePath is where a volume's files are on the engine's host.
@@ -37,6 +41,10 @@ type Engine interface {
 	Wait(ctx context.Context, id string) (int, error)
 	// Logs writes the container's combined output.
 	Logs(ctx context.Context, id string, w io.Writer) error
+	// ContainerDir gives a path on this machine where a running
+	// container's directory can be read, until done; an error when the
+	// engine is not local.
+	ContainerDir(ctx context.Context, id, dir string) (path string, done func(), err error)
 	// CopyOut writes a tar stream of path in a stopped container to w.
 	CopyOut(ctx context.Context, id, path string, w io.Writer) error
 	// OOMKilled reports whether the kernel's OOM killer ended the container.

@@ -59,6 +59,10 @@ var networkError = regexp.MustCompile(`\b(ENETUNREACH|EAI_AGAIN|ENOTFOUND|ECONNR
 
 // outOfProcesses matches how shells, node and python report a fork the
 // process rlimit refused.
+// outOfSpace matches a full work directory (its tmpfs is bounded by --disk)
+// or home.
+var outOfSpace = regexp.MustCompile(`ENOSPC|No space left on device`)
+
 var outOfProcesses = regexp.MustCompile(`Cannot fork|fork: Resource temporarily unavailable|spawn \S+ EAGAIN|BlockingIOError: \[Errno 11\]`)
 
 // ScriptRun is one lifecycle script npm announced.

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 
@@ -91,4 +93,42 @@ func (p *Podman) unpin(id string) {
 	if v, ok := p.pidfds.LoadAndDelete(id); ok {
 		unix.Close(v.(pinned).init)
 	}
+}
+
+// ContainerDir opens, for a local engine, a directory of a running
+// container as that container sees it, through its init process's root
+// (/proc/PID/root: the rootless user may look into its own containers'
+// mount namespaces). It returns a path on this machine that stays valid
+// until done is called: /proc/self/fd/N of a directory fd opened while a
+// pidfd showed the process alive, so a recycled pid cannot stand in.
+func (p *Podman) ContainerDir(ctx context.Context, id, dir string) (path string, done func(), err error) {
+	if p.host != "local" {
+		return "", nil, errors.New("not a local engine")
+	}
+	data, err := containers.Inspect(p.ctx(ctx), id, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	if data.State == nil || !data.State.Running || data.State.Pid <= 0 {
+		return "", nil, errors.New("the container does not run")
+	}
+	pidfd, err := unix.PidfdOpen(data.State.Pid, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/root%s", data.State.Pid, dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	// The pidfd's process is alive now, and the container still runs with
+	// that pid: then the pid was the container's all along, and the fd
+	// was opened in its root.
+	again, err := containers.Inspect(p.ctx(ctx), id, nil)
+	if err := errors.Join(err, unix.PidfdSendSignal(pidfd, 0, nil, 0)); err != nil ||
+		again.State == nil || !again.State.Running || again.State.Pid != data.State.Pid {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("the container's init changed while its directory was opened: %v", err)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", fd), func() { unix.Close(fd) }, nil
 }

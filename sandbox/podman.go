@@ -104,6 +104,31 @@ func (p *Podman) CreateVolume(ctx context.Context, name string) error {
 	return nil
 }
 
+func (p *Podman) CreateMemoryVolume(ctx context.Context, name string, maxBytes, maxFiles int64) error {
+	opts := map[string]string{"type": "tmpfs", "device": "tmpfs"}
+	var o []string
+	if maxBytes > 0 {
+		// Podman 4.3 refuses size= for a rootless volume; nr_blocks is
+		// the same bound in pages.
+		o = append(o, fmt.Sprintf("nr_blocks=%d", (maxBytes+4095)/4096))
+	}
+	if maxFiles > 0 {
+		o = append(o, fmt.Sprintf("nr_inodes=%d", maxFiles))
+	}
+	if len(o) > 0 {
+		opts["o"] = strings.Join(o, ",")
+	}
+	_, err := volumes.Create(p.ctx(ctx), entities.VolumeCreateOptions{
+		Name:    name,
+		Options: opts,
+		Labels:  map[string]string{label: "true"},
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	return nil
+}
+
 func (p *Podman) VolumeExists(ctx context.Context, name string) (bool, error) {
 	return volumes.Exists(p.ctx(ctx), name, nil)
 }

@@ -122,6 +122,19 @@ func ScriptsSpec(name string, ph Phase, image string, n Names, lim Limits, prof 
 	return s
 }
 
+// HolderSpec keeps the work volume's tmpfs mounted from the first phase to
+// the last copy-back: Podman mounts a tmpfs volume when a container that
+// uses it starts and unmounts it when the last one stops, so without a
+// holder each phase would find it empty (measured). It runs only sleep,
+// with the volume read-only.
+func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+	ph := Phase{Command: []string{"sleep", "infinity"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
+	s.Network = "none"
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}}
+	return s
+}
+
 // hashSpec hashes node_modules after the dependencies' scripts with a
 // trusted command in a fresh container, so that no script's process is
 // alive to touch the list; only the project's own scripts run after it.

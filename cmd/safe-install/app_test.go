@@ -78,10 +78,13 @@ func TestDryRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("dry run is not JSON: %v\n%s", err, stdout)
 	}
-	if len(out.Containers) != 2 {
-		t.Fatalf("%d containers, want fetch and scripts", len(out.Containers))
+	if len(out.Containers) != 3 {
+		t.Fatalf("%d containers, want the work volume's holder, fetch and scripts", len(out.Containers))
 	}
-	fetch, scripts := out.Containers[0], out.Containers[1]
+	holder, fetch, scripts := out.Containers[0], out.Containers[1], out.Containers[2]
+	if len(holder.Volumes) != 1 || !holder.Volumes[0].ReadOnly || holder.Network != "none" {
+		t.Errorf("the holder mounts %+v with network %q; want the work volume read-only and no network", holder.Volumes, holder.Network)
+	}
 	// Neither has a network: the fetch reaches registries only through the
 	// relay on its stdin and stdout.
 	if scripts.Network != "none" || fetch.Network != "none" || !fetch.Stdin || scripts.Stdin {

@@ -296,7 +296,8 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		Limits     sandbox.Limits           `json:"limits"`
 		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 		Containers []sandbox.ContainerSpec  `json:"containers"`
-	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{sandbox.FetchSpec(plan, image, names, lim, profiles)}}
+	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{
+		sandbox.HolderSpec(image, names, lim, profiles), sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
 		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}

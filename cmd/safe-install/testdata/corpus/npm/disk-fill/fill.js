@@ -41,9 +41,10 @@ switch (variant) {
   case 'home':
     fill(path.join(os.homedir(), 'fill'));
     break;
-  case 'files': {
+  case 'files':
+  case 'home-files': {
     // (b) two million empty files.
-    const dir = path.join(__dirname, 'many');
+    const dir = path.join(variant === 'files' ? __dirname : os.homedir(), 'many');
     fs.mkdirSync(dir);
     for (let i = 0; i < 2e6; i++) {
       if (i % 10000 === 0) fs.mkdirSync(path.join(dir, 'd' + i));
