@@ -61,10 +61,11 @@ redteam: build
 		-count=1 -p 1 -timeout 60m -run 'E2E' ./cmd/safe-install/
 
 # Paired, interleaved runs of plain npm and safe-install npm: warm and cold
-# npm ci, and npm install of one package into an existing tree.
+# npm ci, npm install of one package into an existing tree, and pip install of
+# four sdists from a loopback index.
 bench: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -timeout 60m -run '^$$' -bench 'WarmNPMCI|ColdNPMCI|NPMInstallPackage' -benchtime 3x ./cmd/safe-install/
+		-count=1 -timeout 60m -run '^$$' -bench 'WarmNPMCI|ColdNPMCI|NPMInstallPackage|PipInstall' -benchtime 3x ./cmd/safe-install/
 
 fmt:
 	gofmt -w cmd sandbox seccomp images

@@ -178,8 +178,13 @@ func statfs(path string) (DiskFree, error) {
 	return DiskFree{Bytes: st.Bavail * uint64(st.Bsize), Files: st.Ffree, FilesKnown: true, Cheap: true}, nil
 }
 
+// RemoveVolume does not force: forcing removes the containers that use the
+// volume, and Podman 4.3 deadlocks (every later podman command hangs) when
+// it does that to a tmpfs volume whose holder container runs (seen here).
+// Cleanup removes the containers first; a volume still in use is left
+// and reported instead.
 func (p *Podman) RemoveVolume(ctx context.Context, name string) error {
-	return volumes.Remove(p.ctx(ctx), name, new(volumes.RemoveOptions).WithForce(true))
+	return volumes.Remove(p.ctx(ctx), name, nil)
 }
 
 func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {

@@ -26,14 +26,14 @@ import (
 // BenchmarkWarmNPMCI: npm ci with both caches warm and no node_modules.
 func BenchmarkWarmNPMCI(b *testing.B) {
 	bench := newBench(b)
-	bench.pairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
+	bench.npmPairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
 }
 
 // BenchmarkColdNPMCI: npm ci with both caches emptied first (npm's for
 // plain npm, the cache volume for safe-install): downloads included.
 func BenchmarkColdNPMCI(b *testing.B) {
 	bench := newBench(b)
-	bench.pairs("cold npm ci", []string{"ci"}, func(who string) {
+	bench.npmPairs("cold npm ci", []string{"ci"}, func(who string) {
 		bench.removeTree()
 		if who == "plain" {
 			bench.cmd("npm", "cache", "clean", "--force")
@@ -47,12 +47,28 @@ func BenchmarkColdNPMCI(b *testing.B) {
 // existing tree (--no-save, so every pair starts from the same project).
 func BenchmarkNPMInstallPackage(b *testing.B) {
 	bench := newBench(b)
-	bench.pairs("npm install left-pad@1.3.0 into the tree", []string{"install", "--no-save", "left-pad@1.3.0"}, func(string) {})
+	bench.npmPairs("npm install left-pad@1.3.0 into the tree", []string{"install", "--no-save", "left-pad@1.3.0"}, func(string) {})
+}
+
+// BenchmarkPipInstall: pip install -r requirements.txt of four sdists (one
+// C extension, a chain of three, setuptools and wheel as build
+// requirements) from the loopback PEP 503 index of the pip tests into a
+// fresh virtualenv. Plain pip runs without its wheel cache, so that both
+// build every sdist, as on a fresh machine.
+func BenchmarkPipInstall(b *testing.B) {
+	w := newPipWorld(b)
+	w.requirements("fastext==1.0", "chain-a==1.0")
+	x := &bench{b: b, proj: w.proj, env: w.env}
+	x.pairs("pip install -r requirements.txt (4 sdists, 1 C extension)",
+		[]string{filepath.Join(w.venv, "bin", "pip"), "install", "--no-cache-dir", "-r", "requirements.txt"},
+		[]string{binary, "pip", "--json", "install", "-r", "requirements.txt"},
+		func(string) { x.cmd("python3", "-m", "venv", "--clear", w.venv) })
 }
 
 type bench struct {
 	b    *testing.B
 	proj string
+	env  []string // nil: this process's
 }
 
 func newBench(b *testing.B) *bench {
@@ -87,6 +103,7 @@ func (x *bench) removeTree() {
 func (x *bench) cmd(name string, args ...string) (time.Duration, int64, []byte) {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = x.proj
+	cmd.Env = x.env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -99,9 +116,16 @@ func (x *bench) cmd(name string, args ...string) (time.Duration, int64, []byte) 
 	return took, rss, out
 }
 
-// pairs runs b.N pairs of `npm ARGS` and `safe-install npm ARGS`, calling
-// prepare("plain") or prepare("safe") before each.
-func (x *bench) pairs(what string, args []string, prepare func(who string)) {
+// npmPairs runs b.N pairs of `npm ARGS` and `safe-install npm ARGS`.
+func (x *bench) npmPairs(what string, args []string, prepare func(who string)) {
+	x.pairs(what, append([]string{"npm"}, append(slices.Clone(args), "--no-audit", "--no-fund")...),
+		append([]string{binary, "npm", "--json"}, args...), prepare)
+}
+
+// pairs runs b.N pairs of the plain command and safe-install's (which
+// prints its JSON report), calling prepare("plain") or prepare("safe")
+// before each.
+func (x *bench) pairs(what string, plainCmd, safeCmd []string, prepare func(who string)) {
 	b := x.b
 	var plain, safe, ratios []float64
 	var peakRSS int64
@@ -109,9 +133,9 @@ func (x *bench) pairs(what string, args []string, prepare func(who string)) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		prepare("plain")
-		p, _, _ := x.cmd("npm", append(slices.Clone(args), "--no-audit", "--no-fund")...)
+		p, _, _ := x.cmd(plainCmd[0], plainCmd[1:]...)
 		prepare("safe")
-		s, rss, out := x.cmd(binary, append([]string{"npm", "--json"}, args...)...)
+		s, rss, out := x.cmd(safeCmd[0], safeCmd[1:]...)
 		var rep sandbox.Report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			b.Fatalf("report: %v", err)

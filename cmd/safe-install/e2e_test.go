@@ -113,7 +113,7 @@ func setupE2E() (func(), error) {
 	return stop, nil
 }
 
-func requireE2E(t *testing.T) {
+func requireE2E(t testing.TB) {
 	t.Helper()
 	if setupErr == nil {
 		return
@@ -141,7 +141,7 @@ func leftovers() string {
 // inside it (so a "../../.." escape from node_modules lands in HOME), and a
 // loopback listener that no sandboxed code should reach.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	home     string
 	proj     string
 	suffix   string   // the random part of every canary
@@ -153,7 +153,7 @@ type world struct {
 	target map[string]any
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	requireE2E(t)
 	root := t.TempDir()
@@ -197,7 +197,7 @@ func randomSuffix() string {
 	return strings.ToUpper(hex.EncodeToString(b))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func (w *world) pack(name string) string {
 // writeTarGz packs every file below src, and extra, into file as a gzipped
 // tar with every name under prefix/: how npm packs ("package/") and how an
 // sdist is laid out ("name-version/").
-func writeTarGz(t *testing.T, file, prefix, src string, extra map[string][]byte) {
+func writeTarGz(t testing.TB, file, prefix, src string, extra map[string][]byte) {
 	t.Helper()
 	f, err := os.Create(file)
 	must(t, err)
@@ -470,7 +470,7 @@ type listener struct {
 	data  bytes.Buffer
 }
 
-func listen(t *testing.T) *listener {
+func listen(t testing.TB) *listener {
 	l := &listener{}
 	ln4, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)

@@ -190,7 +190,9 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		Quiet: f.Quiet, Strict: f.Strict, Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
 	res, err := sandbox.Run(c.Context, eng, plan, opts)
 	if res != nil && len(res.Kept) > 0 {
-		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove with podman rm / podman volume rm): %s\n", strings.Join(res.Kept, " "))
+		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
+		// tmpfs work volume while its holder container runs (seen here).
+		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove the containers with podman rm -f -t0 first, then the volumes with podman volume rm): %s\n", strings.Join(res.Kept, " "))
 	}
 	if rerr := writeReport(e, f, sandbox.NewReport(plan, lim, res, err, time.Since(start))); rerr != nil && err == nil {
 		err = rerr

@@ -31,7 +31,7 @@ type pipWorld struct {
 	python string
 }
 
-func newPipWorld(t *testing.T) *pipWorld {
+func newPipWorld(t testing.TB) *pipWorld {
 	t.Helper()
 	w := &pipWorld{world: newWorld(t)}
 	w.index = servePipIndex(t, w.world)
@@ -102,7 +102,7 @@ func distProject(file string) string {
 	return strings.ToLower(pipProjectName.ReplaceAllString(name, "-"))
 }
 
-func servePipIndex(t *testing.T, w *world) *pipIndex {
+func servePipIndex(t testing.TB, w *world) *pipIndex {
 	t.Helper()
 	idx := &pipIndex{dir: t.TempDir()}
 	entries, err := os.ReadDir(filepath.Join("testdata", "corpus", "pip"))
@@ -130,7 +130,7 @@ func servePipIndex(t *testing.T, w *world) *pipIndex {
 
 // sdist packs testdata/corpus/pip/<name-version> as name-version.tar.gz, with
 // target.json (the listener's port) added, as the npm fixtures get it.
-func (idx *pipIndex) sdist(t *testing.T, w *world, dir string) {
+func (idx *pipIndex) sdist(t testing.TB, w *world, dir string) {
 	name, version := dir[:strings.LastIndex(dir, "-")], dir[strings.LastIndex(dir, "-")+1:]
 	writeTarGz(t, filepath.Join(idx.dir, dir+".tar.gz"), dir, filepath.Join("testdata", "corpus", "pip", dir), map[string][]byte{
 		"target.json": []byte(fmt.Sprintf(`{"port": %d}`, w.listener.port)),

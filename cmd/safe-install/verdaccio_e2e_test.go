@@ -169,17 +169,34 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 	// and contents for the token, then remove them.
 	kept := r.stderr[strings.Index(r.stderr, "kept for inspection"):]
 	kept, _, _ = strings.Cut(kept[strings.Index(kept, ":")+1:], "\n")
-	if len(strings.Fields(kept)) != 6 {
-		t.Fatalf("kept %q, want three containers (fetch, scripts, decoy audit) and three volumes (work, fetch config, home)", kept)
+	if len(strings.Fields(kept)) != 7 {
+		t.Fatalf("kept %q, want four containers (the work volume's holder, fetch, scripts, decoy audit) and three volumes (work, fetch config, home)", kept)
 	}
+	// Volumes are read first (the work volume is a tmpfs that lives while
+	// its holder container runs), and removed last: Podman 4.3 deadlocks
+	// in `volume rm -f` of it while the holder runs.
+	var volumes []string
 	for _, name := range strings.Fields(kept) {
-		if strings.HasSuffix(name, "-work") || strings.HasSuffix(name, "-fetchcfg") || strings.HasSuffix(name, "-home") {
-			out, err := exec.Command("podman", "volume", "export", name).Output()
-			if err != nil {
-				t.Errorf("exporting volume %s: %v", name, err)
-			}
-			w.assertNoCanary("volume "+name, out)
-			exec.Command("podman", "volume", "rm", "-f", name).Run()
+		if !strings.HasPrefix(name, "safe-install-") {
+			continue
+		}
+		volumes = append(volumes, name)
+		out, err := exec.Command("podman", "volume", "export", name).Output()
+		if err != nil {
+			t.Errorf("exporting volume %s: %v", name, err)
+		}
+		if strings.HasSuffix(name, "-work") && !bytes.Contains(out, []byte("generated.txt")) {
+			t.Errorf("the work volume's export lacks node_modules/writes-own-file/generated.txt: is the tmpfs still mounted?")
+		}
+		w.assertNoCanary("volume "+name, out)
+	}
+	defer func() {
+		for _, v := range volumes {
+			exec.Command("podman", "volume", "rm", v).Run()
+		}
+	}()
+	for _, name := range strings.Fields(kept) {
+		if strings.HasPrefix(name, "safe-install-") {
 			continue
 		}
 		inspect, _ := exec.Command("podman", "inspect", name).Output()
@@ -202,6 +219,6 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 			}
 		}
 		w.assertNoCanary("podman logs "+name, logs)
-		exec.Command("podman", "rm", "-f", name).Run()
+		exec.Command("podman", "rm", "-f", "-t0", name).Run()
 	}
 }
