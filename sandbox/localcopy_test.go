@@ -5,35 +5,18 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
 )
 
-// tarOf writes files (name -> body; a body starting "->" makes a symlink)
-// below a fresh directory and returns writeTar's stream of node_modules.
+// tarOf writes files (as writeProject) and returns writeTar's stream of
+// their node_modules.
 func tarOf(t *testing.T, files map[string]string) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if target, ok := strings.CutPrefix(body, "->"); ok {
-			err = os.Symlink(target, p)
-		} else {
-			err = os.WriteFile(p, []byte(body), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	var buf bytes.Buffer
-	if err := writeTar(context.Background(), &buf, dir, "node_modules"); err != nil {
+	if err := writeTar(context.Background(), &buf, writeProject(t, files), "node_modules"); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
