@@ -55,7 +55,7 @@ var outOfMemory = regexp.MustCompile(`Array buffer allocation failed|JavaScript 
 
 // networkError matches how node, npm, curl and python report a connection
 // the sandbox's network namespace cannot make.
-var networkError = regexp.MustCompile(`\b(ENETUNREACH|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|getaddrinfo|Network is unreachable|Temporary failure in name resolution|Could not resolve host)\b`)
+var networkError = regexp.MustCompile(`\b(ENETUNREACH|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|getaddrinfo|Network is unreachable|Temporary failure in name resolution|Could not resolve host|Connection refused)\b`)
 
 // outOfProcesses matches how shells, node and python report a fork the
 // process rlimit refused.

@@ -192,6 +192,9 @@ func pipEnv(idx *pipIndex) map[string]string {
 		"PIP_PROGRESS_BAR":              "off",
 		"PIP_ROOT_USER_ACTION":          "ignore",
 		"PYTHONDONTWRITEBYTECODE":       "1",
+		// pip's "Building wheel for X" must reach the log before a
+		// timeout kills it, or the error cannot name the package.
+		"PYTHONUNBUFFERED": "1",
 	}
 	if idx.NoIndex {
 		env["PIP_NO_INDEX"] = "1"

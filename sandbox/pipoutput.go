@@ -113,7 +113,12 @@ func (t *pipTrace) add(pkg, event string) {
 
 func (pipOutput) Scripts(log string) []ScriptRun { return tracePip(log).runs }
 
+// Failure names the package whose build failed or, when none failed (the
+// phase was stopped: a timeout, a limit), the one pip was working on.
 func (pipOutput) Failure(log string) (string, string) {
 	t := tracePip(log)
+	if t.failed == "" {
+		return t.current, ""
+	}
 	return t.failed, t.command
 }

@@ -57,3 +57,15 @@ safe-install-pip: ERROR a pip step failed (exit code 1): download --quiet -d /w 
 		t.Errorf("failure = %q, %q", pkg, cmd)
 	}
 }
+
+// A build stopped from outside (a timeout) failed nothing: the package
+// named is the one pip was building.
+func TestPipFailureNamesTheBuildInProgress(t *testing.T) {
+	t.Parallel()
+	log := "Processing ./wheelhouse/net-wait-1.0.tar.gz\n" +
+		"Building wheels for collected packages: net-wait\n" +
+		"  Building wheel for net-wait (setup.py): started\n"
+	if pkg, _ := (pipOutput{}).Failure(log); pkg != "net-wait==1.0" {
+		t.Errorf("Failure = %q, want net-wait==1.0", pkg)
+	}
+}

@@ -703,7 +703,14 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
-		return res, fmt.Errorf("%s ran past the %s time limit (phase %s): %w; raise --timeout if it is legitimately slow", pkg, r.opts.Limits.Timeout, name, ErrTimeout)
+		hint := "raise --timeout if it is legitimately slow"
+		switch {
+		case name != "fetch" && networkError.MatchString(lastLines(out.String(), 20)):
+			hint = "it was trying to reach the network, and install scripts and builds have no network here (only lo), by design: it would have waited forever"
+		case name != "fetch":
+			hint += "; install scripts and builds have no network here, so one that waits for a download never finishes"
+		}
+		return res, fmt.Errorf("%s ran past the %s time limit (phase %s): %w; %s", pkg, r.opts.Limits.Timeout, name, ErrTimeout, hint)
 	case werr != nil:
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("%s phase interrupted: %w", name, ctx.Err())

@@ -313,3 +313,55 @@ func TestE2EPipIndexInRequirementsNeedsAllowing(t *testing.T) {
 		t.Errorf("chain_c printed %q", got)
 	}
 }
+
+// RT-56: a build that waits for the network (a retry loop of connections,
+// a urlopen without timeout) is stopped at --timeout, named, with a hint
+// that builds have no network; the host environment is unchanged and the
+// listener hears nothing.
+func TestE2EPipBuildWaitingForTheNetwork(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-56", "pip: a build waiting for the network", "no network in the build; wall-time limit (exit 12)"})
+	w := newPipWorld(t)
+	w.requirements("net-wait==1.0")
+	frozen := w.freeze()
+	w.failsUnchanged([]string{"pip", "--timeout", "40s", "install", "-r", "requirements.txt"}, exitTimeout,
+		"net-wait", "time limit", "no network")
+	if got := w.freeze(); got != frozen {
+		t.Errorf("pip freeze changed:\n%s\nwas:\n%s", got, frozen)
+	}
+	if conns, _ := w.listener.received(); conns != 0 {
+		t.Errorf("the listener got %d connections", conns)
+	}
+}
+
+// RT-61: setup.py's top level, run while pip prepares metadata in the
+// fetch phase, tries to use the allowed index as an exit (POST, PUT, GETs
+// carrying what it gathered). The egress proxy refuses all but GET and
+// HEAD, so the index never sees another method, and nothing it could
+// gather holds a secret.
+func TestE2EPipMetadataHookCannotUseTheIndex(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-61", "pip: metadata hook posts to the allow-listed index", "egress proxy: GET/HEAD only, credentials only on the host"})
+	w := newPipWorld(t)
+	w.requirements("index-exfil==1.0")
+	r := w.run("pip", "--json", "install", "-r", "requirements.txt")
+	if r.code != 0 {
+		t.Fatalf("pip install: exit %d", r.code)
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	refused := map[string]bool{}
+	for _, x := range rep.Egress.Refused {
+		refused[x.Method] = true
+	}
+	if !refused["POST"] || !refused["PUT"] {
+		t.Errorf("the proxy refused %+v; want the hook's POST and PUT (is the case armed?)", rep.Egress.Refused)
+	}
+	seen, _ := w.index.requests()
+	for _, s := range seen {
+		if method, _, _ := strings.Cut(s, " "); method != "GET" && method != "HEAD" {
+			t.Errorf("the index saw %q", s)
+		}
+	}
+	w.assertNoCanary("the index's request log", []byte(strings.Join(seen, "\n")))
+}
