@@ -704,3 +704,30 @@ func TestE2EGeneratedClientOutsideAnyPackage(t *testing.T) {
 		t.Error("the run does not name node_modules/.prisma")
 	}
 }
+
+// B6: platform binaries in optional dependencies (esbuild, swc): npm keeps
+// only the one whose os and cpu match, which must be this machine's, and
+// the postinstall that checks for it works offline.
+func TestE2EPlatformOptionalDependencies(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B6", "benign npm: platform binaries through optionalDependencies", "fetched in the fetch phase for the host's os/cpu"})
+	w := newWorld(t)
+	w.project("platform-bin")
+	var m map[string]any
+	must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
+	m["optionalDependencies"] = map[string]string{
+		"platform-bin-linux-x64":    w.pack("platform-bin-linux-x64"),
+		"platform-bin-darwin-arm64": w.pack("platform-bin-darwin-arm64"),
+	}
+	data, _ := json.Marshal(m)
+	must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	if r := w.run("npm", "install"); r.code != 0 {
+		t.Fatalf("npm install: exit %d", r.code)
+	}
+	if got := strings.TrimSpace(w.read("node_modules/platform-bin/verified.txt")); got != "binary for linux x64" {
+		t.Errorf("the postinstall found %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(w.proj, "node_modules", "platform-bin-darwin-arm64")); err == nil {
+		t.Error("the darwin arm64 package was installed on linux x64")
+	}
+}

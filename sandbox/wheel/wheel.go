@@ -256,9 +256,68 @@ func (w *Wheel) classify(f *zip.File, distInfo, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	p := Pth{Member: f.Name, Executable: executablePth(body), Known: knownPth[string(body)]}
+	known := knownPth[string(body)]
+	if known == "" {
+		known = namespacePth(body)
+	}
+	p := Pth{Member: f.Name, Executable: executablePth(body), Known: known}
 	w.Pth = append(w.Pth, p)
 	return nil
+}
+
+// nspkgName finds the package a setuptools namespace line declares.
+var nspkgName = regexp.MustCompile(`sys\.modules\.setdefault\('([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)', types\.ModuleType\(`)
+
+// namespacePth recognises a *-nspkg.pth that setuptools writes for
+// namespace_packages (THREATS B10): every line must be exactly setuptools'
+// template for the package it names, so nothing else can ride along. The
+// template is the one of setuptools 65 and 66 (setuptools/namespaces.py),
+// checked against lines that setuptools generated.
+func namespacePth(body []byte) string {
+	var pkgs []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+		m := nspkgName.FindStringSubmatch(l)
+		if m == nil || l != nspkgLine(m[1]) {
+			return ""
+		}
+		pkgs = append(pkgs, m[1])
+	}
+	return "setuptools namespace packages " + strings.Join(pkgs, ", ")
+}
+
+// nspkgLine is setuptools' namespace line for pkg (_gen_nspkg_line).
+func nspkgLine(pkg string) string {
+	q := func(s string) string { return "'" + s + "'" }
+	parts := strings.Split(pkg, ".")
+	for i := range parts {
+		parts[i] = q(parts[i])
+	}
+	tuple := "(" + strings.Join(parts, ", ") + ")"
+	if len(parts) == 1 {
+		tuple = "(" + parts[0] + ",)"
+	}
+	lines := []string{
+		"import sys, types, os",
+		"has_mfs = sys.version_info > (3, 5)",
+		"p = os.path.join(sys._getframe(1).f_locals['sitedir'], *" + tuple + ")",
+		"importlib = has_mfs and __import__('importlib.util')",
+		"has_mfs and __import__('importlib.machinery')",
+		"m = has_mfs and sys.modules.setdefault(" + q(pkg) + ", importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec(" + q(pkg) + ", [os.path.dirname(p)])))",
+		"m = m or sys.modules.setdefault(" + q(pkg) + ", types.ModuleType(" + q(pkg) + "))",
+		"mp = (m or []) and m.__dict__.setdefault('__path__',[])",
+		"(p not in mp) and mp.append(p)",
+	}
+	if parent, child, ok := cutLast(pkg, "."); ok {
+		lines = append(lines, "m and setattr(sys.modules["+q(parent)+"], "+q(child)+", m)")
+	}
+	return strings.Join(lines, ";")
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // executablePth reports whether site.py would exec any line of a .pth file.

@@ -198,3 +198,27 @@ func TestInspectBounds(t *testing.T) {
 		t.Error("a file that is not named like a wheel was accepted")
 	}
 }
+
+// B10: setuptools' *-nspkg.pth for namespace packages is recognised line by
+// line; these lines are what setuptools 66.1.1 generated (namespaces.py,
+// _gen_nspkg_line) for zope and google.cloud. Anything added or changed is
+// unknown again.
+func TestInspectKnowsNamespacePth(t *testing.T) {
+	zope := "import sys, types, os;has_mfs = sys.version_info > (3, 5);p = os.path.join(sys._getframe(1).f_locals['sitedir'], *('zope',));importlib = has_mfs and __import__('importlib.util');has_mfs and __import__('importlib.machinery');m = has_mfs and sys.modules.setdefault('zope', importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec('zope', [os.path.dirname(p)])));m = m or sys.modules.setdefault('zope', types.ModuleType('zope'));mp = (m or []) and m.__dict__.setdefault('__path__',[]);(p not in mp) and mp.append(p)\n"
+	cloud := "import sys, types, os;has_mfs = sys.version_info > (3, 5);p = os.path.join(sys._getframe(1).f_locals['sitedir'], *('google', 'cloud'));importlib = has_mfs and __import__('importlib.util');has_mfs and __import__('importlib.machinery');m = has_mfs and sys.modules.setdefault('google.cloud', importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec('google.cloud', [os.path.dirname(p)])));m = m or sys.modules.setdefault('google.cloud', types.ModuleType('google.cloud'));mp = (m or []) and m.__dict__.setdefault('__path__',[]);(p not in mp) and mp.append(p);m and setattr(sys.modules['google'], 'cloud', m)\n"
+	for body, known := range map[string]bool{
+		zope:                   true,
+		zope + cloud:           true,
+		zope + "import evil\n": false,
+		strings.Replace(cloud, "mp.append(p)", "mp.append(p);__import__('evil')", 1): false,
+		strings.Replace(zope, "'zope'", "'zope', __import__('evil')", 1):             false,
+	} {
+		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: "demo-1.0-py3.11-nspkg.pth", body: body})...), DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Pth[0].Known != ""; got != known {
+			t.Errorf("known = %v (%q), want %v for\n%s", got, w.Pth[0].Known, known, body)
+		}
+	}
+}

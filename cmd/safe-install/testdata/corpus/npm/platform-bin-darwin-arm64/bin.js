@@ -1,0 +1,1 @@
+module.exports = () => 'binary for darwin arm64';
