@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,12 +55,8 @@ func TestE2EGitDependencyRefused(t *testing.T) {
 	corpus(t, corpusCase{"RT-60", "npm: git dependency with prepare (fetch-phase code)", "refused before the fetch (exit 14)"})
 	w := newWorld(t)
 	w.project("victim")
-	var m map[string]any
-	must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
 	url := fmt.Sprintf("git+http://127.0.0.1:%d/evil.git#0123456789abcdef0123456789abcdef01234567", w.listener.port)
-	m["optionalDependencies"] = map[string]string{"evil-git": url}
-	data, _ := json.Marshal(m)
-	must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	w.setManifest("optionalDependencies", map[string]string{"evil-git": url})
 	w.failsUnchanged([]string{"npm", "install"}, exitPolicy, "evil-git", "git+http://127.0.0.1", "--allow-git")
 	if conns, _ := w.listener.received(); conns != 0 {
 		t.Errorf("the git URL's port got %d connections", conns)

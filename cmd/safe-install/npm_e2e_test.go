@@ -429,15 +429,18 @@ func TestE2EScriptNeedingNetworkFailsClearly(t *testing.T) {
 	w.failsUnchanged([]string{"npm", "install"}, exitScript, "needs-network@1.0.0 postinstall", "ECONNREFUSED", "no network here")
 }
 
-// rootScripts adds the project's own lifecycle scripts to its package.json.
-func (w *world) rootScripts(scripts map[string]string) {
+// setManifest sets one key of the project's package.json.
+func (w *world) setManifest(key string, value any) {
 	w.t.Helper()
 	var m map[string]any
 	must(w.t, json.Unmarshal([]byte(w.read("package.json")), &m))
-	m["scripts"] = scripts
+	m[key] = value
 	data, _ := json.MarshalIndent(m, "", "  ")
 	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
 }
+
+// rootScripts adds the project's own lifecycle scripts to its package.json.
+func (w *world) rootScripts(scripts map[string]string) { w.setManifest("scripts", scripts) }
 
 // patchScript is the project's patch-package: it applies
 // patches/victim+1.0.0.patch (here simply appended) to node_modules/victim.
@@ -713,14 +716,10 @@ func TestE2EPlatformOptionalDependencies(t *testing.T) {
 	corpus(t, corpusCase{"B6", "benign npm: platform binaries through optionalDependencies", "fetched in the fetch phase for the host's os/cpu"})
 	w := newWorld(t)
 	w.project("platform-bin")
-	var m map[string]any
-	must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
-	m["optionalDependencies"] = map[string]string{
+	w.setManifest("optionalDependencies", map[string]string{
 		"platform-bin-linux-x64":    w.pack("platform-bin-linux-x64"),
 		"platform-bin-darwin-arm64": w.pack("platform-bin-darwin-arm64"),
-	}
-	data, _ := json.Marshal(m)
-	must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	})
 	if r := w.run("npm", "install"); r.code != 0 {
 		t.Fatalf("npm install: exit %d", r.code)
 	}
