@@ -272,7 +272,10 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	}
 	done := make(chan error, 1)
 	var read []string
+	finished := make(chan struct{})
+	r.auditFinished = finished
 	go func() {
+		defer close(finished)
 		if err := r.eng.Start(ctx, id); err != nil {
 			done <- fmt.Errorf("%w: starting the decoy audit: %w", ErrEngine, err)
 			return

@@ -122,8 +122,13 @@ type runner struct {
 	lockStaged bool            // the fetched lockfile is in the staging directory
 	scriptDirs map[string]bool // from it: the package directories that run scripts
 	lockRead   bool            // scriptDirs is settled
-	// localWork is the work volume's directory when this machine can read
-	// it (a local engine), for copy-back without the archive endpoint.
+	// auditFinished is closed when the decoy audit's goroutine is done
+	// with its container; clean-up waits for it, or a removal racing the
+	// audit's start leaves the container (and so its volume) behind.
+	auditFinished chan struct{}
+	// localWork is where this machine can read the work volume (a local
+	// engine: through the holder container's root, see ContainerDir), for
+	// copy-back without the archive endpoint; "" otherwise.
 	localWork string
 }
 
@@ -957,6 +962,12 @@ func (r *runner) cleanup() {
 	}
 	if r.staging != "" {
 		each([]string{r.staging}, os.RemoveAll, "the staging directory")
+	}
+	if r.auditFinished != nil {
+		select {
+		case <-r.auditFinished:
+		case <-ctx.Done():
+		}
 	}
 	if r.opts.Keep {
 		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
