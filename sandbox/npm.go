@@ -266,6 +266,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 				// project phase gets the project's own back).
 				p.Scripts.Command = append([]string{"sh", "-c", stripRootScripts, "sh"}, p.Scripts.Command...)
 			}
+			p.ProjectEvents = events
 			p.ProjectScripts = &Phase{
 				Command: append([]string{"sh", "-c", projectScript, "sh"}, events...),
 				Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",

@@ -59,6 +59,8 @@ type Plan struct {
 	// files they get besides Inputs.
 	ProjectScripts *Phase  `json:"project_scripts,omitempty"`
 	ProjectInputs  []Input `json:"project_inputs,omitempty"`
+	// ProjectEvents are the scripts ProjectScripts runs, in order.
+	ProjectEvents []string `json:"project_events,omitempty"`
 	// LinkTargets are project directories (slash-separated, relative) that
 	// a symlink in the artifacts may point at: npm's workspaces and file:
 	// directories, linked into node_modules.

@@ -93,8 +93,14 @@ func (p *Podman) CreateVolume(ctx context.Context, name string) error {
 	if ok, err := volumes.Exists(p.ctx(ctx), name, nil); err == nil && ok {
 		return nil
 	}
+	return p.createVolume(ctx, name, nil)
+}
+
+// createVolume makes a labelled volume with driver options.
+func (p *Podman) createVolume(ctx context.Context, name string, opts map[string]string) error {
 	_, err := volumes.Create(p.ctx(ctx), entities.VolumeCreateOptions{
 		Name:           name,
+		Options:        opts,
 		Labels:         map[string]string{label: "true"},
 		IgnoreIfExists: true,
 	}, nil)
@@ -118,15 +124,7 @@ func (p *Podman) CreateMemoryVolume(ctx context.Context, name string, maxBytes, 
 	if len(o) > 0 {
 		opts["o"] = strings.Join(o, ",")
 	}
-	_, err := volumes.Create(p.ctx(ctx), entities.VolumeCreateOptions{
-		Name:    name,
-		Options: opts,
-		Labels:  map[string]string{label: "true"},
-	}, nil)
-	if err != nil {
-		return fmt.Errorf("creating volume %s: %w", name, err)
-	}
-	return nil
+	return p.createVolume(ctx, name, opts)
 }
 
 func (p *Podman) VolumeExists(ctx context.Context, name string) (bool, error) {

@@ -171,10 +171,17 @@ func (r *runner) baseline(ctx context.Context, fetchID string) (archive.Sums, er
 		}
 		return sums, nil
 	}
-	err := r.stream(ctx, fetchID, r.plan.Baseline, func(rd io.Reader) error {
+	return r.readSums(ctx, fetchID, r.plan.Baseline)
+}
+
+// readSums reads a `sha256sum -z` list that a trusted command left in the
+// work volume.
+func (r *runner) readSums(ctx context.Context, id, file string) (archive.Sums, error) {
+	sums := archive.Sums{}
+	err := r.stream(ctx, id, file, func(rd io.Reader) error {
 		tr := tar.NewReader(rd)
 		if _, err := tr.Next(); err != nil {
-			return fmt.Errorf("reading the fetch's file hashes: %w", err)
+			return fmt.Errorf("reading the file hashes in %s: %w", file, err)
 		}
 		return parseSums(io.LimitReader(tr, 1<<30), sums)
 	})
@@ -430,12 +437,12 @@ func (r *runner) run(ctx context.Context) error {
 				}
 			}
 			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
-				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectScripts.Command[4:], ", "))
+				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
 			if err != nil {
 				return err
 			}
 			from, ran = id, append(ran, ph.Scripts...)
-			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectScripts.Command[len(p.ProjectScripts.Command)-1])
+			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectEvents[len(p.ProjectEvents)-1])
 			if p.TamperCheck {
 				earlier := r.tamper
 				// Whatever the project's scripts changed is the project's
@@ -592,14 +599,8 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (archive.Sums, erro
 	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
 		return nil, fmt.Errorf("%w: hashing node_modules ended with %d: %v", ErrEngine, code, err)
 	}
-	sums := archive.Sums{}
-	if err := r.stream(ctx, id, MidBaselineFile, func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		if _, err := tr.Next(); err != nil {
-			return fmt.Errorf("reading the hashes after the dependencies' scripts: %w", err)
-		}
-		return parseSums(io.LimitReader(tr, 1<<30), sums)
-	}); err != nil {
+	sums, err := r.readSums(ctx, id, MidBaselineFile)
+	if err != nil {
 		return nil, err
 	}
 	for _, name := range sortedKeys(sums) {
