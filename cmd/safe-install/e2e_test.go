@@ -504,6 +504,15 @@ func listen(t testing.TB) *listener {
 	return l
 }
 
+// assertListenerSilent checks that no connection reached the loopback
+// listener.
+func (w *world) assertListenerSilent() {
+	w.t.Helper()
+	if conns, data := w.listener.received(); conns != 0 {
+		w.t.Errorf("the loopback listener got %d connections (%d bytes)", conns, len(data))
+	}
+}
+
 func (l *listener) received() (int, []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
