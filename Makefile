@@ -62,10 +62,10 @@ redteam: build
 
 # Paired, interleaved runs of plain npm and safe-install npm: warm and cold
 # npm ci, npm install of one package into an existing tree, and pip install of
-# four sdists from a loopback index.
+# four sdists from a loopback index. BENCH_PAIRS=N for more pairs than 3.
 bench: build
-	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -timeout 60m -run '^$$' -bench 'WarmNPMCI|ColdNPMCI|NPMInstallPackage|PipInstall' -benchtime 3x ./cmd/safe-install/
+	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install BENCH_PAIRS=$(BENCH_PAIRS) $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
+		-count=1 -timeout 60m -run '^TestBench' -v ./cmd/safe-install/
 
 fmt:
 	gofmt -w cmd sandbox seccomp images

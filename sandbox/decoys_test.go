@@ -1,10 +1,13 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,5 +85,31 @@ func TestScanTreeFindsStashes(t *testing.T) {
 	}
 	if len(hits) != 1 || !slices.Equal(hits["evil/loot.txt"], []string{"~/.aws/credentials"}) {
 		t.Errorf("hits %v", hits)
+	}
+}
+
+// base64Runs finds what the regular expression it replaces finds.
+func TestBase64RunsMatchesTheExpression(t *testing.T) {
+	re := regexp.MustCompile(`[A-Za-z0-9+/]{60,}={0,2}`)
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("AZaz09+/===.\n\x00\xff")
+	for n := range 2000 {
+		data := make([]byte, rng.IntN(400))
+		for i := range data {
+			if rng.IntN(8) == 0 {
+				data[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				data[i] = "ABCxyz019+/"[rng.IntN(11)]
+			}
+		}
+		want, got := re.FindAll(data, -1), base64Runs(data)
+		if len(want) != len(got) {
+			t.Fatalf("case %d: %d runs, the expression finds %d", n, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(want[i], got[i]) {
+				t.Fatalf("case %d run %d: %q, the expression finds %q", n, i, got[i], want[i])
+			}
+		}
 	}
 }

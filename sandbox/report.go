@@ -37,6 +37,9 @@ type Report struct {
 	// TheftAttempts what packages did with them.
 	Decoys        []string       `json:"decoys"`
 	TheftAttempts []TheftAttempt `json:"theft_attempts"`
+	// Timings split the run into steps (engine: connecting and the image;
+	// then the run's own, which DurationMS covers).
+	Timings []Timing `json:"timings"`
 }
 
 // ReportLimits are the bounds in force.
@@ -73,6 +76,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
 		Phases: []ReportPhase{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
+		Timings: []Timing{},
 	}
 	if runErr != nil {
 		r.Error = runErr.Error()
@@ -99,6 +103,9 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 	}
 	if res.Theft != nil {
 		r.TheftAttempts = res.Theft
+	}
+	if res.Timings != nil {
+		r.Timings = res.Timings
 	}
 	for _, ph := range res.Phases {
 		scripts := ph.Scripts

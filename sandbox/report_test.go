@@ -36,6 +36,8 @@ func TestReportGolden(t *testing.T) {
 			{Decoy: "~/.npmrc", How: "read", Packages: []string{"evil@1.0.0"}},
 			{Decoy: "GITHUB_TOKEN", How: "stashed in node_modules/evil/loot.txt", Packages: []string{"evil@1.0.0"}},
 		},
+		Timings: []Timing{{Step: "prepare", MS: 150}, {Step: "copy-in", MS: 200}, {Step: "fetch", MS: 1500},
+			{Step: "baseline", MS: 30}, {Step: "scripts", MS: 2000}, {Step: "clean-up", MS: 400}},
 	}
 	rep := NewReport(plan, DefaultLimits, res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
 	got, err := json.MarshalIndent(rep, "", "  ")

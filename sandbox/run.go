@@ -74,6 +74,8 @@ type Result struct {
 	// and Theft what packages did with them.
 	Decoys []string       `json:"decoys,omitempty"`
 	Theft  []TheftAttempt `json:"theft_attempts,omitempty"`
+	// Timings split the run into its steps.
+	Timings []Timing `json:"timings"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -92,10 +94,14 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: newSteps(opts.Progress, opts.Live, opts.Quiet)}
+		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch()}
 	defer r.steps.end()
 	r.names = namesFor(newRunID(), p.Manager)
-	defer r.cleanup()
+	defer func() {
+		r.cleanup()
+		r.watch.lap("clean-up")
+		r.res.Timings = r.watch.steps
+	}()
 	if err := r.run(ctx); err != nil {
 		return r.res, err
 	}
@@ -103,25 +109,27 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error
 }
 
 type runner struct {
-	eng        Engine
-	plan       *Plan
-	opts       Options
-	log        *zap.Logger
-	names      Names
-	res        *Result
-	containers []string
-	volumes    []string
-	staging    string
-	profiles   Profiles
-	egress     *Egress
-	steps      *steps
-	decoys     *decoys
-	decoyScan  *outputScanner
-	tamper     *tamperCheck
-	copied     *atomic.Int64   // bytes of the current copy-back, for progress
-	lockStaged bool            // the fetched lockfile is in the staging directory
-	scriptDirs map[string]bool // from it: the package directories that run scripts
-	lockRead   bool            // scriptDirs is settled
+	eng         Engine
+	plan        *Plan
+	opts        Options
+	log         *zap.Logger
+	names       Names
+	res         *Result
+	containers  []string
+	volumes     []string
+	staging     string // where the artifacts are staged, inside stagingRoot
+	stagingRoot string
+	profiles    Profiles
+	egress      *Egress
+	steps       *steps
+	watch       *stopwatch
+	decoys      *decoys
+	decoyScan   *outputScanner
+	tamper      *tamperCheck
+	copied      *atomic.Int64   // bytes of the current copy-back, for progress
+	lockStaged  bool            // the fetched lockfile is in the staging directory
+	scriptDirs  map[string]bool // from it: the package directories that run scripts
+	lockRead    bool            // scriptDirs is settled
 	// auditFinished is closed when the decoy audit's goroutine is done
 	// with its container; clean-up waits for it, or a removal racing the
 	// audit's start leaves the container (and so its volume) behind.
@@ -355,6 +363,7 @@ func (r *runner) run(ctx context.Context) error {
 		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		Input{Name: "relay.js", Data: relayScript, Mode: 0o644})
 	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
+	r.watch.lap("prepare")
 	r.steps.begin("fetching: %s (%d input files copied in)", fetchSummary(p), len(p.Inputs))
 	fetchID, err := r.create(ctx, fetch)
 	if err != nil {
@@ -366,11 +375,13 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.copyIn(ctx, fetchID, FetchConfigDir, fetchOnly); err != nil {
 		return err
 	}
+	r.watch.lap("copy-in")
 	_, err = r.phase(ctx, "fetch", fetchID, true)
 	r.res.Contacted, r.res.Refused = r.egress.Contacted(), r.egress.Refused()
 	if err != nil {
 		return err
 	}
+	r.watch.lap("fetch")
 
 	if err := r.makeStaging(); err != nil {
 		return err
@@ -411,6 +422,7 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.plantDecoys(ctx); err != nil {
 			return err
 		}
+		r.watch.lap("baseline")
 		var ran []ScriptRun // every phase's, for the decoy audit
 		if deps != nil {
 			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
@@ -419,6 +431,7 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 			from, ran = id, ph.Scripts
+			r.watch.lap("scripts")
 			if p.TamperCheck {
 				pkgRan, err := r.ranScripts(ctx, fetchID, ph)
 				if err != nil {
@@ -435,6 +448,7 @@ func (r *runner) run(ctx context.Context) error {
 				if before, err = r.checkDependencyScripts(ctx); err != nil {
 					return err
 				}
+				r.watch.lap("hash")
 			}
 			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
 				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
@@ -442,6 +456,7 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 			from, ran = id, append(ran, ph.Scripts...)
+			r.watch.lap("project")
 			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectEvents[len(p.ProjectEvents)-1])
 			if p.TamperCheck {
 				earlier := r.tamper
@@ -471,6 +486,7 @@ func (r *runner) run(ctx context.Context) error {
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
 	r.steps.end()
+	r.watch.lap("copy-back")
 	if r.tamper != nil {
 		if name, reason := r.tamper.deleted(); name != "" {
 			return &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
@@ -489,6 +505,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.reportTheft(); err != nil {
 		return err
 	}
+
 	if p.Check != nil {
 		warnings, err := p.Check(r.staging)
 		if err != nil {
@@ -505,9 +522,11 @@ func (r *runner) run(ctx context.Context) error {
 	if err := checkNative(r.res.Engine, r.staging); err != nil {
 		return err
 	}
+	r.watch.lap("checks")
 	if p.Install != nil {
 		inst, err := p.Install(ctx, r.staging, r.steps)
 		r.res.Installed = inst
+		r.watch.lap("host install")
 		return err
 	}
 	names := append(append([]string{}, p.Manifests...), p.Artifacts...)
@@ -518,6 +537,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := Swap(p.Project, names, staged); err != nil {
 		return err
 	}
+	r.watch.lap("swap")
 	r.res.Swapped = names
 	return nil
 }
@@ -802,11 +822,13 @@ func (z zapWriter) Write(p []byte) (int, error) {
 // makeStaging creates the private directory beside the targets, on the same
 // filesystem, so that the swap is a rename.
 func (r *runner) makeStaging() error {
-	dir, err := os.MkdirTemp(r.plan.Project, ".safe-install-")
+	// The artifacts go below a subdirectory whose inodes are placed away
+	// from those the old tree freed (spread.go).
+	outer, dir, err := makeSpreadDir(r.plan.Project, ".safe-install-")
 	if err != nil {
 		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
 	}
-	r.staging = dir
+	r.stagingRoot, r.staging = outer, dir
 	return nil
 }
 
@@ -819,15 +841,23 @@ func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Re
 // streamPath is stream for any absolute path in the container.
 func (r *runner) streamPath(ctx context.Context, id, name string, consume func(io.Reader) error) error {
 	pr, pw := io.Pipe()
+	// An io.Pipe hands each write over only when the reader has taken
+	// it, so the producer and the extractor took turns: a buffer on each
+	// side lets them run at once (the bench tree's local copy: 1.2-1.3 s
+	// to 0.84-0.88 s, measured).
+	bw := bufio.NewWriterSize(pw, 1<<20)
 	done := make(chan error, 1)
-	produce := func() error { return r.eng.CopyOut(ctx, id, name, pw) }
+	produce := func() error { return r.eng.CopyOut(ctx, id, name, bw) }
 	if rel, ok := strings.CutPrefix(name, WorkDir+"/"); ok && r.localWork != "" && readableTree(r.localWork, rel) {
 		// The work volume is on this machine: read it directly (see
 		// localcopy.go); the stream is the same.
-		produce = func() error { return writeTar(ctx, pw, r.localWork, rel) }
+		produce = func() error { return writeTar(ctx, bw, r.localWork, rel) }
 	}
 	go func() {
 		err := produce()
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -961,8 +991,8 @@ func (r *runner) cleanup() {
 			}()
 		}
 	}
-	if r.staging != "" {
-		each([]string{r.staging}, os.RemoveAll, "the staging directory")
+	if r.stagingRoot != "" {
+		each([]string{r.stagingRoot}, os.RemoveAll, "the staging directory")
 	}
 	if r.auditFinished != nil {
 		select {

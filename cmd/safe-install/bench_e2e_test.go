@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -17,22 +18,24 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 )
 
-// The benchmarks run paired, interleaved installs of the bundled project
-// (485 packages, two with install scripts): plain npm, then safe-install,
-// b.N times. Each prints every pair, the medians, the per-phase breakdown
-// from safe-install's report and its peak RSS, and reports the median
-// ratio. `make bench` runs them all.
+// The benchmarks (`make bench`) run paired, interleaved installs of the
+// bundled project (485 packages, two with install scripts): plain npm,
+// then safe-install, BENCH_PAIRS times (default 3). Each prints every pair,
+// the medians, the per-step breakdown from safe-install's report and its
+// peak RSS. They are tests rather than Go benchmarks, which would run
+// every case once more first (b.N = 1) and double the time for nothing.
 
-// BenchmarkWarmNPMCI: npm ci with both caches warm and no node_modules.
-func BenchmarkWarmNPMCI(b *testing.B) {
-	bench := newBench(b)
+// TestBenchWarmNPMCI: npm ci with both caches warm and no node_modules
+// (removed before each run, as npm ci itself removes it).
+func TestBenchWarmNPMCI(t *testing.T) {
+	bench := newBench(t)
 	bench.npmPairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
 }
 
-// BenchmarkColdNPMCI: npm ci with both caches emptied first (npm's for
+// TestBenchColdNPMCI: npm ci with both caches emptied first (npm's for
 // plain npm, the cache volume for safe-install): downloads included.
-func BenchmarkColdNPMCI(b *testing.B) {
-	bench := newBench(b)
+func TestBenchColdNPMCI(t *testing.T) {
+	bench := newBench(t)
 	bench.npmPairs("cold npm ci", []string{"ci"}, func(who string) {
 		bench.removeTree()
 		if who == "plain" {
@@ -43,46 +46,58 @@ func BenchmarkColdNPMCI(b *testing.B) {
 	})
 }
 
-// BenchmarkNPMInstallPackage: npm install of one more package into the
+// TestBenchNPMInstallPackage: npm install of one more package into the
 // existing tree (--no-save, so every pair starts from the same project).
-func BenchmarkNPMInstallPackage(b *testing.B) {
-	bench := newBench(b)
+func TestBenchNPMInstallPackage(t *testing.T) {
+	bench := newBench(t)
 	bench.npmPairs("npm install left-pad@1.3.0 into the tree", []string{"install", "--no-save", "left-pad@1.3.0"}, func(string) {})
 }
 
-// BenchmarkPipInstall: pip install -r requirements.txt of four sdists (one
+// TestBenchPipInstall: pip install -r requirements.txt of four sdists (one
 // C extension, a chain of three, setuptools and wheel as build
 // requirements) from the loopback PEP 503 index of the pip tests into a
 // fresh virtualenv. Plain pip runs without its wheel cache, so that both
 // build every sdist, as on a fresh machine.
-func BenchmarkPipInstall(b *testing.B) {
-	w := newPipWorld(b)
+func TestBenchPipInstall(t *testing.T) {
+	w := newPipWorld(t)
 	w.requirements("fastext==1.0", "chain-a==1.0")
-	x := &bench{b: b, proj: w.proj, env: w.env}
+	x := &bench{t: t, proj: w.proj, env: w.env}
 	x.pairs("pip install -r requirements.txt (4 sdists, 1 C extension)",
 		[]string{filepath.Join(w.venv, "bin", "pip"), "install", "--no-cache-dir", "-r", "requirements.txt"},
 		[]string{binary, "pip", "--json", "install", "-r", "requirements.txt"},
 		func(string) { x.cmd("python3", "-m", "venv", "--clear", w.venv) })
 }
 
+// benchPairs is how many pairs each case runs.
+func benchPairs(t testing.TB) int {
+	n := 3
+	if v := os.Getenv("BENCH_PAIRS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("BENCH_PAIRS=%q: want a count of pairs", v)
+		}
+	}
+	return n
+}
+
 type bench struct {
-	b    *testing.B
+	t    testing.TB
 	proj string
 	env  []string // nil: this process's
 }
 
-func newBench(b *testing.B) *bench {
+func newBench(t testing.TB) *bench {
 	if setupErr != nil {
-		b.Fatalf("e2e environment: %v", setupErr)
+		t.Fatalf("e2e environment: %v", setupErr)
 	}
-	x := &bench{b: b, proj: b.TempDir()}
+	x := &bench{t: t, proj: t.TempDir()}
 	for _, f := range []string{"package.json", "package-lock.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "bench", f))
 		if err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(x.proj, f), data, 0o644); err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	// Warm both caches (npm's own and safe-install's volume) and leave a tree.
@@ -94,7 +109,7 @@ func newBench(b *testing.B) *bench {
 
 func (x *bench) removeTree() {
 	if err := os.RemoveAll(filepath.Join(x.proj, "node_modules")); err != nil {
-		x.b.Fatal(err)
+		x.t.Fatal(err)
 	}
 }
 
@@ -110,58 +125,54 @@ func (x *bench) cmd(name string, args ...string) (time.Duration, int64, []byte) 
 	out, err := cmd.Output()
 	took := time.Since(start)
 	if err != nil {
-		x.b.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
+		x.t.Fatalf("%s %v: %v\n%s%s", name, args, err, out, stderr.Bytes())
 	}
 	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
 	return took, rss, out
 }
 
-// npmPairs runs b.N pairs of `npm ARGS` and `safe-install npm ARGS`.
+// npmPairs runs benchPairs pairs of `npm ARGS` and `safe-install npm ARGS`.
 func (x *bench) npmPairs(what string, args []string, prepare func(who string)) {
 	x.pairs(what, append([]string{"npm"}, append(slices.Clone(args), "--no-audit", "--no-fund")...),
 		append([]string{binary, "npm", "--json"}, args...), prepare)
 }
 
-// pairs runs b.N pairs of the plain command and safe-install's (which
-// prints its JSON report), calling prepare("plain") or prepare("safe")
-// before each.
+// pairs runs benchPairs pairs of the plain command and safe-install's
+// (which prints its JSON report), calling prepare("plain") or
+// prepare("safe") before each.
 func (x *bench) pairs(what string, plainCmd, safeCmd []string, prepare func(who string)) {
-	b := x.b
+	t := x.t
+	n := benchPairs(t)
 	var plain, safe, ratios []float64
 	var peakRSS int64
+	var steps []string // the report's timing steps, in run order
 	phases := map[string][]float64{}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := range n {
 		prepare("plain")
 		p, _, _ := x.cmd(plainCmd[0], plainCmd[1:]...)
 		prepare("safe")
 		s, rss, out := x.cmd(safeCmd[0], safeCmd[1:]...)
 		var rep sandbox.Report
 		if err := json.Unmarshal(out, &rep); err != nil {
-			b.Fatalf("report: %v", err)
+			t.Fatalf("report: %v", err)
 		}
-		other := float64(rep.DurationMS) / 1000
-		for _, ph := range rep.Phases {
-			phases[ph.Name] = append(phases[ph.Name], float64(ph.DurationMS)/1000)
-			other -= float64(ph.DurationMS) / 1000
+		for _, t := range rep.Timings {
+			if !slices.Contains(steps, t.Step) {
+				steps = append(steps, t.Step)
+			}
+			phases[t.Step] = append(phases[t.Step], float64(t.MS)/1000)
 		}
-		phases["copy-back, swap and the rest"] = append(phases["copy-back, swap and the rest"], other)
 		plain, safe = append(plain, p.Seconds()), append(safe, s.Seconds())
 		ratios = append(ratios, s.Seconds()/p.Seconds())
 		peakRSS = max(peakRSS, rss)
 		fmt.Printf("pair %d: plain %.2fs, safe-install %.2fs, ratio %.2f\n", i+1, p.Seconds(), s.Seconds(), s.Seconds()/p.Seconds())
 	}
-	b.StopTimer()
 	fmt.Printf("%s, %d pairs: plain median %.2fs (%.2f-%.2f), safe-install median %.2fs (%.2f-%.2f), ratio median %.2f\n",
-		what, b.N, median(plain), slices.Min(plain), slices.Max(plain), median(safe), slices.Min(safe), slices.Max(safe), median(ratios))
-	for _, name := range []string{"fetch", "scripts", "copy-back, swap and the rest"} {
-		if len(phases[name]) > 0 {
-			fmt.Printf("  %s: median %.2fs\n", name, median(phases[name]))
-		}
+		what, n, median(plain), slices.Min(plain), slices.Max(plain), median(safe), slices.Min(safe), slices.Max(safe), median(ratios))
+	for _, name := range steps {
+		fmt.Printf("  %s: median %.2fs\n", name, median(phases[name]))
 	}
 	fmt.Printf("  safe-install peak RSS: %.1f MiB\n", float64(peakRSS)/1024)
-	b.ReportMetric(median(ratios), "ratio")
-	b.ReportMetric(float64(peakRSS)/1024, "peak-MiB")
 }
 
 func median(xs []float64) float64 {

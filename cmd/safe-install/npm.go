@@ -176,6 +176,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 			fmt.Fprintf(e.stderr, "safe-install: not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)\n", strings.Join(pol.NotReviewed, ", "))
 		}
 	}
+	connecting := time.Now()
 	eng, stop, err := sandbox.Connect(c.Context, e.remote(), log)
 	if err != nil {
 		return err
@@ -186,6 +187,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return err
 	}
 	start := time.Now()
+	engine := sandbox.Timing{Step: "engine", MS: start.Sub(connecting).Milliseconds()}
 	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr),
 		Quiet: f.Quiet, Strict: f.Strict, Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
 	res, err := sandbox.Run(c.Context, eng, plan, opts)
@@ -194,7 +196,9 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		// tmpfs work volume while its holder container runs (seen here).
 		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove the containers with podman rm -f -t0 first, then the volumes with podman volume rm): %s\n", strings.Join(res.Kept, " "))
 	}
-	if rerr := writeReport(e, f, sandbox.NewReport(plan, lim, res, err, time.Since(start))); rerr != nil && err == nil {
+	rep := sandbox.NewReport(plan, lim, res, err, time.Since(start))
+	rep.Timings = append([]sandbox.Timing{engine}, rep.Timings...)
+	if rerr := writeReport(e, f, rep); rerr != nil && err == nil {
 		err = rerr
 	}
 	if res != nil {
