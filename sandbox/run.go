@@ -81,7 +81,7 @@ type Result struct {
 // Run carries out a plan in the sandbox and, when every phase succeeded and
 // every artifact entry passed validation, swaps the artifacts into the
 // project. On any error the project is as it was.
-func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error) {
+func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, runErr error) {
 	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -98,6 +98,10 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (*Result, error
 	defer r.steps.end()
 	r.names = namesFor(newRunID(), p.Manager)
 	defer func() {
+		if runErr != nil {
+			// The step that failed, whichever it was.
+			r.watch.lap("until the error")
+		}
 		r.cleanup()
 		r.watch.lap("clean-up")
 		r.res.Timings = r.watch.steps
@@ -992,7 +996,7 @@ func (r *runner) cleanup() {
 		}
 	}
 	if r.stagingRoot != "" {
-		each([]string{r.stagingRoot}, os.RemoveAll, "the staging directory")
+		each([]string{r.stagingRoot}, removeSpread, "the staging directory")
 	}
 	if r.auditFinished != nil {
 		select {

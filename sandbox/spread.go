@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,4 +74,44 @@ func setTopdir(dir string) {
 		return
 	}
 	_ = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFlag))
+}
+
+// removeSpread removes a tree like os.RemoveAll, several subtrees at a
+// time: after a swap the staging directory holds the old node_modules,
+// and deleting its 8.8k bench files took 2.4-2.6 s from one goroutine
+// and 1.5-2.2 s from four working on its packages (measured here).
+// Removing an entry never follows a symlink (os.RemoveAll does not).
+func removeSpread(dir string) error {
+	var subtrees []string
+	var collect func(d string, depth int)
+	collect = func(d string, depth int) {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			p := filepath.Join(d, e.Name())
+			if depth < 2 && e.IsDir() {
+				collect(p, depth+1) // down to staging/<inner>/<artifact>/
+			} else {
+				subtrees = append(subtrees, p)
+			}
+		}
+	}
+	collect(dir, 0)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for p := range work {
+				_ = os.RemoveAll(p) // the final RemoveAll reports what is left
+			}
+		})
+	}
+	for _, p := range subtrees {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	return os.RemoveAll(dir)
 }

@@ -50,3 +50,43 @@ func TestMakeSpreadDir(t *testing.T) {
 		}
 	}
 }
+
+// removeSpread removes the whole tree, links and all, and nothing a link
+// points at.
+func TestRemoveSpread(t *testing.T) {
+	parent := t.TempDir()
+	outside := filepath.Join(parent, "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outer, inner, err := makeSpreadDir(parent, ".safe-install-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"node_modules/a/lib", "node_modules/b", "node_modules/@s/c/node_modules/d"} {
+		if err := os.MkdirAll(filepath.Join(inner, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(inner, p, "f.js"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(inner, "package-lock.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(inner, "node_modules", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeSpread(outer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(outer); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", outer, err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("a file the link pointed at went too: %v", err)
+	}
+}

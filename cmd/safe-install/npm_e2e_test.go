@@ -52,6 +52,14 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 	if rep.Schema != sandbox.ReportSchema || !rep.OK || len(rep.Seccomp) != 2 || !rep.Engine.Rootless || len(rep.Egress.Allowlist) == 0 {
 		t.Errorf("report: %+v", rep)
 	}
+	// The timings name each step once, in run order.
+	var steps []string
+	for _, st := range rep.Timings {
+		steps = append(steps, st.Step)
+	}
+	if want := []string{"engine", "prepare", "copy-in", "fetch", "baseline", "scripts", "copy-back", "checks", "swap", "clean-up"}; !slices.Equal(steps, want) {
+		t.Errorf("timings' steps %v, want %v", steps, want)
+	}
 	var ran []string
 	for _, ph := range rep.Phases {
 		for _, s := range ph.Scripts {
