@@ -509,7 +509,6 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.reportTheft(); err != nil {
 		return err
 	}
-
 	if p.Check != nil {
 		warnings, err := p.Check(r.staging)
 		if err != nil {

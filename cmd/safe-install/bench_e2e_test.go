@@ -156,11 +156,11 @@ func (x *bench) pairs(what string, plainCmd, safeCmd []string, prepare func(who 
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("report: %v", err)
 		}
-		for _, t := range rep.Timings {
-			if !slices.Contains(steps, t.Step) {
-				steps = append(steps, t.Step)
+		for _, st := range rep.Timings {
+			if !slices.Contains(steps, st.Step) {
+				steps = append(steps, st.Step)
 			}
-			phases[t.Step] = append(phases[t.Step], float64(t.MS)/1000)
+			phases[st.Step] = append(phases[st.Step], float64(st.MS)/1000)
 		}
 		plain, safe = append(plain, p.Seconds()), append(safe, s.Seconds())
 		ratios = append(ratios, s.Seconds()/p.Seconds())
