@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -14,6 +15,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	entities "github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -317,17 +319,40 @@ func (p *Podman) OOMKilled(ctx context.Context, id string) (bool, error) {
 
 func (p *Podman) Kill(ctx context.Context, id string) error {
 	p.killAll(id) // at once; the API's kill below takes longer
-	if err := containers.Kill(p.ctx(ctx), id, new(containers.KillOptions).WithSignal("KILL")); err != nil {
+	err := containers.Kill(p.ctx(ctx), id, new(containers.KillOptions).WithSignal("KILL"))
+	if err != nil && !strings.Contains(err.Error(), "state improper") {
+		// ("container state improper": killAll already stopped it,
+		// which is what this is for.)
 		return err
 	}
-	_, err := containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
+	_, err = containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
 		WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
 		WithInterval("20ms"))
 	return err
 }
 
+// Remove removes a container, forced. Podman 4.3 refuses that for a short
+// while after Kill ended the container's processes itself ("could not be
+// stopped: ... container state improper: stopped", until its own clean-up
+// has run): CI saw a timed-out scripts container and its volumes stay
+// behind that way. So that refusal is retried for up to 2 s.
 func (p *Podman) Remove(ctx context.Context, id string) error {
 	defer p.unpin(id)
-	_, err := containers.Remove(p.ctx(ctx), id, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))
-	return err
+	for attempt := 1; ; attempt++ {
+		_, err := containers.Remove(p.ctx(ctx), id, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))
+		var em *errorhandling.ErrorModel
+		switch {
+		case err == nil:
+			return nil
+		case attempt > 1 && errors.As(err, &em) && em.ResponseCode == 404:
+			return nil // an earlier attempt got there after all
+		case attempt == 5 || !strings.Contains(err.Error(), "state improper"):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
 }

@@ -178,7 +178,18 @@ func TestE2ESymlinkEscapeRefused(t *testing.T) {
 	corpus(t, corpusCase{"RT-10", "npm: symlink out of node_modules", "copy-back validation (exit 10)"})
 	w := newWorld(t)
 	w.project("plant-symlink")
-	w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back")
+	r := w.failsUnchanged([]string{"npm", "--json", "install"}, exitArtifact, "plant-symlink@1.0.0", "node_modules/plant-symlink/", "copy-back")
+	// The report of a failed run: not ok, and its timings end with the
+	// step that failed (the copy-back, which never finished) and clean-up.
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	var steps []string
+	for _, st := range rep.Timings {
+		steps = append(steps, st.Step)
+	}
+	if rep.OK || len(steps) < 3 || !slices.Equal(steps[len(steps)-2:], []string{"until the error", "clean-up"}) || slices.Contains(steps, "copy-back") {
+		t.Errorf("failed run's report: ok %v, timings' steps %v", rep.OK, steps)
+	}
 }
 
 // RT-18: a postinstall that rewrites the project's package.json, lockfile
