@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,9 +49,7 @@ func makeSpreadDir(parent, pattern string) (outer, inner string, err error) {
 		return "", "", err
 	}
 	setTopdir(outer)
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	inner = filepath.Join(outer, hex.EncodeToString(b))
+	inner = filepath.Join(outer, newRunID()) // random: see above
 	if err := os.Mkdir(inner, 0o700); err != nil {
 		_ = os.RemoveAll(outer)
 		return "", "", fmt.Errorf("creating %s: %w", inner, err)

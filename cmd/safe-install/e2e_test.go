@@ -328,6 +328,14 @@ func (w *world) expect(r result, code int, wants ...string) {
 	}
 }
 
+// succeeds runs safe-install and expects it to exit 0.
+func (w *world) succeeds(args ...string) result {
+	w.t.Helper()
+	r := w.run(args...)
+	w.expect(r, 0)
+	return r
+}
+
 // failsUnchanged runs safe-install, expects it to fail with code naming
 // each of wants, and checks that no host file changed.
 func (w *world) failsUnchanged(args []string, code int, wants ...string) result {

@@ -43,10 +43,7 @@ func TestE2ENativeAddonAndPostinstall(t *testing.T) {
 	}
 
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
-	r := w.run("npm", "--json", "ci")
-	if r.code != 0 {
-		t.Fatalf("npm ci: exit %d", r.code)
-	}
+	r := w.succeeds("npm", "--json", "ci")
 	var rep sandbox.Report
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
 	if rep.Schema != sandbox.ReportSchema || !rep.OK || len(rep.Seccomp) != 2 || !rep.Engine.Rootless || len(rep.Egress.Allowlist) == 0 {
@@ -478,10 +475,7 @@ func TestE2EProjectPostinstallPatchesADependency(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(w.proj, "patch.js"), []byte(patchScript), 0o644))
 	must(t, os.MkdirAll(filepath.Join(w.proj, "patches"), 0o755))
 	must(t, os.WriteFile(filepath.Join(w.proj, "patches", "victim+1.0.0.patch"), []byte("\n// patched by the project\n"), 0o644))
-	r := w.run("npm", "install")
-	if r.code != 0 {
-		t.Fatalf("npm install: exit %d", r.code)
-	}
+	r := w.succeeds("npm", "install")
 	if !strings.Contains(w.read("node_modules/victim/index.js"), "// patched by the project") {
 		t.Error("the project's patch did not reach node_modules/victim/index.js")
 	}
@@ -525,10 +519,7 @@ func TestE2EProjectPrepareLeavesGitAlone(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(w.proj, f), []byte("# "+f+"\n"), 0o644))
 	}
 	before := w.snapshot("proj/node_modules", "proj/package-lock.json")
-	r := w.run("npm", "install")
-	if r.code != 0 {
-		t.Fatalf("npm install: exit %d", r.code)
-	}
+	r := w.succeeds("npm", "install")
 	w.assertSame(before, w.snapshot("proj/node_modules", "proj/package-lock.json"))
 	for _, want := range []string{"proj@1.0.0 prepare", "run them on the host"} {
 		if !strings.Contains(r.stderr+r.stdout, want) {
@@ -546,10 +537,7 @@ func TestE2EGypCommandExpansionIsContained(t *testing.T) {
 	corpus(t, corpusCase{"RT-62", "npm: binding.gyp <!(...) expansion runs a stealer (no scripts declared)", "treated as an install script: offline, nothing secret; decoys report it"})
 	w := newWorld(t)
 	w.project("gyp-expansion")
-	r := w.run("npm", "install")
-	if r.code != 0 {
-		t.Fatalf("npm install: exit %d", r.code)
-	}
+	r := w.succeeds("npm", "install")
 	if w.read("node_modules/gyp-expansion/probe.json") == "" {
 		t.Fatal("the stealer did not run (no probe.json): is the case armed?")
 	}
@@ -711,10 +699,7 @@ func TestE2EGeneratedClientOutsideAnyPackage(t *testing.T) {
 	corpus(t, corpusCase{"B11", "benign npm: postinstall writes node_modules/.prisma (Prisma-style)", "allowed with a warning naming the directory"})
 	w := newWorld(t)
 	w.project("generates-client")
-	r := w.run("npm", "install")
-	if r.code != 0 {
-		t.Fatalf("npm install: exit %d", r.code)
-	}
+	r := w.succeeds("npm", "install")
 	if got := w.nodeOnHost(`console.log(require("./node_modules/.prisma/client").generated)`); got != "true" {
 		t.Errorf("the generated client on the host: %q", got)
 	}

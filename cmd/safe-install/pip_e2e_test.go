@@ -180,10 +180,7 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 	corpus(t, corpusCase{"B4/B12", "benign: C extension, dynamic build reqs, chain", "works"})
 	w := newPipWorld(t)
 	w.requirements("fastext==1.0", "chain-a==1.0")
-	r := w.run("pip", "--json", "install", "-r", "requirements.txt")
-	if r.code != 0 {
-		t.Fatalf("pip install: exit %d", r.code)
-	}
+	r := w.succeeds("pip", "--json", "install", "-r", "requirements.txt")
 	if got := w.pythonOnHost("import fastext, chain_c; print(fastext.add(40, 2), chain_c.NAME)"); got != "42 chain-c" {
 		t.Errorf("host python printed %q", got)
 	}
@@ -233,10 +230,7 @@ func TestE2EPipStealerGetsNothing(t *testing.T) {
 	w := newPipWorld(t)
 	w.requirements("pip-stealer==1.0")
 	before := w.snapshot()
-	r := w.run("pip", "install", "-r", "requirements.txt")
-	if r.code != 0 {
-		t.Fatalf("pip install: exit %d", r.code)
-	}
+	w.succeeds("pip", "install", "-r", "requirements.txt")
 	if n, data := w.listener.received(); n != 0 || len(data) != 0 {
 		t.Errorf("the listener got %d connections, %d bytes", n, len(data))
 	}
@@ -342,10 +336,7 @@ func TestE2EPipMetadataHookCannotUseTheIndex(t *testing.T) {
 	corpus(t, corpusCase{"RT-61", "pip: metadata hook posts to the allow-listed index", "egress proxy: GET/HEAD only, credentials only on the host"})
 	w := newPipWorld(t)
 	w.requirements("index-exfil==1.0")
-	r := w.run("pip", "--json", "install", "-r", "requirements.txt")
-	if r.code != 0 {
-		t.Fatalf("pip install: exit %d", r.code)
-	}
+	r := w.succeeds("pip", "--json", "install", "-r", "requirements.txt")
 	var rep sandbox.Report
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
 	refused := map[string]bool{}
