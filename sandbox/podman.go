@@ -320,9 +320,7 @@ func (p *Podman) OOMKilled(ctx context.Context, id string) (bool, error) {
 func (p *Podman) Kill(ctx context.Context, id string) error {
 	p.killAll(id) // at once; the API's kill below takes longer
 	err := containers.Kill(p.ctx(ctx), id, new(containers.KillOptions).WithSignal("KILL"))
-	if err != nil && !strings.Contains(err.Error(), "state improper") {
-		// ("container state improper": killAll already stopped it,
-		// which is what this is for.)
+	if err != nil && !stoppedMeanwhile(err) { // stopped by killAll: what this is for
 		return err
 	}
 	_, err = containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
@@ -331,11 +329,16 @@ func (p *Podman) Kill(ctx context.Context, id string) error {
 	return err
 }
 
+// stoppedMeanwhile is Podman 4.3's answer to a kill, or a forced removal,
+// of a container whose processes Kill's killAll already ended, until
+// Podman's own clean-up of it has run: "container state improper:
+// stopped".
+func stoppedMeanwhile(err error) bool { return strings.Contains(err.Error(), "state improper") }
+
 // Remove removes a container, forced. Podman 4.3 refuses that for a short
-// while after Kill ended the container's processes itself ("could not be
-// stopped: ... container state improper: stopped", until its own clean-up
-// has run): CI saw a timed-out scripts container and its volumes stay
-// behind that way. So that refusal is retried for up to 2 s.
+// while after Kill (stoppedMeanwhile): CI saw a timed-out scripts container
+// and its volumes stay behind that way. So that refusal is retried for up
+// to 2 s.
 func (p *Podman) Remove(ctx context.Context, id string) error {
 	defer p.unpin(id)
 	for attempt := 1; ; attempt++ {
@@ -346,7 +349,7 @@ func (p *Podman) Remove(ctx context.Context, id string) error {
 			return nil
 		case attempt > 1 && errors.As(err, &em) && em.ResponseCode == 404:
 			return nil // an earlier attempt got there after all
-		case attempt == 5 || !strings.Contains(err.Error(), "state improper"):
+		case attempt == 5 || !stoppedMeanwhile(err):
 			return err
 		}
 		select {
