@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // DecoyHome is the scripts container's home: a volume of this run holding
@@ -344,9 +346,15 @@ func (r *runner) decoysInArtifacts() error {
 		// Only what the scripts phase changed or added can hold a value
 		// made for this run: the rest is as npm extracted it.
 		for _, name := range r.tamper.allChanged() {
-			data, err := readStaged(filepath.Join(r.staging, filepath.FromSlash(name)))
-			if err != nil {
-				return fmt.Errorf("searching the artifacts for decoys: %w", err)
+			var data []byte
+			switch e := r.tamper.seen[name]; e.Kind {
+			case tree.File:
+				var err error
+				if data, err = readStaged(filepath.Join(r.staging, filepath.FromSlash(name))); err != nil {
+					return fmt.Errorf("searching the artifacts for decoys: %w", err)
+				}
+			case tree.Symlink:
+				data = []byte(e.Target) // a link's target can carry a value too
 			}
 			if found := r.decoys.find(data); len(found) > 0 {
 				hits[name] = found

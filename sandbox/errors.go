@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // Sentinel errors; callers test them with errors.Is.
@@ -49,12 +51,12 @@ func (e *ScriptError) Error() string {
 	if e.Event != "" {
 		pkg += " " + e.Event
 	}
-	msg := fmt.Sprintf("%s of %s failed (phase scripts, exit code %d)", kind, pkg, e.Code)
+	msg := fmt.Sprintf("%s of %s failed (phase scripts, exit code %d)", kind, escape.Line(pkg), e.Code)
 	if e.Script != "" {
 		msg += fmt.Sprintf(": %q", e.Script)
 	}
 	if e.Tail != "" {
-		msg += "\n" + indent(e.Tail)
+		msg += "\n" + indent(escape.Text(e.Tail))
 	}
 	if e.Hint != "" {
 		msg += "\n" + e.Hint
@@ -74,10 +76,10 @@ type PhaseError struct {
 func (e *PhaseError) Error() string {
 	msg := fmt.Sprintf("%s phase failed with exit code %d", e.Phase, e.Code)
 	if e.Package != "" {
-		msg = fmt.Sprintf("%s phase failed on %s with exit code %d", e.Phase, e.Package, e.Code)
+		msg = fmt.Sprintf("%s phase failed on %s with exit code %d", e.Phase, escape.Line(e.Package), e.Code)
 	}
 	if e.Tail != "" {
-		msg += "\n" + indent(e.Tail)
+		msg += "\n" + indent(escape.Text(e.Tail))
 	}
 	return msg + "\nthe project was left unchanged"
 }
@@ -94,7 +96,7 @@ func (e *ArtifactError) Error() string {
 	if pkg == "" {
 		pkg = "unknown package"
 	}
-	return fmt.Sprintf("refused artifact from %s (phase copy-back): %q: %s; the project was left unchanged", pkg, e.Path, e.Reason)
+	return fmt.Sprintf("refused artifact from %s (phase copy-back): %q: %s; the project was left unchanged", escape.Line(pkg), e.Path, escape.Text(e.Reason))
 }
 
 // indent sets a block of output apart from the message around it.

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // NPM plans `npm ci` and `npm install`.
@@ -48,23 +50,21 @@ func set(xs ...string) map[string]bool {
 	return m
 }
 
-// BaselineFile holds, below WorkDir, the fetch's list of file hashes.
-const BaselineFile = ".safe-install-sums"
+// BaselineFile is where, below WorkDir, the fetch lists node_modules as
+// npm left it (tree.ListScript's .list and .sums).
+const BaselineFile = ".safe-install-fetched"
 
 // MidBaselineFile is where the hash container lists node_modules after the
 // dependencies' scripts (see hashSpec).
-const MidBaselineFile = ".safe-install-sums-scripts"
+const MidBaselineFile = ".safe-install-scripts"
 
-// hashScript lists the sha256 of every file below node_modules.
-const hashScript = `find node_modules -type f -print0 | xargs -0 -r sha256sum -z > "$1"`
-
-// baselineScript runs npm with its arguments, then hashes node_modules.
+// baselineScript runs npm with its arguments, then lists node_modules
+// with tree.ListScript (an install with nothing to install leaves an
+// empty node_modules).
 const baselineScript = `npm "$@" || exit $?
-if [ -d node_modules ]; then
-  sh -c '` + hashScript + `' sh ` + BaselineFile + ` || exit 97
-else
-  : > ` + BaselineFile + `
-fi`
+mkdir -p node_modules || exit 97
+set -- node_modules ` + BaselineFile + `
+` + tree.ListScript
 
 // npmEnv is the whole environment of both phases; nothing is inherited.
 func npmEnv(extra map[string]string) map[string]string {
@@ -120,7 +120,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		}
 	}
 
-	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"}, Check: checkNPMBins,
+	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
 		TamperCheck: true, Baseline: BaselineFile, Output: npmOutput{}, Lockfile: "package-lock.json",
 		Timings: DecoyHome + "/.npm/_logs"}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
@@ -240,12 +240,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			// rebuild runs every dependency's preinstall, install (also the
 			// implicit node-gyp one) and postinstall, offline.
 			Command: rebuild,
-			// nodedir: node-gyp builds against the image's headers
-			// instead of downloading them (it has no network here).
-			// userconfig: npm itself must not read the decoy ~/.npmrc,
-			// so that any read of it is a package's.
-			Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
-				"npm_config_userconfig": "/nonexistent/npmrc"}),
+			Env:     scriptsEnv(),
 		}
 	}
 	if !ignoreScripts {
@@ -269,12 +264,26 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			p.ProjectEvents = events
 			p.ProjectScripts = &Phase{
 				Command: append([]string{"sh", "-c", projectScript, "sh"}, events...),
-				Env: npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
-					"npm_config_userconfig": "/nonexistent/npmrc"}),
+				Env:     scriptsEnv(),
 			}
 		}
 	}
 	return p, nil
+}
+
+// scriptsEnv is the environment of the scripts phases.
+//   - offline and nodedir: node-gyp builds against the image's headers
+//     instead of downloading them (it has no network here).
+//   - userconfig: npm itself must not read the decoy ~/.npmrc, so that any
+//     read of it is a package's.
+//   - PYTHONDONTWRITEBYTECODE: gyp is Python; it would write __pycache__
+//     into the node-gyp package a build runs from (sqlite3, node-sass use
+//     node_modules/node-gyp), a package that ran no script, and copy-back
+//     rightly refuses such files: a planted .pyc runs the next time the
+//     host's node-gyp does.
+func scriptsEnv() map[string]string {
+	return npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
+		"npm_config_userconfig": "/nonexistent/npmrc", "PYTHONDONTWRITEBYTECODE": "1"})
 }
 
 // projectInputs are the project's files for its own scripts (patch-package
@@ -397,6 +406,8 @@ type npmLockPackage struct {
 	Resolved         string `json:"resolved"`
 	Link             bool   `json:"link"`
 	HasInstallScript bool   `json:"hasInstallScript"`
+	// Bin is the package's bins as npm normalised them: name -> file.
+	Bin map[string]string `json:"bin"`
 }
 
 // remoteSpec says whether an npm spec fetches from git or an arbitrary URL

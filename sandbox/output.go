@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // tailBuffer keeps the last max bytes written to it: a container's output
@@ -32,9 +35,12 @@ func (t *tailBuffer) String() string {
 	return string(t.buf)
 }
 
-// lastLines returns at most n trailing lines of s.
+// lastLines returns at most n trailing lines of s, leaving out npm's own
+// timing lines (--timing prints them last, where they would fill the tail
+// of a failed script's output).
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "npm timing ") })
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -88,12 +94,14 @@ func (npmOutput) Failure(log string) (string, string) { return npmFailure(log) }
 func npmScripts(log string) []ScriptRun {
 	var out []ScriptRun
 	for _, m := range npmScriptHeader.FindAllStringSubmatchIndex(log, -1) {
-		run := ScriptRun{Package: log[m[2]:m[3]], Event: log[m[4]:m[5]]}
+		// A script can print a header of its own: whatever it says is
+		// escaped here, where it enters the run's record.
+		run := ScriptRun{Package: escape.Line(log[m[2]:m[3]]), Event: escape.Line(log[m[4]:m[5]])}
 		// npm prints the command on the next line: "> node-gyp rebuild".
 		rest := strings.TrimPrefix(log[m[1]:], "\n")
 		if cmd, ok := strings.CutPrefix(rest, "> "); ok {
 			cmd, _, _ = strings.Cut(cmd, "\n")
-			run.Command = strings.TrimSpace(cmd)
+			run.Command = escape.Line(strings.TrimSpace(cmd))
 		}
 		out = append(out, run)
 	}
@@ -117,8 +125,8 @@ func npmFailure(log string) (pkg, command string) {
 	}
 	for i := len(scripts) - 1; i >= 0; i-- {
 		if name == "" || strings.HasPrefix(scripts[i].Package, name+"@") {
-			return scripts[i].Package, command
+			return scripts[i].Package, escape.Line(command)
 		}
 	}
-	return name, command
+	return escape.Line(name), escape.Line(command)
 }

@@ -4,6 +4,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // pipOutput reads pip's output (and pipfetch.py's): which sdists ran their
@@ -103,7 +105,7 @@ func (t *pipTrace) named(name string) string {
 }
 
 func (t *pipTrace) add(pkg, event string) {
-	r := ScriptRun{Package: pkg, Event: event}
+	r := ScriptRun{Package: escape.Line(pkg), Event: event}
 	if pkg == "" || t.seen[r] {
 		return
 	}
@@ -118,7 +120,7 @@ func (pipOutput) Scripts(log string) []ScriptRun { return tracePip(log).runs }
 func (pipOutput) Failure(log string) (string, string) {
 	t := tracePip(log)
 	if t.failed == "" {
-		return t.current, ""
+		return escape.Line(t.current), ""
 	}
-	return t.failed, t.command
+	return escape.Line(t.failed), escape.Line(t.command)
 }

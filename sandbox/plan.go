@@ -73,17 +73,15 @@ type Plan struct {
 	// Manifests are files taken from the fetch container, before any
 	// third-party code ran, because the user asked npm to change them.
 	Manifests []string `json:"manifests"`
-	// Check vets the staged artifacts before the swap and returns warnings
-	// (npm: the .bin shims).
-	Check func(staging string) (warnings []string, err error) `json:"-"`
 	// Registries are all the fetch phase may reach (the egress allowlist).
 	Registries []Registry `json:"registries"`
-	// TamperCheck hashes the artifacts after the fetch and refuses files
-	// that the scripts phase changed in packages that ran no script (npm).
+	// TamperCheck describes the artifacts after the fetch and holds every
+	// entry a scripts phase returns to the copy-back rule (npm: npmTree).
 	TamperCheck bool `json:"tamper_check"`
-	// Baseline names the file (below WorkDir) in which the fetch lists the
-	// sha256 of every file it extracted, for the tamper check; "" makes the
-	// check hash the artifacts streamed out of the fetch container instead.
+	// Baseline names the listing (below WorkDir, tree.ListScript's) in
+	// which the fetch describes every entry it extracted, for the copy-back
+	// rule; "" makes the rule describe the artifacts streamed out of the
+	// fetch container instead.
 	Baseline string `json:"baseline,omitempty"`
 	// Install, when set, takes the place of the swap: it gets the staged
 	// artifacts and puts them into the host environment (pip: the host's

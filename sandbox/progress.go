@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // steps shows a run's progress one line per step. On a terminal (live) the
@@ -40,7 +42,9 @@ func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
 	s.end()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cur, s.start, s.bytes = fmt.Sprintf(format, args...), time.Now(), n
+	// Steps and lines name packages, paths and output: escaped, once,
+	// here, whatever the caller passed (DESIGN invariant 11).
+	s.cur, s.start, s.bytes = escape.Line(fmt.Sprintf(format, args...)), time.Now(), n
 	if s.quiet {
 		return
 	}
@@ -109,6 +113,7 @@ func (s *steps) note(format string, args ...any) {
 func (s *steps) warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
 
 func (s *steps) line(msg string) {
+	msg = escape.Text(msg)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.live && s.stop != nil {

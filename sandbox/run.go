@@ -26,6 +26,8 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // Options are a run's settings besides its plan.
@@ -129,11 +131,12 @@ type runner struct {
 	watch       *stopwatch
 	decoys      *decoys
 	decoyScan   *outputScanner
-	tamper      *tamperCheck
+	tamper      *npmTree        // the copy-back rule for the last scripts phase (npm)
 	copied      *atomic.Int64   // bytes of the current copy-back, for progress
 	lockStaged  bool            // the fetched lockfile is in the staging directory
+	lock        npmLockfile     // the lockfile as the fetch left it
 	scriptDirs  map[string]bool // from it: the package directories that run scripts
-	lockRead    bool            // scriptDirs is settled
+	lockRead    bool            // lock and scriptDirs are settled
 	// auditFinished is closed when the decoy audit's goroutine is done
 	// with its container; clean-up waits for it, or a removal racing the
 	// audit's start leaves the container (and so its volume) behind.
@@ -166,58 +169,53 @@ func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
 	return r.opts.Cooldown.Check(ctx, lock, p.Registries)
 }
 
-// baseline reads the hashes the fetch container listed after npm (the
-// plan's Baseline file) or, for a plan without that list, hashes the
-// artifacts as they stream out of the stopped fetch container.
-func (r *runner) baseline(ctx context.Context, fetchID string) (archive.Sums, error) {
-	sums := archive.Sums{}
+// baseline describes the artifacts as the fetch left them, before any
+// third-party code ran: the listing the fetch container made after npm
+// (the plan's Baseline) or, for a plan without one, the artifacts as they
+// stream out of the stopped fetch container.
+func (r *runner) baseline(ctx context.Context, fetchID string) (tree.Tree, error) {
 	if r.plan.Baseline == "" {
+		t := tree.Tree{}
 		for _, a := range r.plan.Artifacts {
 			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
 				s, err := archive.Hash(rd, a, r.opts.Limits.Extract)
-				maps.Copy(sums, s)
+				maps.Copy(t, s)
 				return err
 			}); err != nil {
 				return nil, err
 			}
 		}
-		return sums, nil
+		return t, nil
 	}
-	return r.readSums(ctx, fetchID, r.plan.Baseline)
+	return r.readListing(ctx, fetchID, r.plan.Baseline)
 }
 
-// readSums reads a `sha256sum -z` list that a trusted command left in the
-// work volume.
-func (r *runner) readSums(ctx context.Context, id, file string) (archive.Sums, error) {
-	sums := archive.Sums{}
-	err := r.stream(ctx, id, file, func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		if _, err := tr.Next(); err != nil {
-			return fmt.Errorf("reading the file hashes in %s: %w", file, err)
-		}
-		return parseSums(io.LimitReader(tr, 1<<30), sums)
-	})
-	return sums, err
-}
-
-// parseSums reads `sha256sum -z` output: "HEX  NAME\0" records.
-func parseSums(rd io.Reader, sums archive.Sums) error {
-	data, err := io.ReadAll(rd)
-	if err != nil {
+// readListing reads the listing that tree.ListScript, a trusted command,
+// left in the work volume under prefix (prefix.list and prefix.sums), as a
+// stream: it is as large as the tree a script wrote.
+func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree, error) {
+	lim := tree.Limits{MaxEntries: r.opts.Limits.Extract.MaxEntries, MaxNameLen: r.opts.Limits.Extract.MaxNameLen}
+	var t tree.Tree
+	read := func(file string, parse func(io.Reader) error) error {
+		return r.stream(ctx, id, file, func(rd io.Reader) error {
+			tr := tar.NewReader(rd)
+			if _, err := tr.Next(); err != nil {
+				return fmt.Errorf("reading the listing %s: %w", file, err)
+			}
+			return parse(tr)
+		})
+	}
+	err := read(prefix+".list", func(rd io.Reader) (err error) {
+		t, err = tree.ParseList(rd, lim)
 		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, rec := range bytes.Split(data, []byte{0}) {
-		if len(rec) == 0 {
-			continue
-		}
-		sum, name, ok := bytes.Cut(rec, []byte("  "))
-		var s archive.Sum
-		if n, err := hex.Decode(s[:], sum); !ok || err != nil || n != len(s) {
-			return fmt.Errorf("the fetch's file hashes: a malformed record %q", rec)
-		}
-		sums[path.Clean(string(name))] = s
+	if err := read(prefix+".sums", func(rd io.Reader) error { return t.AddSums(rd, lim) }); err != nil {
+		return nil, err
 	}
-	return nil
+	return t, nil
 }
 
 // stageLockfile puts the lockfile as the fetch left it (before any
@@ -260,41 +258,74 @@ func (r *runner) lockScripts(ctx context.Context, fetchID string) (map[string]bo
 	if err != nil || lock == "" {
 		return nil, false, err
 	}
-	var l npmLockfile
-	if data, err := os.ReadFile(lock); err == nil {
-		_ = json.Unmarshal(data, &l)
+	if r.lock, err = readLockfile(lock); err != nil {
+		return nil, false, err
 	}
-	dirs, ok := scriptDirs(l, r.plan.Policy)
+	dirs, ok := scriptDirs(r.lock, r.plan.Policy)
 	if ok {
 		r.scriptDirs = dirs
 	}
 	return dirs, ok, nil
 }
 
+// maxLockfile bounds the lockfile read on the host: the largest real
+// ones are a few MB.
+const maxLockfile = 64 << 20
+
+// readLockfile reads the staged lockfile; one that is not npm's JSON
+// describes nothing.
+func readLockfile(file string) (npmLockfile, error) {
+	var l npmLockfile
+	f, err := os.Open(file)
+	if err != nil {
+		return l, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxLockfile+1))
+	if err != nil {
+		return l, fmt.Errorf("reading the lockfile: %w", err)
+	}
+	if len(data) > maxLockfile {
+		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", ErrLimit, maxLockfile)
+	}
+	_ = json.Unmarshal(data, &l)
+	return l, nil
+}
+
 func pluralize(n int, noun string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// ranScripts says, per package directory, whether its scripts ran: from
-// the fetched lockfile and the policy. Only a lockfile older than npm 7's
-// (which does not say) falls back to the packages npm announced.
-func (r *runner) ranScripts(ctx context.Context, fetchID string, ph PhaseResult) (func(dir string) bool, error) {
+// ranScripts says, per package directory, whether its scripts ran, and
+// names those packages: from the fetched lockfile and the policy. Only a
+// lockfile older than npm 7's (which does not say) falls back to the
+// packages npm announced.
+func (r *runner) ranScripts(ctx context.Context, fetchID string, ph PhaseResult) (func(dir string) bool, []string, error) {
 	dirs, ok, err := r.lockScripts(ctx, fetchID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ok {
-		return func(dir string) bool { return dirs[dir] }, nil
+		var who []string
+		for _, d := range slices.Sorted(maps.Keys(dirs)) {
+			who = append(who, packageOf(d+"/x")+"@"+r.lock.Packages[d].Version)
+		}
+		return func(dir string) bool { return dirs[dir] }, slices.Compact(who), nil
 	}
 	r.log.Warn("the lockfile does not say which packages have install scripts; trusting npm's output for the tamper check")
 	names := map[string]bool{}
+	var who []string
 	for _, s := range ph.Scripts {
 		names[policyName(s.Package)] = true
+		who = append(who, s.Package)
 	}
-	return func(dir string) bool { return names[packageOf(dir+"/package.json")] }, nil
+	return func(dir string) bool { return names[packageOf(dir+"/package.json")] }, who, nil
 }
 
 // fetchSummary is the fetch command without the relay in front of it.
@@ -417,7 +448,7 @@ func (r *runner) run(ctx context.Context) error {
 	} else {
 		// What npm extracted, before any third-party code ran: the
 		// baseline that tells a package's own build from tampering.
-		var before archive.Sums
+		var before tree.Tree
 		if p.TamperCheck {
 			if before, err = r.baseline(ctx, fetchID); err != nil {
 				return err
@@ -437,18 +468,19 @@ func (r *runner) run(ctx context.Context) error {
 			from, ran = id, ph.Scripts
 			r.watch.lap("scripts")
 			if p.TamperCheck {
-				pkgRan, err := r.ranScripts(ctx, fetchID, ph)
+				pkgRan, who, err := r.ranScripts(ctx, fetchID, ph)
 				if err != nil {
 					return err
 				}
-				r.tamper = newTamperCheck(before, pkgRan)
+				r.tamper = newNPMTree(before, pkgRan, who, lockBins(r.lock))
 			}
 		}
 		if p.ProjectScripts != nil {
 			if r.tamper != nil {
-				// The dependencies' scripts are over: settle what they did
-				// before the project's own scripts, which may change other
-				// packages by design (patch-package), run.
+				// The dependencies' scripts are over: hold what they left to
+				// the rule before the project's own scripts start on it
+				// (they run what node_modules/.bin holds, and may change
+				// other packages by design, as patch-package does).
 				if before, err = r.checkDependencyScripts(ctx); err != nil {
 					return err
 				}
@@ -464,9 +496,10 @@ func (r *runner) run(ctx context.Context) error {
 			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectEvents[len(p.ProjectEvents)-1])
 			if p.TamperCheck {
 				earlier := r.tamper
-				// Whatever the project's scripts changed is the project's
-				// doing, wherever in node_modules.
-				r.tamper = newTamperCheck(before, func(string) bool { return true })
+				// Whatever the project's scripts changed inside a package is
+				// the project's doing, in any package; the rest of the rule
+				// holds as for the dependencies' scripts.
+				r.tamper = newNPMTree(before, func(string) bool { return true }, []string{"the project's own " + strings.Join(p.ProjectEvents, ", ")}, lockBins(r.lock))
 				if earlier != nil {
 					r.tamper.earlier = earlier.changed
 				}
@@ -492,11 +525,11 @@ func (r *runner) run(ctx context.Context) error {
 	r.steps.end()
 	r.watch.lap("copy-back")
 	if r.tamper != nil {
-		if name, reason := r.tamper.deleted(); name != "" {
-			return &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+		if name, reason := r.tamper.missing(); name != "" {
+			return &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 		}
 		out := r.tamper.outside()
-		for _, dir := range sortedKeys(out) {
+		for _, dir := range slices.Sorted(maps.Keys(out)) {
 			r.steps.warn("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, pluralize(out[dir], "file"))
 		}
 	}
@@ -509,17 +542,12 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.reportTheft(); err != nil {
 		return err
 	}
-	if p.Check != nil {
-		warnings, err := p.Check(r.staging)
-		if err != nil {
-			var ae *ArtifactError
-			if errors.As(err, &ae) && ae.Package == "" {
-				ae.Package = r.owner(ae.Path)
-			}
+	if p.TamperCheck {
+		if _, _, err := r.lockScripts(ctx, fetchID); err != nil {
 			return err
 		}
-		for _, w := range warnings {
-			r.steps.warn("a bin shadows a common command: %s", w)
+		for _, w := range lockBins(r.lock).warnings() {
+			r.steps.warn("%s", w)
 		}
 	}
 	if err := checkNative(r.res.Engine, r.staging); err != nil {
@@ -607,11 +635,11 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 	return id, ph, nil
 }
 
-// checkDependencyScripts applies the tamper check to what the
-// dependencies' scripts left, hashed by a trusted command in a fresh
-// container (no script's process is alive to change it afterwards), and
-// returns those hashes as the baseline of the project's own scripts.
-func (r *runner) checkDependencyScripts(ctx context.Context) (archive.Sums, error) {
+// checkDependencyScripts holds what the dependencies' scripts left to the
+// copy-back rule, listed by a trusted command in a fresh container (no
+// script's process is alive to change it afterwards), and returns that
+// listing as the baseline of the project's own scripts.
+func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) {
 	id, err := r.create(ctx, hashSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
 	if err != nil {
 		return nil, err
@@ -620,21 +648,21 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (archive.Sums, erro
 		return nil, fmt.Errorf("%w: starting the hash container: %w", ErrEngine, err)
 	}
 	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
-		return nil, fmt.Errorf("%w: hashing node_modules ended with %d: %v", ErrEngine, code, err)
+		return nil, fmt.Errorf("%w: listing node_modules ended with %d: %v", ErrEngine, code, err)
 	}
-	sums, err := r.readSums(ctx, id, MidBaselineFile)
+	after, err := r.readListing(ctx, id, MidBaselineFile)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range sortedKeys(sums) {
-		if reason := r.tamper.check(name, sums[name]); reason != "" {
-			return nil, &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+	for _, name := range slices.Sorted(maps.Keys(after)) {
+		if reason := r.tamper.check(name, after[name]); reason != "" {
+			return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
 		}
 	}
-	if name, reason := r.tamper.deleted(); name != "" {
-		return nil, &ArtifactError{Package: r.owner(name), Path: name, Reason: reason}
+	if name, reason := r.tamper.missing(); name != "" {
+		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 	}
-	return sums, nil
+	return after, nil
 }
 
 func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {
@@ -818,7 +846,7 @@ func (r *runner) attachRelay(ctx context.Context, id string, out io.Writer) (cha
 type zapWriter struct{ log *zap.Logger }
 
 func (z zapWriter) Write(p []byte) (int, error) {
-	z.log.Debug(string(bytes.TrimRight(p, "\r\n")))
+	z.log.Debug(escape.Text(string(bytes.TrimRight(p, "\r\n"))))
 	return len(p), nil
 }
 
@@ -878,7 +906,7 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	cerr := <-done
 	var refused *archive.RefusedError
 	if errors.As(err, &refused) {
-		return &ArtifactError{Package: r.owner(refused.Path), Path: refused.Path, Reason: refused.Reason}
+		return &ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
 	}
 	if cerr != nil {
 		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)
@@ -959,6 +987,16 @@ func (c countingReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
 	c.n.Add(int64(k))
 	return k, err
+}
+
+// blame names who is to answer for a refused entry: the package that holds
+// it or, for an entry outside every package (node_modules/.bin), the
+// packages whose scripts ran.
+func (r *runner) blame(entry string) string {
+	if pkg := r.owner(entry); pkg != "" || r.tamper == nil {
+		return pkg
+	}
+	return "the scripts of " + r.tamper.culprits
 }
 
 // owner names the package that holds an archive path, as name@version when

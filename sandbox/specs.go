@@ -9,6 +9,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // Limits bound each sandbox container.
@@ -139,7 +140,7 @@ func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec 
 // trusted command in a fresh container, so that no script's process is
 // alive to touch the list; only the project's own scripts run after it.
 func hashSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
-	ph := Phase{Command: []string{"sh", "-c", hashScript, "sh", MidBaselineFile}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", "node_modules", MidBaselineFile}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}

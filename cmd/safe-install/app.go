@@ -88,7 +88,7 @@ func newLogger(debug bool, format string, e *env) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("%w: --log-format must be console or json, not %q", errUsage, format)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(e.stderr), level)), nil
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(escapingWriter{e.stderr}), level)), nil
 }
 
 func newVersionCommand(e *env) *cli.Command {

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 func newDoctorCommand(e *env) *cli.Command {
@@ -49,9 +50,9 @@ EXAMPLE:
 					mark = "warn"
 				}
 				if !asJSON {
-					fmt.Fprintf(e.stdout, "%s %-16s %s\n", mark, ch.Name, ch.Detail)
+					fmt.Fprintf(e.stdout, "%s %-16s %s\n", mark, ch.Name, escape.Text(ch.Detail))
 					if ch.Fix != "" && !ch.OK {
-						fmt.Fprintf(e.stdout, "     %-16s fix: %s\n", "", ch.Fix)
+						fmt.Fprintf(e.stdout, "     %-16s fix: %s\n", "", escape.Text(ch.Fix))
 					}
 				}
 			}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // env is everything the app takes from the process, so tests can hand it
@@ -29,6 +31,23 @@ func (e *env) useConnection(connection, identity string) {
 	if identity != "" {
 		e.identity = identity
 	}
+}
+
+// say prints one line to stderr, escaped: the lines name packages, paths
+// and requests that came from the sandbox (DESIGN invariant 11).
+func (e *env) say(format string, args ...any) {
+	fmt.Fprintf(e.stderr, "safe-install: %s\n", escape.Text(fmt.Sprintf(format, args...)))
+}
+
+// escapingWriter escapes each write: the log's lines carry what
+// containers printed and said.
+type escapingWriter struct{ w io.Writer }
+
+func (x escapingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(x.w, escape.Text(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // remote is the engine the global flags name ("" for the local one).

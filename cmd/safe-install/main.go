@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 func main() {
@@ -14,7 +16,8 @@ func main() {
 	err := newApp(newEnv()).RunContext(ctx, os.Args)
 	stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "safe-install: ERROR %v\n", err)
+		// Errors name packages, paths and output from the sandbox.
+		fmt.Fprintf(os.Stderr, "safe-install: ERROR %s\n", escape.Text(err.Error()))
 	}
 	os.Exit(exitCode(err))
 }

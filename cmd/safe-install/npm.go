@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -162,7 +163,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		Python:          f.Python,
 		Home:            e.home,
 		Env:             e.vars,
-		Warn:            func(msg string) { fmt.Fprintf(e.stderr, "safe-install: WARN %s\n", msg) },
+		Warn:            func(msg string) { e.say("WARN %s", msg) },
 	})
 	if err != nil {
 		return err
@@ -171,9 +172,9 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		return printDryRun(c, e, plan, f, lim)
 	}
 	if pol := plan.Policy; pol.Active {
-		fmt.Fprintf(e.stderr, "safe-install: script policy from %s: allowed %s\n", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
+		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
 		if len(pol.NotReviewed) > 0 {
-			fmt.Fprintf(e.stderr, "safe-install: not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)\n", strings.Join(pol.NotReviewed, ", "))
+			e.say("not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)", strings.Join(pol.NotReviewed, ", "))
 		}
 	}
 	connecting := time.Now()
@@ -194,7 +195,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	if res != nil && len(res.Kept) > 0 {
 		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
 		// tmpfs work volume while its holder container runs (seen here).
-		fmt.Fprintf(e.stderr, "safe-install: kept for inspection (remove the containers with podman rm -f -t0 first, then the volumes with podman volume rm): %s\n", strings.Join(res.Kept, " "))
+		e.say("kept for inspection (remove the containers with podman rm -f -t0 first, then the volumes with podman volume rm): %s", strings.Join(res.Kept, " "))
 	}
 	rep := sandbox.NewReport(plan, lim, res, err, time.Since(start))
 	rep.Timings = append([]sandbox.Timing{engine}, rep.Timings...)
@@ -203,7 +204,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	}
 	if res != nil {
 		for _, ref := range res.Refused {
-			fmt.Fprintf(e.stderr, "safe-install: refused in the fetch phase: %s %s%s: %s\n", ref.Method, ref.Host, ref.Path, ref.Reason)
+			e.say("refused in the fetch phase: %s %s%s: %s", ref.Method, ref.Host, ref.Path, ref.Reason)
 		}
 	}
 	if err != nil {
@@ -222,7 +223,9 @@ func writeReport(e *env, f runFlags, rep sandbox.Report) error {
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
+	// The report quotes packages and output: no byte of it may act on the
+	// terminal --json prints it to.
+	data = append(escape.JSON(data), '\n')
 	if f.JSON {
 		if _, err := e.stdout.Write(data); err != nil {
 			return err
@@ -246,7 +249,7 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 				}
 			}
 		}
-		fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s offline; installed %s into %s%s\n",
+		e.say("%s %s done in %.1fs: %s offline; installed %s into %s%s",
 			plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(builds, "wheel build"),
 			listOrNone(inst.Packages), inst.Python.Path, theftNote(res))
 		return
@@ -255,7 +258,7 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 	for _, ph := range res.Phases {
 		scripts += len(ph.Scripts)
 	}
-	fmt.Fprintf(e.stderr, "safe-install: %s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s%s\n",
+	e.say("%s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s%s",
 		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(scripts, "install script"),
 		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "), theftNote(res))
 }

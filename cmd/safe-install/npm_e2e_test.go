@@ -151,7 +151,7 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 		t.Errorf("scripts saw interfaces %v, want only lo", probe.Interfaces)
 	}
 	// GITHUB_TOKEN and NPM_TOKEN hold decoys.
-	allowed := map[string]bool{"GITHUB_TOKEN": true, "NPM_TOKEN": true, "PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true}
+	allowed := map[string]bool{"GITHUB_TOKEN": true, "NPM_TOKEN": true, "PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true, "PYTHONDONTWRITEBYTECODE": true}
 	for _, k := range probe.Env {
 		if !allowed[k] && !strings.HasPrefix(k, "npm_") {
 			t.Errorf("scripts saw env var %s, outside the fixed set", k)

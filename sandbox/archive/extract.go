@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // noFollow makes open fail on a symlink instead of writing through it.
@@ -68,9 +71,9 @@ type extractor struct {
 	lim  Limits
 	// fileRoot accepts root itself as a regular file (a manifest).
 	fileRoot bool
-	// check, when set, sees every regular file's content hash and may
-	// refuse it by returning a reason.
-	check func(name string, sum Sum) string
+	// check, when set, sees every entry once it is written (a file with
+	// its content hash) and may refuse it by returning a reason.
+	check func(name string, e tree.Entry) string
 	// links are archive paths outside root that a symlink may point at
 	// exactly (npm's workspace and file: directory links).
 	links map[string]bool
@@ -78,18 +81,14 @@ type extractor struct {
 	stats Stats
 }
 
-// Sum is a file's SHA-256.
-type Sum = [sha256.Size]byte
-
-// Sums maps each regular file of an archive to its content hash.
-type Sums map[string]Sum
-
 // Extract reads a tar stream whose entries must all lie below root (for
 // example "node_modules") and writes them below dest, which must be an
 // empty directory. Entries are checked one by one (DESIGN invariant 7):
-// relative names without "..", only regular files, directories, symlinks that
-// resolve inside root and hard links to earlier files (written as copies);
-// no setuid/setgid; bounded bytes and entries. The first refused entry stops
+// relative names without "..", without control characters, bidi overrides
+// or invalid UTF-8 (escape.Problem; symlink targets too), only regular
+// files, directories, symlinks that resolve inside root and hard links to
+// earlier files (written as copies); no setuid/setgid; bounded bytes and
+// entries. The first refused entry stops
 // the extraction with a *RefusedError; dest is then left for the caller
 // to remove.
 func Extract(r io.Reader, dest, root string, lim Limits) (Stats, error) {
@@ -102,16 +101,13 @@ func ExtractFile(r io.Reader, dest, root string, lim Limits) (Stats, error) {
 	return (&extractor{dest: dest, root: root, lim: lim, fileRoot: true}).run(r)
 }
 
-// ExtractChecked is Extract with check called for every regular file (hard
-// link copies included) after it is written; a non-empty answer refuses it.
-func ExtractChecked(r io.Reader, dest, root string, lim Limits, check func(name string, sum Sum) string) (Stats, error) {
-	return (&extractor{dest: dest, root: root, lim: lim, check: check}).run(r)
-}
-
 // Options are what an extraction may accept beyond Extract's rules.
 type Options struct {
-	// Check, when set, sees every regular file's hash, as in ExtractChecked.
-	Check func(name string, sum Sum) string
+	// Check, when set, sees every entry after it is written: directories
+	// (also those the archive leaves implicit), files with their content
+	// hash and executable bit (hard link copies included), symlinks with
+	// their target. A non-empty answer refuses the entry.
+	Check func(name string, e tree.Entry) string
 	// Links are the paths outside root, relative to the archive's top
 	// (like "packages/a"), that a symlink may point at exactly: npm links
 	// workspaces and file: directories into node_modules that way.
@@ -128,15 +124,15 @@ func ExtractWith(r io.Reader, dest, root string, lim Limits, opts Options) (Stat
 }
 
 // Hash reads an archive like Extract, under the same name rules and limits,
-// and returns the hash of each regular file without writing anything.
-func Hash(r io.Reader, root string, lim Limits) (Sums, error) {
+// and describes every entry without writing anything.
+func Hash(r io.Reader, root string, lim Limits) (tree.Tree, error) {
 	x := &extractor{root: root, lim: lim}
-	sums := Sums{}
+	t := tree.Tree{}
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return sums, nil
+			return t, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading the archive: %w", err)
@@ -148,19 +144,32 @@ func Hash(r io.Reader, root string, lim Limits) (Sums, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Parents the archive leaves implicit are directories, as the
+		// extractor makes them.
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if _, ok := t[d]; !ok {
+				t[d] = tree.Entry{Kind: tree.Dir}
+			}
+		}
 		switch hdr.Typeflag {
+		case tar.TypeDir:
+			t[name] = tree.Entry{Kind: tree.Dir}
 		case tar.TypeReg, tar.TypeRegA:
 			h := sha256.New()
 			if _, err := io.Copy(h, tr); err != nil {
 				return nil, fmt.Errorf("reading %s: %w", name, err)
 			}
-			sums[name] = Sum(h.Sum(nil))
+			t[name] = tree.FileEntry(hdr.Mode, tree.Sum(h.Sum(nil)))
+		case tar.TypeSymlink:
+			t[name] = tree.Entry{Kind: tree.Symlink, Target: hdr.Linkname}
 		case tar.TypeLink:
 			if src, err := x.clean(hdr.Linkname); err == nil {
-				if s, ok := sums[src]; ok {
-					sums[name] = s
+				if e, ok := t[src]; ok {
+					t[name] = e
 				}
 			}
+		default:
+			t[name] = tree.Entry{Kind: tree.Other}
 		}
 	}
 }
@@ -204,6 +213,9 @@ func (x *extractor) clean(name string) (string, error) {
 	}
 	if strings.HasPrefix(name, "/") {
 		return "", x.refuse(name, "absolute name")
+	}
+	if problem := escape.Problem(name); problem != "" {
+		return "", x.refuse(name, problem)
 	}
 	var parts []string
 	for _, p := range strings.Split(name, "/") {
@@ -293,6 +305,17 @@ func (x *extractor) mkdir(name string, mode os.FileMode) error {
 	}
 	x.made[name] = kindDir
 	x.stats.Dirs++
+	return x.checked(name, tree.Entry{Kind: tree.Dir})
+}
+
+// checked asks the extraction's check about an entry it wrote.
+func (x *extractor) checked(name string, e tree.Entry) error {
+	if x.check == nil {
+		return nil
+	}
+	if reason := x.check(name, e); reason != "" {
+		return x.refuse(name, reason)
+	}
 	return nil
 }
 
@@ -351,14 +374,9 @@ func (x *extractor) write(name string, mode os.FileMode, r io.Reader, size int64
 	if n != size {
 		return x.refuse(name, "archive ended inside the file")
 	}
-	if x.check != nil {
-		if reason := x.check(name, Sum(h.Sum(nil))); reason != "" {
-			return x.refuse(name, reason)
-		}
-	}
 	x.made[name] = kindFile
 	x.stats.Bytes += n
-	return nil
+	return x.checked(name, tree.FileEntry(int64(mode), tree.Sum(h.Sum(nil))))
 }
 
 // symlink accepts a relative target made of leading ".." components followed
@@ -371,6 +389,9 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 	target := hdr.Linkname
 	if target == "" || strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
 		return x.refuse(hdr.Name, fmt.Sprintf("symlink to %q leaves %s", target, x.root))
+	}
+	if problem := escape.Problem(target); problem != "" {
+		return x.refuse(hdr.Name, "symlink target: "+problem)
 	}
 	below := strings.Count(name, "/") - 1 // levels from root down to the link's directory
 	up, descending := 0, false
@@ -398,7 +419,7 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 	}
 	x.made[name] = kindSymlink
 	x.stats.Symlinks++
-	return nil
+	return x.checked(name, tree.Entry{Kind: tree.Symlink, Target: target})
 }
 
 // hardlink writes a copy of an earlier regular file of this archive: a real

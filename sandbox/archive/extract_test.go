@@ -3,15 +3,20 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
 // entry is one member of a crafted archive.
@@ -147,6 +152,12 @@ var hostile = []struct {
 	{"setuid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o4755, body: "#!/bin/sh"}}, "setuid"},
 	{"setgid", []entry{{name: "node_modules/evil/bin.sh", typ: tar.TypeReg, mode: 0o2755, body: "#!/bin/sh"}}, "setgid"},
 	// RT-52: size bombs.
+	{"escape in name", []entry{file("node_modules/evil/x\x1b]0;pwned\x07.txt", "x")}, "control character"},
+	{"newline in name", []entry{file("node_modules/evil/line\nbreak", "x")}, "control character"},
+	{"bidi in name", []entry{file("node_modules/evil/a\u202ejs.exe", "x")}, "bidi"},
+	{"C1 in name", []entry{dir("node_modules/evil\u009b/")}, "control character"},
+	{"invalid utf-8 name", []entry{file("node_modules/evil/\xff\xfe", "x")}, "UTF-8"},
+	{"escape in link target", []entry{symlink("node_modules/evil/l", "x\x1b]52;c;eA==\x07")}, "symlink target"},
 	{"sparse bomb", []entry{{name: "node_modules/evil/sparse", typ: tar.TypeReg, mode: 0o644, size: 1 << 40}}, "exceeds"},
 }
 
@@ -271,6 +282,56 @@ func TestExtractWorkspaceLinks(t *testing.T) {
 	}
 }
 
+// Check sees every entry exactly once, of every kind, implicit parent
+// directories included, and its answer refuses the entry.
+func TestExtractChecksEveryEntry(t *testing.T) {
+	t.Parallel()
+	arch := craft(t,
+		file("node_modules/a/lib/x.js", "x"), // parents implicit
+		dir("node_modules/a/"),
+		entry{name: "node_modules/a/cli.js", typ: tar.TypeReg, mode: 0o755, body: "#!"},
+		symlink("node_modules/.bin/a", "../a/cli.js"),
+		entry{name: "node_modules/a/copy.js", typ: tar.TypeLink, link: "node_modules/a/lib/x.js"},
+	)
+	seen := map[string]tree.Entry{}
+	check := func(name string, e tree.Entry) string {
+		if _, dup := seen[name]; dup {
+			t.Errorf("%s checked twice", name)
+		}
+		seen[name] = e
+		return ""
+	}
+	_, dest := hostTree(t)
+	if _, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits, Options{Check: check}); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(s string) tree.Sum { return sha256.Sum256([]byte(s)) }
+	want := tree.Tree{
+		"node_modules": {Kind: tree.Dir}, "node_modules/a": {Kind: tree.Dir}, "node_modules/a/lib": {Kind: tree.Dir},
+		"node_modules/a/lib/x.js": {Kind: tree.File, Sum: sum("x")}, "node_modules/a/cli.js": {Kind: tree.File, Exec: true, Sum: sum("#!")},
+		"node_modules/.bin": {Kind: tree.Dir}, "node_modules/.bin/a": {Kind: tree.Symlink, Target: "../a/cli.js"},
+		"node_modules/a/copy.js": {Kind: tree.File, Sum: sum("x")},
+	}
+	if !maps.Equal(seen, want) {
+		t.Errorf("checked %v\nwant    %v", seen, want)
+	}
+	if got, err := Hash(bytes.NewReader(arch), "node_modules", DefaultLimits); err != nil || !maps.Equal(got, want) {
+		t.Errorf("Hash = %v, %v\nwant %v", got, err, want)
+	}
+	refuse := func(name string, e tree.Entry) string {
+		if e.Kind == tree.Symlink {
+			return "no links here"
+		}
+		return ""
+	}
+	_, dest = hostTree(t)
+	_, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits, Options{Check: refuse})
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Path != "node_modules/.bin/a" || re.Reason != "no links here" {
+		t.Errorf("refusing links: %v", err)
+	}
+}
+
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	lim := DefaultLimits
@@ -328,8 +389,14 @@ func FuzzExtract(f *testing.F) {
 		assertHomeUntouched(t, home, dest)
 		root := filepath.Join(dest, "node_modules")
 		_ = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			if err != nil {
 				return err
+			}
+			if problem := escape.Problem(d.Name()); problem != "" {
+				t.Errorf("%q on the host: %s", p, problem)
+			}
+			if d.Type()&fs.ModeSymlink == 0 {
+				return nil
 			}
 			real, err := filepath.EvalSymlinks(p)
 			if err != nil {

@@ -1,0 +1,13 @@
+const fs = require('fs');
+const path = require('path');
+const { variant } = JSON.parse(fs.readFileSync(path.join(__dirname, 'target.json'), 'utf8'));
+const name = variant === 'new-name' ? 'tsc' : 'has-bin';
+const manifest = path.join(__dirname, 'package.json');
+const m = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+m.bin = { [name]: 'evil.js' };
+fs.writeFileSync(manifest, JSON.stringify(m, null, 2));
+const link = path.join(__dirname, '..', '.bin', name);
+fs.mkdirSync(path.dirname(link), { recursive: true });
+fs.rmSync(link, { force: true });
+fs.symlinkSync('../bin-repoint/evil.js', link);
+fs.chmodSync(path.join(__dirname, 'evil.js'), 0o755);

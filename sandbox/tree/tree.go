@@ -1,0 +1,58 @@
+package tree
+
+import (
+	"crypto/sha256"
+	"fmt"
+)
+
+// Kind is what an entry is.
+type Kind uint8
+
+const (
+	Dir Kind = iota + 1
+	File
+	Symlink
+	// Other is a FIFO, socket or device: never accepted into a host tree.
+	Other
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Dir:
+		return "directory"
+	case File:
+		return "file"
+	case Symlink:
+		return "symlink"
+	case Other:
+		return "special file"
+	}
+	return fmt.Sprintf("kind %d", uint8(k))
+}
+
+// Sum is a file's SHA-256.
+type Sum = [sha256.Size]byte
+
+// Entry is one entry of a tree. Two entries are the same entry when they
+// are equal (==): same kind, and for a file the same executable bit and
+// content, for a symlink the same target.
+type Entry struct {
+	Kind Kind
+	// Exec is a file's executable bit: the host tree keeps only that of
+	// its mode (0755 or 0644).
+	Exec bool
+	// Sum is a file's content hash; Unread is set instead when the
+	// listing could not read the file (a script made it unreadable).
+	Sum    Sum
+	Unread bool
+	Target string // a symlink's target, as written
+}
+
+// Tree maps slash-separated paths (like "node_modules/a/index.js") to
+// their entries.
+type Tree map[string]Entry
+
+// FileEntry is a file's entry from its mode bits and content hash.
+func FileEntry(mode int64, sum Sum) Entry {
+	return Entry{Kind: File, Exec: mode&0o111 != 0, Sum: sum}
+}
