@@ -161,22 +161,25 @@ func (d dirs) place(w *Wheel, f file) *placed {
 	return p
 }
 
+// doNotInstall is what to do about a wheel that breaks a rule of its own.
+const doNotInstall = "do not install this build (pin another version, or ask its maintainers)"
+
 // rule applies the rules of the place a file lands in.
 func (d dirs) rule(p *placed) error {
 	if _, ok := below(d.scripts, p.abs); ok {
 		if reason := commandRule(filepath.Base(p.abs)); reason != "" {
-			return p.refuse(reason)
+			return p.refuse(reason + "; " + doNotInstall)
 		}
 	}
 	if p.site != "" {
 		if p.f.scheme == "data" && p.rel != p.f.site {
-			return p.refuse(fmt.Sprintf("lands in site-packages as %s by a path that is not site-packages' own, where the rules of site-packages were not applied to it", p.abs))
+			return p.refuse(fmt.Sprintf("lands in site-packages as %s by a path that is not site-packages' own, where the rules of site-packages were not applied to it; %s", p.abs, doNotInstall))
 		}
 		return nil
 	}
 	for _, lib := range d.lib {
 		if _, ok := below(lib, p.abs); ok || p.abs == lib {
-			return p.refuse(fmt.Sprintf("lands in %s, the interpreter's own library directory, where it would replace or shadow the standard library", lib))
+			return p.refuse(fmt.Sprintf("lands in %s, the interpreter's own library directory, where it would replace or shadow the standard library; %s", lib, doNotInstall))
 		}
 	}
 	return nil
@@ -194,8 +197,8 @@ func startupViaPth(ws []*Wheel) error {
 		for _, v := range ws {
 			if len(v.startup) > 0 {
 				return &RefusedError{Wheel: v.File, Member: v.startup[0], Reason: fmt.Sprintf(
-					"a start-up module (sitecustomize, usercustomize) below the top of site-packages, while %s's %s adds directories to sys.path, from where Python would import it at every start",
-					w.Package(), w.pathPth)}
+					"a start-up module (sitecustomize, usercustomize) below the top of site-packages, while %s's %s adds directories to sys.path, from where Python would import it at every start; %s",
+					w.Package(), w.pathPth, doNotInstall)}
 			}
 		}
 	}

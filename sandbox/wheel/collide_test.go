@@ -2,7 +2,6 @@ package wheel
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,21 +39,9 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// install puts a distribution into env as pip does: its files below
-// site-packages ("../../../bin/x" for a script) and a RECORD listing them.
 func install(t *testing.T, e Env, name, version string, files map[string]string) {
 	t.Helper()
-	di := name + "-" + version + ".dist-info"
-	var record strings.Builder
-	for rel, body := range files {
-		p := filepath.Join(e.Purelib, filepath.FromSlash(rel))
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		must(t, os.WriteFile(p, []byte(body), 0o644))
-		fmt.Fprintf(&record, "%s,%s,%d\n", rel, wheeltest.Digest(body), len(body))
-	}
-	fmt.Fprintf(&record, "%s/RECORD,,\n", di)
-	must(t, os.MkdirAll(filepath.Join(e.Purelib, di), 0o755))
-	must(t, os.WriteFile(filepath.Join(e.Purelib, di, "RECORD"), []byte(record.String()), 0o644))
+	wheeltest.Install(t, e.Purelib, name, version, files)
 }
 
 // inspected vets wheels written from (file, members) pairs.

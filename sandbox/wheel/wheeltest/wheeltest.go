@@ -88,3 +88,29 @@ func Basic(name, version string, extra ...Member) []Member {
 		{Name: di + "WHEEL", Body: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"},
 	}, extra...)
 }
+
+// Install puts a distribution into the site-packages directory site as pip
+// does: its files below site ("../../../bin/x" for a script) and a RECORD
+// in its .dist-info directory listing them.
+func Install(t testing.TB, site, name, version string, files map[string]string) {
+	t.Helper()
+	di := name + "-" + version + ".dist-info"
+	var record strings.Builder
+	for rel, body := range files {
+		p := filepath.Join(site, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&record, "%s,%s,%d\n", rel, Digest(body), len(body))
+	}
+	fmt.Fprintf(&record, "%s/RECORD,,\n", di)
+	if err := os.MkdirAll(filepath.Join(site, di), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site, di, "RECORD"), []byte(record.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
