@@ -3,11 +3,14 @@ package sandbox
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/wheel"
 )
 
 // Pip plans `pip install`: the fetch phase downloads the requirements and
@@ -233,10 +236,21 @@ type HostPython struct {
 	Path    string `json:"path"`
 	Version string `json:"version"` // major.minor
 	Tag     string `json:"tag"`     // sys.implementation.cache_tag, e.g. cpython-311
+	// Env and UserEnv are where pip installs into its environment, by
+	// default and with --user: sysconfig's preferred schemes.
+	Env     wheel.Env `json:"-"`
+	UserEnv wheel.Env `json:"-"`
 }
 
-// hostPython asks the target interpreter what it is; the build in the
-// sandbox must be for the same Python, or compiled wheels would not load.
+//go:embed hostpython.py
+var hostPythonScript string
+
+// hostPython asks the target interpreter what it is and where pip installs
+// into its environment: the build in the sandbox must be for the same
+// Python, or compiled wheels would not load, and the wheels are checked
+// against what that environment holds. It runs the host's Python itself
+// and no package code: -I -S skips the site module and with it the
+// environment's .pth files (hostpython.py).
 func hostPython(path string) (HostPython, error) {
 	if path == "" {
 		path = "python3"
@@ -245,14 +259,20 @@ func hostPython(path string) (HostPython, error) {
 	if err != nil {
 		return HostPython{}, fmt.Errorf("%w: finding the host's Python %q (the wheels are installed into its environment; give another with --python): %w", ErrPolicy, path, err)
 	}
-	out, err := exec.CommandContext(context.Background(), full, "-I", "-c",
-		"import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)").Output()
+	out, err := exec.CommandContext(context.Background(), full, "-I", "-S", "-c", hostPythonScript).Output()
 	if err != nil {
-		return HostPython{}, fmt.Errorf("%w: running %s to learn its version: %w", ErrPolicy, full, err)
+		return HostPython{}, fmt.Errorf("%w: running %s to learn its version and install scheme: %w", ErrPolicy, full, err)
 	}
-	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		return HostPython{}, fmt.Errorf("%w: %s printed %q, not a version and tag", ErrPolicy, full, out)
+	var got struct {
+		Version, Tag string
+		Prefix, User map[string]string
+		Lib          []string
 	}
-	return HostPython{Path: full, Version: f[0], Tag: f[1]}, nil
+	if err := json.Unmarshal(out, &got); err != nil || got.Version == "" || got.Tag == "" {
+		return HostPython{}, fmt.Errorf("%w: %s printed %q, not its version, tag and install scheme", ErrPolicy, full, out)
+	}
+	env := func(paths map[string]string) wheel.Env {
+		return wheel.Env{Purelib: paths["purelib"], Platlib: paths["platlib"], Scripts: paths["scripts"], Data: paths["data"], Lib: got.Lib}
+	}
+	return HostPython{Path: full, Version: got.Version, Tag: got.Tag, Env: env(got.Prefix), UserEnv: env(got.User)}, nil
 }

@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,32 +28,13 @@ type pipInstall struct {
 // configuration cannot add an index or find-links that bypass the vetting.
 func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*Installed, error) {
 	dir := filepath.Join(staging, pipWheels)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading the built wheels: %w", err)
-	}
 	res := &Installed{Python: pi.python}
-	var files []string
-	for _, e := range entries {
-		name := pipWheels + "/" + e.Name()
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".whl") {
-			return res, &ArtifactError{Package: "unknown package", Path: name, Reason: "only wheel files come back from a pip build"}
-		}
-		w, err := wheel.Inspect(filepath.Join(dir, e.Name()), wheel.DefaultLimits)
-		if err != nil {
-			if re, ok := err.(*wheel.RefusedError); ok {
-				return res, &ArtifactError{Package: wheelPackage(re.Wheel), Path: re.Member, Reason: re.Reason}
-			}
-			return res, err
-		}
-		if err := pi.checkPth(w); err != nil {
-			return res, err
-		}
+	ws, files, err := pi.vet(dir)
+	for _, w := range ws {
 		res.Wheels = append(res.Wheels, *w)
-		files = append(files, filepath.Join(dir, e.Name()))
 	}
-	if len(files) == 0 {
-		return res, fmt.Errorf("%w: the build produced no wheel", ErrPolicy)
+	if err != nil {
+		return res, err
 	}
 	for _, w := range res.Wheels {
 		for _, p := range w.Pth {
@@ -66,7 +49,6 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*In
 			say.note("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", "))
 		}
 	}
-	sort.Strings(files)
 	args := append([]string{"-I", "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
 		"--no-index", "--find-links", dir, "--only-binary", ":all:"}, pi.hostFlags...)
 	args = append(args, files...)
@@ -82,6 +64,66 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*In
 	return res, nil
 }
 
+// vet inspects every wheel in dir on its own, then all of them together
+// against the environment they go into (DESIGN invariant 7: members are
+// read as Python reads them, whatever lands in the scripts directory is a
+// command, nothing overwrites a file another distribution owns). It
+// returns the wheels it inspected and their files, sorted.
+func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the built wheels: %w", err)
+	}
+	var ws []*wheel.Wheel
+	var files []string
+	for _, e := range entries {
+		name := pipWheels + "/" + e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".whl") {
+			return ws, nil, &ArtifactError{Package: "unknown package", Path: name, Reason: "only wheel files come back from a pip build"}
+		}
+		w, err := wheel.Inspect(filepath.Join(dir, e.Name()), wheel.DefaultLimits)
+		if err != nil {
+			return ws, nil, refusedWheel(err, "do not install this build (pin another version, or ask its maintainers)")
+		}
+		if err := pi.checkPth(w); err != nil {
+			return ws, nil, err
+		}
+		ws = append(ws, w)
+		files = append(files, filepath.Join(dir, e.Name()))
+	}
+	if len(files) == 0 {
+		return ws, nil, fmt.Errorf("%w: the build produced no wheel", ErrPolicy)
+	}
+	if err := pi.env().Check(ws); err != nil {
+		return ws, nil, refusedWheel(err, "")
+	}
+	sort.Strings(files)
+	return ws, files, nil
+}
+
+// env is the environment the host's pip installs into.
+func (pi *pipInstall) env() wheel.Env {
+	if slices.Contains(pi.hostFlags, "--user") {
+		return pi.python.UserEnv
+	}
+	return pi.python.Env
+}
+
+// refusedWheel makes a wheel's refusal the pipeline's ArtifactError (exit
+// 10), naming the wheel as name==version; next, when given, says what to
+// do about it.
+func refusedWheel(err error, next string) error {
+	var re *wheel.RefusedError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("vetting the built wheels: %w", err)
+	}
+	reason := re.Reason
+	if next != "" {
+		reason += "; " + next
+	}
+	return &ArtifactError{Package: wheelPackage(re.Wheel), Path: re.Member, Reason: reason}
+}
+
 // checkPth refuses a .pth file that would run code at every Python start,
 // unless it is a known benign one or the user allowed its package.
 func (pi *pipInstall) checkPth(w *wheel.Wheel) error {
@@ -89,9 +131,9 @@ func (pi *pipInstall) checkPth(w *wheel.Wheel) error {
 		if !p.Executable || p.Known != "" || pi.allowed(w.Name) {
 			continue
 		}
-		return &ArtifactError{Package: w.Name + "==" + w.Version, Path: p.Member,
-			Reason: "a .pth file with an import line, which Python would run at every start (as litellm 1.82.8 did); " +
-				"if you trust it, rerun with --allow-pth " + w.Name}
+		return &ArtifactError{Package: w.Package(), Path: p.Member,
+			Reason: fmt.Sprintf("a .pth file with an import line (%s), which Python would run at every start (as litellm 1.82.8 did); "+
+				"if you trust it, rerun with --allow-pth %s", p.Why, w.Name)}
 	}
 	return nil
 }

@@ -407,12 +407,19 @@ func (w *world) assertTreeClean(dir string) {
 // change, with its type and mode.
 func (w *world) snapshot(except ...string) map[string]string {
 	w.t.Helper()
+	return w.snapshotOf(w.home, except...)
+}
+
+// snapshotOf is snapshot for the tree below root (a virtualenv outside
+// HOME, say).
+func (w *world) snapshotOf(root string, except ...string) map[string]string {
+	w.t.Helper()
 	snap := map[string]string{}
-	must(w.t, filepath.WalkDir(w.home, func(p string, d fs.DirEntry, err error) error {
+	must(w.t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(w.home, p)
+		rel, _ := filepath.Rel(root, p)
 		for _, e := range except {
 			if rel == e || strings.HasPrefix(rel, e+"/") {
 				if d.IsDir() {

@@ -1,89 +1,36 @@
 package wheel
 
 import (
-	"archive/zip"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/wheel/wheeltest"
 )
 
-// member is one file of a test wheel; mode 0 means a plain 0644 file.
-type member struct {
-	name, body string
-	mode       fs.FileMode
-	unlisted   bool   // left out of RECORD
-	record     string // RECORD row to write instead of the right one
-}
+type member = wheeltest.Member
 
-// makeWheel writes demo-1.0 with the given members and a RECORD that lists
+// makeWheel writes a wheel with the given members and a RECORD that lists
 // them, as a build backend would.
 func makeWheel(t *testing.T, file string, members ...member) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), file)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	var record strings.Builder
-	for _, m := range members {
-		h := &zip.FileHeader{Name: m.name, Method: zip.Deflate}
-		mode := m.mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		h.SetMode(mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(m.body)); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case m.record != "":
-			record.WriteString(m.record + "\n")
-		case !m.unlisted && !strings.HasSuffix(m.name, "/"):
-			sum := sha256.Sum256([]byte(m.body))
-			fmt.Fprintf(&record, "%s,sha256=%s,%d\n", m.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(m.body))
-		}
-	}
-	record.WriteString("demo-1.0.dist-info/RECORD,,\n")
-	w, err := zw.Create("demo-1.0.dist-info/RECORD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(record.String())); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return wheeltest.Write(t, t.TempDir(), file, members...)
 }
 
 var basic = []member{
-	{name: "demo/__init__.py", body: "x = 1\n"},
-	{name: "demo-1.0.dist-info/METADATA", body: "Name: demo\nVersion: 1.0\n"},
-	{name: "demo-1.0.dist-info/WHEEL", body: "Wheel-Version: 1.0\n"},
+	{Name: "demo/__init__.py", Body: "x = 1\n"},
+	{Name: "demo-1.0.dist-info/METADATA", Body: "Name: demo\nVersion: 1.0\n"},
+	{Name: "demo-1.0.dist-info/WHEEL", Body: "Wheel-Version: 1.0\n"},
 }
 
 func with(extra ...member) []member { return append(append([]member{}, basic...), extra...) }
 
 func TestInspectAcceptsAPlainWheel(t *testing.T) {
 	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(
-		member{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\ndemo = demo:main\n\n[demo.plugins]\nx = y\n"},
-		member{name: "demo-1.0.data/scripts/demo-tool", body: "#!python\n", mode: 0o755},
-		member{name: "demo.pth", body: "/opt/demo/lib\n"},
+		member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\ndemo = demo:main\n\n[demo.plugins]\nx = y\n"},
+		member{Name: "demo-1.0.data/scripts/demo-tool", Body: "#!python\n", Mode: 0o755},
+		member{Name: "demo.pth", Body: "/opt/demo/lib\n"},
 	)...), DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +54,7 @@ func TestInspectFindsExecutablePth(t *testing.T) {
 		{"demo-1.0.data/platlib/evil.pth", "import os\n"},
 		{"demo-1.0.data/data/lib/python3.11/site-packages/evil.pth", "import os\n"},
 	} {
-		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: tc.member, body: tc.body})...), DefaultLimits)
+		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: tc.body})...), DefaultLimits)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.member, err)
 		}
@@ -117,22 +64,36 @@ func TestInspectFindsExecutablePth(t *testing.T) {
 	}
 }
 
-func TestInspectKnowsSetuptoolsPth(t *testing.T) {
+// B10 and item 4 of issue 15: setuptools' distutils-precedence.pth is known
+// only as setuptools' own file; the same bytes from another distribution,
+// or under another name, or with one more byte, are an unknown import line.
+func TestInspectKnowsSetuptoolsPthOnlyFromSetuptools(t *testing.T) {
 	body := "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n"
-	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: "distutils-precedence.pth", body: body})...), DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(w.Pth) != 1 || !w.Pth[0].Executable || w.Pth[0].Known == "" {
-		t.Errorf("pth %+v, want a known executable one", w.Pth)
-	}
-	// One more byte and it is no longer the known file.
-	w, err = Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: "distutils-precedence.pth", body: body + "import evil\n"})...), DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.Pth[0].Known != "" {
-		t.Errorf("an altered distutils-precedence.pth passed as known")
+	setuptools := func(extra ...member) []member { return wheeltest.Basic("setuptools", "66.1.1", extra...) }
+	for _, tc := range []struct {
+		name, file string
+		members    []member
+		known      bool
+		why        string
+	}{
+		{"setuptools", "setuptools-66.1.1-py3-none-any.whl", setuptools(member{Name: "distutils-precedence.pth", Body: body}), true, ""},
+		{"another distribution", "demo-1.0-py3-none-any.whl", with(member{Name: "distutils-precedence.pth", Body: body}), false, "setuptools's distutils-precedence.pth, but demo ships it"},
+		{"another distribution, another name", "demo-1.0-py3-none-any.whl", with(member{Name: "demo-hack.pth", Body: body}), false, "but demo ships it"},
+		{"setuptools, another name", "setuptools-66.1.1-py3-none-any.whl", setuptools(member{Name: "zzz.pth", Body: body}), false, "setuptools's distutils-precedence.pth"},
+		{"one byte more", "setuptools-66.1.1-py3-none-any.whl", setuptools(member{Name: "distutils-precedence.pth", Body: body + "import evil\n"}), false, "line 1 starts with import"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := Inspect(makeWheel(t, tc.file, tc.members...), DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w.Pth) != 1 || !w.Pth[0].Executable || (w.Pth[0].Known != "") != tc.known {
+				t.Fatalf("pth %+v, want executable and known=%v", w.Pth, tc.known)
+			}
+			if !strings.Contains(w.Pth[0].Why, tc.why) {
+				t.Errorf("why %q, want it to mention %q", w.Pth[0].Why, tc.why)
+			}
+		})
 	}
 }
 
@@ -142,25 +103,25 @@ func TestInspectRefuses(t *testing.T) {
 		m      member
 		reason string
 	}{
-		{"parent", member{name: "../../../.bashrc", body: "x"}, ".."},
-		{"absolute", member{name: "/etc/x", body: "x"}, "absolute"},
-		{"data parent", member{name: "demo-1.0.data/purelib/../../../../x", body: "x"}, ".."},
-		{"headers parent", member{name: "demo-1.0.data/headers/../../x", body: "x"}, ".."},
-		{"backslash", member{name: "demo\\..\\x", body: "x"}, "backslash"},
-		{"symlink", member{name: "demo/link", body: "/etc/passwd", mode: fs.ModeSymlink | 0o777}, "symbolic link"},
-		{"setuid", member{name: "demo/su", body: "x", mode: fs.ModeSetuid | 0o755}, "setuid"},
-		{"scripts pip", member{name: "demo-1.0.data/scripts/pip", body: "#!python\n", mode: 0o755}, "shadows python or pip"},
-		{"scripts python3", member{name: "demo-1.0.data/scripts/python3", body: "#!python\n", mode: 0o755}, "shadows python or pip"},
-		{"entry point pip3.11", member{name: "demo-1.0.dist-info/entry_points.txt", body: "[console_scripts]\npip3.11 = demo:main\n"}, "shadows python or pip"},
-		{"sitecustomize", member{name: "sitecustomize.py", body: "import os\n"}, "sitecustomize"},
-		{"usercustomize package", member{name: "demo-1.0.data/purelib/usercustomize/__init__.py", body: ""}, "usercustomize"},
-		{"sitecustomize extension", member{name: "sitecustomize.cpython-311-x86_64-linux-gnu.so", body: "\x7fELF"}, "sitecustomize"},
-		{"unknown scheme", member{name: "demo-1.0.data/home/x", body: "x"}, "unknown install scheme"},
-		{"second dist-info", member{name: "other-2.0.dist-info/METADATA", body: "x"}, ".dist-info directory other"},
-		{"unlisted", member{name: "demo/hidden.py", body: "x", unlisted: true}, "not listed in RECORD"},
-		{"wrong hash", member{name: "demo/x.py", body: "x", record: "demo/x.py,sha256=AAAA,1"}, "sha256 differs"},
-		{"wrong size", member{name: "demo/x.py", body: "x", record: "demo/x.py,sha256=AAAA,2"}, "size differs"},
-		{"no hash", member{name: "demo/x.py", body: "x", record: "demo/x.py,,1"}, "no sha256"},
+		{"parent", member{Name: "../../../.bashrc", Body: "x"}, ".."},
+		{"absolute", member{Name: "/etc/x", Body: "x"}, "absolute"},
+		{"data parent", member{Name: "demo-1.0.data/purelib/../../../../x", Body: "x"}, ".."},
+		{"headers parent", member{Name: "demo-1.0.data/headers/../../x", Body: "x"}, ".."},
+		{"backslash", member{Name: "demo\\..\\x", Body: "x"}, "backslash"},
+		{"symlink", member{Name: "demo/link", Body: "/etc/passwd", Mode: fs.ModeSymlink | 0o777}, "symbolic link"},
+		{"setuid", member{Name: "demo/su", Body: "x", Mode: fs.ModeSetuid | 0o755}, "setuid"},
+		{"scripts pip", member{Name: "demo-1.0.data/scripts/pip", Body: "#!python\n", Mode: 0o755}, "take the place of Python"},
+		{"scripts python3", member{Name: "demo-1.0.data/scripts/python3", Body: "#!python\n", Mode: 0o755}, "take the place of Python"},
+		{"entry point pip3.11", member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\npip3.11 = demo:main\n"}, "take the place of Python"},
+		{"sitecustomize", member{Name: "sitecustomize.py", Body: "import os\n"}, "sitecustomize"},
+		{"usercustomize package", member{Name: "demo-1.0.data/purelib/usercustomize/__init__.py", Body: ""}, "usercustomize"},
+		{"sitecustomize extension", member{Name: "sitecustomize.cpython-311-x86_64-linux-gnu.so", Body: "\x7fELF"}, "sitecustomize"},
+		{"unknown scheme", member{Name: "demo-1.0.data/home/x", Body: "x"}, "unknown install scheme"},
+		{"second dist-info", member{Name: "other-2.0.dist-info/METADATA", Body: "x"}, ".dist-info directory other"},
+		{"unlisted", member{Name: "demo/hidden.py", Body: "x", Unlisted: true}, "not listed in RECORD"},
+		{"wrong hash", member{Name: "demo/x.py", Body: "x", Record: "demo/x.py,sha256=AAAA,1"}, "sha256 differs"},
+		{"wrong size", member{Name: "demo/x.py", Body: "x", Record: "demo/x.py,sha256=AAAA,2"}, "size differs"},
+		{"no hash", member{Name: "demo/x.py", Body: "x", Record: "demo/x.py,,1"}, "no sha256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(tc.m)...), DefaultLimits)
@@ -180,14 +141,14 @@ func TestInspectRefuses(t *testing.T) {
 
 func TestInspectRefusesListedButMissing(t *testing.T) {
 	_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(
-		member{name: "demo/", body: "", record: "demo/ghost.py,sha256=AAAA,1"})...), DefaultLimits)
+		member{Name: "demo/", Body: "", Record: "demo/ghost.py,sha256=AAAA,1"})...), DefaultLimits)
 	if err == nil || !strings.Contains(err.Error(), "not in the archive") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestInspectBounds(t *testing.T) {
-	p := makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: "demo/big.bin", body: strings.Repeat("x", 4096)})...)
+	p := makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo/big.bin", Body: strings.Repeat("x", 4096)})...)
 	if _, err := Inspect(p, Limits{MaxEntries: 100, MaxBytes: 1024}); err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
 		t.Errorf("size bound: got %v", err)
 	}
@@ -213,7 +174,7 @@ func TestInspectKnowsNamespacePth(t *testing.T) {
 		strings.Replace(cloud, "mp.append(p)", "mp.append(p);__import__('evil')", 1): false,
 		strings.Replace(zope, "'zope'", "'zope', __import__('evil')", 1):             false,
 	} {
-		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{name: "demo-1.0-py3.11-nspkg.pth", body: body})...), DefaultLimits)
+		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0-py3.11-nspkg.pth", Body: body})...), DefaultLimits)
 		if err != nil {
 			t.Fatal(err)
 		}
