@@ -52,8 +52,8 @@ test-unit:
 # sat at 33 execs for 12 s, then ran at 1000/s): -fuzzminimizetime 1s
 # leaves the time to fuzzing (FuzzExtract: about 200 execs/s here, each
 # one writing a tree to disk).
-FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzExtract:./sandbox/archive FuzzText:./sandbox/escape
+FUZZTIME ?= 20s
+FUZZ_TARGETS := FuzzExtract:./sandbox/archive FuzzInspect:./sandbox/wheel FuzzText:./sandbox/escape
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		$(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s "$${t#*:}" || exit 1; \
