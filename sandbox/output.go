@@ -47,10 +47,13 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// npm prints "> name@version script" before each lifecycle script it runs in
-// the foreground, and "npm error path|command" lines when one fails.
+// npm prints a header before each lifecycle script it runs in the
+// foreground, and the command on the next line: "> name@version event"
+// and "> command" up to npm 11, "npm notice run name@version event" and
+// "npm notice run command" from npm 12 on; and "npm error path|command"
+// lines when one fails.
 var (
-	npmScriptHeader = regexp.MustCompile(`(?m)^> (\S+@\S+) (\S+)\r?$`)
+	npmScriptHeader = regexp.MustCompile(`(?m)^(> |npm notice run )(\S+@\S+) (\S+)\r?$`)
 	npmErrorCommand = regexp.MustCompile(`(?m)^npm (?:error|ERR!) command (?:sh -c )?(.+?)\r?$`)
 	npmErrorPath    = regexp.MustCompile(`(?m)^npm (?:error|ERR!) path \S*/node_modules/(\S+?)\r?$`)
 )
@@ -96,10 +99,10 @@ func npmScripts(log string) []ScriptRun {
 	for _, m := range npmScriptHeader.FindAllStringSubmatchIndex(log, -1) {
 		// A script can print a header of its own: whatever it says is
 		// escaped here, where it enters the run's record.
-		run := ScriptRun{Package: escape.Line(log[m[2]:m[3]]), Event: escape.Line(log[m[4]:m[5]])}
-		// npm prints the command on the next line: "> node-gyp rebuild".
+		run := ScriptRun{Package: escape.Line(log[m[4]:m[5]]), Event: escape.Line(log[m[6]:m[7]])}
+		// The command follows with the same prefix: "> node-gyp rebuild".
 		rest := strings.TrimPrefix(log[m[1]:], "\n")
-		if cmd, ok := strings.CutPrefix(rest, "> "); ok {
+		if cmd, ok := strings.CutPrefix(rest, log[m[2]:m[3]]); ok {
 			cmd, _, _ = strings.Cut(cmd, "\n")
 			run.Command = escape.Line(strings.TrimSpace(cmd))
 		}

@@ -30,6 +30,31 @@ npm error command sh -c node fail.js
 	}
 }
 
+// npm 12 announces scripts as notices.
+func TestNPM12Scripts(t *testing.T) {
+	t.Parallel()
+	log := `npm notice run bcrypt@6.0.0 install
+npm notice run node-gyp-build
+npm notice run @s/tool@1.2.3 postinstall
+npm notice run node install.js
+fail-postinstall: cannot find the frobnicator
+npm notice run fail-postinstall@2.1.0 postinstall
+npm notice run node fail.js
+npm error code 3
+npm error path /work/node_modules/fail-postinstall
+npm error command failed
+npm error command sh -c node fail.js
+`
+	got := npmScripts(log)
+	if len(got) != 3 || got[0] != (ScriptRun{Package: "bcrypt@6.0.0", Event: "install", Command: "node-gyp-build"}) ||
+		got[1] != (ScriptRun{Package: "@s/tool@1.2.3", Event: "postinstall", Command: "node install.js"}) {
+		t.Errorf("npmScripts = %+v", got)
+	}
+	if pkg, cmd := npmFailure(log); pkg != "fail-postinstall@2.1.0" || cmd != "node fail.js" {
+		t.Errorf("npmFailure = %q, %q", pkg, cmd)
+	}
+}
+
 func TestPackageOf(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
