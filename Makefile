@@ -12,13 +12,13 @@ SI_USER   ?= $(or $(SUDO_USER),safeinstall)
 ifeq ($(shell id -u),0)
 SI_UID  = $(shell id -u $(SI_USER) 2>/dev/null)
 AS_USER = runuser -u $(SI_USER) -- env -i HOME=$$(getent passwd $(SI_USER) | cut -d: -f6) \
-	USER=$(SI_USER) XDG_RUNTIME_DIR=/run/user/$(SI_UID) PATH=$(dir $(shell command -v go)):/usr/local/bin:/usr/bin:/bin \
+	USER=$(SI_USER) XDG_RUNTIME_DIR=/run/user/$(SI_UID) PATH=$(if $(E2E_PATH),$(E2E_PATH):)$(dir $(shell command -v go)):/usr/local/bin:/usr/bin:/bin \
 	CI=$(CI) GOFLAGS=-buildvcs=false TMPDIR=/tmp
 else
 AS_USER =
 endif
 
-.PHONY: all build install setup image demo test test-unit fuzz test-e2e redteam bench lint fmt vet clean
+.PHONY: all build install setup image demo test test-unit fuzz test-e2e test-e2e-core redteam bench lint fmt vet clean
 
 all: build
 
@@ -65,6 +65,15 @@ test-e2e: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
+
+# The core end-to-end set, for the CI legs on other toolchains (issue 16):
+# script semantics, native addon, script policy, tamper refusal, the
+# copy-back rule before the project's scripts, canaries, interrupt.
+# E2E_PATH=DIR/bin puts another node and npm first in PATH (.ci/node24.sh).
+E2E_CORE := ScriptSemanticsPerNPMMajor|NativeAddonAndPostinstall|ScriptPolicy|CrossPackageTamperingRefused|BinPlantedForProjectScriptsRefused|CanariesDoNotLeak|InterruptLeavesProjectUnchanged
+test-e2e-core: build
+	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
+		-count=1 -p 1 -timeout 30m -run 'E2E($(E2E_CORE))$$' -v ./cmd/safe-install/
 
 # The red-team corpus: every end-to-end test that plays a case of
 # shared/THREATS.md, its positive controls, and the results table.

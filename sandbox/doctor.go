@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"os/user"
 	"strings"
+
+	"github.com/safe-install/safe-install/images"
 )
 
 // Check is one prerequisite: whether it holds, what was seen, and the fix.
@@ -104,16 +106,33 @@ func engineChecks(ctx context.Context, to Remote) []Check {
 	} else {
 		out = append(out, Check{Name: "limits", OK: true, Detail: "cgroup v1: Podman ignores --memory/--pids rootless; the run is bounded by rlimits (nproc, data, fsize, nofile), tmpfs sizes, the time limit and bounded copy-back"})
 	}
-	ref, _, err := DefaultImage(ctx)
+	ref, spec, err := DefaultImage(ctx)
 	if err != nil {
 		return append(out, Check{Name: "image", Fatal: true, Detail: err.Error(), Fix: "install node and npm on this machine"})
 	}
+	out = append(out, toolchain(ctx, spec))
 	if ok, _ := eng.ImageExists(ctx, ref); ok {
 		out = append(out, Check{Name: "image", OK: true, Detail: ref + " (matches this host's node and CA bundle)"})
 	} else {
 		out = append(out, Check{Name: "image", Detail: ref + " is not built yet; the first run builds it (a few minutes)", Fix: "safe-install image build"})
 	}
 	return out
+}
+
+// toolchain names the host's node and npm, the script semantics they
+// give, and a difference between the host's npm and the image's.
+func toolchain(ctx context.Context, spec images.Spec) Check {
+	semantics := "npm 11's script semantics: with no allowScripts every dependency's install scripts run (in the sandbox); with any, only the allowed"
+	if images.Major(spec.NPM) >= 12 {
+		semantics = "npm 12's script semantics: dependencies' install scripts run only where allowScripts allows them (--sandbox-all-scripts runs the rest in the sandbox too)"
+	}
+	c := Check{Name: "node and npm", OK: true, Detail: fmt.Sprintf("node %s, npm %s: %s", spec.Node, spec.NPM, semantics)}
+	if host, err := images.NPMVersion(ctx); err == nil && host != spec.NPM {
+		c.OK = false
+		c.Detail = fmt.Sprintf("the host's npm is %s, the sandbox's %s (older npm runs git dependencies' prepare despite --ignore-scripts): %s", host, spec.NPM, semantics)
+		c.Fix = "npm install -g npm@11 (or newer), so that the npm on the host behaves as the sandbox's"
+	}
+	return c
 }
 
 // userNamespaces reads the kernel switches that can forbid rootless

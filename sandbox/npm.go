@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -223,19 +224,25 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 		// The egress proxy's per-run CA: the only HTTPS peer there is.
 		"NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem",
 	})}
-	p.Policy = readScriptPolicy(pkgJSON, opts.AllowScripts, opts.DenyScripts)
+	npmMajor := images.Major(opts.NPMVersion)
+	p.Policy = readScriptPolicy(pkgJSON, opts.AllowScripts, opts.DenyScripts, npmMajor, opts.AllUnreviewed)
 	p.Policy.NotReviewed = p.Policy.notReviewed(lockfile)
 	// --timing: npm writes how long each package's script ran
 	// (build:run:EVENT:LOCATION) to its log directory, read after the phase.
+	// The packages to rebuild are added after the fetch, as name@version
+	// from the fetched lockfile (see rebuildTargets): exactly those the
+	// copy-back rule then treats as having run.
 	rebuild := []string{"npm", "rebuild", "--foreground-scripts", "--timing"}
-	if p.Policy.Active {
-		// Only the allowed packages: npm rebuild takes package specs.
-		rebuild = append(rebuild, p.Policy.Allowed...)
+	if npmMajor >= 12 {
+		// safe-install has decided which run (the policy above, npm 12's
+		// rule unless --sandbox-all-scripts); npm 12 would also hold back
+		// what --allow-scripts allowed.
+		rebuild = append(rebuild, "--dangerously-allow-all-scripts")
 	}
 	// npm ci installs exactly the lockfile: when it lists no package with
 	// install scripts there is nothing to run, and no container to start.
 	noScripts := ci && lockfile.withoutScripts()
-	if !ignoreScripts && !noScripts && (!p.Policy.Active || len(p.Policy.Allowed) > 0) {
+	if !ignoreScripts && !noScripts && (!p.Policy.Active || p.Policy.AllUnreviewed || len(p.Policy.Allowed) > 0) {
 		p.Scripts = &Phase{
 			// rebuild runs every dependency's preinstall, install (also the
 			// implicit node-gyp one) and postinstall, offline.

@@ -84,6 +84,10 @@ type ScriptRun struct {
 	// DurationMS is how long it ran, from npm's own timing record (0 when
 	// there is none).
 	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Recorded says npm's own record (--timing) has it: a header alone can
+	// be printed by any script. The project's own scripts, which npm run
+	// announces, count as recorded.
+	Recorded bool `json:"recorded"`
 }
 
 // npmOutput reads npm's output.

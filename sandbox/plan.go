@@ -21,6 +21,13 @@ type PlanOptions struct {
 	AllowGit bool // allow git and remote-URL dependencies
 	// AllowScripts and DenyScripts add to the project's script policy.
 	AllowScripts, DenyScripts []string
+	// AllUnreviewed runs, in the sandbox, the scripts of every dependency
+	// the policy does not decide about (npm 12 would hold them back);
+	// denials still win.
+	AllUnreviewed bool
+	// NPMVersion is the npm the sandbox runs (the host's): from npm 12 on,
+	// dependencies' scripts that allowScripts does not cover do not run.
+	NPMVersion string
 	// AllowRegistries are registry URLs the user trusts although only the
 	// project's configuration names them.
 	AllowRegistries []string

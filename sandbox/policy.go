@@ -2,22 +2,30 @@ package sandbox
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // ScriptPolicy is which dependencies may run install scripts, from the
 // project's own decisions (npm's allowScripts, pnpm's onlyBuiltDependencies
-// and allowBuilds, Bun's trustedDependencies) and the command line. With no
-// decision anywhere every script runs, as under npm 11; with any, only the
-// allowed ones do, and the rest are listed as not reviewed (npm 12's rule).
+// and allowBuilds, Bun's trustedDependencies) and the command line. Under
+// npm 12 (and with any decision under npm 11) only the allowed ones run and
+// the rest are held back, named as not reviewed: npm 12's rule. Under npm
+// 11 with no decision anywhere every script runs, as npm 11 does.
+// AllUnreviewed (--sandbox-all-scripts) runs every script but the denied.
 type ScriptPolicy struct {
-	Active      bool     `json:"active"`
-	Allowed     []string `json:"allowed"`      // names or name@version
-	Denied      []string `json:"denied"`       // never run, even if allowed elsewhere
-	NotReviewed []string `json:"not_reviewed"` // packages with scripts the policy does not cover
-	Sources     []string `json:"sources"`      // where the decisions came from
+	Active        bool     `json:"active"`
+	Allowed       []string `json:"allowed"`      // names or name@version
+	Denied        []string `json:"denied"`       // never run, even if allowed elsewhere
+	NotReviewed   []string `json:"not_reviewed"` // packages with scripts the policy does not cover
+	Sources       []string `json:"sources"`      // where the decisions came from
+	AllUnreviewed bool     `json:"all_unreviewed,omitempty"`
 }
+
+// npm12Source names npm 12's default among the policy's sources.
+const npm12Source = "npm 12's default (scripts run only where allowScripts allows them)"
 
 // policyFields are the package.json fields that hold script decisions.
 type policyFields struct {
@@ -30,8 +38,9 @@ type policyFields struct {
 }
 
 // readScriptPolicy merges the project's decisions with --allow-scripts and
-// --deny-scripts; a denial wins over any allowance.
-func readScriptPolicy(pkgJSON []byte, allow, deny []string) ScriptPolicy {
+// --deny-scripts; a denial wins over any allowance. npmMajor is the npm
+// the sandbox runs; allUnreviewed is --sandbox-all-scripts.
+func readScriptPolicy(pkgJSON []byte, allow, deny []string, npmMajor int, allUnreviewed bool) ScriptPolicy {
 	var f policyFields
 	_ = json.Unmarshal(pkgJSON, &f)
 	p := ScriptPolicy{}
@@ -73,7 +82,14 @@ func readScriptPolicy(pkgJSON []byte, allow, deny []string) ScriptPolicy {
 		denied[k] = true
 	}
 	note("--deny-scripts", len(deny))
+	if npmMajor >= 12 {
+		p.Sources = append(p.Sources, npm12Source)
+	}
 	p.Active = len(p.Sources) > 0
+	p.AllUnreviewed = allUnreviewed
+	if allUnreviewed {
+		p.Sources = append(p.Sources, "--sandbox-all-scripts (every script but the denied runs, in the sandbox)")
+	}
 	for k := range allowed {
 		if !denied[k] && !denied[policyName(k)] {
 			p.Allowed = append(p.Allowed, k)
@@ -96,7 +112,8 @@ func policyName(k string) string {
 }
 
 // runs says whether the policy lets name at version run its scripts: with
-// no policy every package does; with one only the allowed, and a denial wins.
+// no policy (or --sandbox-all-scripts) every package does; with one only
+// the allowed, and a denial wins.
 func (p ScriptPolicy) runs(name, version string) bool {
 	in := func(set []string) bool {
 		for _, k := range set {
@@ -109,7 +126,7 @@ func (p ScriptPolicy) runs(name, version string) bool {
 	if in(p.Denied) {
 		return false
 	}
-	return !p.Active || in(p.Allowed)
+	return !p.Active || p.AllUnreviewed || in(p.Allowed)
 }
 
 // covers says whether the policy decides about package name at version.
@@ -125,10 +142,14 @@ func (p ScriptPolicy) covers(name, version string) bool {
 }
 
 // notReviewed lists the lockfile's packages with install scripts that the
-// policy does not decide about.
+// policy does not decide about: those it holds back (none when every
+// script runs).
 func (p ScriptPolicy) notReviewed(l npmLockfile) []string {
+	if !p.Active || p.AllUnreviewed {
+		return nil
+	}
 	var out []string
-	for _, k := range sortedKeys(l.Packages) {
+	for _, k := range slices.Sorted(maps.Keys(l.Packages)) {
 		pkg := l.Packages[k]
 		name := packageOf(k + "/package.json")
 		if !pkg.HasInstallScript || name == "" || p.covers(name, pkg.Version) {
@@ -136,5 +157,6 @@ func (p ScriptPolicy) notReviewed(l npmLockfile) []string {
 		}
 		out = append(out, name+"@"+pkg.Version)
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -12,7 +13,7 @@ func TestScriptPolicy(t *testing.T) {
 	  "pnpm": {"onlyBuiltDependencies": ["bcrypt"], "allowBuilds": {"canvas": false}},
 	  "trustedDependencies": ["@swc/core"]
 	}`)
-	p := readScriptPolicy(pkg, []string{"evil", "extra"}, []string{"bcrypt"})
+	p := readScriptPolicy(pkg, []string{"evil", "extra"}, []string{"bcrypt"}, 11, false)
 	if !p.Active {
 		t.Fatal("policy not active")
 	}
@@ -37,7 +38,7 @@ func TestScriptPolicy(t *testing.T) {
 
 func TestNoPolicyRunsEverything(t *testing.T) {
 	t.Parallel()
-	if p := readScriptPolicy([]byte(`{"name": "x"}`), nil, nil); p.Active || len(p.Allowed) != 0 {
+	if p := readScriptPolicy([]byte(`{"name": "x"}`), nil, nil, 11, false); p.Active || len(p.Allowed) != 0 {
 		t.Errorf("policy %+v from a package.json without one", p)
 	}
 }
@@ -61,5 +62,67 @@ func TestScriptDirs(t *testing.T) {
 	}
 	if _, ok := scriptDirs(npmLockfile{Version: 1}, ScriptPolicy{}); ok {
 		t.Error("a v1 lockfile cannot say who has scripts")
+	}
+}
+
+// Under npm 12 a project without allowScripts runs no dependency's
+// scripts; --sandbox-all-scripts runs them all but the denied.
+func TestNPM12Policy(t *testing.T) {
+	t.Parallel()
+	lock := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/esbuild":               {Version: "0.24.2", HasInstallScript: true},
+		"node_modules/bcrypt":                {Version: "6.0.0", HasInstallScript: true},
+		"node_modules/a/node_modules/bcrypt": {Version: "6.0.0", HasInstallScript: true},
+		"node_modules/evil":                  {Version: "1.0.0", HasInstallScript: true},
+		"node_modules/left-pad":              {Version: "1.3.0"},
+	}}
+	p := readScriptPolicy([]byte(`{"name": "x"}`), nil, nil, 12, false)
+	if !p.Active || p.runs("esbuild", "0.24.2") {
+		t.Errorf("npm 12 without allowScripts: %+v runs esbuild", p)
+	}
+	if got, want := p.notReviewed(lock), []string{"bcrypt@6.0.0", "esbuild@0.24.2", "evil@1.0.0"}; !slices.Equal(got, want) {
+		t.Errorf("held back %v, want %v", got, want)
+	}
+	p = readScriptPolicy([]byte(`{"allowScripts": {"esbuild@0.24.2": true}}`), nil, []string{"evil"}, 12, true)
+	if !p.runs("bcrypt", "6.0.0") || !p.runs("esbuild", "0.24.2") || p.runs("evil", "1.0.0") {
+		t.Errorf("--sandbox-all-scripts: %+v", p)
+	}
+	if got := p.notReviewed(lock); len(got) != 0 {
+		t.Errorf("--sandbox-all-scripts holds back %v", got)
+	}
+	dirs, _ := scriptDirs(lock, p)
+	if len(dirs) != 3 || dirs["node_modules/evil"] {
+		t.Errorf("script dirs %v", dirs)
+	}
+	// Under npm 11 nothing changes: no decision, every script runs.
+	if p := readScriptPolicy([]byte(`{}`), nil, nil, 11, false); p.Active || !p.runs("esbuild", "0.24.2") {
+		t.Errorf("npm 11: %+v", p)
+	}
+}
+
+func TestHeldBack(t *testing.T) {
+	t.Parallel()
+	staging := writeProject(t, map[string]string{
+		"node_modules/bcrypt/package.json":  `{"name": "bcrypt", "scripts": {"install": "node-gyp-build"}}`,
+		"node_modules/addon/package.json":   `{"name": "addon"}`,
+		"node_modules/addon/binding.gyp":    `{}`,
+		"node_modules/esbuild/package.json": `{"scripts": {"postinstall": "node install.js"}}`,
+	})
+	lock := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/bcrypt":  {Version: "6.0.0", HasInstallScript: true},
+		"node_modules/addon":   {Version: "1.0.0", HasInstallScript: true},
+		"node_modules/esbuild": {Version: "0.24.2", HasInstallScript: true},
+	}}
+	pol := readScriptPolicy([]byte(`{"allowScripts": {"esbuild": true}}`), nil, nil, 12, false)
+	hb := heldBack(lock, pol, staging)
+	want := []HeldBack{{"addon@1.0.0", []string{"install: node-gyp rebuild (implicit, for binding.gyp)"}}, {"bcrypt@6.0.0", []string{"install: node-gyp-build"}}}
+	if !slices.EqualFunc(hb, want, func(a, b HeldBack) bool { return a.Package == b.Package && slices.Equal(a.Scripts, b.Scripts) }) {
+		t.Errorf("held back %+v, want %+v", hb, want)
+	}
+	w := heldBackWarning(hb)
+	for _, s := range []string{"2 packages with install scripts not reviewed, so held back", "npm install-scripts approve addon bcrypt", `"addon@1.0.0": true, "bcrypt@6.0.0": true`, "--allow-scripts addon,bcrypt", "--sandbox-all-scripts"} {
+		if !strings.Contains(w, s) {
+			t.Errorf("warning %q lacks %q", w, s)
+		}
 	}
 }

@@ -28,8 +28,12 @@ type Report struct {
 	Egress     ReportEgress             `json:"egress"`
 	Policy     ScriptPolicy             `json:"script_policy"`
 	Phases     []ReportPhase            `json:"phases"`
-	Copied     archive.Stats            `json:"copied"`
-	Swapped    []string                 `json:"swapped"`
+	// ScriptsRan counts the install scripts npm's own record says ran;
+	// HeldBack the dependencies whose scripts the policy held back.
+	ScriptsRan int           `json:"scripts_ran"`
+	HeldBack   []HeldBack    `json:"held_back"`
+	Copied     archive.Stats `json:"copied"`
+	Swapped    []string      `json:"swapped"`
 	// Installed is what the host's package manager installed from the
 	// vetted artifacts (pip: the wheels, their .pth files and commands).
 	Installed *Installed `json:"installed,omitempty"`
@@ -75,7 +79,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
-		Phases: []ReportPhase{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
+		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 		Timings: []Timing{},
 	}
 	if runErr != nil {
@@ -98,6 +102,10 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		r.Swapped = res.Swapped
 	}
 	r.Installed = res.Installed
+	r.ScriptsRan = res.ScriptsRan
+	if res.HeldBack != nil {
+		r.HeldBack = res.HeldBack
+	}
 	if res.Decoys != nil {
 		r.Decoys = res.Decoys
 	}

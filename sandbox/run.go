@@ -78,6 +78,11 @@ type Result struct {
 	Theft  []TheftAttempt `json:"theft_attempts,omitempty"`
 	// Timings split the run into its steps.
 	Timings []Timing `json:"timings"`
+	// ScriptsRan counts the install scripts that npm's own record says
+	// ran; HeldBack are the dependencies whose scripts the policy held
+	// back (npm 12's rule), with the scripts they declare.
+	ScriptsRan int        `json:"scripts_ran"`
+	HeldBack   []HeldBack `json:"held_back,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -302,6 +307,31 @@ func pluralize(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
+// rebuildTargets are the packages the scripts phase rebuilds, as
+// name@version from the fetched lockfile and the policy: exactly those the
+// copy-back rule then treats as having run. A lockfile that cannot say
+// leaves the policy's allowed names (every package with no policy).
+func (r *runner) rebuildTargets(ctx context.Context, fetchID string) []string {
+	dirs, ok, err := r.lockScripts(ctx, fetchID)
+	if err != nil || !ok {
+		if r.plan.Policy.Active {
+			return r.plan.Policy.Allowed
+		}
+		return nil
+	}
+	var specs []string
+	for d := range dirs {
+		pkg := r.lock.Packages[d]
+		name := pkg.Name // an alias's real name, which npm rebuild matches
+		if name == "" {
+			name = packageOf(d + "/x")
+		}
+		specs = append(specs, name+"@"+pkg.Version)
+	}
+	slices.Sort(specs)
+	return slices.Compact(specs)
+}
+
 // ranScripts says, per package directory, whether its scripts ran, and
 // names those packages: from the fetched lockfile and the policy. Only a
 // lockfile older than npm 7's (which does not say) falls back to the
@@ -440,7 +470,12 @@ func (r *runner) run(ctx context.Context) error {
 	waitAudit := func() error { return nil }
 	deps := p.Scripts
 	if dirs, ok, err := r.lockScripts(ctx, fetchID); deps != nil && err == nil && ok && len(dirs) == 0 {
-		deps = nil // the fetched lockfile lists no package with install scripts
+		deps = nil // the fetched lockfile lists no package with install scripts that run
+	}
+	if deps != nil && p.Lockfile != "" {
+		ph := *deps
+		ph.Command = append(slices.Clone(ph.Command), r.rebuildTargets(ctx, fetchID)...)
+		deps = &ph
 	}
 	if deps == nil && p.ProjectScripts == nil {
 		r.steps.end()
@@ -549,6 +584,13 @@ func (r *runner) run(ctx context.Context) error {
 		for _, w := range lockBins(r.lock).warnings() {
 			r.steps.warn("%s", w)
 		}
+		if r.res.HeldBack = heldBack(r.lock, p.Policy, r.staging); len(r.res.HeldBack) > 0 {
+			r.steps.warn("%s", heldBackWarning(r.res.HeldBack))
+		}
+		if linked := linkedScripts(r.lock); len(linked) > 0 {
+			r.steps.warn("linked packages with install scripts, which do not run in the sandbox (their directories are the project's own, and only node_modules comes back): %s; build them on the host if you trust them",
+				strings.Join(linked, ", "))
+		}
 	}
 	if err := checkNative(r.res.Engine, r.staging); err != nil {
 		return err
@@ -614,6 +656,14 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 		return "", ph, err
 	}
 	r.scriptTimes(ctx, id, ph.Scripts)
+	for i := range ph.Scripts {
+		if name == "project" {
+			ph.Scripts[i].Recorded = true
+		}
+		if ph.Scripts[i].Recorded {
+			r.res.ScriptsRan++
+		}
+	}
 	if len(ph.Scripts) > 0 {
 		r.steps.end()
 		var ran []string
@@ -938,8 +988,9 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 
 // scriptTimes fills in how long each script ran from the package
 // manager's own record (npm --timing: "build:run:install:node_modules/x"
-// in milliseconds). It is informational: a script could rewrite the file,
-// so nothing is decided on it, and a missing record leaves no duration.
+// in milliseconds), and marks the runs the record has: the summary counts
+// those, not the headers a script can print. Nothing is decided on it (a
+// script could rewrite the file), and a missing record leaves no duration.
 func (r *runner) scriptTimes(ctx context.Context, id string, runs []ScriptRun) {
 	if r.plan.Timings == "" || len(runs) == 0 {
 		return
@@ -971,7 +1022,7 @@ func (r *runner) scriptTimes(ctx context.Context, id string, runs []ScriptRun) {
 		for key, ms := range timers {
 			rest, ok := strings.CutPrefix(key, "build:run:"+s.Event+":")
 			if ok && packageOf(rest+"/package.json") == policyName(s.Package) {
-				runs[i].DurationMS = int64(ms)
+				runs[i].DurationMS, runs[i].Recorded = int64(ms), true
 			}
 		}
 	}

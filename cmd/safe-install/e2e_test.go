@@ -188,7 +188,21 @@ func newWorld(t testing.TB) *world {
 		"AWS_SECRET_ACCESS_KEY=SICANARYAWSSECRET" + w.suffix,
 		"CI=true",
 	}
+	if hostNPMMajor() >= 12 {
+		// The cases need their packages' scripts to run, as a user who
+		// installed safe-install so as not to review each gets: npm 12
+		// would hold them back (TestE2EScriptSemanticsPerNPMMajor tests
+		// that default; npmDefaultScripts goes back to it).
+		w.env = append(w.env, allScriptsEnv)
+	}
 	return w
+}
+
+const allScriptsEnv = "SAFE_INSTALL_SANDBOX_ALL_SCRIPTS=true"
+
+// npmDefaultScripts drops --sandbox-all-scripts: the npm in use decides.
+func (w *world) npmDefaultScripts() {
+	w.env = slices.DeleteFunc(w.env, func(kv string) bool { return kv == allScriptsEnv })
 }
 
 func randomSuffix() string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
+	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/seccomp"
@@ -36,6 +38,7 @@ type runFlags struct {
 	Report        string
 	AllowScripts  cli.StringSlice
 	DenyScripts   cli.StringSlice
+	AllScripts    bool // --sandbox-all-scripts
 	MinReleaseAge time.Duration
 	// Connection and Identity override the global flags of the same name.
 	Connection, Identity string
@@ -116,6 +119,7 @@ func npmFlagSet(f *runFlags) []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) run install scripts; with any policy, others do not", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
 		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' install scripts", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
+		&cli.BoolFlag{Name: "sandbox-all-scripts", Usage: "run every dependency's install scripts in the sandbox, also those allowScripts does not cover (npm 12 holds them back); denials still win", EnvVars: []string{"SAFE_INSTALL_SANDBOX_ALL_SCRIPTS"}, Destination: &f.AllScripts},
 		&cli.DurationFlag{Name: "min-release-age", Usage: "refuse any package version published less than `AGE` ago (like 48h; read from the registry's packuments; default off)", EnvVars: []string{"SAFE_INSTALL_MIN_RELEASE_AGE"}, Destination: &f.MinReleaseAge},
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
@@ -158,6 +162,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		AllowRegistries: f.AllowRegistry.Value(),
 		AllowScripts:    f.AllowScripts.Value(),
 		DenyScripts:     f.DenyScripts.Value(),
+		AllUnreviewed:   f.AllScripts,
+		NPMVersion:      npmVersion(c.Context, eco),
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),
 		Python:          f.Python,
@@ -173,9 +179,6 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	}
 	if pol := plan.Policy; pol.Active {
 		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
-		if len(pol.NotReviewed) > 0 {
-			e.say("not reviewed, so their install scripts will not run: %s (allow them with --allow-scripts or in package.json allowScripts)", strings.Join(pol.NotReviewed, ", "))
-		}
 	}
 	connecting := time.Now()
 	eng, stop, err := sandbox.Connect(c.Context, e.remote(), log)
@@ -212,6 +215,16 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	}
 	summarize(e, plan, res, time.Since(start))
 	return nil
+}
+
+// npmVersion is the host's npm version for an npm plan ("" otherwise, or
+// when it cannot be found: the image build names the problem then).
+func npmVersion(ctx context.Context, eco sandbox.Ecosystem) string {
+	if eco.Name() != "npm" {
+		return ""
+	}
+	v, _ := images.NPMVersion(ctx)
+	return v
 }
 
 // writeReport prints the report with --json and writes it with --report.
@@ -254,12 +267,12 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 			listOrNone(inst.Packages), inst.Python.Path, theftNote(res))
 		return
 	}
-	scripts := 0
-	for _, ph := range res.Phases {
-		scripts += len(ph.Scripts)
+	held := ""
+	if n := len(res.HeldBack); n > 0 {
+		held = fmt.Sprintf("; %s held back (not in allowScripts)", plural(n, "package"))
 	}
-	e.say("%s %s done in %.1fs: %s ran offline; %d files (%.1f MB) copied back into %s%s",
-		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(scripts, "install script"),
+	e.say("%s %s done in %.1fs: %s ran offline%s; %d files (%.1f MB) copied back into %s%s",
+		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(res.ScriptsRan, "install script"), held,
 		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "), theftNote(res))
 }
 

@@ -279,6 +279,7 @@ func TestE2EScriptPolicy(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"RT-63", "script inventory and policy", "allowScripts/onlyBuiltDependencies honoured"})
 	w := newWorld(t)
+	w.npmDefaultScripts()
 	w.project("writes-own-file", "fail-postinstall")
 	if r := w.run("npm", "install", "--ignore-scripts"); r.code != 0 {
 		t.Fatalf("npm install --ignore-scripts: exit %d", r.code)
