@@ -126,3 +126,15 @@ func TestHeldBack(t *testing.T) {
 		}
 	}
 }
+
+func TestGitHookNotes(t *testing.T) {
+	t.Parallel()
+	got := gitHookNotes([]ScriptRun{
+		{Package: "simple-git-hooks@2.14.0", Event: "postinstall", Recorded: true},
+		{Package: "husky@4.3.8", Event: "install"}, // announced, not in npm's record
+		{Package: "esbuild@0.24.2", Event: "postinstall", Recorded: true},
+	})
+	if len(got) != 1 || !strings.Contains(got[0], "simple-git-hooks@2.14.0 installs git hooks") || !strings.Contains(got[0], "`npx simple-git-hooks`") {
+		t.Errorf("notes %q", got)
+	}
+}

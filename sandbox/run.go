@@ -540,6 +540,9 @@ func (r *runner) run(ctx context.Context) error {
 				}
 			}
 		}
+		for _, note := range gitHookNotes(ran) {
+			r.steps.warn("%s", note)
+		}
 		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
 		if r.tamper != nil {
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
@@ -602,7 +605,15 @@ func (r *runner) run(ctx context.Context) error {
 		r.watch.lap("host install")
 		return err
 	}
-	names := append(append([]string{}, p.Manifests...), p.Artifacts...)
+	names := slices.Clone(p.Manifests)
+	for _, a := range p.Artifacts {
+		if emptyDir(filepath.Join(r.staging, a)) && !exists(filepath.Join(p.Project, a)) {
+			// Nothing to install: npm makes no node_modules then, and
+			// neither does safe-install.
+			continue
+		}
+		names = append(names, a)
+	}
 	staged := map[string]string{}
 	for _, n := range names {
 		staged[n] = filepath.Join(r.staging, n)
@@ -900,6 +911,22 @@ func (z zapWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// emptyDir says whether dir is a directory with nothing in it.
+func emptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && errors.Is(err, io.EOF)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
 // makeStaging creates the private directory beside the targets, on the same
 // filesystem, so that the swap is a rename.
 func (r *runner) makeStaging() error {
@@ -977,6 +1004,9 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	})
 	if err != nil {
 		return err
+	}
+	if !slices.Contains(r.plan.Artifacts, name) && !slices.Contains(r.plan.Manifests, name) {
+		return nil // staged for a check (the lockfile), not what comes back
 	}
 	r.res.Copied.Files += stats.Files
 	r.res.Copied.Dirs += stats.Dirs

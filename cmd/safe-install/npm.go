@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -271,9 +272,17 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 	if n := len(res.HeldBack); n > 0 {
 		held = fmt.Sprintf("; %s held back (not in allowScripts)", plural(n, "package"))
 	}
-	e.say("%s %s done in %.1fs: %s ran offline%s; %d files (%.1f MB) copied back into %s%s",
-		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(res.ScriptsRan, "install script"), held,
-		res.Copied.Files, float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "), theftNote(res))
+	var copied string
+	if len(res.Swapped) > 0 {
+		copied = fmt.Sprintf("; %s (%.1f MB) copied back into %s", plural(res.Copied.Files, "file"), float64(res.Copied.Bytes)/1e6, strings.Join(res.Swapped, ", "))
+	}
+	for _, a := range plan.Artifacts {
+		if !slices.Contains(res.Swapped, a) {
+			copied += fmt.Sprintf("; nothing to install, so no %s (npm makes none either)", a)
+		}
+	}
+	e.say("%s %s done in %.1fs: %s ran offline%s%s%s",
+		plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(res.ScriptsRan, "install script"), held, copied, theftNote(res))
 }
 
 // theftNote ends the summary line when decoys were touched, so that even

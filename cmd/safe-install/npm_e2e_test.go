@@ -731,3 +731,59 @@ func TestE2EPlatformOptionalDependencies(t *testing.T) {
 		t.Error("the darwin arm64 package was installed on linux x64")
 	}
 }
+
+// A project with nothing to install (no dependencies, or only an optional
+// one for another platform) installs as npm does: exit 0 and no
+// node_modules; an existing one is emptied, as npm ci empties it.
+func TestE2ENothingToInstall(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B14", "benign npm: nothing to install (no dependencies; only fsevents)", "works as npm: no node_modules"})
+	for name, deps := range map[string]map[string]string{"no dependencies": nil, "only fsevents": {"fsevents": "2.3.3"}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			must(t, os.Remove(filepath.Join(w.home, ".npmrc"))) // fsevents comes from the public registry
+			w.project()
+			if deps != nil {
+				w.setManifest("optionalDependencies", deps)
+			}
+			r := w.succeeds("npm", "install")
+			if !strings.Contains(r.stderr, "nothing to install") {
+				t.Errorf("the summary does not say there was nothing to install")
+			}
+			if _, err := os.Lstat(filepath.Join(w.proj, "node_modules")); err == nil {
+				t.Error("npm install made a node_modules")
+			}
+			w.succeeds("npm", "ci")
+			if _, err := os.Lstat(filepath.Join(w.proj, "node_modules")); err == nil {
+				t.Error("npm ci made a node_modules")
+			}
+			must(t, os.MkdirAll(filepath.Join(w.proj, "node_modules", "stale"), 0o755))
+			w.succeeds("npm", "ci")
+			if ents, err := os.ReadDir(filepath.Join(w.proj, "node_modules")); err != nil || len(ents) != 0 {
+				t.Errorf("npm ci over an old node_modules left %v, %v; want it empty", ents, err)
+			}
+		})
+	}
+}
+
+// B15: a dependency that installs git hooks from its own install script
+// (simple-git-hooks, from the registry) finds no .git in the sandbox; the
+// host's .git is untouched, and the run names the package and the host
+// command that would install the hooks.
+func TestE2EDependencyGitHooksAreNamed(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B15", "benign npm: simple-git-hooks' postinstall (git hooks from a dependency)", "no .git in the sandbox; named with the host command"})
+	w := newWorld(t)
+	must(t, os.Remove(filepath.Join(w.home, ".npmrc"))) // from the public registry
+	w.project()
+	w.setManifest("simple-git-hooks", map[string]string{"pre-commit": "npx lint-staged"})
+	must(t, os.MkdirAll(filepath.Join(w.proj, ".git", "hooks"), 0o755))
+	must(t, os.WriteFile(filepath.Join(w.proj, ".git", "config"), []byte("[core]\n"), 0o644))
+	before := w.snapshot("proj/node_modules", "proj/package-lock.json", "proj/package.json")
+	r := w.succeeds("npm", "install", "simple-git-hooks@2.14.0")
+	w.assertSame(before, w.snapshot("proj/node_modules", "proj/package-lock.json", "proj/package.json"))
+	if !strings.Contains(r.stderr, "simple-git-hooks@2.14.0 installs git hooks") || !strings.Contains(r.stderr, "`npx simple-git-hooks`") {
+		t.Error("the run does not name simple-git-hooks and the host command")
+	}
+}
