@@ -288,10 +288,16 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 //     node_modules/node-gyp), a package that ran no script, and copy-back
 //     rightly refuses such files: a planted .pyc runs the next time the
 //     host's node-gyp does.
+//   - NODE_OPTIONS and SAFE_INSTALL_NETLOG: netlog.js, from a volume the
+//     scripts cannot write, notes what each script tries to reach.
 func scriptsEnv() map[string]string {
 	return npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
-		"npm_config_userconfig": "/nonexistent/npmrc", "PYTHONDONTWRITEBYTECODE": "1"})
+		"npm_config_userconfig": "/nonexistent/npmrc", "PYTHONDONTWRITEBYTECODE": "1",
+		"NODE_OPTIONS": "--require " + ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": WorkDir + "/" + NetLogFile})
 }
+
+// NetLogFile is where, below WorkDir, netlog.js notes network attempts.
+const NetLogFile = ".safe-install-net.log"
 
 // projectInputs are the project's files for its own scripts (patch-package
 // reads patches/, a prepare may build src/), as dirInputs filters them (no

@@ -147,6 +147,10 @@ const WorkDir = "/work"
 // the egress proxy and the run's CA certificate.
 const FetchConfigDir = "/run/safe-install"
 
+// ToolsDir holds, read-only, what safe-install gives the scripts
+// containers (netlog.js), in a volume of its own (never the fetch's).
+const ToolsDir = "/run/safe-install-tools"
+
 // output is the plan's output reader; npm's when the plan names none.
 func (p *Plan) output() OutputParser {
 	if p.Output == nil {

@@ -30,10 +30,12 @@ type Report struct {
 	Phases     []ReportPhase            `json:"phases"`
 	// ScriptsRan counts the install scripts npm's own record says ran;
 	// HeldBack the dependencies whose scripts the policy held back.
-	ScriptsRan int           `json:"scripts_ran"`
-	HeldBack   []HeldBack    `json:"held_back"`
-	Copied     archive.Stats `json:"copied"`
-	Swapped    []string      `json:"swapped"`
+	ScriptsRan int        `json:"scripts_ran"`
+	HeldBack   []HeldBack `json:"held_back"`
+	// NetworkAttempts are the hosts install scripts tried to reach.
+	NetworkAttempts []NetworkAttempt `json:"network_attempts"`
+	Copied          archive.Stats    `json:"copied"`
+	Swapped         []string         `json:"swapped"`
 	// Installed is what the host's package manager installed from the
 	// vetted artifacts (pip: the wheels, their .pth files and commands).
 	Installed *Installed `json:"installed,omitempty"`
@@ -79,7 +81,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
-		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
+		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, NetworkAttempts: []NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 		Timings: []Timing{},
 	}
 	if runErr != nil {
@@ -103,6 +105,9 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 	}
 	r.Installed = res.Installed
 	r.ScriptsRan = res.ScriptsRan
+	if res.NetworkAttempts != nil {
+		r.NetworkAttempts = res.NetworkAttempts
+	}
 	if res.HeldBack != nil {
 		r.HeldBack = res.HeldBack
 	}

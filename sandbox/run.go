@@ -83,6 +83,8 @@ type Result struct {
 	// back (npm 12's rule), with the scripts they declare.
 	ScriptsRan int        `json:"scripts_ran"`
 	HeldBack   []HeldBack `json:"held_back,omitempty"`
+	// NetworkAttempts are the hosts scripts tried to reach (netlog.js).
+	NetworkAttempts []NetworkAttempt `json:"network_attempts,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -305,6 +307,24 @@ func pluralize(n int, noun string) string {
 		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// networkAttempts reads what netlog.js noted in the last scripts
+// container; none when there is no note (a pip plan, or no attempt).
+func (r *runner) networkAttempts(ctx context.Context, id string) []NetworkAttempt {
+	var out []NetworkAttempt
+	err := r.stream(ctx, id, NetLogFile, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		if _, err := tr.Next(); err != nil {
+			return err
+		}
+		out = parseNetLog(tr)
+		return nil
+	})
+	if err != nil {
+		r.log.Debug("no network attempts noted", zap.Error(err))
+	}
+	return out
 }
 
 // rebuildTargets are the packages the scripts phase rebuilds, as
@@ -543,6 +563,9 @@ func (r *runner) run(ctx context.Context) error {
 		for _, note := range gitHookNotes(ran) {
 			r.steps.warn("%s", note)
 		}
+		if r.res.NetworkAttempts = r.networkAttempts(ctx, from); len(r.res.NetworkAttempts) > 0 {
+			r.steps.warn("%s", networkWarning(r.res.NetworkAttempts))
+		}
 		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
 		if r.tamper != nil {
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
@@ -631,10 +654,12 @@ func (r *runner) run(ctx context.Context) error {
 func (r *runner) plantDecoys(ctx context.Context) error {
 	r.decoys = newDecoys()
 	r.decoyScan = newOutputScanner(r.decoys)
-	if err := r.eng.CreateVolume(ctx, r.names.Home); err != nil {
-		return fmt.Errorf("%w: %w", ErrEngine, err)
+	for _, v := range []string{r.names.Home, r.names.Tools} {
+		if err := r.eng.CreateVolume(ctx, v); err != nil {
+			return fmt.Errorf("%w: %w", ErrEngine, err)
+		}
+		r.volumes = append(r.volumes, v)
 	}
-	r.volumes = append(r.volumes, r.names.Home)
 	for _, f := range sortedKeys(r.decoys.files) {
 		r.res.Decoys = append(r.res.Decoys, "~/"+f)
 	}
@@ -652,6 +677,9 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 	}
 	if !r.decoys.planted {
 		if err := r.copyIn(ctx, id, DecoyHome, r.decoys.inputs()); err != nil {
+			return "", PhaseResult{}, err
+		}
+		if err := r.copyIn(ctx, id, ToolsDir, []Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}); err != nil {
 			return "", PhaseResult{}, err
 		}
 		r.decoys.planted = true

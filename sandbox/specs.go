@@ -43,6 +43,7 @@ var DefaultLimits = Limits{
 type Names struct {
 	Work, FetchConfig, Cache string // volumes
 	Home                     string // the scripts container's home, with decoys
+	Tools                    string // read-only helpers of the scripts containers (netlog.js)
 	Fetch, Scripts           string // containers
 }
 
@@ -53,6 +54,7 @@ func namesFor(runID, manager string) Names {
 		FetchConfig: p + "-fetchcfg",
 		Cache:       "safe-install-cache-" + manager,
 		Home:        p + "-home",
+		Tools:       p + "-tools",
 		Fetch:       p + "-fetch",
 		Scripts:     p + "-scripts",
 	}
@@ -119,7 +121,7 @@ func ScriptsSpec(name string, ph Phase, image string, n Names, lim Limits, prof 
 	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: n.Home, Dest: DecoyHome}}
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: n.Home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
 	return s
 }
 
