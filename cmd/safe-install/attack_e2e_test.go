@@ -1,0 +1,135 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Attacks on the copy-back rule as it landed (helper/attack). Each case
+// first shows under plain npm that the package really gets its code into
+// what runs on the host (the positive control), then asks safe-install to
+// refuse it. A case that FAILS here is an attack that works: safe-install
+// exits 0 and the host's node_modules carries the attacker's code.
+
+// refuses runs safe-install and expects a refusal (exit 10) with the host
+// unchanged; when safe-install succeeds instead, it says so plainly and
+// shows what the host now runs.
+func (w *world) refuses(args []string, probe, planted string, wants ...string) result {
+	w.t.Helper()
+	before := w.snapshot()
+	r := w.run(args...)
+	if r.code == 0 {
+		got := w.nodeIn(w.proj, "console.log("+probe+")")
+		if got == planted {
+			w.t.Errorf("ATTACK WORKS: safe-install exited 0 and on the host %s = %q", probe, got)
+		} else {
+			w.t.Errorf("safe-install exited 0 (the host's %s = %q)", probe, got)
+		}
+		return r
+	}
+	w.expect(r, exitArtifact, wants...)
+	w.assertSame(before, w.snapshot())
+	return r
+}
+
+// A1: the trusted listing between the dependencies' scripts and the
+// project's own scripts writes its hashes to /work/.safe-install-scripts.sums,
+// a path in the work volume the dependencies' scripts could write first.
+// forge-sums injects into victim, then leaves there a read-only file with
+// the pre-injection hashes: the hash container runs as the same user with
+// no capabilities, so its `> file` fails, and ListScript ignores a failed
+// sums redirect (exit 0). The mid-check reads the forged hashes (victim
+// unchanged), they become the baseline of the project's phase, and in that
+// phase any change inside any package is the project's: the injection
+// comes back.
+func TestE2EAttackForgedSumsBetweenPhases(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"ATK-1 forge-sums", "npm: a dependency forges the mid-phase hash listing, then the project phase launders its injection", "SHOULD: copy-back rule before the project phase (exit 10)"})
+	w := newWorld(t)
+	w.project("victim", "forge-sums")
+	w.rootScripts(map[string]string{"postinstall": "node -e \"console.log('project postinstall')\""})
+	plain := w.plainCopy()
+	if got := w.nodeIn(plain, "console.log(require('victim').planted)"); got != "by forge-sums" {
+		t.Fatalf("plain npm: victim.planted = %q: the case is not armed", got)
+	}
+	w.refuses([]string{"npm", "install"}, "require('victim').planted", "by forge-sums", "node_modules/victim/index.js")
+}
+
+// A2: the dependencies' scripts may write anything in the work directory
+// outside node_modules, which no check looks at, and the project's own
+// scripts then run there. npmrc-plant writes /work/.npmrc with
+// node-options=--require its own hook (the project has no .npmrc, so
+// nothing overwrites it); `npm run postinstall` in the project phase hands
+// that to the project's node as NODE_OPTIONS, the hook injects into victim
+// as the project, and the project phase's rule accepts it. (The project's
+// own .npmrc, script-shell, patches/ for patch-package, .git/config for
+// husky's git, are all the same hole.)
+func TestE2EAttackNpmrcPlantedForProjectScripts(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"ATK-2 npmrc-plant", "npm: a dependency writes the project's .npmrc in the sandbox; the project's scripts run its hook", "SHOULD: the work directory outside node_modules is as copied in (exit 10)"})
+	w := newWorld(t)
+	w.project("victim", "npmrc-plant")
+	w.rootScripts(map[string]string{"postinstall": "node -e \"console.log('project postinstall')\""})
+	// The control: plain npm writes the host project's .npmrc, and the next
+	// npm command there (the project's own postinstall, run again) runs the
+	// hook.
+	plain := w.plainCopy()
+	if rc, _ := os.ReadFile(filepath.Join(plain, ".npmrc")); !strings.Contains(string(rc), "node-options") {
+		t.Fatalf("plain npm: no .npmrc planted: the case is not armed")
+	}
+	w.plainInNetns(plain, "npm run postinstall")
+	if got := w.nodeIn(plain, "console.log(require('victim').planted)"); got != "by npmrc-plant" {
+		t.Fatalf("plain npm: victim.planted = %q: the case is not armed", got)
+	}
+	w.refuses([]string{"npm", "install"}, "require('victim').planted", "by npmrc-plant", "npmrc")
+}
+
+// A3: the same output file as a FIFO: the hash container's `> file` blocks
+// until a reader comes, which never happens, and nothing bounds that
+// container's run (phase() and its --timeout are not used for it), so
+// safe-install waits forever (DESIGN invariant 6: wall time is bounded).
+func TestE2EAttackFIFOHangsTheHashContainer(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"ATK-3 fifo-hang", "npm: the mid-phase listing's output is a FIFO: the hash container blocks forever", "SHOULD: wall-time limit (exit 12) or a refusal"})
+	w := newWorld(t)
+	w.project("fifo-hang")
+	w.rootScripts(map[string]string{"postinstall": "node -e \"console.log('project postinstall')\""})
+	plain := w.plainCopy()
+	if fi, err := os.Lstat(filepath.Join(plain, ".safe-install-scripts.list")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("plain npm: no FIFO was made (%v): the case is not armed", err)
+	}
+	before := w.snapshot()
+	cmd := exec.Command(binary, "npm", "--timeout", "30s", "install")
+	cmd.Dir, cmd.Env = w.proj, w.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("safe-install ended: %v\n%s", err, out.String())
+		if err == nil {
+			t.Error("safe-install exited 0")
+		}
+	case <-time.After(3 * time.Minute):
+		// Ctrl-C, so that it removes its containers and volumes.
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		t.Errorf("ATTACK WORKS: safe-install with --timeout 30s was still running after 3 minutes (interrupted)\n%s", out.String())
+	}
+	w.assertSame(before, w.snapshot())
+}
