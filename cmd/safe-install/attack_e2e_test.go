@@ -133,3 +133,18 @@ func TestE2EAttackFIFOHangsTheHashContainer(t *testing.T) {
 	}
 	w.assertSame(before, w.snapshot())
 }
+
+// A5: a .pth that is exactly setuptools' namespace-package template is
+// "known" and needs no --allow-pth, but the template is code:
+// importlib.util.module_from_spec(PathFinder.find_spec(name, [sitedir]))
+// creates the module from whatever site-packages holds under that name,
+// and for a compiled extension (nspkg_so.cpython-311-x86_64-linux-gnu.so)
+// creating it is dlopen and PyInit: native code at every Python start.
+func TestE2EAttackPipNamespacePthLoadsAnExtension(t *testing.T) {
+	t.Parallel()
+	wheelCase{
+		id: "ATK-5 nspkg-so", class: "pip: setuptools' nspkg.pth template creates an extension module at every start",
+		reqs: []string{"nspkg-so==1.0"}, trigger: "bin/python -c pass", markers: []string{".cache/nspkg-so-ran"},
+		refused: []string{"nspkg_so==1.0", "nspkg_so-nspkg.pth"},
+	}.test(t)
+}
