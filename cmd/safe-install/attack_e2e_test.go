@@ -148,3 +148,70 @@ func TestE2EAttackPipNamespacePthLoadsAnExtension(t *testing.T) {
 		refused: []string{"nspkg_so==1.0", "nspkg_so-nspkg.pth"},
 	}.test(t)
 }
+
+// A4: the rule lets a script write inside the own directory of every
+// package that ran a script, not only its own, and anywhere outside every
+// package: with no attribution of writes to packages, a malicious
+// postinstall injects into a popular package that has a script of its own
+// (esbuild, core-js, sharp, @swc/core: script-lib here), or into the code
+// another package's script generated outside every package (Prisma's
+// node_modules/.prisma/client, which @prisma/client loads: prisma-like
+// here). The "outside" warning is the same one the benign generator gets.
+func TestE2EAttackWritesIntoAnotherScriptPackage(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ variant, victim, probe string }{
+		{"own", "script-lib", "require('script-lib').planted"},
+		{"outside", "prisma-like", "require('prisma-like').planted"},
+	}
+	for _, c := range cases {
+		t.Run(c.variant, func(t *testing.T) {
+			t.Parallel()
+			corpus(t, corpusCase{"ATK-4 cross-script/" + c.variant, "npm: a postinstall writes into another package that ran a script (" + c.variant + ")", "SHOULD: writes attributed to the package whose script made them (exit 10)"})
+			w := newWorld(t)
+			w.target = map[string]any{"variant": c.variant}
+			w.project(c.victim, "cross-script")
+			plain := w.plainCopy()
+			if got := w.nodeIn(plain, "console.log("+c.probe+")"); got != "by cross-script" {
+				t.Fatalf("plain npm: %s = %q: the case is not armed", c.probe, got)
+			}
+			w.refuses([]string{"npm", "install"}, c.probe, "by cross-script", "cross-script")
+		})
+	}
+}
+
+// A6: a bin two packages declare: npm links the benign one's at the fetch,
+// and the other's postinstall re-points the link at its own file. The rule
+// accepts any target a claimant declares, and the warning says only that
+// "npm links one of them".
+func TestE2EAttackContestedBinRepointed(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"ATK-6 zbin-contest", "npm: a postinstall re-points a bin another package also declares", "SHOULD: a .bin link the fetch made stays as it was (exit 10)"})
+	w := newWorld(t)
+	w.project("has-bin", "zbin-contest")
+	// What npm itself links, with no script: the benign package's.
+	fetched := w.copyProject()
+	w.plainInNetns(fetched, "npm install --offline --no-audit --no-fund --ignore-scripts")
+	target, _ := os.Readlink(filepath.Join(fetched, "node_modules", ".bin", "has-bin"))
+	t.Logf("npm --ignore-scripts links .bin/has-bin -> %s", target)
+	if strings.Contains(target, "zbin-contest") {
+		t.Skip("npm itself links zbin-contest's file: no script needed, nothing to attack")
+	}
+	plain := w.plainCopy()
+	out, _ := exec.Command(filepath.Join(plain, "node_modules", ".bin", "has-bin")).CombinedOutput()
+	if !strings.Contains(string(out), "evil from zbin-contest") {
+		t.Fatalf("plain npm: .bin/has-bin said %q: the case is not armed", out)
+	}
+	before := w.snapshot()
+	r := w.run("npm", "install")
+	if r.code == 0 {
+		out, _ := exec.Command(filepath.Join(w.proj, "node_modules", ".bin", "has-bin")).CombinedOutput()
+		if strings.Contains(string(out), "evil from zbin-contest") {
+			t.Errorf("ATTACK WORKS: safe-install exited 0 and the host's .bin/has-bin runs zbin-contest's file")
+		} else {
+			t.Errorf("safe-install exited 0; .bin/has-bin said %q", out)
+		}
+		return
+	}
+	w.expect(r, exitArtifact, "node_modules/.bin/has-bin")
+	w.assertSame(before, w.snapshot())
+}
