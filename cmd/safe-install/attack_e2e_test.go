@@ -215,3 +215,44 @@ func TestE2EAttackContestedBinRepointed(t *testing.T) {
 	w.expect(r, exitArtifact, "node_modules/.bin/has-bin")
 	w.assertSame(before, w.snapshot())
 }
+
+// A7: when the fetched lockfile cannot say which packages have install
+// scripts (a v1 lockfile, which npm ci keeps as it is; npm install
+// --no-package-lock, which writes none), ranScripts falls back to the
+// packages npm announced in the scripts phase's output, which a script
+// forges: tamper prints "> victim@1.0.0 postinstall", victim's own
+// directory becomes writable, and its injection into victim comes back.
+// (npm's hidden lockfile, node_modules/.package-lock.json, is v3 and says
+// hasInstallScript in both cases.)
+func TestE2EAttackForgedHeaderWithoutLockfile(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		variant string
+		args    []string
+		v1      bool
+	}{
+		{"v1-lockfile", []string{"npm", "ci"}, true},
+		{"no-package-lock", []string{"npm", "install", "--no-package-lock"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.variant, func(t *testing.T) {
+			t.Parallel()
+			corpus(t, corpusCase{"ATK-7 forged-header/" + c.variant, "npm: a forged npm header names the victim as a script package when the lockfile cannot say (" + c.variant + ")", "SHOULD: script packages from npm's own records, never the output (exit 10)"})
+			w := newWorld(t)
+			w.project("victim", "tamper")
+			if c.v1 {
+				lock := `{"name": "proj", "version": "1.0.0", "lockfileVersion": 1, "requires": true, "dependencies": {
+  "tamper": {"version": "file:vendor/tamper-1.0.0.tgz"},
+  "victim": {"version": "file:vendor/victim-1.0.0.tgz"}}}
+`
+				must(t, os.WriteFile(filepath.Join(w.proj, "package-lock.json"), []byte(lock), 0o644))
+			}
+			plain := w.copyProject()
+			w.plainInNetns(plain, strings.Join(c.args, " ")+" --offline --no-audit --no-fund")
+			if got := w.nodeIn(plain, "console.log(require('victim/extra.js'))"); got != "planted" {
+				t.Fatalf("plain npm: victim/extra.js gave %q: the case is not armed", got)
+			}
+			w.refuses(c.args, "require('victim/extra.js')", "planted", "node_modules/victim/")
+		})
+	}
+}
