@@ -256,3 +256,42 @@ func TestE2EAttackForgedHeaderWithoutLockfile(t *testing.T) {
 		})
 	}
 }
+
+// A8: a wheel's console script named git: an activated virtual environment
+// puts its scripts directory first on PATH, so the user's next `git` runs
+// the package. Python's, pip's and activate's names are refused; this one
+// is a note ("installs commands: git") that --quiet drops, where npm at
+// least warns about a .bin that shadows git. The test asks for a refusal
+// or a warning that names the command.
+func TestE2EAttackPipCommandShadowsGit(t *testing.T) {
+	t.Parallel()
+	trigger := "PATH=$PWD/bin:$PATH git --version"
+	t.Run("control", func(t *testing.T) {
+		t.Parallel()
+		corpus(t, corpusCase{"control ATK-8 cmd-shadow", "plain pip install of cmd-shadow==1.0", "none (armed: `git` in the activated venv runs the payload)"})
+		w := newPipWorld(t)
+		w.plainPip("cmd-shadow==1.0")
+		w.trigger(trigger)
+		if _, err := os.Stat(filepath.Join(w.home, ".cache/cmd-shadow-ran")); err != nil {
+			t.Errorf("plain pip: no marker after %q: the case is not armed", trigger)
+		}
+	})
+	t.Run("safe-install", func(t *testing.T) {
+		t.Parallel()
+		corpus(t, corpusCase{"ATK-8 cmd-shadow", "pip: a console script named git shadows the user's git in an activated venv", "SHOULD: refused, or a warning naming it (as npm's shadowed bins)"})
+		w := newPipWorld(t)
+		w.requirements("cmd-shadow==1.0")
+		r := w.run("pip", "--quiet", "install", "-r", "requirements.txt")
+		if r.code == exitArtifact {
+			return
+		}
+		if r.code != 0 {
+			t.Fatalf("exit %d", r.code)
+		}
+		if !strings.Contains(r.stderr, "WARN") || !strings.Contains(r.stderr, "git") {
+			w.trigger(trigger)
+			_, err := os.Stat(filepath.Join(w.home, ".cache/cmd-shadow-ran"))
+			t.Errorf("ATTACK WORKS: exit 0 with no warning about the command git (payload ran on the host's next git: %v)", err == nil)
+		}
+	})
+}
