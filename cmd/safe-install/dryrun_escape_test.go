@@ -16,7 +16,7 @@ func TestDryRunEscapesNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, body := range map[string]string{
-		"package.json":                   `{"name": "v", "version": "1.0.0"}`,
+		"package.json":                  `{"name": "v", "version": "1.0.0"}`,
 		"a\u009b31mred\u202etxt.exe.js": "",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, "vendored", name), []byte(body), 0o644); err != nil {
