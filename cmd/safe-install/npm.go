@@ -335,7 +335,12 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 	if plan.ProjectScripts != nil {
 		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts+"-project", *plan.ProjectScripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The plan names files of file: dependencies (package code): like the
+	// report, nothing of it may act on the terminal (invariant 11).
+	_, err = e.stdout.Write(append(escape.JSON(data), '\n'))
+	return err
 }

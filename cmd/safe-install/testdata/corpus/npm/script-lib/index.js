@@ -1,0 +1,1 @@
+module.exports = { ok: 'script-lib ok' };

@@ -1,0 +1,1 @@
+require('fs').writeFileSync(__dirname + '/generated.txt', 'made by postinstall\n');
