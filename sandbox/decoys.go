@@ -38,8 +38,8 @@ type decoys struct {
 	env    map[string]string
 	values map[string]string // secret value -> which decoy it is
 	search map[string]string // every encoded form of a value -> which decoy
-	// planted: the home volume holds the files (the first scripts
-	// container copies them in).
+	// planted: the tools volume holds netlog.js (the first scripts
+	// container copies it in).
 	planted bool
 }
 
@@ -298,7 +298,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	for _, what := range r.decoyScan.found() {
 		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "printed in the scripts' output", Packages: ran})
 	}
-	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.profiles))
+	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.plan.ProjectScripts != nil, r.profiles))
 	if err != nil {
 		return func() error { return err }
 	}
@@ -308,12 +308,8 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	r.auditFinished = finished
 	go func() {
 		defer close(finished)
-		if err := r.eng.Start(ctx, id); err != nil {
-			done <- fmt.Errorf("%w: starting the decoy audit: %w", ErrEngine, err)
-			return
-		}
-		if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
-			done <- fmt.Errorf("%w: the decoy audit ended with %d: %v", ErrEngine, code, err)
+		if err := r.runTrusted(ctx, id, "the decoy audit"); err != nil {
+			done <- err
 			return
 		}
 		var listing bytes.Buffer

@@ -6,6 +6,7 @@
 // lo); this changes no answer. It is read-only for the scripts.
 'use strict';
 const fs = require('fs');
+const path = require('path');
 const dns = require('dns');
 const net = require('net');
 const log = process.env.SAFE_INSTALL_NETLOG;
@@ -16,6 +17,7 @@ function note(host, how) {
   written++;
   const pkg = (process.env.npm_package_name || '?') + '@' + (process.env.npm_package_version || '?');
   try {
+    fs.mkdirSync(path.dirname(log), { recursive: true });
     fs.appendFileSync(log, JSON.stringify({ package: pkg, host: host.slice(0, 253), how }) + '\n');
   } catch (e) {
     // a full or read-only disk: the note is lost, nothing else

@@ -55,16 +55,12 @@ func set(xs ...string) map[string]bool {
 // npm left it (tree.ListScript's .list and .sums).
 const BaselineFile = ".safe-install-fetched"
 
-// MidBaselineFile is where the hash container lists node_modules after the
-// dependencies' scripts (see hashSpec).
-const MidBaselineFile = ".safe-install-scripts"
-
-// baselineScript runs npm with its arguments, then lists node_modules
-// with tree.ListScript (an install with nothing to install leaves an
-// empty node_modules).
+// baselineScript runs npm with its arguments, then lists the work
+// directory with tree.ListScript (an install with nothing to install
+// leaves an empty node_modules). No third-party code has run yet.
 const baselineScript = `npm "$@" || exit $?
 mkdir -p node_modules || exit 97
-set -- node_modules ` + BaselineFile + `
+set -- . ./` + BaselineFile + `
 ` + tree.ListScript
 
 // npmEnv is the whole environment of both phases; nothing is inherited.
@@ -261,13 +257,6 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			if p.ProjectInputs, err = projectInputs(project, p.Inputs); err != nil {
 				return nil, err
 			}
-			if p.Scripts != nil {
-				// npm rebuild would run the project's install scripts too,
-				// in the dependencies' phase and without the project's
-				// files: take them out of its copy of package.json (the
-				// project phase gets the project's own back).
-				p.Scripts.Command = append([]string{"sh", "-c", stripRootScripts, "sh"}, p.Scripts.Command...)
-			}
 			p.ProjectEvents = events
 			p.ProjectScripts = &Phase{
 				Command: append([]string{"sh", "-c", projectScript, "sh"}, events...),
@@ -293,11 +282,13 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 func scriptsEnv() map[string]string {
 	return npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
 		"npm_config_userconfig": "/nonexistent/npmrc", "PYTHONDONTWRITEBYTECODE": "1",
-		"NODE_OPTIONS": "--require " + ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": WorkDir + "/" + NetLogFile})
+		"NODE_OPTIONS": "--require " + ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": NetLog})
 }
 
-// NetLogFile is where, below WorkDir, netlog.js notes network attempts.
-const NetLogFile = ".safe-install-net.log"
+// NetLog is where netlog.js notes network attempts: in the phase's own
+// home, which no other phase sees (in the work directory, a dependency
+// could make it a link that the project's scripts then append through).
+const NetLog = DecoyHome + "/.cache/safe-install-net.log"
 
 // projectInputs are the project's files for its own scripts (patch-package
 // reads patches/, a prepare may build src/), as dirInputs filters them (no
@@ -310,7 +301,10 @@ func projectInputs(project string, have []Input) ([]Input, error) {
 	}
 	seen := map[string]bool{}
 	for _, in := range have {
-		seen[in.Name] = in.Name != "package.json" // it comes back whole; see stripRootScripts
+		// package.json too: the project's scripts get it as the fetch
+		// left it (npm install changes it), which the check before their
+		// phase holds the work directory to.
+		seen[in.Name] = true
 	}
 	return slices.DeleteFunc(all, func(in Input) bool { return seen[in.Name] }), nil
 }
@@ -357,15 +351,6 @@ type npmManifest struct {
 // install run after the dependencies' (husky's prepare, patch-package's
 // postinstall), in npm's order.
 var rootEvents = []string{"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare"}
-
-// stripRootScripts takes the project's install scripts out of the scripts
-// container's package.json, then runs its arguments (npm rebuild).
-const stripRootScripts = `node -e '
-const fs = require("fs");
-const m = JSON.parse(fs.readFileSync("package.json", "utf8"));
-for (const e of ["preinstall", "install", "postinstall"]) if (m.scripts) delete m.scripts[e];
-fs.writeFileSync("package.json", JSON.stringify(m, null, 2));
-' && exec "$@"`
 
 // projectScript runs each named script of the project, in order;
 // --ignore-scripts keeps `npm run` from adding pre- and post- hooks, which

@@ -58,6 +58,14 @@ func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []strin
 	return &npmTree{before: before, ran: ran, culprits: c, bins: bins, seen: tree.Tree{}}
 }
 
+// only narrows the tree before the phase to the artifacts (node_modules):
+// a copy-back sees nothing else, and nothing else comes back.
+func (v *npmTree) only(roots []string) {
+	maps.DeleteFunc(v.before, func(name string, _ tree.Entry) bool {
+		return !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+	})
+}
+
 // position is where an entry sits in a node_modules tree, which decides
 // who may change it.
 type position uint8
@@ -70,12 +78,16 @@ const (
 	posBin                      // an entry of a node_modules/.bin directory
 	posLockfile                 // npm's record of the tree, node_modules/.package-lock.json
 	posOutside                  // a hidden entry of a node_modules directory: outside every package
+	posProject                  // the project's own files in the sandbox (outside node_modules)
 )
 
 // locate finds an entry's position and, for posPackage and posOwn, the
 // directory of the package. Names are slash-separated and start with
 // node_modules (the artifact root).
 func locate(name string) (position, string) {
+	if name != "node_modules" && !strings.HasPrefix(name, "node_modules/") {
+		return posProject, ""
+	}
 	parts := strings.Split(name, "/")
 	modules := 0 // index of the innermost node_modules component
 	for {
@@ -108,6 +120,12 @@ func locate(name string) (position, string) {
 		}
 		modules = end + i
 	}
+}
+
+// locatePosition is locate's position alone.
+func locatePosition(name string) position {
+	pos, _ := locate(name)
+	return pos
 }
 
 // check judges one entry of the returned tree; "" accepts it.
@@ -151,9 +169,18 @@ func (v *npmTree) check(name string, e tree.Entry) string {
 		return fmt.Sprintf("%s during the scripts phase, but %s ran no install script of its own: another package's script wrote it (scripts that ran: %s)",
 			what, packageOf(name), v.culprits)
 	case posBin:
+		if had && e.Kind == tree.Symlink {
+			// npm made this link from the manifests before any script
+			// ran, choosing between the packages that declare the name:
+			// the choice is not a script's to change.
+			return fmt.Sprintf("a .bin link npm made at the fetch, re-pointed from %q to %q by a script (scripts that ran: %s)", old.Target, e.Target, v.culprits)
+		}
 		return v.bins.check(name, e)
 	case posLockfile:
 		return fmt.Sprintf("npm's record of the installed tree changed during the scripts phase (scripts that ran: %s)", v.culprits)
+	case posProject:
+		return fmt.Sprintf("a file of the project's, in the sandbox, that a dependency's script changed or added: the project's own scripts would run on it "+
+			"(as npm reads .npmrc, patch-package patches/); only node_modules may change (scripts that ran: %s)", v.culprits)
 	}
 	return "" // outside every package: allowed, and named (outside)
 }

@@ -120,7 +120,11 @@ func TestNPMTreeRule(t *testing.T) {
 		{"node_modules/.prisma/client/index.js", file("x"), ""},
 		{"node_modules/.package-lock.json", file("edited"), "record of the installed tree"},
 		{"node_modules/.bin/has-bin", link("../has-bin/cli.js"), ""},
-		{"node_modules/.bin/has-bin", link("../tamper/inject.js"), "before any script ran"},
+		{"node_modules/.bin/has-bin", link("../tamper/inject.js"), "re-pointed"},
+		{"node_modules/.bin/has-bin", link("../addon/bin/cli.js"), "re-pointed"}, // even to a target another package declares
+		{".npmrc", file("node-options=--require ./x.js"), "only node_modules may change"},
+		{"patches/victim+1.0.0.patch", file("evil"), "only node_modules may change"},
+		{"package.json", file("{}"), "only node_modules may change"},
 		{"node_modules/.bin/has-bin", file("#!/bin/sh"), "npm links bins"},
 		{"node_modules/.bin/addon-cli", link("../addon/bin/cli.js"), ""},
 		{"node_modules/.bin/node", link("../tamper/inject.js"), "no package declares"},
@@ -138,6 +142,21 @@ func TestNPMTreeRule(t *testing.T) {
 	// Whoever did it ran a script in this phase: the reason names them.
 	if got := newSampleCheck().check("node_modules/optional-ext", dirEntry); !strings.Contains(got, "scripts that ran: tamper@1.0.0, addon@2.0.0") {
 		t.Errorf("the reason does not name the scripts that ran: %q", got)
+	}
+}
+
+// The tree before the phase narrowed to the artifacts: a copy-back sees
+// node_modules only, so the project's files are not missing from it.
+func TestNPMTreeOnly(t *testing.T) {
+	t.Parallel()
+	before, _ := sampleTree()
+	before["."] = dirEntry
+	before["package.json"] = file("{}")
+	n := len(before)
+	v := newNPMTree(before, func(string) bool { return false }, nil, npmBins{})
+	v.only([]string{"node_modules"})
+	if _, ok := v.before["package.json"]; ok || len(v.before) != n-2 {
+		t.Errorf("only kept %d of %d entries", len(v.before), n)
 	}
 }
 

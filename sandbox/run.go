@@ -194,17 +194,17 @@ func (r *runner) baseline(ctx context.Context, fetchID string) (tree.Tree, error
 		}
 		return t, nil
 	}
-	return r.readListing(ctx, fetchID, r.plan.Baseline)
+	return r.readListing(ctx, fetchID, path.Join(WorkDir, r.plan.Baseline))
 }
 
 // readListing reads the listing that tree.ListScript, a trusted command,
-// left in the work volume under prefix (prefix.list and prefix.sums), as a
-// stream: it is as large as the tree a script wrote.
+// left under prefix (an absolute path in the container: prefix.list and
+// prefix.sums), as a stream: it is as large as the tree a script wrote.
 func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree, error) {
 	lim := tree.Limits{MaxEntries: r.opts.Limits.Extract.MaxEntries, MaxNameLen: r.opts.Limits.Extract.MaxNameLen}
 	var t tree.Tree
 	read := func(file string, parse func(io.Reader) error) error {
-		return r.stream(ctx, id, file, func(rd io.Reader) error {
+		return r.streamPath(ctx, id, file, func(rd io.Reader) error {
 			tr := tar.NewReader(rd)
 			if _, err := tr.Next(); err != nil {
 				return fmt.Errorf("reading the listing %s: %w", file, err)
@@ -254,25 +254,61 @@ func (r *runner) scriptCount(ctx context.Context, fetchID string) string {
 }
 
 // lockScripts reads, once, which package directories run scripts: from the
-// lockfile as the fetch left it, and the policy. ok is false when there is
-// no lockfile or it is older than npm 7's (which does not say).
+// lockfile as the fetch left it, and the policy. A lockfile older than npm
+// 7's (version 1) does not say, nor does an install without one
+// (--no-package-lock): then npm's hidden lockfile in the fetched
+// node_modules does (it is always version 3). ok is false when neither
+// can say; never do the scripts' output, which a script can forge, decide.
 func (r *runner) lockScripts(ctx context.Context, fetchID string) (map[string]bool, bool, error) {
 	if r.lockRead || r.plan.Lockfile == "" {
 		return r.scriptDirs, r.scriptDirs != nil, nil
 	}
 	r.lockRead = true
 	lock, err := r.stageLockfile(ctx, fetchID)
-	if err != nil || lock == "" {
+	if err != nil {
 		return nil, false, err
 	}
-	if r.lock, err = readLockfile(lock); err != nil {
-		return nil, false, err
+	if lock != "" {
+		if r.lock, err = readLockfile(lock); err != nil {
+			return nil, false, err
+		}
+	}
+	if r.lock.Version < 2 {
+		if r.lock, err = r.hiddenLockfile(ctx, fetchID); err != nil {
+			return nil, false, err
+		}
 	}
 	dirs, ok := scriptDirs(r.lock, r.plan.Policy)
 	if ok {
 		r.scriptDirs = dirs
 	}
 	return dirs, ok, nil
+}
+
+// hiddenLockfile reads node_modules/.package-lock.json as the fetch left
+// it (npm writes it before any script could), or describes nothing when
+// there is none.
+func (r *runner) hiddenLockfile(ctx context.Context, fetchID string) (npmLockfile, error) {
+	var l npmLockfile
+	err := r.stream(ctx, fetchID, "node_modules/.package-lock.json", func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		if _, err := tr.Next(); err != nil {
+			return err
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, maxLockfile+1))
+		if err != nil || len(data) > maxLockfile {
+			return fmt.Errorf("%w: npm's hidden lockfile is unreadable or larger than %d bytes", ErrLimit, maxLockfile)
+		}
+		_ = json.Unmarshal(data, &l)
+		return nil
+	})
+	if errors.Is(err, ErrLimit) {
+		return l, err
+	}
+	if err != nil {
+		r.log.Debug("no hidden lockfile after the fetch", zap.Error(err))
+	}
+	return l, nil
 }
 
 // maxLockfile bounds the lockfile read on the host: the largest real
@@ -309,11 +345,11 @@ func pluralize(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// networkAttempts reads what netlog.js noted in the last scripts
-// container; none when there is no note (a pip plan, or no attempt).
+// networkAttempts reads what netlog.js noted in a scripts container; none
+// when there is no note (a pip plan, or no attempt).
 func (r *runner) networkAttempts(ctx context.Context, id string) []NetworkAttempt {
 	var out []NetworkAttempt
-	err := r.stream(ctx, id, NetLogFile, func(rd io.Reader) error {
+	err := r.streamPath(ctx, id, NetLog, func(rd io.Reader) error {
 		tr := tar.NewReader(rd)
 		if _, err := tr.Next(); err != nil {
 			return err
@@ -329,15 +365,19 @@ func (r *runner) networkAttempts(ctx context.Context, id string) []NetworkAttemp
 
 // rebuildTargets are the packages the scripts phase rebuilds, as
 // name@version from the fetched lockfile and the policy: exactly those the
-// copy-back rule then treats as having run. A lockfile that cannot say
-// leaves the policy's allowed names (every package with no policy).
-func (r *runner) rebuildTargets(ctx context.Context, fetchID string) []string {
+// copy-back rule then treats as having run (npm rebuild with names also
+// leaves the project's own install scripts out: they run in their own
+// phase). When no lockfile can say which packages have install scripts,
+// the run is refused rather than guessed at.
+func (r *runner) rebuildTargets(ctx context.Context, fetchID string) ([]string, error) {
 	dirs, ok, err := r.lockScripts(ctx, fetchID)
-	if err != nil || !ok {
-		if r.plan.Policy.Active {
-			return r.plan.Policy.Allowed
-		}
-		return nil
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: neither the lockfile nor npm's hidden node_modules/.package-lock.json says which packages have install scripts "+
+			"(a lockfile from before npm 7, or --no-package-lock): run `npm install --package-lock-only` with npm 7 or later to upgrade the lockfile, "+
+			"drop --no-package-lock, or pass --ignore-scripts", ErrPolicy)
 	}
 	var specs []string
 	for d := range dirs {
@@ -349,33 +389,22 @@ func (r *runner) rebuildTargets(ctx context.Context, fetchID string) []string {
 		specs = append(specs, name+"@"+pkg.Version)
 	}
 	slices.Sort(specs)
-	return slices.Compact(specs)
+	return slices.Compact(specs), nil
 }
 
 // ranScripts says, per package directory, whether its scripts ran, and
-// names those packages: from the fetched lockfile and the policy. Only a
-// lockfile older than npm 7's (which does not say) falls back to the
-// packages npm announced.
-func (r *runner) ranScripts(ctx context.Context, fetchID string, ph PhaseResult) (func(dir string) bool, []string, error) {
-	dirs, ok, err := r.lockScripts(ctx, fetchID)
+// names those packages: from the fetched lockfile and the policy, the
+// packages the scripts phase was given (rebuildTargets).
+func (r *runner) ranScripts(ctx context.Context, fetchID string) (func(dir string) bool, []string, error) {
+	dirs, _, err := r.lockScripts(ctx, fetchID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ok {
-		var who []string
-		for _, d := range slices.Sorted(maps.Keys(dirs)) {
-			who = append(who, packageOf(d+"/x")+"@"+r.lock.Packages[d].Version)
-		}
-		return func(dir string) bool { return dirs[dir] }, slices.Compact(who), nil
-	}
-	r.log.Warn("the lockfile does not say which packages have install scripts; trusting npm's output for the tamper check")
-	names := map[string]bool{}
 	var who []string
-	for _, s := range ph.Scripts {
-		names[policyName(s.Package)] = true
-		who = append(who, s.Package)
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		who = append(who, packageOf(d+"/x")+"@"+r.lock.Packages[d].Version)
 	}
-	return func(dir string) bool { return names[packageOf(dir+"/package.json")] }, who, nil
+	return func(dir string) bool { return dirs[dir] }, slices.Compact(who), nil
 }
 
 // fetchSummary is the fetch command without the relay in front of it.
@@ -489,20 +518,26 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	waitAudit := func() error { return nil }
 	deps := p.Scripts
-	if dirs, ok, err := r.lockScripts(ctx, fetchID); deps != nil && err == nil && ok && len(dirs) == 0 {
-		deps = nil // the fetched lockfile lists no package with install scripts that run
-	}
 	if deps != nil && p.Lockfile != "" {
-		ph := *deps
-		ph.Command = append(slices.Clone(ph.Command), r.rebuildTargets(ctx, fetchID)...)
-		deps = &ph
+		targets, err := r.rebuildTargets(ctx, fetchID)
+		if err != nil {
+			return err
+		}
+		if len(targets) == 0 {
+			deps = nil // the fetched lockfile lists no package whose install scripts run
+		} else {
+			ph := *deps
+			ph.Command = append(slices.Clone(ph.Command), targets...)
+			deps = &ph
+		}
 	}
 	if deps == nil && p.ProjectScripts == nil {
 		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
 	} else {
-		// What npm extracted, before any third-party code ran: the
-		// baseline that tells a package's own build from tampering.
+		// The work directory as npm left it, before any third-party code
+		// ran: the baseline that tells a package's own build from
+		// tampering.
 		var before tree.Tree
 		if p.TamperCheck {
 			if before, err = r.baseline(ctx, fetchID); err != nil {
@@ -515,7 +550,7 @@ func (r *runner) run(ctx context.Context) error {
 		r.watch.lap("baseline")
 		var ran []ScriptRun // every phase's, for the decoy audit
 		if deps != nil {
-			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
+			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.env),
 				nil, fmt.Sprintf("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID)))
 			if err != nil {
 				return err
@@ -523,7 +558,7 @@ func (r *runner) run(ctx context.Context) error {
 			from, ran = id, ph.Scripts
 			r.watch.lap("scripts")
 			if p.TamperCheck {
-				pkgRan, who, err := r.ranScripts(ctx, fetchID, ph)
+				pkgRan, who, err := r.ranScripts(ctx, fetchID)
 				if err != nil {
 					return err
 				}
@@ -532,16 +567,20 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		if p.ProjectScripts != nil {
 			if r.tamper != nil {
-				// The dependencies' scripts are over: hold what they left to
-				// the rule before the project's own scripts start on it
-				// (they run what node_modules/.bin holds, and may change
-				// other packages by design, as patch-package does).
+				// The dependencies' scripts are over: hold what they left in
+				// the whole work directory to the rule before the project's
+				// own scripts start on it (they run what node_modules/.bin
+				// holds and read .npmrc, patches/ and the like, and may
+				// change other packages by design, as patch-package does).
 				if before, err = r.checkDependencyScripts(ctx); err != nil {
 					return err
 				}
 				r.watch.lap("hash")
 			}
-			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.opts.Limits, r.profiles, r.decoys.env),
+			if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
+				return err
+			}
+			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.env),
 				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
 			if err != nil {
 				return err
@@ -563,11 +602,14 @@ func (r *runner) run(ctx context.Context) error {
 		for _, note := range gitHookNotes(ran) {
 			r.steps.warn("%s", note)
 		}
-		if r.res.NetworkAttempts = r.networkAttempts(ctx, from); len(r.res.NetworkAttempts) > 0 {
+		if len(r.res.NetworkAttempts) > 0 {
 			r.steps.warn("%s", networkWarning(r.res.NetworkAttempts))
 		}
 		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
 		if r.tamper != nil {
+			// Only the artifacts come back: what else of the work
+			// directory a phase changed stays in the sandbox.
+			r.tamper.only(p.Artifacts)
 			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
 				return archive.ExtractWith(rd, dest, root, lim, archive.Options{Check: r.tamper.check, Links: p.LinkTargets})
 			}
@@ -655,10 +697,9 @@ func (r *runner) plantDecoys(ctx context.Context) error {
 	r.decoys = newDecoys()
 	r.decoyScan = newOutputScanner(r.decoys)
 	for _, v := range []string{r.names.Home, r.names.Tools} {
-		if err := r.eng.CreateVolume(ctx, v); err != nil {
-			return fmt.Errorf("%w: %w", ErrEngine, err)
+		if err := r.createVolume(ctx, v); err != nil {
+			return err
 		}
-		r.volumes = append(r.volumes, v)
 	}
 	for _, f := range sortedKeys(r.decoys.files) {
 		r.res.Decoys = append(r.res.Decoys, "~/"+f)
@@ -675,10 +716,12 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 	if err != nil {
 		return "", PhaseResult{}, err
 	}
+	// Each scripts container has a home of its own, fresh: the decoys go
+	// in; the tools volume is filled once.
+	if err := r.copyIn(ctx, id, DecoyHome, r.decoys.inputs()); err != nil {
+		return "", PhaseResult{}, err
+	}
 	if !r.decoys.planted {
-		if err := r.copyIn(ctx, id, DecoyHome, r.decoys.inputs()); err != nil {
-			return "", PhaseResult{}, err
-		}
 		if err := r.copyIn(ctx, id, ToolsDir, []Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}); err != nil {
 			return "", PhaseResult{}, err
 		}
@@ -695,6 +738,11 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 		return "", ph, err
 	}
 	r.scriptTimes(ctx, id, ph.Scripts)
+	for _, a := range r.networkAttempts(ctx, id) {
+		if !slices.Contains(r.res.NetworkAttempts, a) {
+			r.res.NetworkAttempts = append(r.res.NetworkAttempts, a)
+		}
+	}
 	for i := range ph.Scripts {
 		if name == "project" {
 			ph.Scripts[i].Recorded = true
@@ -724,26 +772,36 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSp
 	return id, ph, nil
 }
 
-// checkDependencyScripts holds what the dependencies' scripts left to the
-// copy-back rule, listed by a trusted command in a fresh container (no
-// script's process is alive to change it afterwards), and returns that
-// listing as the baseline of the project's own scripts.
+// checkDependencyScripts holds what the dependencies' scripts left in the
+// work directory to the copy-back rule, listed by a trusted command in a
+// fresh container (no script's process is alive to change it afterwards)
+// into a volume of its own, and returns that listing as the baseline of
+// the project's own scripts.
 func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) {
+	if err := r.createVolume(ctx, r.names.List); err != nil {
+		return nil, err
+	}
 	id, err := r.create(ctx, hashSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
 	if err != nil {
 		return nil, err
 	}
-	if err := r.eng.Start(ctx, id); err != nil {
-		return nil, fmt.Errorf("%w: starting the hash container: %w", ErrEngine, err)
+	if err := r.runTrusted(ctx, id, "listing the work directory"); err != nil {
+		return nil, err
 	}
-	if code, err := r.eng.Wait(ctx, id); err != nil || code != 0 {
-		return nil, fmt.Errorf("%w: listing node_modules ended with %d: %v", ErrEngine, code, err)
-	}
-	after, err := r.readListing(ctx, id, MidBaselineFile)
+	after, err := r.readListing(ctx, id, MidListing)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(maps.Keys(after)) {
+	// The fetch's own listing, read before any script ran, is no input of
+	// the project's scripts.
+	delete(after, BaselineFile+".list")
+	delete(after, BaselineFile+".sums")
+	// node_modules first: a package tampered with is the finding to name.
+	names := slices.Sorted(maps.Keys(after))
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmpBool(locatePosition(a) == posProject, locatePosition(b) == posProject)
+	})
+	for _, name := range names {
 		if reason := r.tamper.check(name, after[name]); reason != "" {
 			return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
 		}
@@ -752,6 +810,37 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 	}
 	return after, nil
+}
+
+// runTrusted starts one of safe-install's own containers (a listing, the
+// decoy audit) and waits for it within the phase time limit: it runs a
+// trusted command, but on a tree third-party code wrote.
+func (r *runner) runTrusted(ctx context.Context, id, what string) error {
+	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
+	defer cancel()
+	if err := r.eng.Start(tctx, id); err != nil {
+		return fmt.Errorf("%w: %s: starting its container: %w", ErrEngine, what, err)
+	}
+	code, err := r.eng.Wait(tctx, id)
+	switch {
+	case tctx.Err() == context.DeadlineExceeded:
+		_ = r.eng.Kill(context.WithoutCancel(ctx), id)
+		return fmt.Errorf("%s ran past the %s time limit: %w; the tree the scripts left is not what a listing can finish", what, r.opts.Limits.Timeout, ErrTimeout)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("%s interrupted: %w", what, ctx.Err())
+	case err != nil || code != 0:
+		return fmt.Errorf("%w: %s ended with %d: %v", ErrEngine, what, code, err)
+	}
+	return nil
+}
+
+// createVolume creates one of the run's volumes.
+func (r *runner) createVolume(ctx context.Context, name string) error {
+	if err := r.eng.CreateVolume(ctx, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	r.volumes = append(r.volumes, name)
+	return nil
 }
 
 func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {

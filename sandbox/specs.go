@@ -43,7 +43,9 @@ var DefaultLimits = Limits{
 type Names struct {
 	Work, FetchConfig, Cache string // volumes
 	Home                     string // the scripts container's home, with decoys
+	ProjectHome              string // the project scripts' home: fresh, with the same decoys
 	Tools                    string // read-only helpers of the scripts containers (netlog.js)
+	List                     string // where the trusted listing between phases writes, and nothing else
 	Fetch, Scripts           string // containers
 }
 
@@ -54,7 +56,9 @@ func namesFor(runID, manager string) Names {
 		FetchConfig: p + "-fetchcfg",
 		Cache:       "safe-install-cache-" + manager,
 		Home:        p + "-home",
+		ProjectHome: p + "-home-project",
 		Tools:       p + "-tools",
+		List:        p + "-list",
 		Fetch:       p + "-fetch",
 		Scripts:     p + "-scripts",
 	}
@@ -112,16 +116,17 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) Contai
 
 // ScriptsSpec is the scripts container: third-party code, no network (only
 // lo), no credentials, no cache.
-// Its home is a volume of this run, filled with decoy credentials before
-// it starts (decoyEnv adds the decoy variables).
-// The project's own scripts run in one of these too, named apart.
-func ScriptsSpec(name string, ph Phase, image string, n Names, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
+// Its home is a volume of this run (home: n.Home, or n.ProjectHome for the
+// project's own scripts, which get a fresh one that no dependency's script
+// wrote), filled with decoy credentials before it starts (decoyEnv adds the
+// decoy variables).
+func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
 	ph.Env = maps.Clone(ph.Env)
 	maps.Copy(ph.Env, decoyEnv)
 	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: n.Home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
 	return s
 }
 
@@ -138,21 +143,32 @@ func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec 
 	return s
 }
 
-// hashSpec hashes node_modules after the dependencies' scripts with a
-// trusted command in a fresh container, so that no script's process is
-// alive to touch the list; only the project's own scripts run after it.
+// hashSpec lists the work directory after the dependencies' scripts with
+// a trusted command in a fresh container, so that no script's process is
+// alive to touch it, into a volume of its own that no script ever mounted
+// (a listing in the work volume could be forged, or be a FIFO that blocks
+// the write); the work volume is read-only to it. Only the project's own
+// scripts run after it.
 func hashSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
-	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", "node_modules", MidBaselineFile}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}}
+	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
 	return s
 }
 
-// decoyAuditSpec lists the decoy home's files with their access and
-// modification times, from a trusted command, read-only.
-func decoyAuditSpec(image string, n Names, prof Profiles) ContainerSpec {
-	return ContainerSpec{
+// ListDir is where the hash container's own volume is mounted; MidListing
+// the listing it writes there.
+const (
+	ListDir    = "/run/safe-install-list"
+	MidListing = ListDir + "/scripts"
+)
+
+// decoyAuditSpec lists the decoy homes' files with their access and
+// modification times, from a trusted command, read-only: the
+// dependencies' home, and the project scripts' when they ran.
+func decoyAuditSpec(image string, n Names, projectHome bool, prof Profiles) ContainerSpec {
+	s := ContainerSpec{
 		Name: n.Scripts + "-audit", Image: image, WorkDir: "/",
 		Command: []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"},
 		Env:     map[string]string{"PATH": "/usr/bin:/bin"},
@@ -160,7 +176,15 @@ func decoyAuditSpec(image string, n Names, prof Profiles) ContainerSpec {
 		NoNewPrivileges: true, ReadOnlyRoot: true, SeccompProfile: prof[seccomp.Scripts],
 		Volumes: []VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}},
 	}
+	if projectHome {
+		s.Command = slices.Insert(s.Command, 2, ProjectHomeAudit)
+		s.Volumes = append(s.Volumes, VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
+	}
+	return s
 }
+
+// ProjectHomeAudit is where the decoy audit mounts the project scripts' home.
+const ProjectHomeAudit = "/home/sandbox-project"
 
 // DryRunNames are the names a run would use, with a placeholder run id.
 func DryRunNames(manager string) Names { return namesFor("RUNID", manager) }

@@ -88,7 +88,10 @@ func TestE2EShadowingEntriesRefused(t *testing.T) {
 // before any script ran.
 func TestE2EBinFromRewrittenManifestRefused(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct{ variant, bin string }{{"taken", "has-bin"}, {"new-name", "tsc"}} {
+	for _, c := range []struct{ variant, bin, why string }{
+		{"taken", "has-bin", "re-pointed"},           // a link npm made at the fetch
+		{"new-name", "tsc", "before any script ran"}, // one it did not
+	} {
 		t.Run(c.variant, func(t *testing.T) {
 			t.Parallel()
 			corpus(t, corpusCase{"IS15-2 bin-repoint/" + c.variant, "npm: own manifest rewritten after the fetch to claim a bin", "copy-back rule: .bin from pre-script manifests (exit 10)"})
@@ -100,7 +103,7 @@ func TestE2EBinFromRewrittenManifestRefused(t *testing.T) {
 			if !strings.Contains(string(out), "evil from bin-repoint") {
 				t.Fatalf("plain npm: .bin/%s said %q: the case is not armed", c.bin, out)
 			}
-			w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/"+c.bin, "before any script ran")
+			w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/"+c.bin, c.why)
 		})
 	}
 }

@@ -330,10 +330,10 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{
 		sandbox.HolderSpec(image, names, lim, profiles), sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, names.Home, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}
 	if plan.ProjectScripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts+"-project", *plan.ProjectScripts, image, names, lim, profiles, sandbox.DryRunDecoyEnv()))
+		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts+"-project", *plan.ProjectScripts, image, names, names.ProjectHome, lim, profiles, sandbox.DryRunDecoyEnv()))
 	}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -151,7 +151,7 @@ func TestE2ECanariesDoNotLeak(t *testing.T) {
 		t.Errorf("scripts saw interfaces %v, want only lo", probe.Interfaces)
 	}
 	// GITHUB_TOKEN and NPM_TOKEN hold decoys.
-	allowed := map[string]bool{"GITHUB_TOKEN": true, "NPM_TOKEN": true, "PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true, "PYTHONDONTWRITEBYTECODE": true}
+	allowed := map[string]bool{"GITHUB_TOKEN": true, "NPM_TOKEN": true, "PATH": true, "HOME": true, "LANG": true, "TERM": true, "CI": true, "NODE_EXTRA_CA_CERTS": true, "INIT_CWD": true, "PWD": true, "NODE": true, "COLOR": true, "EDITOR": true, "SHLVL": true, "OLDPWD": true, "_": true, "HOSTNAME": true, "container": true, "NODE_GYP_FORCE_PYTHON": true, "PYTHONDONTWRITEBYTECODE": true, "NODE_OPTIONS": true, "SAFE_INSTALL_NETLOG": true}
 	for _, k := range probe.Env {
 		if !allowed[k] && !strings.HasPrefix(k, "npm_") {
 			t.Errorf("scripts saw env var %s, outside the fixed set", k)
@@ -786,4 +786,26 @@ func TestE2EDependencyGitHooksAreNamed(t *testing.T) {
 	if !strings.Contains(r.stderr, "simple-git-hooks@2.14.0 installs git hooks") || !strings.Contains(r.stderr, "`npx simple-git-hooks`") {
 		t.Error("the run does not name simple-git-hooks and the host command")
 	}
+}
+
+// B16: a postinstall that tries to download (https.get and fetch), finds no
+// network and exits 0: the run succeeds and names the package and the
+// hosts, in the output and in the report.
+func TestE2EQuietDownloadIsNamed(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B16", "benign npm: a postinstall downloads, fails quietly, exits 0 (Prisma-style)", "named: netlog.js notes the hosts"})
+	w := newWorld(t)
+	w.project("quiet-download")
+	r := w.succeeds("npm", "--json", "install")
+	for _, want := range []string{"tried to reach the network", "quiet-download@1.0.0 tried binaries.example.test", "mirror.example.test"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the output does not mention %q", want)
+		}
+	}
+	var rep sandbox.Report
+	must(t, json.Unmarshal([]byte(r.stdout), &rep))
+	if !slices.Contains(rep.NetworkAttempts, sandbox.NetworkAttempt{Package: "quiet-download@1.0.0", Host: "binaries.example.test"}) {
+		t.Errorf("report network_attempts %+v", rep.NetworkAttempts)
+	}
+	w.assertListenerSilent()
 }

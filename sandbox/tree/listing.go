@@ -12,13 +12,18 @@ import (
 )
 
 // ListScript writes a listing of the tree below $1 to the file $2.list and
-// the content hash of each file to $2.sums, for Parse. It runs inside a
-// container with the image's own find and sha256sum (trusted, read-only
-// root), after every script of a phase has ended. A file the listing
-// cannot read has no hash (sha256sum's complaint is dropped), which Parse
-// records as Unread; names are NUL-terminated, so any name survives.
-const ListScript = `find "$1" -printf '%y\0%m\0%p\0%l\0' > "$2.list" || exit 97
-find "$1" -type f -print0 | xargs -0 -r sha256sum -z > "$2.sums" 2>/dev/null
+// the content hash of each file to $2.sums, for Parse, leaving those two
+// files out if they are in the tree. It runs inside a container with the
+// image's own find and sha256sum (trusted, read-only root), after every
+// script of a phase has ended, and its output should go where no script
+// ever could write (a volume of its own): a failed write fails it. A file
+// the listing cannot read has no hash (sha256sum's complaint is dropped,
+// xargs then exits 123), which Parse records as Unread; names are
+// NUL-terminated, so any name survives.
+const ListScript = `exec 3>"$2.list" 4>"$2.sums" || exit 97
+find "$1" \( -path "$2.list" -o -path "$2.sums" \) -prune -o -printf '%y\0%m\0%p\0%l\0' >&3 || exit 97
+find "$1" \( -path "$2.list" -o -path "$2.sums" \) -prune -o -type f -print0 | xargs -0 -r sha256sum -z 2>/dev/null >&4
+s=$?; [ $s = 0 ] || [ $s = 123 ] || exit 97
 exit 0`
 
 // Limits bound a listing read on the host: it comes from a tree that
