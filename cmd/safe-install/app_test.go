@@ -21,7 +21,7 @@ func runApp(t *testing.T, dir string, args ...string) (int, string, string) {
 		t.Fatal(err)
 	}
 	e := &env{stdout: &stdout, stderr: &stderr, dir: dir, home: home, vars: map[string]string{"NPM_TOKEN": "ENVTOKEN"}}
-	err := newApp(e).RunContext(context.Background(), append([]string{"safe-install"}, args...))
+	err := execute(context.Background(), newApp(e), append([]string{"safe-install"}, args...))
 	if err != nil {
 		stderr.WriteString("safe-install: ERROR " + err.Error() + "\n")
 	}
@@ -139,5 +139,31 @@ func TestConnectionFlagReachesDoctor(t *testing.T) {
 		if code != exitUnavailable || !strings.Contains(stdout, "connection       unix:///nonexistent/podman.sock") {
 			t.Errorf("%v: exit %d\n%s", args, code, stdout)
 		}
+	}
+}
+
+// Every safe-install flag is accepted before the npm word as after it.
+func TestFlagsBeforeTheCommand(t *testing.T) {
+	t.Parallel()
+	app := newApp(&env{})
+	for in, want := range map[string]string{
+		"-q npm ci":                            "npm -q ci",
+		"--debug -q npm ci":                    "--debug npm -q ci",
+		"--timeout 5m --dry-run npm install x": "npm --timeout 5m --dry-run install x",
+		"--connection ssh://h --keep npm ci":   "--connection ssh://h npm --keep ci",
+		"--timeout=5m pip install -r r.txt":    "pip --timeout=5m install -r r.txt",
+		"npm -q ci":                            "npm -q ci",
+		"--debug npm ci":                       "--debug npm ci",
+		"doctor":                               "doctor",
+		"-q":                                   "-q",
+	} {
+		got := strings.Join(hoistFlags(app, append([]string{"safe-install"}, strings.Fields(in)...))[1:], " ")
+		if got != want {
+			t.Errorf("%q became %q, want %q", in, got, want)
+		}
+	}
+	code, _, stderr := runApp(t, t.TempDir(), "-q", "npm", "--dry-run", "ci")
+	if strings.Contains(stderr, "flag provided but not defined") {
+		t.Errorf("-q before npm refused (exit %d): %s", code, stderr)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(newEnv()).RunContext(ctx, os.Args)
+	err := execute(ctx, newApp(newEnv()), os.Args)
 	stop()
 	if err != nil {
 		// Errors name packages, paths and output from the sandbox.
