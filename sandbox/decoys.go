@@ -298,7 +298,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	for _, what := range r.decoyScan.found() {
 		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "printed in the scripts' output", Packages: ran})
 	}
-	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.plan.ProjectScripts != nil, r.profiles))
+	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.plan.ProjectScripts != nil, r.opts.Limits, r.profiles))
 	if err != nil {
 		return func() error { return err }
 	}

@@ -2,11 +2,14 @@ package sandbox
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
@@ -166,13 +169,52 @@ func subIDs() Check {
 	if err != nil {
 		return Check{Name: "subuid/subgid", Detail: err.Error()}
 	}
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+	files := []string{"/etc/subuid", "/etc/subgid"}
+	for _, f := range files {
 		if !hasRange(f, u.Username, u.Uid) {
+			first := freeRange(files, 100000, 65536)
+			r := fmt.Sprintf("%d-%d", first, first+65535)
 			return Check{Name: "subuid/subgid", Fatal: true, Detail: "no range for " + u.Username + " in " + f,
-				Fix: "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 " + u.Username}
+				Fix: fmt.Sprintf("sudo usermod --add-subuids %s --add-subgids %s %s (a range no other user holds in %s)", r, r, u.Username, strings.Join(files, " or "))}
 		}
 	}
 	return Check{Name: "subuid/subgid", OK: true, Detail: "ranges for " + u.Username}
+}
+
+// freeRange is the lowest start at or above from of size ids that no
+// range in files overlaps: a range another user holds would let the two
+// users' containers share ids.
+func freeRange(files []string, from, size int64) int64 {
+	type span struct{ lo, hi int64 }
+	var taken []span
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ":")
+			if len(f) != 3 {
+				continue
+			}
+			lo, err1 := strconv.ParseInt(f[1], 10, 64)
+			n, err2 := strconv.ParseInt(f[2], 10, 64)
+			if err1 == nil && err2 == nil && n > 0 {
+				taken = append(taken, span{lo, lo + n})
+			}
+		}
+	}
+	slices.SortFunc(taken, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	start := from
+	for _, t := range taken {
+		if t.lo >= start+size {
+			break
+		}
+		if t.hi > start {
+			start = t.hi
+		}
+	}
+	return start
 }
 
 func hasRange(file, name, uid string) bool {

@@ -24,3 +24,28 @@ func TestHasRange(t *testing.T) {
 		t.Error("a missing file has ranges")
 	}
 }
+
+// The range doctor proposes overlaps none that another user holds.
+func TestFreeRange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "subuid")
+	gid := filepath.Join(dir, "subgid")
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(sub, []byte("safeinstall:100000:65536\nother:165536:65536\n"), 0o644))
+	must(os.WriteFile(gid, []byte("safeinstall:100000:65536\nthird:300000:65536\n"), 0o644))
+	if got := freeRange([]string{sub, gid}, 100000, 65536); got != 231072 {
+		t.Errorf("freeRange = %d, want 231072 (after other's, before third's)", got)
+	}
+	must(os.WriteFile(gid, []byte("third:240000:65536\n"), 0o644))
+	if got := freeRange([]string{sub, gid}, 100000, 65536); got != 305536 {
+		t.Errorf("freeRange = %d, want 305536 (third's range is in the gap)", got)
+	}
+	if got := freeRange([]string{filepath.Join(dir, "none")}, 100000, 65536); got != 100000 {
+		t.Errorf("freeRange with no files = %d", got)
+	}
+}

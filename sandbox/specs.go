@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/safe-install/safe-install/seccomp"
@@ -75,9 +76,12 @@ func hardened(name, image string, ph Phase, lim Limits, profile string) Containe
 	// sticky; the sandbox user is the only user inside.
 	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", lim.TmpBytes)
 	return ContainerSpec{
-		Name:            name,
-		Image:           image,
-		Command:         ph.Command,
+		Name:  name,
+		Image: image,
+		// The host stops a phase at lim.Timeout; the container ends itself
+		// a little later even when no host is left to (a killed
+		// safe-install), so that nothing outlives a run (invariant 13).
+		Command:         selfBounded(ph.Command, lim.Timeout+time.Minute),
 		Env:             ph.Env,
 		WorkDir:         WorkDir,
 		User:            fmt.Sprintf("%d:%d", sandboxUID, sandboxUID),
@@ -98,6 +102,17 @@ func hardened(name, image string, ph Phase, lim Limits, profile string) Containe
 		PidsLimit:   lim.Pids,
 	}
 }
+
+// selfBounded runs cmd under coreutils' timeout, which kills it (and, as
+// the container's first process, ends the container) after d.
+func selfBounded(cmd []string, d time.Duration) []string {
+	return append([]string{"timeout", "-s", "KILL", strconv.Itoa(int(d.Seconds()))}, cmd...)
+}
+
+// runBound is the longest a run can take: every container of it (fetch,
+// scripts, listing, project scripts, audit) to its time limit, with room
+// for the copies between them. The holder ends itself then.
+func runBound(lim Limits) time.Duration { return 6*lim.Timeout + 10*time.Minute }
 
 // FetchSpec is the fetch container: no network either, but a relay on its
 // stdin and stdout to the egress proxy on the host; the only one that
@@ -134,10 +149,12 @@ func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim 
 // the last copy-back: Podman mounts a tmpfs volume when a container that
 // uses it starts and unmounts it when the last one stops, so without a
 // holder each phase would find it empty (measured). It runs only sleep,
-// with the volume read-only.
+// with the volume read-only, for no longer than a run can take: a holder
+// whose run was killed frees the tmpfs's memory by itself.
 func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
-	ph := Phase{Command: []string{"sleep", "infinity"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
+	s.Command = ph.Command // sleep is its own bound
 	s.Network = "none"
 	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}}
 	return s
@@ -167,19 +184,16 @@ const (
 // decoyAuditSpec lists the decoy homes' files with their access and
 // modification times, from a trusted command, read-only: the
 // dependencies' home, and the project scripts' when they ran.
-func decoyAuditSpec(image string, n Names, projectHome bool, prof Profiles) ContainerSpec {
-	s := ContainerSpec{
-		Name: n.Scripts + "-audit", Image: image, WorkDir: "/",
-		Command: []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"},
-		Env:     map[string]string{"PATH": "/usr/bin:/bin"},
-		User:    fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
-		NoNewPrivileges: true, ReadOnlyRoot: true, SeccompProfile: prof[seccomp.Scripts],
-		Volumes: []VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}},
-	}
+func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Profiles) ContainerSpec {
+	cmd := []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"}
+	vols := []VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}}
 	if projectHome {
-		s.Command = slices.Insert(s.Command, 2, ProjectHomeAudit)
-		s.Volumes = append(s.Volumes, VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
+		cmd = slices.Insert(cmd, 2, ProjectHomeAudit)
+		vols = append(vols, VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
 	}
+	s := hardened(n.Scripts+"-audit", image, Phase{Command: cmd, Env: map[string]string{"PATH": "/usr/bin:/bin"}}, lim, prof[seccomp.Scripts])
+	s.WorkDir, s.Network, s.Volumes = "/", "none", vols
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
 	return s
 }
 
