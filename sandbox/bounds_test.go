@@ -76,7 +76,9 @@ func boundsScenario(name string) func(testing.TB) {
 	case "naive-line":
 		return naiveRequestLine
 	case "proxy-line":
-		return func(t testing.TB) { floodProxy(t, "GET http://127.0.0.1:1/", 'a', http.StatusRequestHeaderFieldsTooLarge) }
+		return func(t testing.TB) {
+			floodProxy(t, "GET http://127.0.0.1:1/", 'a', http.StatusRequestHeaderFieldsTooLarge)
+		}
 	case "proxy-headers":
 		return func(t testing.TB) {
 			floodProxy(t, "GET http://127.0.0.1:1/ HTTP/1.1\r\n", 'h', http.StatusRequestHeaderFieldsTooLarge)
