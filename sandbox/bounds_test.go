@@ -249,6 +249,7 @@ func TestProxyTimeBounds(t *testing.T) {
 		bound      string // the refusal expected, "" for none
 	}{
 		{"trickled head", "GET " + reg.URL + "/x HTTP/1.1\r\nHost: x\r\n", true, "headTimeout"},
+		{"trickled header line", "GET " + reg.URL + "/x HTTP/1.1\r\nHost: x\r\nX-Trickle", true, "headTimeout"},
 		{"idle", "", false, ""},
 		{"no TLS handshake", "CONNECT " + strings.TrimPrefix(reg.URL, "http://") + " HTTP/1.1\r\nHost: x\r\n\r\n", true, "handshakeTimeout"},
 		{"answer never read", "GET " + reg.URL + "/x HTTP/1.1\r\nHost: x\r\n\r\n", false, "writeTimeout"},

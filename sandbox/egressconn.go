@@ -115,11 +115,14 @@ func (e *Egress) nextRequest(c net.Conn, br *bufio.Reader, lim *headLimit, w io.
 	if ref.Host == "" {
 		ref.Host = "relay"
 	}
+	// bufio.Reader hands a line cut short by a read error over as whole
+	// (the error comes with the next read), so ReadRequest may answer
+	// "malformed" for what was a bound: ask the reader below.
 	switch {
 	case lim.n <= 0 || errors.Is(err, errHeadTooLarge):
 		ref.Reason = fmt.Sprintf("a request head over %d bytes (bound maxRequestHead)", maxRequestHead)
 		e.refuse(w, http.StatusRequestHeaderFieldsTooLarge, ref)
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(lim.err, os.ErrDeadlineExceeded):
 		ref.Reason = fmt.Sprintf("a request head not complete within %s (bound headTimeout)", e.bounds.head)
 		e.refuse(w, http.StatusRequestTimeout, ref)
 	default:
@@ -161,10 +164,11 @@ var errHeadTooLarge = errors.New("request head too large")
 
 // headLimit is the reader under a connection's bufio.Reader: it passes at
 // most n more bytes, then fails with errHeadTooLarge. nextRequest resets n
-// before each request.
+// before each request. err is the last error from r.
 type headLimit struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (l *headLimit) Read(p []byte) (int, error) {
@@ -176,6 +180,9 @@ func (l *headLimit) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
+	if err != nil {
+		l.err = err
+	}
 	return n, err
 }
 

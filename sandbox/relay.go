@@ -49,6 +49,10 @@ const (
 	// instead of stalling every connection (a blocking hand-off) or
 	// growing without end.
 	maxRelayQueue = maxRelayFrame
+	// maxRelayRefused bounds the refused connections waiting to be closed
+	// in the relay: the fetch container's nofile rlimit (8192, see
+	// hardened) is more sockets than relay.js can hold open anyway.
+	maxRelayRefused = 8192
 	// maxRelayConns bounds the connections open at once: npm opens at most
 	// 15 per registry (its maxsockets), pip a few. With maxRelayQueue and
 	// maxRequestHead it holds the relay and the proxy to about 20 MiB of
@@ -81,7 +85,7 @@ type relayMux struct {
 }
 
 func newRelayMux(w io.Writer, srv relayServer) *relayMux {
-	return &relayMux{w: w, srv: srv, conns: map[uint32]*relayConn{}, closes: make(chan uint32, maxRelayConns)}
+	return &relayMux{w: w, srv: srv, conns: map[uint32]*relayConn{}, closes: make(chan uint32, maxRelayRefused)}
 }
 
 // frame writes one frame to the container's stdin, escaped (escapeWriter).
@@ -169,7 +173,7 @@ func (m *relayMux) open(id uint32) bool {
 		m.srv.record(Refusal{Method: "-", Host: "relay", Reason: fmt.Sprintf("more than %d connections at once (bound maxRelayConns)", maxRelayConns)})
 		select {
 		case m.closes <- id:
-		default: // a flood: relay.js keeps those open, the host ignores them
+		default: // more than relay.js can hold: it keeps those open, the host ignores them
 		}
 		return true
 	}
