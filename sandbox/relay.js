@@ -14,17 +14,30 @@ const MAX_FRAME = 64 << 10;
 const conns = new Map();
 let nextID = 1;
 
+// Backpressure: stdout is a socket, and node buffers what it cannot send
+// yet without end (a flooding client put 70 MB there, and everything
+// after it waited). When it is full, every client is paused until it
+// drains, so a client sends no faster than the host reads.
+let full = false;
 function frame(id, type, payload) {
   const head = Buffer.alloc(9);
   head.writeUInt32BE(id, 0);
   head.writeUInt8(type, 4);
   head.writeUInt32BE(payload ? payload.length : 0, 5);
-  process.stdout.write(payload ? Buffer.concat([head, payload]) : head);
+  if (!process.stdout.write(payload ? Buffer.concat([head, payload]) : head) && !full) {
+    full = true;
+    for (const s of conns.values()) s.pause();
+    process.stdout.once('drain', () => {
+      full = false;
+      for (const s of conns.values()) s.resume();
+    });
+  }
 }
 
 const server = net.createServer((sock) => {
   const id = nextID++;
   conns.set(id, sock);
+  if (full) sock.pause();
   frame(id, OPEN);
   sock.on('data', (d) => {
     if (!conns.has(id)) return; // the host closed it
@@ -68,11 +81,12 @@ process.stdin.on('data', (raw) => {
     const sock = conns.get(id);
     if (!sock) continue;
     if (type === DATA) sock.write(payload);
-    else if (type === CLOSE) { conns.delete(id); sock.end(() => sock.destroy()); }
+    else if (type === CLOSE) { conns.delete(id); sock.pause(); sock.end(() => sock.destroy()); }
   }
 });
 
-server.listen(3128, '127.0.0.1', () => {
+// RELAY_PORT is for the host's tests, which run this beside other programs.
+server.listen(Number(process.env.RELAY_PORT) || 3128, '127.0.0.1', () => {
   const [cmd, ...args] = process.argv.slice(2);
   // The command's output goes to stderr: stdout carries frames only.
   const child = spawn(cmd, args, { stdio: ['ignore', 2, 2] });
