@@ -157,4 +157,3 @@ func TestRelayJSUnderFlood(t *testing.T) {
 		t.Error("relay.js did not end on an abort")
 	}
 }
-
