@@ -115,6 +115,30 @@ func TestE2EPipRelayFloodIsBounded(t *testing.T) {
 	w.assertSame(before, w.snapshot())
 }
 
+// Invariant 12: a metadata hook writes frames of its own into relay.js's
+// stdout (a pipe, which /proc/1/fd/1 opens for the same user): opens
+// relay.js never made, frames for no connection, then one that claims
+// 4 GiB. The mux refuses the opens past its bound, drops the strays, and
+// stops the fetch at the claim; the run fails naming the package and the
+// bound, soon, and changes nothing.
+func TestE2EPipRelayHijackStopsTheFetch(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"inv-12 hijack", "pip: metadata hook writes frames into the relay's stdout", "relay mux: a broken stream stops the fetch (exit 1)"})
+	w := newPipWorld(t)
+	w.requirements("relay-hijack==1.0")
+	frozen := w.freeze()
+	start := time.Now()
+	r := w.failsUnchanged([]string{"pip", "install", "-r", "requirements.txt"}, exitFailure,
+		"relay-hijack", "fetch phase", "bound maxRelayFrame", "bound maxRelayConns")
+	t.Logf("the hijacked fetch failed after %s; safe-install's peak RSS %d KiB", time.Since(start).Round(time.Second), r.peakKiB)
+	if strings.Contains(r.stderr, "cannot open the relay's stdout") {
+		t.Error("the case is not armed: relay.js's stdout could not be opened")
+	}
+	if got := w.freeze(); got != frozen {
+		t.Errorf("pip freeze changed:\n%s\nwas:\n%s", got, frozen)
+	}
+}
+
 // The positive control: flood.py run plainly against a loopback server
 // that reads all it is sent, as a proxy without bounds would, does send
 // the gigabytes and hold the connections.

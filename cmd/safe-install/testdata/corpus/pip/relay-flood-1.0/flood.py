@@ -91,9 +91,9 @@ def trickle(proxy, target, out, cap=40):
     out["seconds"] = round(time.monotonic() - start, 1)
 
 
-def run(proxy, index, path):
+def run(proxy, index, path, **extra):
     target = (index.rstrip("/") + "/relay-flood/").encode()
-    probe = {"trickle": {}}
+    probe = dict(extra, trickle={})
     t = threading.Thread(target=trickle, args=(proxy, target, probe["trickle"]))
     t.start()
     probe["line"] = stream(proxy, b"GET " + target, b"a", 4 * GiB)
