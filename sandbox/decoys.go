@@ -1,24 +1,19 @@
 package sandbox
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -118,26 +113,11 @@ func (d *decoys) needles() map[string]string {
 
 // find lists which decoys data holds, also inside base64 runs once
 // decoded (the needles catch one more encoding: the worms' double base64).
+// Files are searched with findIn, a window at a time (decoyscan.go).
 func (d *decoys) find(data []byte) []string {
-	seen := map[string]bool{}
-	search := func(b []byte) {
-		for needle, what := range d.search {
-			if bytes.Contains(b, []byte(needle)) {
-				seen[what] = true
-			}
-		}
-	}
-	search(data)
-	budget := 16 << 20 // bytes decoded per file: bounded work on huge files
-	for _, run := range base64Runs(data) {
-		if budget -= len(run); budget < 0 {
-			break
-		}
-		if dec, err := base64.StdEncoding.DecodeString(string(run[:len(run)/4*4])); err == nil {
-			search(dec)
-		}
-	}
-	return sortedKeys(seen)
+	s := d.newScan()
+	s.add(data)
+	return s.found()
 }
 
 // base64Runs are the runs of base64 long enough to hide a token in: what
@@ -229,13 +209,16 @@ func (d *decoys) scanTree(dir string) (map[string][]string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
+		found, err := d.findInStaged(p)
 		if err != nil {
 			return err
 		}
-		found := d.find(data)
 		if strings.HasSuffix(p, ".whl") {
-			found = append(found, d.scanZip(data)...)
+			in, err := d.findInZip(p)
+			if err != nil {
+				return err
+			}
+			found = append(found, in...)
 		}
 		if len(found) > 0 {
 			sort.Strings(found)
@@ -244,24 +227,6 @@ func (d *decoys) scanTree(dir string) (map[string][]string, error) {
 		return nil
 	})
 	return out, err
-}
-
-func (d *decoys) scanZip(data []byte) []string {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return nil
-	}
-	var found []string
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(io.LimitReader(rc, 64<<20))
-		rc.Close()
-		found = append(found, d.find(body)...)
-	}
-	return found
 }
 
 // readDecoys parses `find -printf '%A@ %T@ %P\n'` output and returns the
@@ -344,11 +309,11 @@ func (r *runner) decoysInArtifacts() error {
 		// Only what the scripts phase changed or added can hold a value
 		// made for this run: the rest is as npm extracted it.
 		for _, name := range r.tamper.allChanged() {
-			data, err := readStaged(filepath.Join(r.staging, filepath.FromSlash(name)))
+			found, err := r.decoys.findInStaged(filepath.Join(r.staging, filepath.FromSlash(name)))
 			if err != nil {
 				return fmt.Errorf("searching the artifacts for decoys: %w", err)
 			}
-			if found := r.decoys.find(data); len(found) > 0 {
+			if len(found) > 0 {
 				hits[name] = found
 			}
 		}
@@ -376,20 +341,6 @@ func (r *runner) decoysInArtifacts() error {
 		}
 	}
 	return nil
-}
-
-// readStaged reads a staged file without following a symlink (the tar
-// stream may have made one where a file was expected).
-func readStaged(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<30))
 }
 
 // reportTheft tells the user, and fails the run with --strict.
