@@ -393,7 +393,11 @@ func TestDecoyScanAcrossWindows(t *testing.T) {
 		at-- // so that carrying unaligned would decode garbage
 	}
 	copy(data[at:], run)
-	got, err := d.findIn(bytes.NewReader(data))
+	got, err := d.findIn(bytes.NewReader(data), 100) // larger than it says
+	if err != nil || !slices.Equal(got, []string{"GITHUB_TOKEN", "NPM_TOKEN"}) {
+		t.Errorf("found %v, %v", got, err)
+	}
+	got, err = d.findIn(bytes.NewReader(data), uint64(len(data)))
 	if err != nil || !slices.Equal(got, []string{"GITHUB_TOKEN", "NPM_TOKEN"}) {
 		t.Errorf("found %v, %v", got, err)
 	}
@@ -417,5 +421,23 @@ func TestZipEntries(t *testing.T) {
 	}
 	if got, err := zipEntries(strings.NewReader("no zip at all"), 13); err != nil || got != 0 {
 		t.Errorf("no zip: %d, %v", got, err)
+	}
+}
+
+// A decoy copied into a thousand files is listed in maxStashes of them and
+// counted in the rest: the report stays short.
+func TestStashesAreBounded(t *testing.T) {
+	t.Parallel()
+	d := newDecoys()
+	files := map[string]string{}
+	for i := 0; i < 1000; i++ {
+		files[fmt.Sprintf("node_modules/evil/loot-%04d.txt", i)] = d.env["GITHUB_TOKEN"]
+	}
+	r := &runner{decoys: d, staging: writeProject(t, files), plan: &Plan{Artifacts: []string{"node_modules"}}, res: &Result{}}
+	if err := r.decoysInArtifacts(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.res.Theft); n != maxStashes+1 || !strings.Contains(r.res.Theft[n-1].How, "980 more files") {
+		t.Errorf("%d theft attempts, the last %+v", n, r.res.Theft[len(r.res.Theft)-1])
 	}
 }

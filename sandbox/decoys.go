@@ -328,6 +328,7 @@ func (r *runner) decoysInArtifacts() error {
 			}
 		}
 	}
+	listed, unlisted := map[string]int{}, map[string]int{}
 	for _, rel := range sortedKeys(hits) {
 		owner := r.owner(rel)
 		if strings.HasSuffix(rel, ".whl") {
@@ -337,11 +338,23 @@ func (r *runner) decoysInArtifacts() error {
 			owner = "unknown package"
 		}
 		for _, what := range hits[rel] {
+			if listed[what]++; listed[what] > maxStashes {
+				unlisted[what]++
+				continue
+			}
 			r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
 		}
 	}
+	for _, what := range sortedKeys(unlisted) {
+		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: fmt.Sprintf("stashed in %d more files, not listed (bound maxStashes)", unlisted[what]),
+			Packages: []string{"the packages above"}})
+	}
 	return nil
 }
+
+// maxStashes is how many files a decoy is listed as stashed in: a script
+// may copy it into a million, and the report and the terminal stay short.
+const maxStashes = 20
 
 // reportTheft tells the user, and fails the run with --strict.
 func (r *runner) reportTheft() error {

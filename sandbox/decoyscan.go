@@ -80,10 +80,12 @@ func (s *decoyScan) add(data []byte) {
 
 func (s *decoyScan) found() []string { return sortedKeys(s.seen) }
 
-// findIn is find over a stream, a window at a time.
-func (d *decoys) findIn(r io.Reader) ([]string, error) {
+// findIn is find over a stream, a window at a time. size, what the
+// stream is expected to hold, only sizes the first window: a small file is
+// read in one, without a window's worth of memory.
+func (d *decoys) findIn(r io.Reader, size uint64) ([]string, error) {
 	s := d.newScan()
-	buf := make([]byte, 0, scanWindow+scanCarry)
+	buf := make([]byte, 0, min(size+1, scanWindow+scanCarry))
 	for {
 		n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -94,7 +96,11 @@ func (d *decoys) findIn(r io.Reader) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		buf = append(buf[:0], buf[carryFrom(buf, s.longest):]...)
+		tail := buf[carryFrom(buf, s.longest):]
+		if cap(buf) < scanWindow+scanCarry {
+			buf = make([]byte, 0, scanWindow+scanCarry) // larger than it said
+		}
+		buf = append(buf[:0], tail...)
 	}
 }
 
@@ -127,7 +133,11 @@ func (d *decoys) findInStaged(p string) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return d.findIn(f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return d.findIn(f, uint64(fi.Size()))
 }
 
 // findInZip searches every member of a wheel. One with more members than
@@ -156,7 +166,7 @@ func (d *decoys) findInZip(p string) ([]string, error) {
 		if err != nil {
 			continue
 		}
-		in, err := d.findIn(rc)
+		in, err := d.findIn(rc, m.UncompressedSize64)
 		rc.Close()
 		if err == nil {
 			found = append(found, in...)
