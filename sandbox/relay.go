@@ -34,7 +34,8 @@ const (
 // The relay mux's bounds (DESIGN invariant 12). The fetch container's
 // stdout is the sandbox's: in the pip fetch, build hooks run beside
 // relay.js as the same user and can write frames of their own into it
-// (/proc/1/fd/1), so no frame is trusted. A connection past a bound is
+// (/proc/1/fd/1 opens: the pipe; corpus case relay-hijack), so no frame is
+// trusted. A connection past a bound is
 // closed and the others go on; a stream that is not the relay's stops the
 // fetch. Either is recorded as a Refusal naming the bound.
 const (
@@ -45,9 +46,9 @@ const (
 	// maxRelayQueue bounds the bytes one connection may have waiting for
 	// the proxy to read them: one frame, more than a whole request head
 	// (maxRequestHead). A client sends a head and waits for the answer, so
-	// it never has more waiting. One that keeps sending while the proxy is busy is closed,
-	// instead of stalling every connection (a blocking hand-off) or
-	// growing without end.
+	// it never has more waiting. One that keeps sending while the proxy
+	// is busy is closed, instead of stalling every connection (a blocking
+	// hand-off) or growing without end.
 	maxRelayQueue = maxRelayFrame
 	// maxRelayRefused bounds the refused connections waiting to be closed
 	// in the relay: the fetch container's nofile rlimit (8192, see
