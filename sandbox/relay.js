@@ -14,10 +14,11 @@ const MAX_FRAME = 64 << 10;
 const conns = new Map();
 let nextID = 1;
 
-// Backpressure: stdout is a socket, and node buffers what it cannot send
-// yet without end (a flooding client put 70 MB there, and everything
-// after it waited). When it is full, every client is paused until it
-// drains, so a client sends no faster than the host reads.
+// Backpressure: node queues what stdout does not take at once, without
+// end (a flooding client queued 70 MB there in the fetch container, and
+// every frame after it waited seconds). When stdout is full, every client
+// is paused until it drains, so a client sends no faster than the host
+// reads.
 let full = false;
 function frame(id, type, payload) {
   const head = Buffer.alloc(9);
