@@ -1,24 +1,19 @@
 package sandbox
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/tree"
@@ -120,26 +115,11 @@ func (d *decoys) needles() map[string]string {
 
 // find lists which decoys data holds, also inside base64 runs once
 // decoded (the needles catch one more encoding: the worms' double base64).
+// Files are searched with findIn, a window at a time (decoyscan.go).
 func (d *decoys) find(data []byte) []string {
-	seen := map[string]bool{}
-	search := func(b []byte) {
-		for needle, what := range d.search {
-			if bytes.Contains(b, []byte(needle)) {
-				seen[what] = true
-			}
-		}
-	}
-	search(data)
-	budget := 16 << 20 // bytes decoded per file: bounded work on huge files
-	for _, run := range base64Runs(data) {
-		if budget -= len(run); budget < 0 {
-			break
-		}
-		if dec, err := base64.StdEncoding.DecodeString(string(run[:len(run)/4*4])); err == nil {
-			search(dec)
-		}
-	}
-	return sortedKeys(seen)
+	s := d.newScan()
+	s.add(data)
+	return s.found()
 }
 
 // base64Runs are the runs of base64 long enough to hide a token in: what
@@ -231,13 +211,16 @@ func (d *decoys) scanTree(dir string) (map[string][]string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
+		found, err := d.findInStaged(p)
 		if err != nil {
 			return err
 		}
-		found := d.find(data)
 		if strings.HasSuffix(p, ".whl") {
-			found = append(found, d.scanZip(data)...)
+			in, err := d.findInZip(p)
+			if err != nil {
+				return err
+			}
+			found = append(found, in...)
 		}
 		if len(found) > 0 {
 			sort.Strings(found)
@@ -246,24 +229,6 @@ func (d *decoys) scanTree(dir string) (map[string][]string, error) {
 		return nil
 	})
 	return out, err
-}
-
-func (d *decoys) scanZip(data []byte) []string {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return nil
-	}
-	var found []string
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(io.LimitReader(rc, 64<<20))
-		rc.Close()
-		found = append(found, d.find(body)...)
-	}
-	return found
 }
 
 // readDecoys parses `find -printf '%A@ %T@ %P\n'` output and returns the
@@ -342,17 +307,17 @@ func (r *runner) decoysInArtifacts() error {
 		// Only what the scripts phase changed or added can hold a value
 		// made for this run: the rest is as npm extracted it.
 		for _, name := range r.tamper.allChanged() {
-			var data []byte
+			var found []string
 			switch e := r.tamper.seen[name]; e.Kind {
 			case tree.File:
 				var err error
-				if data, err = readStaged(filepath.Join(r.staging, filepath.FromSlash(name))); err != nil {
+				if found, err = r.decoys.findInStaged(filepath.Join(r.staging, filepath.FromSlash(name))); err != nil {
 					return fmt.Errorf("searching the artifacts for decoys: %w", err)
 				}
 			case tree.Symlink:
-				data = []byte(e.Target) // a link's target can carry a value too
+				found = r.decoys.find([]byte(e.Target)) // a link's target can carry a value too
 			}
-			if found := r.decoys.find(data); len(found) > 0 {
+			if len(found) > 0 {
 				hits[name] = found
 			}
 		}
@@ -367,6 +332,7 @@ func (r *runner) decoysInArtifacts() error {
 			}
 		}
 	}
+	listed, unlisted := map[string]int{}, map[string]int{}
 	for _, rel := range sortedKeys(hits) {
 		owner := r.owner(rel)
 		if strings.HasSuffix(rel, ".whl") {
@@ -376,25 +342,23 @@ func (r *runner) decoysInArtifacts() error {
 			owner = "unknown package"
 		}
 		for _, what := range hits[rel] {
+			if listed[what]++; listed[what] > maxStashes {
+				unlisted[what]++
+				continue
+			}
 			r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
 		}
+	}
+	for _, what := range sortedKeys(unlisted) {
+		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: fmt.Sprintf("stashed in %d more files, not listed (bound maxStashes)", unlisted[what]),
+			Packages: []string{"the packages above"}})
 	}
 	return nil
 }
 
-// readStaged reads a staged file without following a symlink (the tar
-// stream may have made one where a file was expected).
-func readStaged(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<30))
-}
+// maxStashes is how many files a decoy is listed as stashed in: a script
+// may copy it into a million, and the report and the terminal stay short.
+const maxStashes = 20
 
 // reportTheft tells the user, and fails the run with --strict.
 func (r *runner) reportTheft() error {

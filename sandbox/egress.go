@@ -1,17 +1,17 @@
 package sandbox
 
 import (
-	"bufio"
-	"crypto/tls"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Registry is one registry the fetch phase may reach, with the credential
@@ -21,13 +21,28 @@ type Registry struct {
 	Auth string `json:"-"` // Authorization header value, or ""
 }
 
-// Refusal is a request the egress proxy did not forward.
+// Refusal is a request the egress proxy did not forward, or a connection
+// the relay or the proxy ended at one of their bounds (Method "-"; Host
+// "relay" when no request named one).
 type Refusal struct {
 	Method string `json:"method"`
 	Host   string `json:"host"`
 	Path   string `json:"path,omitempty"`
 	Reason string `json:"reason"`
+	// Count is how many times the same refusal happened, when more than once.
+	Count int `json:"count,omitempty"`
 }
+
+// The bounds on what the proxy remembers of refusals: the report and the
+// terminal stay short however often a package tries.
+const (
+	// maxRefusals is how many different refusals are listed; the rest
+	// are only counted. Each repeat of a listed one adds to its Count.
+	maxRefusals = 100
+	// maxRefusalField is how much of a refused request's host or path is
+	// kept (a path may be as long as maxRequestHead).
+	maxRefusalField = 256
+)
 
 // Egress is the fetch phase's only way out: an HTTP proxy on the host that
 // forwards GET and HEAD to the allow-listed registries and refuses all else
@@ -40,10 +55,13 @@ type Egress struct {
 	registries []Registry
 	ca         *runCA
 	client     *http.Client
+	bounds     connBounds
 
 	mu        sync.Mutex
 	contacted map[string]bool
 	refused   []Refusal
+	seen      map[Refusal]int // index in refused, by the refusal without Count
+	unlisted  int             // refusals past maxRefusals
 }
 
 // NewEgress makes a proxy for these registries.
@@ -54,17 +72,20 @@ func NewEgress(registries []Registry) (*Egress, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment // the host's own proxy, if it needs one
+	tr.MaxResponseHeaderBytes = maxUpstreamHead
 	return &Egress{
 		registries: registries,
 		ca:         ca,
+		bounds:     defaultConnBounds,
 		client: &http.Client{
 			Transport: tr,
-			Timeout:   10 * time.Minute,
+			Timeout:   upstreamTimeout,
 			// A redirect is the client's to follow, through the proxy
 			// again, so its target is checked too.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		contacted: map[string]bool{},
+		seen:      map[Refusal]int{},
 	}, nil
 }
 
@@ -83,11 +104,47 @@ func (e *Egress) Contacted() []string {
 	return out
 }
 
-// Refused lists the requests that were not forwarded.
+// Refused lists the requests that were not forwarded and the connections
+// ended at a bound, each once; a repeated one says how often.
 func (e *Egress) Refused() []Refusal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]Refusal(nil), e.refused...)
+	out := append([]Refusal(nil), e.refused...)
+	for i := range out {
+		if out[i].Count > 1 {
+			out[i].Reason += fmt.Sprintf(" (%d times)", out[i].Count)
+		}
+	}
+	if e.unlisted > 0 {
+		out = append(out, Refusal{Method: "-", Host: "relay",
+			Reason: fmt.Sprintf("%d more refusals, not listed (bound maxRefusals)", e.unlisted), Count: e.unlisted})
+	}
+	return out
+}
+
+// record remembers a refusal, within maxRefusals and maxRefusalField.
+func (e *Egress) record(r Refusal) {
+	r.Host, r.Path, r.Count = clip(r.Host), clip(r.Path), 0
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if i, ok := e.seen[r]; ok {
+		e.refused[i].Count++
+		return
+	}
+	if len(e.refused) >= maxRefusals {
+		e.unlisted++
+		return
+	}
+	e.seen[r] = len(e.refused)
+	r.Count = 1
+	e.refused = append(e.refused, r)
+}
+
+func clip(s string) string {
+	if len(s) <= maxRefusalField {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxRefusalField], "") + "..."
 }
 
 // hostPort adds the scheme's default port.
@@ -138,58 +195,16 @@ func (e *Egress) hostAllowed(scheme, host string) bool {
 	return false
 }
 
+// refuse records r and answers it with code; the connection then closes.
 func (e *Egress) refuse(w io.Writer, code int, r Refusal) {
-	e.mu.Lock()
-	e.refused = append(e.refused, r)
-	e.mu.Unlock()
-	body := fmt.Sprintf("safe-install refused %s %s%s: %s\n", r.Method, r.Host, r.Path, r.Reason)
-	resp := &http.Response{StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Close: true,
+	e.record(r)
+	_ = plainResponse(code, fmt.Sprintf("safe-install refused %s %s%s: %s\n", r.Method, clip(r.Host), clip(r.Path), r.Reason)).Write(w)
+}
+
+// plainResponse is an answer of the proxy's own, after which it closes.
+func plainResponse(code int, body string) *http.Response {
+	return &http.Response{StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Close: true,
 		Header: http.Header{"Content-Type": {"text/plain"}}, ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body))}
-	_ = resp.Write(w)
-}
-
-// ServeConn serves one client connection: absolute-form HTTP requests, or
-// CONNECT to an allow-listed host followed by HTTPS requests.
-func (e *Egress) ServeConn(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
-		if req.Method == http.MethodConnect {
-			if !e.hostAllowed("https", req.Host) {
-				e.refuse(c, http.StatusForbidden, Refusal{Method: req.Method, Host: req.Host, Reason: "not an allow-listed registry"})
-				return
-			}
-			if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-				return
-			}
-			tc := tls.Server(bufferedConn{Conn: c, r: br}, e.ca.serverConfig(req.Host))
-			e.serveRequests(tc, bufio.NewReader(tc), "https", req.Host)
-			return
-		}
-		if !e.forward(c, req, req.URL) {
-			return
-		}
-	}
-}
-
-// serveRequests serves requests inside a CONNECT tunnel.
-func (e *Egress) serveRequests(c net.Conn, br *bufio.Reader, scheme, host string) {
-	defer c.Close()
-	for {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
-		u := *req.URL
-		u.Scheme, u.Host = scheme, host
-		if !e.forward(c, req, &u) {
-			return
-		}
-	}
 }
 
 // forwardedHeaders are the request headers a registry needs; everything
@@ -199,15 +214,19 @@ var forwardedHeaders = []string{"Accept", "Accept-Encoding", "User-Agent", "If-N
 	"Pacote-Pkg-Id", "Pacote-Integrity"}
 
 // forward sends one request upstream and writes the response back. It
-// returns false when the connection should close.
-func (e *Egress) forward(w io.Writer, req *http.Request, u *url.URL) bool {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
+// returns false when the connection should close. A request body is never
+// read: GET and HEAD have none, and any other request closes the
+// connection unread (closing a body would read it to its end, however long).
+func (e *Egress) forward(ctx context.Context, w io.Writer, req *http.Request, u *url.URL) bool {
 	ref := Refusal{Method: req.Method, Host: u.Host, Path: u.Path}
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		ref.Reason = "only GET and HEAD reach a registry from the sandbox"
 		e.refuse(w, http.StatusMethodNotAllowed, ref)
+		return false
+	}
+	if req.Body != http.NoBody {
+		ref.Reason = "a GET or HEAD with a body"
+		e.refuse(w, http.StatusBadRequest, ref)
 		return false
 	}
 	reg, ok := e.registryFor(u)
@@ -216,7 +235,7 @@ func (e *Egress) forward(w io.Writer, req *http.Request, u *url.URL) bool {
 		e.refuse(w, http.StatusForbidden, ref)
 		return false
 	}
-	out, err := http.NewRequestWithContext(req.Context(), req.Method, u.String(), nil)
+	out, err := http.NewRequestWithContext(ctx, req.Method, u.String(), nil)
 	if err != nil {
 		ref.Reason = "bad request"
 		e.refuse(w, http.StatusBadRequest, ref)
@@ -236,9 +255,7 @@ func (e *Egress) forward(w io.Writer, req *http.Request, u *url.URL) bool {
 	resp, err := e.client.Do(out)
 	if err != nil {
 		// The error names the URL, which carries no credential.
-		body := "safe-install: upstream: " + err.Error() + "\n"
-		_ = (&http.Response{StatusCode: http.StatusBadGateway, ProtoMajor: 1, ProtoMinor: 1, Close: true,
-			ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body))}).Write(w)
+		_ = plainResponse(http.StatusBadGateway, "safe-install: upstream: "+err.Error()+"\n").Write(w)
 		return false
 	}
 	defer resp.Body.Close()
@@ -248,16 +265,13 @@ func (e *Egress) forward(w io.Writer, req *http.Request, u *url.URL) bool {
 		// connection can carry the next request.
 		resp.TransferEncoding = []string{"chunked"}
 	}
+	// Response.Write streams the body: nothing of it is held here.
 	if err := resp.Write(w); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			ref.Reason = fmt.Sprintf("an answer the sandbox did not take for %s (bound writeTimeout)", e.bounds.write)
+			e.record(ref)
+		}
 		return false
 	}
 	return !req.Close
 }
-
-// bufferedConn reads what the request reader already buffered first.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -43,7 +44,7 @@ func (u *upstream) requests() []string {
 func roundTrip(t *testing.T, e *Egress, raw string) (int, string) {
 	t.Helper()
 	client, server := net.Pipe()
-	go e.ServeConn(server)
+	go e.ServeConn(context.Background(), server)
 	defer client.Close()
 	go io.WriteString(client, raw)
 	req := &http.Request{Method: strings.Fields(raw)[0]} // a HEAD answer has no body
@@ -135,7 +136,7 @@ func TestEgressConnectTerminatesTLS(t *testing.T) {
 	e.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: poolOf(reg.Certificate())}
 	host := strings.TrimPrefix(reg.URL, "https://")
 	client, server := net.Pipe()
-	go e.ServeConn(server)
+	go e.ServeConn(context.Background(), server)
 	defer client.Close()
 	go io.WriteString(client, "CONNECT "+host+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
 	br := bufio.NewReader(client)

@@ -10,7 +10,9 @@ import (
 )
 
 // tailBuffer keeps the last max bytes written to it: a container's output
-// is bounded in memory however much a script prints.
+// is bounded in memory however much a script prints, and however much one
+// write carries. It holds at most 2*max, and moves max bytes once per max
+// written (not on every write: the fetch's output has no log limit).
 type tailBuffer struct {
 	mu  sync.Mutex
 	max int
@@ -22,17 +24,25 @@ func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+	n := len(p)
+	if t.buf == nil {
+		t.buf = make([]byte, 0, 2*t.max)
 	}
-	return len(p), nil
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		return n, nil
+	}
+	if len(t.buf)+len(p) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-(t.max-len(p)):]...)
+	}
+	t.buf = append(t.buf, p...)
+	return n, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	return string(t.buf[max(0, len(t.buf)-t.max):])
 }
 
 // lastLines returns at most n trailing lines of s, leaving out npm's own

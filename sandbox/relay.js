@@ -2,28 +2,48 @@
 // network. It listens on 127.0.0.1:3128 (npm's proxy) and carries each
 // connection to safe-install's egress proxy on the host as frames on its
 // own stdin and stdout, then runs the command given after it. Frames are
-// [id u32][type u8][length u32][payload]: 1 open, 2 data, 3 close.
+// [id u32][type u8][length u32][payload]: 1 open, 2 data, 3 close, and
+// from the host 4 abort (the reason: print it and end). A payload is at
+// most 64 KiB (the host's maxRelayFrame: it stops the fetch on a longer one).
 'use strict';
 const net = require('net');
 const { spawn } = require('child_process');
 
-const OPEN = 1, DATA = 2, CLOSE = 3;
+const OPEN = 1, DATA = 2, CLOSE = 3, ABORT = 4;
+const MAX_FRAME = 64 << 10;
 const conns = new Map();
 let nextID = 1;
 
+// Backpressure: node queues what stdout does not take at once, without
+// end (a flooding client queued 70 MB there in the fetch container, and
+// every frame after it waited seconds). When stdout is full, every client
+// is paused until it drains, so a client sends no faster than the host
+// reads.
+let full = false;
 function frame(id, type, payload) {
   const head = Buffer.alloc(9);
   head.writeUInt32BE(id, 0);
   head.writeUInt8(type, 4);
   head.writeUInt32BE(payload ? payload.length : 0, 5);
-  process.stdout.write(payload ? Buffer.concat([head, payload]) : head);
+  if (!process.stdout.write(payload ? Buffer.concat([head, payload]) : head) && !full) {
+    full = true;
+    for (const s of conns.values()) s.pause();
+    process.stdout.once('drain', () => {
+      full = false;
+      for (const s of conns.values()) s.resume();
+    });
+  }
 }
 
 const server = net.createServer((sock) => {
   const id = nextID++;
   conns.set(id, sock);
+  if (full) sock.pause();
   frame(id, OPEN);
-  sock.on('data', (d) => frame(id, DATA, d));
+  sock.on('data', (d) => {
+    if (!conns.has(id)) return; // the host closed it
+    for (let i = 0; i < d.length; i += MAX_FRAME) frame(id, DATA, d.subarray(i, i + MAX_FRAME));
+  });
   sock.on('close', () => { if (conns.delete(id)) frame(id, CLOSE); });
   sock.on('error', () => {});
 });
@@ -55,14 +75,19 @@ process.stdin.on('data', (raw) => {
     const id = pending.readUInt32BE(0), type = pending[4];
     const payload = pending.subarray(9, 9 + len);
     pending = pending.subarray(9 + len);
+    if (type === ABORT) {
+      process.stderr.write(`relay: ${payload.toString()}\n`);
+      process.exit(125);
+    }
     const sock = conns.get(id);
     if (!sock) continue;
     if (type === DATA) sock.write(payload);
-    else if (type === CLOSE) { conns.delete(id); sock.end(); }
+    else if (type === CLOSE) { conns.delete(id); sock.pause(); sock.end(() => sock.destroy()); }
   }
 });
 
-server.listen(3128, '127.0.0.1', () => {
+// RELAY_PORT is for the host's tests, which run this beside other programs.
+server.listen(Number(process.env.RELAY_PORT) || 3128, '127.0.0.1', () => {
   const [cmd, ...args] = process.argv.slice(2);
   // The command's output goes to stderr: stdout carries frames only.
   const child = spawn(cmd, args, { stdio: ['ignore', 2, 2] });

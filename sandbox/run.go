@@ -1001,7 +1001,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 func (r *runner) attachRelay(ctx context.Context, id string, out io.Writer) (chan error, *io.PipeWriter, error) {
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
-	mux := newRelayMux(stdinW, r.egress.ServeConn)
+	mux := newRelayMux(stdinW, r.egress)
 	go func() { _ = mux.run(stdoutR) }()
 	ready := make(chan bool, 1)
 	done := make(chan error, 1)

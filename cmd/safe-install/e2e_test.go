@@ -306,6 +306,7 @@ func (w *world) project(deps ...string) {
 type result struct {
 	code           int
 	stdout, stderr string
+	peakKiB        int64 // peak RSS (bounds_e2e_test.go)
 }
 
 // run runs safe-install in the project with the world's environment.
@@ -323,7 +324,7 @@ func (w *world) run(args ...string) result {
 	} else if err != nil {
 		w.t.Fatalf("running safe-install: %v", err)
 	}
-	res := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	res := result{code: code, stdout: stdout.String(), stderr: stderr.String(), peakKiB: w.checkPeakRSS(cmd.ProcessState)}
 	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
 	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
 	return res

@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runRelayJS runs relay.js under node on the host (a free port instead of
+// 3128) with a mux on its stdin and stdout, and then command in it. It
+// skips without node.
+func runRelayJS(t *testing.T, srv relayServer, stdoutGate <-chan struct{}, command ...string) (port int, m *relayMux, done <-chan error) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("no node: relay.js is tested in the e2e tests")
+	}
+	script := filepath.Join(t.TempDir(), "relay.js")
+	if err := os.WriteFile(script, relayScript, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command("node", append([]string{script}, command...)...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RELAY_PORT=%d", port))
+	// The command outlives relay.js here (in a container, relay.js is
+	// pid 1): its group is killed, and Wait does not wait for its output.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = time.Second
+	stdin, _ := cmd.StdinPipe()
+	// A pipe, as conmon gives it in the container.
+	stdout, theirs, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = theirs
+	t.Cleanup(func() { stdout.Close() })
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	m = newRelayMux(stdin, srv)
+	go func() {
+		<-stdoutGate
+		m.run(stdout)
+	}()
+	ch := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		ch <- err
+	}()
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close() // connection 1, closed at once
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("relay.js did not listen")
+		}
+	}
+	return port, m, ch
+}
+
+// Through the real relay.js: a client that floods a request line is cut
+// off near the bound, 500 connections at once are closed but
+// maxRelayConns within 3 s (relay.js reads no faster than the host does,
+// so no backlog of the flood sits before them), and an abort ends the
+// relay with its reason.
+func TestRelayJSUnderFlood(t *testing.T) {
+	t.Parallel()
+	e := testEgress(t)
+	gate := make(chan struct{})
+	port, m, done := runRelayJS(t, e, gate, "sleep", "60")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	// While the host reads nothing, a flooding client gets no further
+	// than the kernel's buffers: relay.js pauses it (node would buffer
+	// all it reads). The bytes go on when the host reads again.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &flood{prefix: "GET http://127.0.0.1:1/", fill: 'a', size: floodSize}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	stalled, _ := io.Copy(c, src)
+	c.SetWriteDeadline(time.Time{})
+	if stalled > 16<<20 {
+		t.Errorf("the client sent %d bytes while the host read nothing: relay.js buffers them", stalled)
+	}
+	close(gate)
+	answer := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := io.ReadAtLeast(c, b, 12)
+		answer <- string(b[:n])
+	}()
+	rest, _ := io.Copy(c, src)
+	sent := stalled + rest
+	a := <-answer
+	c.Close()
+	// Either bound may end it first: the proxy's on the head it read, or
+	// the mux's on what piled up before the proxy read any (a 431, or a
+	// bare close).
+	if !(strings.HasPrefix(a, "HTTP/1.1 431") && refusedFor(e, "maxRequestHead") || a == "" && refusedFor(e, "maxRelayQueue")) || sent > 32<<20 {
+		t.Errorf("the flooding client sent %d bytes and got %q; refused %+v", sent, a, e.Refused())
+	}
+
+	var socks []net.Conn
+	for i := 0; i < 500; i++ {
+		s, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		socks = append(socks, s)
+	}
+	closed := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && closed < 500-maxRelayConns; {
+		closed = 0
+		for _, s := range socks {
+			s.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := s.Read(make([]byte, 1)); err != nil && !os.IsTimeout(err) {
+				closed++
+			}
+		}
+	}
+	if closed != 500-maxRelayConns {
+		t.Errorf("%d of 500 connections closed within 3 s, want %d (is the flood still queued in relay.js?)", closed, 500-maxRelayConns)
+	}
+
+	m.frame(0, frameAbort, []byte("stopped by the test"))
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "exit status 125") || !strings.Contains(err.Error(), "relay: stopped by the test") {
+			t.Errorf("relay.js ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("relay.js did not end on an abort")
+	}
+}
