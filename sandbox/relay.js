@@ -86,6 +86,14 @@ process.stdin.on('data', (raw) => {
   }
 });
 
+// The host ends the stream when the phase is over, or when it is gone (a
+// killed safe-install): then nothing is left to carry the fetch's
+// connections, and the container ends rather than outlive its run.
+process.stdin.on('end', () => {
+  process.stderr.write('relay: the host closed the stream\n');
+  process.exit(130);
+});
+
 // RELAY_PORT is for the host's tests, which run this beside other programs.
 server.listen(Number(process.env.RELAY_PORT) || 3128, '127.0.0.1', () => {
   const [cmd, ...args] = process.argv.slice(2);
