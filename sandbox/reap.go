@@ -1,0 +1,167 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Labels every container and volume of a run carries (DESIGN invariant 13:
+// nothing outlives a run): which run, which client made it, and when. A
+// killed run cannot remove its own objects; the next run, `safe-install
+// clean` and doctor find them by these.
+const (
+	labelRun    = "io.safe-install.run"    // the run id
+	labelClient = "io.safe-install.client" // host/boot id/pid/process start time
+	labelCache  = "io.safe-install.cache"  // a cache volume: kept across runs, never reaped
+)
+
+// Leftover is a container or volume of some run, as the engine lists it.
+type Leftover struct {
+	Kind    string            `json:"kind"` // "container" or "volume"
+	Name    string            `json:"name"`
+	Labels  map[string]string `json:"labels"`
+	Created time.Time         `json:"created"` // as the engine recorded it
+	Running bool              `json:"running,omitempty"`
+	// Why is set when it is to be reaped: its client is gone, or it is
+	// older than any run can be.
+	Why string `json:"why,omitempty"`
+}
+
+// client identifies this process across pid reuse and reboots.
+type client struct {
+	host, boot string
+	pid        int
+	start      string // /proc/PID/stat field 22: start time since boot
+}
+
+func (c client) String() string { return fmt.Sprintf("%s/%s/%d/%s", c.host, c.boot, c.pid, c.start) }
+
+func parseClient(s string) (client, bool) {
+	f := strings.Split(s, "/")
+	if len(f) != 4 {
+		return client{}, false
+	}
+	pid, err := strconv.Atoi(f[2])
+	return client{host: f[0], boot: f[1], pid: pid, start: f[3]}, err == nil
+}
+
+// thisClient is the running safe-install.
+func thisClient() client {
+	host, _ := os.Hostname()
+	return client{host: host, boot: bootID(), pid: os.Getpid(), start: processStart(os.Getpid())}
+}
+
+func bootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}
+
+// processStart reads a process's start time (clock ticks since boot), or
+// "" when there is no such process.
+func processStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name is in parentheses and may hold spaces: count
+	// fields after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // field 22 overall
+}
+
+// runLabels are the labels of this run's objects.
+func runLabels(runID string) map[string]string {
+	return map[string]string{labelRun: runID, labelClient: thisClient().String()}
+}
+
+// reapGrace spares the objects of a client on another host, whose
+// liveness this machine cannot see, until they are older than any run can
+// be, with this much room.
+const reapGrace = 10 * time.Minute
+
+// judge says why a leftover should be reaped, or "" to keep it: a cache
+// volume never; an object whose client was this machine's and whose
+// process is gone (or is another process now, or the machine rebooted); any
+// object older than the longest run (the only test for another machine's,
+// or one made before clients were recorded).
+func judge(l Leftover, me client, maxAge time.Duration, now time.Time) string {
+	if l.Labels[labelCache] != "" || strings.HasPrefix(l.Name, "safe-install-cache-") {
+		return ""
+	}
+	if age := now.Sub(l.Created); !l.Created.IsZero() && age > maxAge+reapGrace {
+		return fmt.Sprintf("older than any run can be (%s)", age.Round(time.Minute))
+	}
+	c, ok := parseClient(l.Labels[labelClient])
+	switch {
+	case !ok:
+		return "" // no client recorded: its age decides
+	case c.host != me.host:
+		return "" // another machine's: its age decides
+	case c.boot != me.boot:
+		return "its client ran before this machine last booted"
+	case c.pid == me.pid && c.start == me.start:
+		return "" // this very run's
+	case processStart(c.pid) != c.start:
+		return fmt.Sprintf("its client (pid %d) is gone", c.pid)
+	}
+	return ""
+}
+
+// Reaper lists and removes what runs left behind.
+type Reaper interface {
+	// Leftovers lists every container and volume that carries labelRun.
+	Leftovers(ctx context.Context) ([]Leftover, error)
+	Remove(ctx context.Context, id string) error
+	RemoveVolume(ctx context.Context, name string) error
+}
+
+// FindLeftovers lists what `safe-install clean` would remove, with why.
+func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]Leftover, error) {
+	all, err := eng.Leftovers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing what earlier runs left: %w", ErrEngine, err)
+	}
+	me, now := thisClient(), time.Now()
+	var out []Leftover
+	for _, l := range all {
+		if l.Why = judge(l, me, runBound(lim), now); l.Why != "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Reap removes the leftovers, containers first (a volume in use cannot
+// go), and returns what it could not remove.
+func Reap(ctx context.Context, eng Reaper, leftovers []Leftover) []error {
+	var errs []error
+	for _, kind := range []string{"container", "volume"} {
+		for _, l := range leftovers {
+			if l.Kind != kind {
+				continue
+			}
+			var err error
+			if kind == "container" {
+				err = eng.Remove(ctx, l.Name)
+			} else {
+				err = eng.RemoveVolume(ctx, l.Name)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("removing %s %s: %w", kind, l.Name, err))
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,50 @@
+package sandbox
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestJudgeLeftovers(t *testing.T) {
+	t.Parallel()
+	me := thisClient()
+	if me.start == "" || me.boot == "" {
+		t.Fatalf("this process's identity %+v", me)
+	}
+	now := time.Now()
+	max := runBound(DefaultLimits)
+	gone := me
+	gone.pid = 1 << 22 // beyond pid_max's default: no such process
+	reused := me
+	reused.start = "1" // this pid, but started at boot: another process
+	rebooted := me
+	rebooted.boot = "another-boot"
+	elsewhere := me
+	elsewhere.host = "buildbox"
+	for _, c := range []struct {
+		name   string
+		l      Leftover
+		reaped string // a word of why, or ""
+	}{
+		{"this run's", Leftover{Name: "x", Labels: map[string]string{labelClient: me.String()}, Created: now}, ""},
+		{"client gone", Leftover{Name: "x", Labels: map[string]string{labelClient: gone.String()}, Created: now}, "gone"},
+		{"pid reused", Leftover{Name: "x", Labels: map[string]string{labelClient: reused.String()}, Created: now}, "gone"},
+		{"rebooted", Leftover{Name: "x", Labels: map[string]string{labelClient: rebooted.String()}, Created: now}, "booted"},
+		{"another machine's, young", Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-time.Hour)}, ""},
+		{"another machine's, old", Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-max - time.Hour)}, "older"},
+		{"no client, young", Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now}, ""},
+		{"no client, old", Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now.Add(-max - time.Hour)}, "older"},
+		{"cache", Leftover{Name: "safe-install-cache-npm", Labels: map[string]string{labelClient: gone.String()}, Created: now.Add(-100 * time.Hour)}, ""},
+		{"cache by label", Leftover{Name: "c", Labels: map[string]string{labelCache: "npm", labelClient: gone.String()}}, ""},
+	} {
+		got := judge(c.l, me, max, now)
+		if (got == "") != (c.reaped == "") || !strings.Contains(got, c.reaped) {
+			t.Errorf("%s: judge = %q, want %q", c.name, got, c.reaped)
+		}
+	}
+	if processStart(os.Getpid()) != me.start {
+		t.Error("processStart is not stable")
+	}
+}
