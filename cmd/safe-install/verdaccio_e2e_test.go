@@ -169,8 +169,8 @@ func TestE2EPrivateRegistryToken(t *testing.T) {
 	// and contents for the token, then remove them.
 	kept := r.stderr[strings.Index(r.stderr, "kept for inspection"):]
 	kept, _, _ = strings.Cut(kept[strings.Index(kept, ":")+1:], "\n")
-	if len(strings.Fields(kept)) != 7 {
-		t.Fatalf("kept %q, want four containers (the work volume's holder, fetch, scripts, decoy audit) and three volumes (work, fetch config, home)", kept)
+	if len(strings.Fields(kept)) != 8 {
+		t.Fatalf("kept %q, want four containers (the work volume's holder, fetch, scripts, decoy audit) and four volumes (work, fetch config, home, tools)", kept)
 	}
 	// Volumes are read first (the work volume is a tmpfs that lives while
 	// its holder container runs), and removed last: Podman 4.3 deadlocks
