@@ -20,6 +20,9 @@ type Env struct {
 	// Lib are the interpreter's own module directories (its standard
 	// library, lib-dynload): nothing of a wheel may land in them.
 	Lib []string
+	// Ext are the interpreter's extension module suffixes
+	// (importlib.machinery.EXTENSION_SUFFIXES), for the namespace rule.
+	Ext []string
 }
 
 // maxInstalledRecord bounds one installed distribution's RECORD; the
@@ -40,7 +43,12 @@ const maxInstalledRecord = 64 << 20
 //   - no module shadows another distribution's: the same import name in
 //     the same directory, as a module, bytecode, an extension or a package;
 //   - no start-up module below the top of site-packages beside a .pth line
-//     that adds a directory to sys.path.
+//     that adds a directory to sys.path;
+//   - no setuptools namespace .pth (accepted by Inspect without
+//     --allow-pth) for a name under which the batch or the environment
+//     holds a compiled extension module, and no extension module under a
+//     name that an installed namespace .pth declares: the .pth would
+//     create it, running its native code, at every start (nspkg.go).
 //
 // Files of the same distribution (an upgrade, by normalized name) are
 // never a collision. Headers are left out: pip puts them in a directory
@@ -50,7 +58,7 @@ func (e Env) Check(ws []*Wheel) error {
 		return errors.New("checking the wheels against the target environment: its install scheme is unknown")
 	}
 	d := e.real()
-	b := &batch{byPath: map[string][]*placed{}, modules: map[modKey]*placed{}, packages: map[modKey]*placed{}}
+	b := &batch{byPath: map[string][]*placed{}, modules: map[modKey]*placed{}, packages: map[modKey]*placed{}, owners: map[string]*installed{}}
 	for _, w := range ws {
 		for _, f := range w.files {
 			p := d.place(w, f)
@@ -68,8 +76,26 @@ func (e Env) Check(ws []*Wheel) error {
 	if err := startupViaPth(ws); err != nil {
 		return err
 	}
+	hits, err := b.namespaceTargets(e.Ext)
+	if err != nil {
+		return err
+	}
+	pths := map[string][]string{}
+	for _, site := range d.sites() {
+		if pths[site], err = b.installedNamespaces(site); err != nil {
+			return err
+		}
+	}
 	for _, site := range d.sites() {
 		if err := b.scan(site); err != nil {
+			return err
+		}
+	}
+	if err := b.refuseNamespace(hits); err != nil {
+		return err
+	}
+	for _, site := range d.sites() {
+		if err := b.intoNamespaces(site, pths[site], e.Ext); err != nil {
 			return err
 		}
 	}

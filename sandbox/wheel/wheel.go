@@ -72,6 +72,10 @@ type Pth struct {
 	// allow-list of well-known benign ones, shipped by the distribution
 	// that the allow-list names.
 	Known string `json:"known,omitempty"`
+	// Namespaces are the packages of a setuptools *-nspkg.pth, whose
+	// lines create each of them from what site-packages holds under its
+	// name at every start (Env.Check, nspkg.go).
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // RefusedError is a wheel member that must not reach the host.
