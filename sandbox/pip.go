@@ -175,7 +175,8 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	build = append(append(build, resolve...), specs...)
 	p.Scripts = &Phase{Command: build, Env: env}
 
-	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth}
+	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
+		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}
 	p.Install = inst.install
 	return p, nil
 }

@@ -50,8 +50,9 @@ const maxInstalledRecord = 64 << 20
 //     name that an installed namespace .pth declares: the .pth would
 //     create it, running its native code, at every start (nspkg.go).
 //
-// Files of the same distribution (an upgrade, by normalized name) are
-// never a collision. Headers are left out: pip puts them in a directory
+// A file that lands in the scripts directory by a path Inspect did not
+// take for a command is added to its wheel's Scripts. Files of the same
+// distribution (an upgrade, by normalized name) are never a collision. Headers are left out: pip puts them in a directory
 // named after their distribution.
 func (e Env) Check(ws []*Wheel) error {
 	if e.Purelib == "" || e.Platlib == "" || e.Scripts == "" || e.Data == "" {
@@ -60,13 +61,17 @@ func (e Env) Check(ws []*Wheel) error {
 	d := e.real()
 	b := &batch{byPath: map[string][]*placed{}, modules: map[modKey]*placed{}, packages: map[modKey]*placed{}, owners: map[string]*installed{}}
 	for _, w := range ws {
-		for _, f := range w.files {
+		for i, f := range w.files {
 			p := d.place(w, f)
 			if p == nil {
 				continue
 			}
 			if err := d.rule(p); err != nil {
 				return err
+			}
+			if _, ok := below(d.scripts, p.abs); ok && !f.cmd {
+				w.files[i].cmd = true
+				w.addScript(filepath.Base(p.abs))
 			}
 			if err := b.add(p); err != nil {
 				return err
