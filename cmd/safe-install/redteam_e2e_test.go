@@ -94,11 +94,9 @@ var knownFailures = map[string]string{
 	"ATK-3 fifo-hang":                     "the hash container's run has no time bound, and its output path can be a FIFO (helper/attack)",
 	"ATK-4 cross-script/own":              "writes are not attributed to the package whose script made them (helper/attack)",
 	"ATK-4 cross-script/outside":          "writes outside every package are not attributed either (helper/attack)",
-	"ATK-5 nspkg-so":                      "setuptools' nspkg.pth template is accepted although it creates whatever module site-packages holds under the name (helper/attack)",
 	"ATK-6 zbin-contest":                  "a .bin link the fetch made may change to another claimant's target (helper/attack)",
 	"ATK-7 forged-header/v1-lockfile":     "without a v2+ lockfile the script packages come from npm's output (helper/attack)",
 	"ATK-7 forged-header/no-package-lock": "without a v2+ lockfile the script packages come from npm's output (helper/attack)",
-	"ATK-8 cmd-shadow":                    "pip commands are refused only for Python's, pip's and activate's names, with no warning for git and the like (helper/attack)",
 }
 
 func init() { afterTests = append(afterTests, func() { printCorpusTable(os.Stderr) }) }
