@@ -12,6 +12,7 @@ exe_dir = os.path.dirname(os.path.abspath(sys.executable))
 if any(os.path.isfile(os.path.join(d, "pyvenv.cfg")) for d in (exe_dir, os.path.dirname(exe_dir))):
     sys.prefix = sys.exec_prefix = os.path.dirname(exe_dir)
 
+import importlib.machinery  # noqa: E402
 import sysconfig  # noqa: E402 (after the prefix: it reads sys.prefix on import)
 
 
@@ -30,4 +31,6 @@ print(json.dumps({
     "prefix": prefix,
     "user": scheme("user"),
     "lib": [p for p in sys.path if p and os.path.isdir(p)] + [prefix["stdlib"], prefix["platstdlib"]],
+    # The suffixes under which an import finds a compiled extension module.
+    "ext": importlib.machinery.EXTENSION_SUFFIXES,
 }))

@@ -175,7 +175,8 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	build = append(append(build, resolve...), specs...)
 	p.Scripts = &Phase{Command: build, Env: env}
 
-	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth}
+	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
+		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}
 	p.Install = inst.install
 	return p, nil
 }
@@ -266,13 +267,13 @@ func hostPython(path string) (HostPython, error) {
 	var got struct {
 		Version, Tag string
 		Prefix, User map[string]string
-		Lib          []string
+		Lib, Ext     []string
 	}
 	if err := json.Unmarshal(out, &got); err != nil || got.Version == "" || got.Tag == "" {
 		return HostPython{}, fmt.Errorf("%w: %s printed %q, not its version, tag and install scheme", ErrPolicy, full, out)
 	}
 	env := func(paths map[string]string) wheel.Env {
-		return wheel.Env{Purelib: paths["purelib"], Platlib: paths["platlib"], Scripts: paths["scripts"], Data: paths["data"], Lib: got.Lib}
+		return wheel.Env{Purelib: paths["purelib"], Platlib: paths["platlib"], Scripts: paths["scripts"], Data: paths["data"], Lib: got.Lib, Ext: got.Ext}
 	}
 	return HostPython{Path: full, Version: got.Version, Tag: got.Tag, Env: env(got.Prefix), UserEnv: env(got.User)}, nil
 }

@@ -20,6 +20,10 @@ type pipInstall struct {
 	python    HostPython
 	hostFlags []string
 	allowPth  []string // packages whose executable .pth files are allowed
+	// allowCommand are common tools' names that wheels may install
+	// commands under (pipcommands.go).
+	allowCommand []string
+	hostPath     string // the host's PATH, where the commands they shadow are
 }
 
 // install vets every wheel in the staged wheel directory and installs them
@@ -48,6 +52,9 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*In
 		if len(w.Scripts) > 0 {
 			say.note("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", "))
 		}
+		for _, s := range pi.shadows(&w) {
+			say.warn("%s", s)
+		}
 	}
 	args := append([]string{"-I", "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
 		"--no-index", "--find-links", dir, "--only-binary", ":all:"}, pi.hostFlags...)
@@ -67,7 +74,8 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*In
 // vet inspects every wheel in dir on its own, then all of them together
 // against the environment they go into (DESIGN invariant 7: members are
 // read as Python reads them, whatever lands in the scripts directory is a
-// command, nothing overwrites a file another distribution owns). It
+// command, nothing overwrites a file another distribution owns), then
+// their commands against the tools they would shadow (pipcommands.go). It
 // returns the wheels it inspected and their files, sorted.
 func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
 	entries, err := os.ReadDir(dir)
@@ -96,6 +104,9 @@ func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
 	}
 	if err := pi.env().Check(ws); err != nil {
 		return ws, nil, refusedWheel(err, "")
+	}
+	if err := pi.checkCommands(ws); err != nil {
+		return ws, nil, err
 	}
 	sort.Strings(files)
 	return ws, files, nil

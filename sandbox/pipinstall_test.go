@@ -104,6 +104,23 @@ func TestPipVetRefusesHiddenAndShadowingWheels(t *testing.T) {
 	}
 }
 
+// ATK-5: setuptools' namespace .pth for demo passes without --allow-pth
+// while demo is source (module_from_spec runs none of it), and is an
+// ArtifactError (exit 10) once demo is also an extension module, which
+// the line would load at every Python start.
+func TestPipVetRefusesANamespacePthOverAnExtension(t *testing.T) {
+	pth := member{Name: "demo-nspkg.pth", Body: "import sys, types, os;has_mfs = sys.version_info > (3, 5);p = os.path.join(sys._getframe(1).f_locals['sitedir'], *('demo',));importlib = has_mfs and __import__('importlib.util');has_mfs and __import__('importlib.machinery');m = has_mfs and sys.modules.setdefault('demo', importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec('demo', [os.path.dirname(p)])));m = m or sys.modules.setdefault('demo', types.ModuleType('demo'));mp = (m or []) and m.__dict__.setdefault('__path__',[]);(p not in mp) and mp.append(p)\n"}
+	pi := &pipInstall{python: HostPython{Env: venvLayout(t)}}
+	if _, _, err := pi.vet(demoWheel(t, pth)); err != nil {
+		t.Fatalf("a namespace .pth over source: %v", err)
+	}
+	_, _, err := pi.vet(demoWheel(t, pth, member{Name: "demo/__init__.cpython-311-x86_64-linux-gnu.so", Body: "\x7fELF"}))
+	var ae *ArtifactError
+	if !errors.As(err, &ae) || ae.Package != "demo==1.0" || ae.Path != pth.Name || !strings.Contains(ae.Reason, "native code") {
+		t.Fatalf("got %v, want demo==1.0's %s refused", err, pth.Name)
+	}
+}
+
 func TestPipVetChecksTheSchemeItInstallsInto(t *testing.T) {
 	user := venvLayout(t)
 	victim := member{Name: "victim/core.py", Body: "import os\n"}
@@ -154,7 +171,7 @@ func TestHostPythonKnowsTheVenvWithoutRunningIt(t *testing.T) {
 	if got.Purelib != want.Purelib || got.Platlib != want.Platlib || got.Scripts != want.Scripts || got.Data != want.Data {
 		t.Errorf("env %+v, want %+v", got, want)
 	}
-	if len(hp.Env.Lib) == 0 || hp.UserEnv.Purelib == "" || hp.Tag == "" {
+	if len(hp.Env.Lib) == 0 || len(hp.Env.Ext) == 0 || hp.UserEnv.Purelib == "" || hp.Tag == "" {
 		t.Errorf("python %+v", hp)
 	}
 }

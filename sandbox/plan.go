@@ -38,10 +38,13 @@ type PlanOptions struct {
 
 	// pip: AllowIndex trusts index options found in requirements files;
 	// AllowPth lets these packages install .pth files that run code;
-	// Python is the host interpreter that receives the wheels.
-	AllowIndex bool
-	AllowPth   []string
-	Python     string
+	// AllowCommand lets wheels install commands under these common tools'
+	// names (git, ssh, node...); Python is the host interpreter that
+	// receives the wheels.
+	AllowIndex   bool
+	AllowPth     []string
+	AllowCommand []string
+	Python       string
 }
 
 // Plan is one install, decided before any container exists. It can be

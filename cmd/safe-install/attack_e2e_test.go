@@ -232,7 +232,8 @@ func TestE2EAttackForgedHeaderWithoutLockfile(t *testing.T) {
 // the package. Python's, pip's and activate's names are refused; this one
 // is a note ("installs commands: git") that --quiet drops, where npm at
 // least warns about a .bin that shadows git. The test asks for a refusal
-// or a warning that names the command.
+// or a warning that names the command; safe-install now refuses it (exit
+// 10) unless --allow-command git, which installs it with a warning.
 func TestE2EAttackPipCommandShadowsGit(t *testing.T) {
 	t.Parallel()
 	trigger := "PATH=$PWD/bin:$PATH git --version"
@@ -253,6 +254,11 @@ func TestE2EAttackPipCommandShadowsGit(t *testing.T) {
 		w.requirements("cmd-shadow==1.0")
 		r := w.run("pip", "--quiet", "install", "-r", "requirements.txt")
 		if r.code == exitArtifact {
+			w.expect(r, exitArtifact, "cmd_shadow==1.0", `the command "git"`, "--allow-command git")
+			w.trigger(trigger)
+			if _, err := os.Stat(filepath.Join(w.home, ".cache/cmd-shadow-ran")); err == nil {
+				t.Error("the payload ran after the refusal")
+			}
 			return
 		}
 		if r.code != 0 {
@@ -263,5 +269,14 @@ func TestE2EAttackPipCommandShadowsGit(t *testing.T) {
 			_, err := os.Stat(filepath.Join(w.home, ".cache/cmd-shadow-ran"))
 			t.Errorf("ATTACK WORKS: exit 0 with no warning about the command git (payload ran on the host's next git: %v)", err == nil)
 		}
+	})
+	// The way out for a package meant to provide the name: --allow-command
+	// installs it, and says so in a warning that --quiet still shows.
+	t.Run("allowed", func(t *testing.T) {
+		t.Parallel()
+		w := newPipWorld(t)
+		w.requirements("cmd-shadow==1.0")
+		r := w.run("pip", "--quiet", "--allow-command", "git", "install", "-r", "requirements.txt")
+		w.expect(r, 0, "WARN cmd_shadow==1.0 installs the command git", "allowed: --allow-command git")
 	})
 }

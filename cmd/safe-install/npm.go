@@ -44,9 +44,10 @@ type runFlags struct {
 	// Connection and Identity override the global flags of the same name.
 	Connection, Identity string
 	// pip only.
-	AllowIndex bool
-	AllowPth   cli.StringSlice
-	Python     string
+	AllowIndex   bool
+	AllowPth     cli.StringSlice
+	AllowCommand cli.StringSlice
+	Python       string
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
@@ -167,6 +168,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		NPMVersion:      npmVersion(c.Context, eco),
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),
+		AllowCommand:    f.AllowCommand.Value(),
 		Python:          f.Python,
 		Home:            e.home,
 		Env:             e.vars,

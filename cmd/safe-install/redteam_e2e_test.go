@@ -88,9 +88,6 @@ func printCorpusTable(w io.Writer) {
 // knownFailures are cases that cannot pass with the current design, each
 // with the reason. Their tests still run and fail; the list must shrink,
 // never grow silently (issue 5). RT-52 left it when the disk guard came.
-var knownFailures = map[string]string{
-	"ATK-5 nspkg-so":   "setuptools' nspkg.pth template is accepted although it creates whatever module site-packages holds under the name (helper/attack)",
-	"ATK-8 cmd-shadow": "pip commands are refused only for Python's, pip's and activate's names, with no warning for git and the like (helper/attack)",
-}
+var knownFailures = map[string]string{}
 
 func init() { afterTests = append(afterTests, func() { printCorpusTable(os.Stderr) }) }

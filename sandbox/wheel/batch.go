@@ -17,6 +17,9 @@ type batch struct {
 	modules  map[modKey]*placed // the first file providing a module
 	packages map[modKey]*placed // the first file inside a package directory
 	shadow   error              // the first module shadowed, reported after every overwrite
+	// owners are files on disk whose owner the namespace rule names:
+	// scan fills in the installed distribution that lists each.
+	owners map[string]*installed
 }
 
 // modKey is an import name in one site-packages directory: the name and
@@ -92,6 +95,9 @@ func (b *batch) scan(site string) error {
 // owns: the batch may not overwrite it nor shadow its module, unless it is
 // the same distribution.
 func (b *batch) owned(in installed, site, abs string) error {
+	if o, ok := b.owners[abs]; ok && o == nil {
+		b.owners[abs] = &in
+	}
 	for _, p := range b.byPath[abs] {
 		switch {
 		case p.sameDist(in.name):

@@ -20,6 +20,9 @@ type Env struct {
 	// Lib are the interpreter's own module directories (its standard
 	// library, lib-dynload): nothing of a wheel may land in them.
 	Lib []string
+	// Ext are the interpreter's extension module suffixes
+	// (importlib.machinery.EXTENSION_SUFFIXES), for the namespace rule.
+	Ext []string
 }
 
 // maxInstalledRecord bounds one installed distribution's RECORD; the
@@ -40,25 +43,35 @@ const maxInstalledRecord = 64 << 20
 //   - no module shadows another distribution's: the same import name in
 //     the same directory, as a module, bytecode, an extension or a package;
 //   - no start-up module below the top of site-packages beside a .pth line
-//     that adds a directory to sys.path.
+//     that adds a directory to sys.path;
+//   - no setuptools namespace .pth (accepted by Inspect without
+//     --allow-pth) for a name under which the batch or the environment
+//     holds a compiled extension module, and no extension module under a
+//     name that an installed namespace .pth declares: the .pth would
+//     create it, running its native code, at every start (nspkg.go).
 //
-// Files of the same distribution (an upgrade, by normalized name) are
-// never a collision. Headers are left out: pip puts them in a directory
+// A file that lands in the scripts directory by a path Inspect did not
+// take for a command is added to its wheel's Scripts. Files of the same
+// distribution (an upgrade, by normalized name) are never a collision. Headers are left out: pip puts them in a directory
 // named after their distribution.
 func (e Env) Check(ws []*Wheel) error {
 	if e.Purelib == "" || e.Platlib == "" || e.Scripts == "" || e.Data == "" {
 		return errors.New("checking the wheels against the target environment: its install scheme is unknown")
 	}
 	d := e.real()
-	b := &batch{byPath: map[string][]*placed{}, modules: map[modKey]*placed{}, packages: map[modKey]*placed{}}
+	b := &batch{byPath: map[string][]*placed{}, modules: map[modKey]*placed{}, packages: map[modKey]*placed{}, owners: map[string]*installed{}}
 	for _, w := range ws {
-		for _, f := range w.files {
+		for i, f := range w.files {
 			p := d.place(w, f)
 			if p == nil {
 				continue
 			}
 			if err := d.rule(p); err != nil {
 				return err
+			}
+			if _, ok := below(d.scripts, p.abs); ok && !f.cmd {
+				w.files[i].cmd = true
+				w.addScript(filepath.Base(p.abs))
 			}
 			if err := b.add(p); err != nil {
 				return err
@@ -68,8 +81,26 @@ func (e Env) Check(ws []*Wheel) error {
 	if err := startupViaPth(ws); err != nil {
 		return err
 	}
+	hits, err := b.namespaceTargets(e.Ext)
+	if err != nil {
+		return err
+	}
+	pths := map[string][]string{}
+	for _, site := range d.sites() {
+		if pths[site], err = b.installedNamespaces(site); err != nil {
+			return err
+		}
+	}
 	for _, site := range d.sites() {
 		if err := b.scan(site); err != nil {
+			return err
+		}
+	}
+	if err := b.refuseNamespace(hits); err != nil {
+		return err
+	}
+	for _, site := range d.sites() {
+		if err := b.intoNamespaces(site, pths[site], e.Ext); err != nil {
 			return err
 		}
 	}

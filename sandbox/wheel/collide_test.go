@@ -221,3 +221,20 @@ func TestCheckNeedsTheScheme(t *testing.T) {
 		t.Error("an empty Env checked nothing and said nothing")
 	}
 }
+
+// Whatever lands in the scripts directory is a command, by whatever path:
+// with a scheme whose scripts directory is not <data>/bin, Check adds it
+// to the wheel's Scripts and knows its member, for the command rules.
+func TestCheckListsEveryCommand(t *testing.T) {
+	e := testEnv(t)
+	e.Scripts = filepath.Join(e.Data, "tools")
+	must(t, os.MkdirAll(e.Scripts, 0o755))
+	w := inspected(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0.data/data/tools/git", Body: "#!/bin/sh\n"}))[0]
+	if len(w.Scripts) != 0 {
+		t.Fatalf("Inspect took %v for commands", w.Scripts)
+	}
+	must(t, e.Check([]*Wheel{w}))
+	if len(w.Scripts) != 1 || w.Scripts[0] != "git" || w.CommandMember("git") != "demo-1.0.data/data/tools/git" {
+		t.Errorf("scripts %v, member %q", w.Scripts, w.CommandMember("git"))
+	}
+}

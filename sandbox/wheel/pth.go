@@ -56,7 +56,9 @@ func readPth(f *zip.File, dist, site string) (p Pth, pathLine string, err error)
 		}
 		return p, pathLine, nil
 	}
-	p.Known = namespacePth(body)
+	if p.Namespaces = namespacePth(body); p.Namespaces != nil {
+		p.Known = "setuptools namespace packages " + strings.Join(p.Namespaces, ", ")
+	}
 	return p, pathLine, nil
 }
 
@@ -67,17 +69,20 @@ var nspkgName = regexp.MustCompile(`sys\.modules\.setdefault\('([A-Za-z_][A-Za-z
 // namespace_packages (THREATS B10): every line must be exactly setuptools'
 // template for the package it names, so nothing else can ride along. The
 // template is the one of setuptools 65 and 66 (setuptools/namespaces.py),
-// checked against lines that setuptools generated.
-func namespacePth(body []byte) string {
+// checked against lines that setuptools generated. It returns the packages
+// the lines declare, or nil. The template is code all the same: Env.Check
+// refuses it for a name under which site-packages holds an extension
+// module (nspkg.go).
+func namespacePth(body []byte) []string {
 	var pkgs []string
 	for _, l := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
 		m := nspkgName.FindStringSubmatch(l)
 		if m == nil || l != nspkgLine(m[1]) {
-			return ""
+			return nil
 		}
 		pkgs = append(pkgs, m[1])
 	}
-	return "setuptools namespace packages " + strings.Join(pkgs, ", ")
+	return pkgs
 }
 
 // nspkgLine is setuptools' namespace line for pkg (_gen_nspkg_line).

@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -72,6 +73,10 @@ type Pth struct {
 	// allow-list of well-known benign ones, shipped by the distribution
 	// that the allow-list names.
 	Known string `json:"known,omitempty"`
+	// Namespaces are the packages of a setuptools *-nspkg.pth, whose
+	// lines create each of them from what site-packages holds under its
+	// name at every start (Env.Check, nspkg.go).
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // RefusedError is a wheel member that must not reach the host.
@@ -262,6 +267,25 @@ func (w *Wheel) addCommand(name string) error {
 	if reason := commandRule(name); reason != "" {
 		return errors.New(reason)
 	}
-	w.Scripts = append(w.Scripts, name)
+	w.addScript(name)
 	return nil
+}
+
+func (w *Wheel) addScript(name string) {
+	if !slices.Contains(w.Scripts, name) {
+		w.Scripts = append(w.Scripts, name)
+		slices.Sort(w.Scripts)
+	}
+}
+
+// CommandMember is the member that installs the command name: its file
+// in the scripts directory, or entry_points.txt for one that pip
+// generates.
+func (w *Wheel) CommandMember(name string) string {
+	for _, f := range w.files {
+		if f.cmd && path.Base(f.rel) == name {
+			return f.member
+		}
+	}
+	return ""
 }
