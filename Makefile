@@ -18,7 +18,7 @@ else
 AS_USER =
 endif
 
-.PHONY: all build install setup image demo test test-unit test-e2e redteam bench lint fmt vet clean
+.PHONY: all build install setup image demo test test-unit test-e2e test-podman5 podman5-e2e redteam bench lint fmt vet clean
 
 all: build
 
@@ -52,6 +52,19 @@ test-e2e: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
+
+# The core end-to-end tests against Podman 5 (Debian 13's, in a trixie root
+# that .ci/podman5.sh makes and caches; as root) instead of this machine's
+# Podman, as its user P5_USER, through SAFE_INSTALL_TEST_ENGINE.
+P5_USER  ?= sip5
+P5_TESTS ?= ^TestE2E(Doctor|NativeAddonAndPostinstall|ScriptPolicy|CrossPackageTamperingRefused|CanariesDoNotLeak|InterruptLeavesProjectUnchanged|EngineRestart)$$
+test-podman5: build
+	bash .ci/podman5.sh start $(P5_USER)
+	$(MAKE) --no-print-directory SI_USER=$(P5_USER) podman5-e2e
+
+podman5-e2e:
+	$(AS_USER) SAFE_INSTALL_TEST_ENGINE=unix:///run/safe-install-podman5/sock/podman.sock SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install \
+		$(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false -count=1 -timeout 30m -run '$(P5_TESTS)' -v ./cmd/safe-install/
 
 # The red-team corpus: every end-to-end test that plays a case of
 # shared/THREATS.md, its positive controls, and the results table.
