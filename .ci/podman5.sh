@@ -14,9 +14,12 @@
 # host user reaches it with CONTAINER_HOST=unix://$dir/sock/podman.sock.
 #
 # Inside, a root supervisor plays the machine: whenever the service ends
-# it "reboots" (kills what is left of it, a fresh tmpfs on /run, so a
-# fresh runtime directory) and starts the service again. A test restarts
-# the service the way a reboot would by killing the pid in sock/service.pid.
+# it "reboots" (kills what is left of it, fresh tmpfs on /run, /tmp and
+# /dev/shm, so a fresh runtime directory and no locks) and starts the
+# service again. A test restarts the service the way a reboot would by
+# killing the pid in sock/service.pid; writing "other" (or "host") to
+# sock/subids first makes that boot map the user's containers onto other
+# subordinate ids (or the host's again), as an edited /etc/subuid would.
 # Everything the service starts stays in one pids cgroup, which stop empties.
 set -euo pipefail
 cmd=${1:?usage: podman5.sh start [USER] | stop}
@@ -37,7 +40,7 @@ stop() {
 		done
 		rmdir "$cg"
 	fi
-	rm -f "$dir/sock/podman.sock" "$dir/sock/service.pid"
+	rm -f "$dir/sock/podman.sock" "$dir/sock/service.pid" "$dir/sock/subids"
 }
 
 mirror() {
@@ -83,8 +86,11 @@ if ! chroot "$root" getent passwd "$user" >/dev/null; then
 	chroot "$root" groupadd -g "$gid" "$user"
 	chroot "$root" useradd -u "$uid" -g "$gid" -d "$home" -m -s /bin/sh "$user"
 fi
+# And other ranges, for a boot that a test asks to come up as after an
+# edited /etc/subuid (see sock/subids below).
 for f in subuid subgid; do
-	grep "^$user:" "/etc/$f" >"$root/etc/$f"
+	grep "^$user:" "/etc/$f" >"$root/etc/$f.host"
+	echo "$user:$((1000000000 + (uid % 1000) * 65536)):65536" >"$root/etc/$f.other"
 done
 conf=$root$home/.config/containers
 install -d -o "$uid" -g "$gid" "$root$home/.config" "$conf"
@@ -114,6 +120,10 @@ while :; do
 	umount -l /dev/shm 2>/dev/null
 	mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm # Podman's locks
 	install -d -m 0700 -o "$uid" -g "$gid" "/run/user/$uid"
+	ids=host
+	[ "$(cat /sock/subids 2>/dev/null)" = other ] && ids=other
+	cp /etc/subuid.$ids /etc/subuid
+	cp /etc/subgid.$ids /etc/subgid
 	setpriv --reuid="$uid" --regid="$gid" --init-groups \
 		env -i PATH=/usr/bin:/bin HOME="/home/$user" USER="$user" XDG_RUNTIME_DIR="/run/user/$uid" \
 		PODMAN_IGNORE_CGROUPSV1_WARNING=1 \
@@ -157,10 +167,10 @@ setsid sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare -m --propagation privat
 
 sock=$dir/sock/podman.sock
 for _ in $(seq 150); do
-	runuser -u "$user" -- podman --remote --url "unix://$sock" version >/dev/null 2>&1 && break
+	runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="/home/$user" XDG_RUNTIME_DIR="/run/user/$uid" podman --remote --url "unix://$sock" version >/dev/null 2>&1 && break
 	sleep 0.2
 done
-if ! runuser -u "$user" -- podman --remote --url "unix://$sock" version; then
+if ! runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="/home/$user" XDG_RUNTIME_DIR="/run/user/$uid" podman --remote --url "unix://$sock" version; then
 	echo "podman5: the service did not answer on $sock; $dir/service.log:" >&2
 	tail -n 20 "$dir/service.log" >&2
 	exit 1

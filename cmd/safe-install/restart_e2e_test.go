@@ -3,15 +3,19 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox"
 )
 
 // Issue 16: a reboot gives Podman a fresh runtime directory (/run/user/UID
@@ -31,11 +35,80 @@ func TestE2EEngineRestart(t *testing.T) {
 	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
 		t.Errorf("the addon built after the restart said %q", got)
 	}
-	// And a run that creates the cache volume after the restart.
-	out, err := exec.Command("podman", "volume", "rm", "safe-install-cache-npm").CombinedOutput()
-	must(t, errorWith(err, out))
+}
+
+// Issue 16 as it was seen: the Podman 5 service came back from a restart
+// mapping the user's containers onto other subordinate ids than the image
+// was imported under (as an edited /etc/subuid does). The image's /work
+// and /cache then showed as nobody's, Podman chowned each new volume to
+// that owner, and every run failed in the fetch with EACCES on
+// /work/node_modules (and /cache/npm/_logs) until the image was imported
+// again. Only an engine from .ci/podman5.sh can come back with other ids
+// (it takes root), so elsewhere this skips, in CI too.
+func TestE2EEngineRestartWithOtherSubIDs(t *testing.T) {
+	sock, _ := strings.CutPrefix(testEngine, "unix://")
+	subids := filepath.Join(filepath.Dir(sock), "subids")
+	if _, err := os.Stat(filepath.Join(filepath.Dir(sock), "service.pid")); testEngine == "" || err != nil {
+		t.Skip("needs an engine from .ci/podman5.sh (SAFE_INSTALL_TEST_ENGINE), whose restarts can change its subordinate ids")
+	}
+	w := newWorld(t)
+	w.project("hello-addon")
+	before := w.engineIDMap(w.succeeds("npm", "--json", "install"))
+	caches := cacheVolumes(t)
+
+	must(t, os.WriteFile(subids, []byte("other\n"), 0o600))
+	// Back to the host's ids, failed or not; first the cache made under
+	// the others goes while they still map: no one could remove its files
+	// afterwards.
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		for _, v := range cacheVolumes(t) {
+			if !slices.Contains(caches, v) {
+				out, err := exec.Command("podman", "volume", "rm", v).CombinedOutput()
+				must(t, errorWith(err, out))
+			}
+		}
+		must(t, os.WriteFile(subids, []byte("host\n"), 0o600))
+		restartEngine(t)
+	}
+	t.Cleanup(restore)
+	restartEngine(t)
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
-	w.succeeds("npm", "ci")
+	after := w.engineIDMap(w.succeeds("npm", "--json", "ci"))
+	if after == before {
+		t.Fatalf("the engine's ID mapping did not change at the restart: %s", before)
+	}
+	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
+		t.Errorf("the addon built under other subordinate ids said %q", got)
+	}
+	restore()
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	if got := w.engineIDMap(w.succeeds("npm", "--json", "ci")); got != before {
+		t.Errorf("back on the host's ids the engine maps %s, before %s", got, before)
+	}
+}
+
+// engineIDMap is the engine's ID mapping a run's JSON report names.
+func (w *world) engineIDMap(r result) string {
+	w.t.Helper()
+	var rep sandbox.Report
+	must(w.t, json.Unmarshal([]byte(r.stdout), &rep))
+	if rep.Engine.IDMap == "" {
+		w.t.Fatal("the report names no ID mapping of the engine")
+	}
+	return rep.Engine.IDMap
+}
+
+// cacheVolumes lists the npm cache volumes, one per ID mapping.
+func cacheVolumes(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("podman", "volume", "ls", "-q", "--filter", "name=^safe-install-cache-npm-").CombinedOutput()
+	must(t, errorWith(err, out))
+	return strings.Fields(string(out))
 }
 
 // restartEngine restarts the tests' engine as a reboot would: every
@@ -53,9 +126,7 @@ func restartEngine(t *testing.T) {
 	localService.Process.Kill()
 	localService.Wait()
 	localService = nil
-	if n := killUserNamespaces(); n == 0 {
-		t.Log("no process of this user was in another user namespace")
-	}
+	t.Logf("restarting the local engine: %d processes in its user namespaces killed", killUserNamespaces())
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	entries, err := os.ReadDir(rt)
 	must(t, err)
