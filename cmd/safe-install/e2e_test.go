@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,7 +82,9 @@ func setupE2E() (func(), error) {
 	}
 	stop := func() {
 		if localService != nil {
-			localService.Process.Kill()
+			// TERM: a rootless Podman that made the user namespace passes
+			// it on to the service inside; KILL would orphan that one.
+			localService.Process.Signal(syscall.SIGTERM)
 			localService.Wait()
 		}
 	}
