@@ -28,6 +28,9 @@ import (
 type Podman struct {
 	conn context.Context
 	host string
+	// local: the engine is reached through a unix socket, so it likely
+	// runs on this machine (pidfd.go checks before relying on it).
+	local bool
 	// statfsPaths caches, per volume, its mountpoint when this machine can
 	// statfs it (a local engine of this user), or "" when it cannot.
 	statfsPaths sync.Map
@@ -198,7 +201,7 @@ func (p *Podman) DiskFree(ctx context.Context, volume string) (DiskFree, error) 
 		// socket check keeps ssh out anyway. What is measured is the
 		// directory holding the volumes: the volume's own is 0700 and its
 		// owner's, the sandbox user's subordinate id (see ownerOptions).
-		if mp, err := p.VolumePath(ctx, volume); err == nil && (p.host == "local" || strings.HasPrefix(p.host, "unix:")) {
+		if mp, err := p.VolumePath(ctx, volume); err == nil && p.local {
 			dir := filepath.Dir(mp)
 			if _, err := os.Lstat(dir); err == nil && filepath.Base(mp) == "_data" {
 				if _, err := statfs(filepath.Dir(dir)); err == nil {
