@@ -57,13 +57,16 @@ test-e2e: build
 # that .ci/podman5.sh makes and caches; as root) instead of this machine's
 # Podman, as its user P5_USER, through SAFE_INSTALL_TEST_ENGINE.
 P5_USER  ?= sip5
-P5_TESTS ?= ^TestE2E(Doctor|NativeAddonAndPostinstall|ScriptPolicy|CrossPackageTamperingRefused|CanariesDoNotLeak|InterruptLeavesProjectUnchanged|EngineRestart)$$
+P5_TESTS ?= ^TestE2E(Doctor|NativeAddonAndPostinstall|ScriptPolicy|CrossPackageTamperingRefused|CanariesDoNotLeak|InterruptLeavesProjectUnchanged|EngineRestart|EngineRestartWithOtherSubIDs|RemoteEngineOverSSH)$$
+P5_SOCK  := /run/safe-install-podman5/sock/podman.sock
 test-podman5: build
 	bash .ci/podman5.sh start $(P5_USER)
+	SI_REMOTE_DIR=/etc/safe-install-test/podman5 bash .ci/remote-engine.sh $(P5_USER) $(P5_USER) $(P5_SOCK)
 	$(MAKE) --no-print-directory SI_USER=$(P5_USER) podman5-e2e
 
 podman5-e2e:
-	$(AS_USER) SAFE_INSTALL_TEST_ENGINE=unix:///run/safe-install-podman5/sock/podman.sock SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install \
+	$(AS_USER) SAFE_INSTALL_TEST_ENGINE=unix://$(P5_SOCK) SAFE_INSTALL_TEST_REMOTE=/etc/safe-install-test/podman5/remote.env \
+		SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install \
 		$(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false -count=1 -timeout 30m -run '$(P5_TESTS)' -v ./cmd/safe-install/
 
 # The red-team corpus: every end-to-end test that plays a case of
