@@ -383,11 +383,19 @@ func (p *Podman) Kill(ctx context.Context, id string) error {
 	return err
 }
 
-// stoppedMeanwhile is Podman 4.3's answer to a kill, or a forced removal,
-// of a container whose processes Kill's killAll already ended, until
-// Podman's own clean-up of it has run: "container state improper:
-// stopped".
-func stoppedMeanwhile(err error) bool { return strings.Contains(err.Error(), "state improper") }
+// stoppedMeanwhile is Podman's answer to a kill, or a forced removal, of
+// a container whose processes Kill's killAll already ended, until Podman's
+// own clean-up of it has run. The words differ: 4.3 answers 500 "container
+// state improper: stopped", 5.x 409 "sending signal to container ID:
+// container state improper" (both measured); the cause both send is
+// define.ErrCtrStateInvalid's.
+func stoppedMeanwhile(err error) bool {
+	var em *errorhandling.ErrorModel
+	if errors.As(err, &em) && em.Because == define.ErrCtrStateInvalid.Error() {
+		return true
+	}
+	return strings.Contains(err.Error(), "state improper")
+}
 
 // Remove removes a container, forced. Podman 4.3 refuses that for a short
 // while after Kill (stoppedMeanwhile): CI saw a timed-out scripts container
