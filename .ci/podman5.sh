@@ -27,6 +27,7 @@ user=${2:-sip5}
 root=${SI_PODMAN5_ROOT:-/var/cache/safe-install/podman5-trixie}
 dir=/run/safe-install-podman5
 cg=/sys/fs/cgroup/pids/safe-install-podman5
+[ -d /sys/fs/cgroup/pids ] || cg=/sys/fs/cgroup/safe-install-podman5 # cgroup v2 only
 here=$(cd "$(dirname "$0")" && pwd)
 
 stop() {
@@ -111,7 +112,7 @@ mkdir "$cg"
 # The supervisor, run inside the new root as root.
 cat >"$root/sbin/podman5-supervise" <<'SUP'
 #!/bin/sh
-uid=$1 gid=$2 user=$3
+uid=$1 gid=$2 user=$3 cg=$4
 while :; do
 	umount -l /run /tmp 2>/dev/null
 	mount --make-rshared / # what Podman expects of a booted machine
@@ -142,7 +143,7 @@ while :; do
 				kill -9 "$pid" 2>/dev/null
 				left=1
 			fi
-		done </sys/fs/cgroup/pids/safe-install-podman5/cgroup.procs
+		done <"$cg/cgroup.procs"
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
@@ -151,7 +152,7 @@ SUP
 chmod 0755 "$root/sbin/podman5-supervise"
 
 # shellcheck disable=SC2016 # expanded by the inner shell
-setsid sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare -m --propagation private sh -c "$2" sh "$3" "$4" "$5" "$6" "$7"' sh \
+setsid sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare -m --propagation private sh -c "$2" sh "$3" "$4" "$5" "$6" "$7" "$1"' sh \
 	"$cg" '
 		root=$1 dir=$2
 		mount --bind "$root" "$root"
@@ -162,7 +163,7 @@ setsid sh -c 'echo $$ >"$1/cgroup.procs" && exec unshare -m --propagation privat
 		cd "$root"
 		pivot_root . oldroot
 		umount -l /oldroot
-		exec /sbin/podman5-supervise "$3" "$4" "$5"' \
+		exec /sbin/podman5-supervise "$3" "$4" "$5" "$6"' \
 	"$root" "$dir" "$uid" "$gid" "$user" </dev/null >>"$dir/service.log" 2>&1 &
 
 sock=$dir/sock/podman.sock
