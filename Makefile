@@ -18,7 +18,7 @@ else
 AS_USER =
 endif
 
-.PHONY: all build install setup image demo test test-unit fuzz test-e2e test-e2e-core redteam bench lint fmt vet clean
+.PHONY: all build install setup image demo test test-unit fuzz test-e2e test-e2e-core test-podman5 podman5-e2e redteam bench lint fmt vet clean
 
 all: build
 
@@ -74,6 +74,24 @@ E2E_CORE := ScriptSemanticsPerNPMMajor|NativeAddonAndPostinstall|ScriptPolicy|Cr
 test-e2e-core: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 30m -run 'E2E($(E2E_CORE))$$' -v ./cmd/safe-install/
+
+# The core end-to-end tests against Podman 5 (Debian 13's, in a trixie root
+# that .ci/podman5.sh makes and caches; as root) instead of this machine's
+# Podman, as its user P5_USER, through SAFE_INSTALL_TEST_ENGINE.
+P5_USER  ?= sip5
+P5_TESTS ?= ^TestE2E($(E2E_CORE)|Doctor|EngineRestart|EngineRestartWithOtherSubIDs|RemoteEngineOverSSH)$$
+P5_SOCK  := /run/safe-install-podman5/sock/podman.sock
+test-podman5: build
+	bash .ci/podman5.sh start $(P5_USER)
+	SI_REMOTE_DIR=/etc/safe-install-test/podman5 bash .ci/remote-engine.sh $(P5_USER) $(P5_USER) $(P5_SOCK)
+	$(MAKE) --no-print-directory SI_USER=$(P5_USER) podman5-e2e
+
+# The test binary is built here and run as P5_USER: that user's empty Go
+# cache cost minutes.
+podman5-e2e:
+	$(GO) test -c -tags '$(BUILDTAGS) e2e' -buildvcs=false -o bin/e2e.test ./cmd/safe-install/
+	cd cmd/safe-install && $(AS_USER) SAFE_INSTALL_TEST_ENGINE=unix://$(P5_SOCK) SAFE_INSTALL_TEST_REMOTE=/etc/safe-install-test/podman5/remote.env \
+		SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(CURDIR)/bin/e2e.test -test.count=1 -test.timeout 30m -test.run '$(P5_TESTS)' -test.v
 
 # The red-team corpus: every end-to-end test that plays a case of
 # shared/THREATS.md, its positive controls, and the results table.

@@ -3,12 +3,16 @@
 # unprivileged user (siremote) with its own rootless Podman service, and an
 # sshd on 127.0.0.1 (a free port, its own host key) that lets only the test
 # user's key in, only as siremote. The test reads what it needs from
-# /etc/safe-install-test/remote.env. Safe to run again: it stops what an
-# earlier run started.
+# $SI_REMOTE_DIR/remote.env (default /etc/safe-install-test). Safe to run
+# again: it stops what an earlier run started.
+#
+# remote-engine.sh CLIENT REMOTE SOCKET lets the key in as REMOTE instead,
+# to a service already listening on SOCKET (CI's Podman 5: .ci/podman5.sh).
 set -euo pipefail
-client=${1:?usage: remote-engine.sh CLIENT_USER}
-remote=siremote
-dir=/etc/safe-install-test
+client=${1:?usage: remote-engine.sh CLIENT_USER [REMOTE_USER SOCKET]}
+remote=${2:-siremote}
+given_sock=${3:-}
+dir=${SI_REMOTE_DIR:-/etc/safe-install-test}
 here=$(cd "$(dirname "$0")" && pwd)
 
 if ! [ -x /usr/sbin/sshd ]; then
@@ -18,7 +22,7 @@ if ! [ -x /usr/sbin/sshd ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null
 	rm -f /usr/sbin/policy-rc.d
 fi
-bash "$here/../images/host-setup.sh" "$remote" 2>/dev/null
+[ -n "$given_sock" ] || bash "$here/../images/host-setup.sh" "$remote" 2>/dev/null
 # useradd leaves the password "!" (locked): sshd without PAM then refuses
 # even a key. "*" means no password, not locked.
 usermod -p '*' "$remote"
@@ -28,6 +32,7 @@ home=$(getent passwd "$remote" | cut -d: -f6)
 for pid in "$dir/sshd.pid" "$dir/podman.pid"; do
 	if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
 done
+[ -z "$given_sock" ] || rm -f "$dir/podman.pid"
 install -d -m 0755 "$dir" "$dir/authorized_keys"
 rm -f "$dir"/host_ed25519*
 ssh-keygen -q -t ed25519 -N '' -C safe-install-test-host -f "$dir/host_ed25519"
@@ -52,15 +57,17 @@ CONF
 install -d -m 0755 /run/sshd
 /usr/sbin/sshd -f "$dir/sshd_config"
 
-sock="/run/user/$uid/podman/podman.sock"
-runuser -u "$remote" -- env -i HOME="$home" USER="$remote" XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/bin:/bin \
-	sh -c "mkdir -p /run/user/$uid/podman && exec podman system service --time=0 unix://$sock" >/dev/null 2>&1 &
-echo $! >"$dir/podman.pid"
+sock=${given_sock:-/run/user/$uid/podman/podman.sock}
+if [ -z "$given_sock" ]; then
+	runuser -u "$remote" -- env -i HOME="$home" USER="$remote" XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/bin:/bin \
+		sh -c "mkdir -p /run/user/$uid/podman && exec podman system service --time=0 unix://$sock" >/dev/null 2>&1 &
+	echo $! >"$dir/podman.pid"
+fi
 for _ in $(seq 100); do
 	[ -S "$sock" ] && break
 	sleep 0.1
 done
-[ -S "$sock" ] || { echo "remote-engine: podman service for $remote did not start" >&2; exit 1; }
+[ -S "$sock" ] || { echo "remote-engine: no podman service for $remote on $sock" >&2; exit 1; }
 
 cat >"$dir/remote.env" <<ENV
 SI_REMOTE_URL=ssh://$remote@127.0.0.1:$port$sock

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -45,7 +46,7 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 		if err != nil {
 			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", redactURL(uri), ErrEngine, err)
 		}
-		return &Podman{conn: conn, host: redactURL(uri)}, func() {}, nil
+		return &Podman{conn: conn, host: redactURL(uri), local: strings.HasPrefix(uri, "unix:")}, func() {}, nil
 	}
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if runtime == "" {
@@ -53,7 +54,7 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 	}
 	def := "unix://" + filepath.Join(runtime, "podman", "podman.sock")
 	if conn, err := bindings.NewConnection(ctx, def); err == nil {
-		return &Podman{conn: conn, host: "local"}, func() {}, nil
+		return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
 	}
 	log.Debug("no Podman service answers; starting one for this run", zap.String("tried", def))
 	return startService(ctx, log)
@@ -87,7 +88,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	for {
 		conn, err := bindings.NewConnection(ctx, sock)
 		if err == nil {
-			return &Podman{conn: conn, host: "local"}, stop, nil
+			return &Podman{conn: conn, host: "local", local: true}, stop, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			logs, _ := os.ReadFile(filepath.Join(dir, "service.log"))

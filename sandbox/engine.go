@@ -17,7 +17,12 @@ type Engine interface {
 	ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (id string, err error)
 	RemoveImage(ctx context.Context, ref string) error
 
+	// CreateVolume creates a volume owned by the sandbox user, unless it
+	// exists.
 	CreateVolume(ctx context.Context, name string) error
+	// CreateRootVolume is CreateVolume for a volume owned by root of the
+	// engine's user namespace, for files only the engine writes.
+	CreateRootVolume(ctx context.Context, name string) error
 	// CreateMemoryVolume creates a volume on a tmpfs of at most maxBytes
 	// and maxFiles (0: the tmpfs default). Its files live while a
 	// container that mounts it runs (see HolderSpec).
@@ -65,6 +70,9 @@ type EngineInfo struct {
 	Cgroups  string `json:"cgroups"` // "v1" or "v2"
 	Runtime  string `json:"runtime"` // OCI runtime: runc, crun
 	Storage  string `json:"storage"` // graph driver: overlay, vfs
+	// IDMap is the user namespace mapping the engine runs containers
+	// under, "uid ranges / gid ranges" (container:host:size).
+	IDMap string `json:"id_map,omitempty"`
 }
 
 // ContainerSpec is every setting of one sandbox container. It is engine

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,35 +29,70 @@ type pinned struct {
 }
 
 // pinInit opens a pidfd on a started container's init process, when the
-// engine runs on this machine. It is kept only if the container still runs
-// with that pid after it was opened, so it cannot name a stranger.
+// engine's processes are this machine's (see openInit).
 func (p *Podman) pinInit(ctx context.Context, id string) {
-	if p.host != "local" {
-		return
-	}
-	pid := func() int {
-		data, err := containers.Inspect(p.ctx(ctx), id, nil)
-		if err != nil || data.State == nil || !data.State.Running {
-			return 0
-		}
-		return data.State.Pid
-	}
-	before := pid()
-	if before <= 0 {
-		return
-	}
-	fd, err := unix.PidfdOpen(before, 0)
+	fd, pid, err := p.openInit(ctx, id)
 	if err != nil {
 		return
 	}
-	ns, err := os.Readlink("/proc/" + strconv.Itoa(before) + "/ns/pid")
-	if err != nil || pid() != before {
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	if err != nil || unix.PidfdSendSignal(fd, 0, nil, 0) != nil {
 		unix.Close(fd)
 		return
 	}
 	if _, loaded := p.pidfds.LoadOrStore(id, pinned{init: fd, pidns: ns}); loaded {
 		unix.Close(fd)
 	}
+}
+
+// errNotLocal: the engine's processes are not this machine's to see.
+var errNotLocal = errors.New("not a local engine")
+
+// openInit opens a pidfd on a running container's init, by the pid the
+// engine reports, once this machine's process of that number is shown to
+// be it: its parent is the container's conmon, whose command line names
+// the container. An engine behind a unix socket usually runs here; even
+// one in another mount namespace (like CI's Podman 5 after pivot_root) has
+// its processes numbered as this machine numbers them. One in another pid
+// namespace (Podman in a container whose socket is shared out) numbers
+// them its own way, and the same number here is a stranger's: then this
+// fails, and callers use the API instead (its kill, its archive endpoint).
+// The check is read after the pidfd is open and the pidfd still names a
+// live process afterwards, so a recycled pid cannot stand in.
+func (p *Podman) openInit(ctx context.Context, id string) (fd, pid int, err error) {
+	if !p.local {
+		return -1, 0, errNotLocal
+	}
+	data, err := containers.Inspect(p.ctx(ctx), id, nil)
+	if err != nil {
+		return -1, 0, err
+	}
+	if data.State == nil || !data.State.Running || data.State.Pid <= 0 {
+		return -1, 0, errors.New("the container does not run")
+	}
+	pid = data.State.Pid
+	if fd, err = unix.PidfdOpen(pid, 0); err != nil {
+		return -1, 0, err
+	}
+	if !isInit(pid, data.State.ConmonPid, data.ID) || unix.PidfdSendSignal(fd, 0, nil, 0) != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("%w: process %d here is not the container's", errNotLocal, pid)
+	}
+	return fd, pid, nil
+}
+
+// isInit says whether this machine's process pid is the child of conmon
+// and conmon's command line names the container id (conmon -c ID).
+func isInit(pid, conmon int, id string) bool {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil || conmon <= 0 || len(id) < 64 {
+		return false
+	}
+	if !bytes.Contains(status, []byte("\nPPid:\t"+strconv.Itoa(conmon)+"\n")) {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(conmon) + "/cmdline")
+	return err == nil && bytes.Contains(cmdline, []byte("\x00-c\x00"+id+"\x00"))
 }
 
 // killAll sends SIGKILL to every process of a pinned container: its init,
@@ -98,37 +134,25 @@ func (p *Podman) unpin(id string) {
 // ContainerDir opens, for a local engine, a directory of a running
 // container as that container sees it, through its init process's root
 // (/proc/PID/root: the rootless user may look into its own containers'
-// mount namespaces). It returns a path on this machine that stays valid
-// until done is called: /proc/self/fd/N of a directory fd opened while a
-// pidfd showed the process alive, so a recycled pid cannot stand in.
+// mount namespaces, whichever mount namespace the engine itself runs in).
+// It returns a path on this machine that stays valid until done is
+// called: /proc/self/fd/N of a directory fd opened while a pidfd showed
+// the process, checked to be the container's init (openInit), alive.
 func (p *Podman) ContainerDir(ctx context.Context, id, dir string) (path string, done func(), err error) {
-	if p.host != "local" {
-		return "", nil, errors.New("not a local engine")
-	}
-	data, err := containers.Inspect(p.ctx(ctx), id, nil)
-	if err != nil {
-		return "", nil, err
-	}
-	if data.State == nil || !data.State.Running || data.State.Pid <= 0 {
-		return "", nil, errors.New("the container does not run")
-	}
-	pidfd, err := unix.PidfdOpen(data.State.Pid, 0)
+	pidfd, pid, err := p.openInit(ctx, id)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unix.Close(pidfd)
-	fd, err := unix.Open(fmt.Sprintf("/proc/%d/root%s", data.State.Pid, dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/root%s", pid, dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, err
 	}
-	// The pidfd's process is alive now, and the container still runs with
-	// that pid: then the pid was the container's all along, and the fd
-	// was opened in its root.
-	again, err := containers.Inspect(p.ctx(ctx), id, nil)
-	if err := errors.Join(err, unix.PidfdSendSignal(pidfd, 0, nil, 0)); err != nil ||
-		again.State == nil || !again.State.Running || again.State.Pid != data.State.Pid {
+	// Still alive: the pid was the container's init's all along, and the
+	// fd was opened in its root.
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		unix.Close(fd)
-		return "", nil, fmt.Errorf("the container's init changed while its directory was opened: %v", err)
+		return "", nil, fmt.Errorf("the container's init ended while its directory was opened: %w", err)
 	}
 	return fmt.Sprintf("/proc/self/fd/%d", fd), func() { unix.Close(fd) }, nil
 }

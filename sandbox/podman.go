@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,9 @@ import (
 type Podman struct {
 	conn context.Context
 	host string
+	// local: the engine is reached through a unix socket, so it likely
+	// runs on this machine (pidfd.go checks before relying on it).
+	local bool
 	// statfsPaths caches, per volume, its mountpoint when this machine can
 	// statfs it (a local engine of this user), or "" when it cannot.
 	statfsPaths sync.Map
@@ -70,6 +75,7 @@ func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
 		Cgroups:  info.Host.CgroupsVersion,
 		Runtime:  info.Host.OCIRuntime.Name,
 		Storage:  info.Store.GraphDriverName,
+		IDMap:    idMapping(info.Host.IDMappings),
 	}, nil
 }
 
@@ -90,12 +96,54 @@ func (p *Podman) RemoveImage(ctx context.Context, ref string) error {
 	return errors.Join(errs...)
 }
 
+// Every volume safe-install creates is given its owner: uid= and gid= in
+// its options, which also tell Podman never to chown it
+// (WithVolumeNoChown, the same in 4.3 and 5.x). Without them Podman chowns
+// a new volume, on its first mounts, to the owner its mountpoint has in the
+// image as the engine's user namespace shows that owner now. An image
+// imported under other subordinate ids (the engine's mapping changed: an
+// edited /etc/subuid, a service restarted with other ranges) shows its
+// /work and /cache as nobody's (65534), and every run then failed in the
+// fetch with EACCES on /work/node_modules and /cache/npm/_logs until the
+// image was imported again (issue 16, seen on Podman 5.4.2 after a
+// restart; 4.3 chowns the same way). Podman 5 also repeats that chown at
+// every mount while the volume is empty (its NeedsChown stays set until a
+// copy-up), where 4.3 chowns at the first mount only.
+func ownerOptions(uid int) string { return fmt.Sprintf("uid=%d,gid=%d", uid, uid) }
+
+// idMapping writes a user namespace mapping: the uid ranges, "/", the gid
+// ranges, each as container:host:size.
+func idMapping(m define.IDMappings) string {
+	var b strings.Builder
+	for _, r := range m.UIDMap {
+		fmt.Fprintf(&b, "%d:%d:%d ", r.ContainerID, r.HostID, r.Size)
+	}
+	b.WriteString("/")
+	for _, r := range m.GIDMap {
+		fmt.Fprintf(&b, " %d:%d:%d", r.ContainerID, r.HostID, r.Size)
+	}
+	return b.String()
+}
+
 func (p *Podman) CreateVolume(ctx context.Context, name string) error {
-	// Podman 4.3 ignores IgnoreIfExists; ask first.
+	return p.ensureVolume(ctx, name, sandboxUID)
+}
+
+// CreateRootVolume gives the volume to root of the engine's namespace, the
+// engine's own user, which every ID mapping maps: Podman itself reads the
+// seccomp profiles in it, and a volume directory (0700, its owner's) of
+// an id the engine no longer maps would be closed to it.
+func (p *Podman) CreateRootVolume(ctx context.Context, name string) error {
+	return p.ensureVolume(ctx, name, 0)
+}
+
+func (p *Podman) ensureVolume(ctx context.Context, name string, uid int) error {
+	// Podman 4.3 ignores IgnoreIfExists (500 "volume already exists"; 5.x
+	// honours it); ask first.
 	if ok, err := volumes.Exists(p.ctx(ctx), name, nil); err == nil && ok {
 		return nil
 	}
-	return p.createVolume(ctx, name, nil)
+	return p.createVolume(ctx, name, map[string]string{"o": ownerOptions(uid)})
 }
 
 // createVolume makes a labelled volume with driver options.
@@ -114,7 +162,9 @@ func (p *Podman) createVolume(ctx context.Context, name string, opts map[string]
 
 func (p *Podman) CreateMemoryVolume(ctx context.Context, name string, maxBytes, maxFiles int64) error {
 	opts := map[string]string{"type": "tmpfs", "device": "tmpfs"}
-	var o []string
+	// The tmpfs is mounted with these options too; mode=, as a tmpfs root
+	// is 1777 unless told and Podman no longer chmods it to the image's.
+	o := []string{ownerOptions(sandboxUID), "mode=0755"}
 	if maxBytes > 0 {
 		// Podman 4.3 refuses size= for a rootless volume; nr_blocks is
 		// the same bound in pages.
@@ -123,9 +173,7 @@ func (p *Podman) CreateMemoryVolume(ctx context.Context, name string, maxBytes, 
 	if maxFiles > 0 {
 		o = append(o, fmt.Sprintf("nr_inodes=%d", maxFiles))
 	}
-	if len(o) > 0 {
-		opts["o"] = strings.Join(o, ",")
-	}
+	opts["o"] = strings.Join(o, ",")
 	return p.createVolume(ctx, name, opts)
 }
 
@@ -148,11 +196,18 @@ func (p *Podman) DiskFree(ctx context.Context, volume string) (DiskFree, error) 
 	path, ok := p.statfsPaths.Load(volume)
 	if !ok {
 		path = ""
-		// The volume's name is this run's own, so a mountpoint that exists
-		// here is on this machine; the socket check keeps ssh out anyway.
-		if mp, err := p.VolumePath(ctx, volume); err == nil && (p.host == "local" || strings.HasPrefix(p.host, "unix:")) {
-			if _, err := statfs(mp); err == nil {
-				path = mp
+		// The volume's name is this run's own, so a volume directory that
+		// exists here is on this machine (a service in another mount
+		// namespace, like CI's Podman 5, has its paths elsewhere); the
+		// socket check keeps ssh out anyway. What is measured is the
+		// directory holding the volumes: the volume's own is 0700 and its
+		// owner's, the sandbox user's subordinate id (see ownerOptions).
+		if mp, err := p.VolumePath(ctx, volume); err == nil && p.local {
+			dir := filepath.Dir(mp)
+			if _, err := os.Lstat(dir); err == nil && filepath.Base(mp) == "_data" {
+				if _, err := statfs(filepath.Dir(dir)); err == nil {
+					path = filepath.Dir(dir)
+				}
 			}
 		}
 		p.statfsPaths.Store(volume, path)
@@ -276,6 +331,8 @@ func (p *Podman) Attach(ctx context.Context, id string, stdin io.Reader, stdout,
 
 func (p *Podman) Wait(ctx context.Context, id string) (int, error) {
 	// The default 250 ms poll costs a quarter second per phase (measured).
+	// With conditions both 4.3 and 5.x answer 404 for a container removed
+	// meanwhile; without, 5.x answers the exit code it remembers (measured).
 	code, err := containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
 		WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
 		WithInterval("20ms"))
@@ -329,11 +386,19 @@ func (p *Podman) Kill(ctx context.Context, id string) error {
 	return err
 }
 
-// stoppedMeanwhile is Podman 4.3's answer to a kill, or a forced removal,
-// of a container whose processes Kill's killAll already ended, until
-// Podman's own clean-up of it has run: "container state improper:
-// stopped".
-func stoppedMeanwhile(err error) bool { return strings.Contains(err.Error(), "state improper") }
+// stoppedMeanwhile is Podman's answer to a kill, or a forced removal, of
+// a container whose processes Kill's killAll already ended, until Podman's
+// own clean-up of it has run. The words differ: 4.3 answers 500 "container
+// state improper: stopped", 5.x 409 "sending signal to container ID:
+// container state improper" (both measured); the cause both send is
+// define.ErrCtrStateInvalid's.
+func stoppedMeanwhile(err error) bool {
+	var em *errorhandling.ErrorModel
+	if errors.As(err, &em) && em.Because == define.ErrCtrStateInvalid.Error() {
+		return true
+	}
+	return strings.Contains(err.Error(), "state improper")
+}
 
 // Remove removes a container, forced. Podman 4.3 refuses that for a short
 // while after Kill (stoppedMeanwhile): CI saw a timed-out scripts container

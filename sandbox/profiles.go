@@ -65,7 +65,7 @@ func ensureProfiles(ctx context.Context, eng Engine, image string) (Profiles, ma
 // writeProfileVolume creates the volume and copies the profiles into it
 // through a container that is created for this and never started.
 func writeProfileVolume(ctx context.Context, eng Engine, image, vol string, inputs []Input) error {
-	if err := eng.CreateVolume(ctx, vol); err != nil {
+	if err := eng.CreateRootVolume(ctx, vol); err != nil {
 		return err
 	}
 	id, err := eng.Create(ctx, ContainerSpec{

@@ -24,12 +24,15 @@ func TestRemoteResolvesPodmanConnections(t *testing.T) {
 		}
 	}
 	must(os.MkdirAll(dir, 0o755))
+	// As Podman 5.4.2 wrote it (`podman system connection add`), names and
+	// values changed.
 	must(os.WriteFile(filepath.Join(dir, "podman-connections.json"), []byte(
-		`{"Connection":{"Default":"five","Connections":{"five":{"URI":"ssh://u@h5:2222/run/p.sock","Identity":"/k5","IsMachine":false}}}}`), 0o644))
+		`{"Connection":{"Default":"fiveunix","Connections":{"five":{"URI":"ssh://u@h5:2222/run/p.sock","Identity":"/k5"},"fiveunix":{"URI":"unix:///sock/podman.sock"}}},"Farm":{}}`), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(
 		"[engine]\nruntime = \"runc\"\n\n[engine.service_destinations.four]\nuri = \"ssh://u@h4/run/p.sock\"\nidentity = \"/k4\"\n\n[engine.service_destinations.other]\nuri = \"ssh://x@y/z\"\n"), 0o644))
 	for _, tc := range []struct{ conn, identity, wantURI, wantID string }{
 		{"five", "", "ssh://u@h5:2222/run/p.sock", "/k5"},
+		{"fiveunix", "", "unix:///sock/podman.sock", ""},
 		{"four", "", "ssh://u@h4/run/p.sock", "/k4"},
 		{"four", "/mine", "ssh://u@h4/run/p.sock", "/mine"},
 		{"ssh://a@b/c.sock", "/k", "ssh://a@b/c.sock", "/k"},

@@ -105,7 +105,7 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, run
 	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
 		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch()}
 	defer r.steps.end()
-	r.names = namesFor(newRunID(), p.Manager)
+	r.names = namesFor(newRunID(), p.Manager, info.IDMap)
 	defer func() {
 		if runErr != nil {
 			// The step that failed, whichever it was.

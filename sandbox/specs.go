@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -50,12 +52,12 @@ type Names struct {
 	Fetch, Scripts           string // containers
 }
 
-func namesFor(runID, manager string) Names {
+func namesFor(runID, manager, idmap string) Names {
 	p := "safe-install-" + runID
 	return Names{
 		Work:        p + "-work",
 		FetchConfig: p + "-fetchcfg",
-		Cache:       "safe-install-cache-" + manager,
+		Cache:       cacheName(manager, idmap),
 		Home:        p + "-home",
 		ProjectHome: p + "-home-project",
 		Tools:       p + "-tools",
@@ -63,6 +65,17 @@ func namesFor(runID, manager string) Names {
 		Fetch:       p + "-fetch",
 		Scripts:     p + "-scripts",
 	}
+}
+
+// cacheName is the lasting cache volume of a manager, one per user
+// namespace mapping of the engine (EngineInfo.IDMap): what a cache got
+// under another mapping belongs to host ids the engine no longer maps,
+// which no one in its namespace may write, chown or even delete (seen
+// after a Podman 5 service came back with other subordinate ids, issue
+// 16), so a changed mapping starts a new cache.
+func cacheName(manager, idmap string) string {
+	h := sha256.Sum256([]byte(idmap))
+	return "safe-install-cache-" + manager + "-" + hex.EncodeToString(h[:4])
 }
 
 // hardened is the part every sandbox container shares (DESIGN invariants
@@ -200,8 +213,13 @@ func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Pr
 // ProjectHomeAudit is where the decoy audit mounts the project scripts' home.
 const ProjectHomeAudit = "/home/sandbox-project"
 
-// DryRunNames are the names a run would use, with a placeholder run id.
-func DryRunNames(manager string) Names { return namesFor("RUNID", manager) }
+// DryRunNames are the names a run would use, with placeholders for the run
+// id and the engine's ID mapping.
+func DryRunNames(manager string) Names {
+	n := namesFor("RUNID", manager, "")
+	n.Cache = "safe-install-cache-" + manager + "-IDMAP"
+	return n
+}
 
 // DryRunProfiles stand for the private profile files a run writes.
 func DryRunProfiles() Profiles {

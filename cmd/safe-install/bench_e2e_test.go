@@ -41,7 +41,8 @@ func TestBenchColdNPMCI(t *testing.T) {
 		if who == "plain" {
 			bench.cmd("npm", "cache", "clean", "--force")
 		} else {
-			bench.cmd("podman", "volume", "rm", "-f", "safe-install-cache-npm")
+			// One cache per engine ID mapping: safe-install-cache-npm-<hash>.
+			bench.cmd("sh", "-c", "podman volume ls -q --filter name=^safe-install-cache-npm- | xargs -r podman volume rm -f")
 		}
 	})
 }

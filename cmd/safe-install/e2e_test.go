@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,7 +65,10 @@ func TestMain(m *testing.M) {
 
 // setupE2E finds the binary and Podman, starts the user's API service (the
 // tool under test gets a fake HOME, so it must find an existing service
-// with the real storage) and builds the sandbox image once.
+// with the real storage) and builds the sandbox image once. With
+// SAFE_INSTALL_TEST_ENGINE set (a URL, like CI's Podman 5 service from
+// .ci/podman5.sh) every safe-install and podman the tests start uses that
+// engine instead, through CONTAINER_HOST.
 func setupE2E() (func(), error) {
 	binary = os.Getenv("SAFE_INSTALL_BIN")
 	if binary == "" {
@@ -76,29 +80,30 @@ func setupE2E() (func(), error) {
 	if os.Geteuid() == 0 {
 		return nil, fmt.Errorf("e2e tests run as the rootless user: `make test-e2e` switches to it when run as root")
 	}
-	sock := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "podman", "podman.sock")
-	var stop func()
-	if exec.Command("podman", "--url", "unix://"+sock, "version").Run() != nil {
-		if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-			return nil, err
-		}
-		cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting podman system service: %w", err)
-		}
-		stop = func() { cmd.Process.Kill(); cmd.Wait() }
-		for i := 0; ; i++ {
-			if exec.Command("podman", "--url", "unix://"+sock, "version").Run() == nil {
-				break
-			}
-			if i > 100 {
-				stop()
-				return nil, fmt.Errorf("podman system service did not answer on %s", sock)
-			}
-			time.Sleep(100 * time.Millisecond)
+	stop := func() {
+		if localService != nil {
+			// TERM: a rootless Podman that made the user namespace passes
+			// it on to the service inside; KILL would orphan that one.
+			localService.Process.Signal(syscall.SIGTERM)
+			localService.Wait()
 		}
 	}
-	out, err := exec.Command(binary, "image", "list").CombinedOutput()
+	url := testEngine
+	if url != "" {
+		os.Setenv("CONTAINER_HOST", url)
+	} else {
+		url = "unix://" + localSocket()
+		if err := startLocalService(); err != nil {
+			return nil, err
+		}
+	}
+	// The log names both ends: a 4.3 client talks to a 5.x service fine.
+	out, err := exec.Command("podman", "--url", url, "version").CombinedOutput()
+	if err != nil {
+		return stop, fmt.Errorf("podman --url %s version: %v\n%s", url, err, out)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: engine %s\n%s", url, out)
+	out, err = exec.Command(binary, "image", "list").CombinedOutput()
 	if err != nil {
 		return stop, fmt.Errorf("safe-install image list: %v\n%s", err, out)
 	}
@@ -113,6 +118,43 @@ func setupE2E() (func(), error) {
 	return stop, nil
 }
 
+// testEngine is SAFE_INSTALL_TEST_ENGINE: the engine every test uses, or
+// "" for the rootless user's own.
+var testEngine = os.Getenv("SAFE_INSTALL_TEST_ENGINE")
+
+// localService is the user's API service when the tests started it.
+var localService *exec.Cmd
+
+func localSocket() string {
+	return filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "podman", "podman.sock")
+}
+
+// startLocalService starts the user's API service on its default socket
+// unless one answers there.
+func startLocalService() error {
+	sock := "unix://" + localSocket()
+	if exec.Command("podman", "--url", sock, "version").Run() == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(localSocket()), 0o700); err != nil {
+		return err
+	}
+	cmd := exec.Command("podman", "system", "service", "--time=0", sock)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting podman system service: %w", err)
+	}
+	localService = cmd
+	for i := 0; ; i++ {
+		if exec.Command("podman", "--url", sock, "version").Run() == nil {
+			return nil
+		}
+		if i > 100 {
+			return fmt.Errorf("podman system service did not answer on %s", sock)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func requireE2E(t testing.TB) {
 	t.Helper()
 	if setupErr == nil {
@@ -124,7 +166,8 @@ func requireE2E(t testing.TB) {
 	t.Skipf("e2e environment unusable (fails in CI): %v", setupErr)
 }
 
-// leftovers lists run containers and volumes (the shared cache aside).
+// leftovers lists run containers and volumes (the shared cache aside), on
+// the tests' engine (CONTAINER_HOST when SAFE_INSTALL_TEST_ENGINE is set).
 func leftovers() string {
 	c, _ := exec.Command("podman", "ps", "-a", "--filter", "label=io.safe-install.run", "--format", "{{.Names}}").Output()
 	v, _ := exec.Command("podman", "volume", "ls", "--filter", "label=io.safe-install.run", "--format", "{{.Name}}").Output()
@@ -187,6 +230,9 @@ func newWorld(t testing.TB) *world {
 		"GITHUB_TOKEN=ghp_SICANARY" + w.suffix,
 		"AWS_SECRET_ACCESS_KEY=SICANARYAWSSECRET" + w.suffix,
 		"CI=true",
+	}
+	if testEngine != "" {
+		w.env = append(w.env, "CONTAINER_HOST="+testEngine)
 	}
 	if hostNPMMajor() >= 12 {
 		// The cases need their packages' scripts to run, as a user who

@@ -1,0 +1,53 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/errorhandling"
+)
+
+// The answers Podman gave here to a kill of a container that killAll had
+// already ended.
+func TestStoppedMeanwhile(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"Podman 4.3", &errorhandling.ErrorModel{ResponseCode: 500, Message: "container state improper: stopped", Because: "container state improper"}, true},
+		{"Podman 5.4", &errorhandling.ErrorModel{ResponseCode: 409, Message: "sending signal to container 7a0e94afcaad: container state improper", Because: "container state improper"}, true},
+		{"wrapped", fmt.Errorf("killing: %w", &errorhandling.ErrorModel{ResponseCode: 409, Because: define.ErrCtrStateInvalid.Error()}), true},
+		{"no such container", &errorhandling.ErrorModel{ResponseCode: 404, Message: "no container with name or ID \"x\" found: no such container", Because: "no such container"}, false},
+		{"not the API's", errors.New("connection refused"), false},
+	} {
+		if got := stoppedMeanwhile(c.err); got != c.want {
+			t.Errorf("%s: stoppedMeanwhile = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A changed ID mapping gets a cache volume of its own; the same mapping
+// keeps its cache.
+func TestCacheNamePerIDMapping(t *testing.T) {
+	m := func(host int) string {
+		var ms define.IDMappings // as podman info sends it
+		r := fmt.Sprintf(`[{"container_id":0,"host_id":1006,"size":1},{"container_id":1,"host_id":%d,"size":65536}]`, host)
+		if err := json.Unmarshal([]byte(`{"uidmap":`+r+`,"gidmap":`+r+`}`), &ms); err != nil {
+			t.Fatal(err)
+		}
+		return idMapping(ms)
+	}
+	if got, want := m(427680), "0:1006:1 1:427680:65536 / 0:1006:1 1:427680:65536"; got != want {
+		t.Errorf("idMapping = %q, want %q", got, want)
+	}
+	if cacheName("npm", m(427680)) != cacheName("npm", m(427680)) {
+		t.Error("the same mapping gave two cache names")
+	}
+	if cacheName("npm", m(427680)) == cacheName("npm", m(900000)) {
+		t.Error("two mappings share a cache volume")
+	}
+}
