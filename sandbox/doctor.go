@@ -93,6 +93,7 @@ func engineChecks(ctx context.Context, to Remote) []Check {
 	out = append(out, Check{Name: "engine", OK: info.Rootless, Fatal: !info.Rootless,
 		Detail: fmt.Sprintf("Podman %s on %s/%s (%s), rootless %v", info.Version, info.OS, info.Arch, info.Host, info.Rootless),
 		Fix:    map[bool]string{false: "use a rootless Podman service (as an unprivileged user)"}[info.Rootless]})
+	out = append(out, leftoverCheck(ctx, eng))
 	rt := Check{Name: "OCI runtime", OK: true, Detail: info.Runtime}
 	if info.Runtime == "crun" && info.Cgroups == "v1" {
 		rt = Check{Name: "OCI runtime", Detail: "crun on cgroup v1: fails rootless on hybrid cgroups", Fix: `set runtime = "runc" under [engine] in ~/.config/containers/containers.conf`}

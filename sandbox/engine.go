@@ -17,17 +17,12 @@ type Engine interface {
 	ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (id string, err error)
 	RemoveImage(ctx context.Context, ref string) error
 
-	// CreateVolume creates a volume owned by the sandbox user, unless it
-	// exists.
-	CreateVolume(ctx context.Context, name string) error
-	// CreateRootVolume is CreateVolume for a volume owned by root of the
-	// engine's user namespace, for files only the engine writes.
-	CreateRootVolume(ctx context.Context, name string) error
-	// CreateMemoryVolume creates a volume on a tmpfs of at most maxBytes
-	// and maxFiles (0: the tmpfs default). Its files live while a
-	// container that mounts it runs (see HolderSpec).
-	CreateMemoryVolume(ctx context.Context, name string, maxBytes, maxFiles int64) error
+	// CreateVolume creates a volume, unless one of that name exists.
+	CreateVolume(ctx context.Context, v VolumeSpec) error
 	RemoveVolume(ctx context.Context, name string) error
+	// Leftovers lists every container and volume that carries the run
+	// label (labelRun), with its labels and creation time.
+	Leftovers(ctx context.Context) ([]Leftover, error)
 	VolumeExists(ctx context.Context, name string) (bool, error)
 	// VolumePath is where a volume's files are on the engine's host.
 	VolumePath(ctx context.Context, name string) (string, error)
@@ -60,6 +55,20 @@ type Engine interface {
 	Remove(ctx context.Context, id string) error
 }
 
+// VolumeSpec is every setting of one volume.
+type VolumeSpec struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Root gives it to root of the engine's user namespace, for files only
+	// the engine writes (the seccomp profiles); else the sandbox user owns it.
+	Root bool `json:"root,omitempty"`
+	// Memory puts it on a tmpfs of at most MaxBytes and MaxFiles (0: the
+	// tmpfs default). Its files live while a container that mounts it
+	// runs (see HolderSpec).
+	Memory             bool  `json:"memory,omitempty"`
+	MaxBytes, MaxFiles int64 `json:"-"`
+}
+
 // EngineInfo is what a run needs to know about the engine.
 type EngineInfo struct {
 	Version  string `json:"version"`
@@ -80,6 +89,7 @@ type EngineInfo struct {
 type ContainerSpec struct {
 	Name    string            `json:"name"`
 	Image   string            `json:"image"`
+	Labels  map[string]string `json:"labels,omitempty"` // the run's (reap.go)
 	Command []string          `json:"command"`
 	Env     map[string]string `json:"env"` // the whole environment; nothing is inherited
 	WorkDir string            `json:"workdir"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,56 +126,78 @@ func idMapping(m define.IDMappings) string {
 	return b.String()
 }
 
-func (p *Podman) CreateVolume(ctx context.Context, name string) error {
-	return p.ensureVolume(ctx, name, sandboxUID)
-}
-
-// CreateRootVolume gives the volume to root of the engine's namespace, the
+// CreateVolume makes a labelled volume with its owner in its options (see
+// ownerOptions). A Root one goes to root of the engine's namespace, the
 // engine's own user, which every ID mapping maps: Podman itself reads the
-// seccomp profiles in it, and a volume directory (0700, its owner's) of
-// an id the engine no longer maps would be closed to it.
-func (p *Podman) CreateRootVolume(ctx context.Context, name string) error {
-	return p.ensureVolume(ctx, name, 0)
-}
-
-func (p *Podman) ensureVolume(ctx context.Context, name string, uid int) error {
+// seccomp profiles in it, and a volume directory (0700, its owner's) of an
+// id the engine no longer maps would be closed to it.
+func (p *Podman) CreateVolume(ctx context.Context, v VolumeSpec) error {
 	// Podman 4.3 ignores IgnoreIfExists (500 "volume already exists"; 5.x
 	// honours it); ask first.
-	if ok, err := volumes.Exists(p.ctx(ctx), name, nil); err == nil && ok {
+	if ok, err := volumes.Exists(p.ctx(ctx), v.Name, nil); err == nil && ok {
 		return nil
 	}
-	return p.createVolume(ctx, name, map[string]string{"o": ownerOptions(uid)})
-}
-
-// createVolume makes a labelled volume with driver options.
-func (p *Podman) createVolume(ctx context.Context, name string, opts map[string]string) error {
+	uid := sandboxUID
+	if v.Root {
+		uid = 0
+	}
+	o := []string{ownerOptions(uid)}
+	opts := map[string]string{}
+	if v.Memory {
+		opts["type"], opts["device"] = "tmpfs", "tmpfs"
+		// The tmpfs is mounted with these options too; mode=, as a tmpfs
+		// root is 1777 unless told and Podman no longer chmods it to the
+		// image's.
+		o = append(o, "mode=0755")
+		if v.MaxBytes > 0 {
+			// Podman 4.3 refuses size= for a rootless volume; nr_blocks is
+			// the same bound in pages.
+			o = append(o, fmt.Sprintf("nr_blocks=%d", (v.MaxBytes+4095)/4096))
+		}
+		if v.MaxFiles > 0 {
+			o = append(o, fmt.Sprintf("nr_inodes=%d", v.MaxFiles))
+		}
+	}
+	opts["o"] = strings.Join(o, ",")
+	labels := maps.Clone(v.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
 	_, err := volumes.Create(p.ctx(ctx), entities.VolumeCreateOptions{
-		Name:           name,
+		Name:           v.Name,
 		Options:        opts,
-		Labels:         map[string]string{label: "true"},
+		Labels:         labels,
 		IgnoreIfExists: true,
 	}, nil)
 	if err != nil {
-		return fmt.Errorf("creating volume %s: %w", name, err)
+		return fmt.Errorf("creating volume %s: %w", v.Name, err)
 	}
 	return nil
 }
 
-func (p *Podman) CreateMemoryVolume(ctx context.Context, name string, maxBytes, maxFiles int64) error {
-	opts := map[string]string{"type": "tmpfs", "device": "tmpfs"}
-	// The tmpfs is mounted with these options too; mode=, as a tmpfs root
-	// is 1777 unless told and Podman no longer chmods it to the image's.
-	o := []string{ownerOptions(sandboxUID), "mode=0755"}
-	if maxBytes > 0 {
-		// Podman 4.3 refuses size= for a rootless volume; nr_blocks is
-		// the same bound in pages.
-		o = append(o, fmt.Sprintf("nr_blocks=%d", (maxBytes+4095)/4096))
+// Leftovers lists the containers and volumes that carry the run label.
+func (p *Podman) Leftovers(ctx context.Context) ([]Leftover, error) {
+	filter := map[string][]string{"label": {label}}
+	cs, err := containers.List(p.ctx(ctx), new(containers.ListOptions).WithAll(true).WithFilters(filter))
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
 	}
-	if maxFiles > 0 {
-		o = append(o, fmt.Sprintf("nr_inodes=%d", maxFiles))
+	var out []Leftover
+	for _, c := range cs {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = c.Names[0]
+		}
+		out = append(out, Leftover{Kind: "container", Name: name, Labels: c.Labels, Created: c.Created, Running: c.State == "running"})
 	}
-	opts["o"] = strings.Join(o, ",")
-	return p.createVolume(ctx, name, opts)
+	vs, err := volumes.List(p.ctx(ctx), new(volumes.ListOptions).WithFilters(filter))
+	if err != nil {
+		return nil, fmt.Errorf("listing volumes: %w", err)
+	}
+	for _, v := range vs {
+		out = append(out, Leftover{Kind: "volume", Name: v.Name, Labels: v.Labels, Created: v.CreatedAt})
+	}
+	return out, nil
 }
 
 func (p *Podman) VolumeExists(ctx context.Context, name string) (bool, error) {
@@ -249,7 +272,13 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	s.Env = c.Env
 	s.WorkDir = c.WorkDir
 	s.User = c.User
-	s.Labels = map[string]string{label: "true"}
+	s.Labels = maps.Clone(c.Labels)
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	if s.Labels[label] == "" {
+		s.Labels[label] = "true" // every container of safe-install's can be found
+	}
 	f := false
 	t := true
 	s.EnvHost = &f

@@ -24,7 +24,7 @@ const seccompMount = "/seccomp"
 // one place on that host the API lets a client write, so a remote engine
 // gets its profiles the same way as a local one. No sandbox container ever
 // mounts this volume. Its content never changes: new profiles, new name.
-func ensureProfiles(ctx context.Context, eng Engine, image string) (Profiles, map[seccomp.Phase]string, error) {
+func ensureProfiles(ctx context.Context, eng Engine, image string, labels map[string]string) (Profiles, map[seccomp.Phase]string, error) {
 	var inputs []Input
 	hashes := map[seccomp.Phase]string{}
 	all := sha256.New()
@@ -46,7 +46,7 @@ func ensureProfiles(ctx context.Context, eng Engine, image string) (Profiles, ma
 		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	if !ok {
-		if err := writeProfileVolume(ctx, eng, image, vol, inputs); err != nil {
+		if err := writeProfileVolume(ctx, eng, image, vol, inputs, labels); err != nil {
 			_ = eng.RemoveVolume(context.WithoutCancel(ctx), vol) // never trust a half-written one
 			return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
 		}
@@ -64,12 +64,12 @@ func ensureProfiles(ctx context.Context, eng Engine, image string) (Profiles, ma
 
 // writeProfileVolume creates the volume and copies the profiles into it
 // through a container that is created for this and never started.
-func writeProfileVolume(ctx context.Context, eng Engine, image, vol string, inputs []Input) error {
-	if err := eng.CreateRootVolume(ctx, vol); err != nil {
+func writeProfileVolume(ctx context.Context, eng Engine, image, vol string, inputs []Input, labels map[string]string) error {
+	if err := eng.CreateVolume(ctx, VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
 		return err
 	}
 	id, err := eng.Create(ctx, ContainerSpec{
-		Name: "safe-install-seccomp-" + newRunID(), Image: image, Command: []string{"true"},
+		Name: "safe-install-seccomp-" + newRunID(), Image: image, Command: []string{"true"}, Labels: labels,
 		User: fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
 		NoNewPrivileges: true, ReadOnlyRoot: true,
 		Volumes: []VolumeMount{{Name: vol, Dest: seccompMount}},

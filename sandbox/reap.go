@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Labels every container and volume of a run carries (DESIGN invariant 13:
@@ -164,4 +166,39 @@ func Reap(ctx context.Context, eng Reaper, leftovers []Leftover) []error {
 		}
 	}
 	return errs
+}
+
+// leftoverCheck is doctor's view of what earlier runs left.
+func leftoverCheck(ctx context.Context, eng Reaper) Check {
+	left, err := FindLeftovers(ctx, eng, DefaultLimits)
+	if err != nil {
+		return Check{Name: "leftovers", Detail: err.Error()}
+	}
+	if len(left) == 0 {
+		return Check{Name: "leftovers", OK: true, Detail: "no container or volume of an earlier run is left"}
+	}
+	var names []string
+	for _, l := range left {
+		names = append(names, fmt.Sprintf("%s %s (%s)", l.Kind, l.Name, l.Why))
+	}
+	return Check{Name: "leftovers", Detail: "earlier runs left " + strings.Join(names, ", "),
+		Fix: "safe-install clean (the next run removes them too)"}
+}
+
+// reapLeftovers removes, at the start of a run, what earlier runs left
+// behind, and says so.
+func (r *runner) reapLeftovers(ctx context.Context) {
+	left, err := FindLeftovers(ctx, r.eng, r.opts.Limits)
+	if err != nil {
+		r.log.Warn("looking for what earlier runs left", zap.Error(err))
+		return
+	}
+	if len(left) == 0 {
+		return
+	}
+	errs := Reap(ctx, r.eng, left)
+	r.progress("removed %s that earlier runs left behind (%s)", fmt.Sprintf("%d containers and volumes", len(left)-len(errs)), left[0].Why)
+	for _, err := range errs {
+		r.log.Warn("removing a leftover", zap.Error(err))
+	}
 }

@@ -105,7 +105,9 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, run
 	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
 		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch()}
 	defer r.steps.end()
-	r.names = namesFor(newRunID(), p.Manager, info.IDMap)
+	runID := newRunID()
+	r.names = namesFor(runID, p.Manager, info.IDMap)
+	r.labels = runLabels(runID)
 	defer func() {
 		if runErr != nil {
 			// The step that failed, whichever it was.
@@ -124,6 +126,7 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, run
 type runner struct {
 	eng         Engine
 	plan        *Plan
+	labels      map[string]string // on every container and volume of the run (reap.go)
 	opts        Options
 	log         *zap.Logger
 	names       Names
@@ -437,7 +440,8 @@ func (r *runner) progress(format string, args ...any) { r.steps.note(format, arg
 func (r *runner) run(ctx context.Context) error {
 	p := r.plan
 	var err error
-	if r.profiles, r.res.Seccomp, err = ensureProfiles(ctx, r.eng, r.opts.Image); err != nil {
+	r.reapLeftovers(ctx)
+	if r.profiles, r.res.Seccomp, err = ensureProfiles(ctx, r.eng, r.opts.Image, r.labels); err != nil {
 		return err
 	}
 	// The work volume is a tmpfs: on this machine's ext4, creating a
@@ -445,15 +449,15 @@ func (r *runner) run(ctx context.Context) error {
 	// recently_deleted scan), so node_modules written to a disk volume and
 	// again to the project cost twice what plain npm's one write costs.
 	// In memory, only the copy into the project touches the disk.
-	if err := r.eng.CreateMemoryVolume(ctx, r.names.Work, r.opts.Limits.DiskBytes, r.opts.Limits.DiskFiles); err != nil {
-		return fmt.Errorf("%w: %w", ErrEngine, err)
+	if err := r.createVolumeSpec(ctx, VolumeSpec{Name: r.names.Work, Memory: true, MaxBytes: r.opts.Limits.DiskBytes, MaxFiles: r.opts.Limits.DiskFiles}); err != nil {
+		return err
 	}
-	r.volumes = append(r.volumes, r.names.Work)
-	if err := r.eng.CreateVolume(ctx, r.names.FetchConfig); err != nil {
-		return fmt.Errorf("%w: %w", ErrEngine, err)
+	if err := r.createVolume(ctx, r.names.FetchConfig); err != nil {
+		return err
 	}
-	r.volumes = append(r.volumes, r.names.FetchConfig)
-	if err := r.eng.CreateVolume(ctx, r.names.Cache); err != nil {
+	// The cache outlives runs by design: it carries no run's labels, so no
+	// reaper takes it.
+	if err := r.eng.CreateVolume(ctx, VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	holder, err := r.create(ctx, HolderSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
@@ -836,14 +840,22 @@ func (r *runner) runTrusted(ctx context.Context, id, what string) error {
 
 // createVolume creates one of the run's volumes.
 func (r *runner) createVolume(ctx context.Context, name string) error {
-	if err := r.eng.CreateVolume(ctx, name); err != nil {
+	return r.createVolumeSpec(ctx, VolumeSpec{Name: name})
+}
+
+// createVolumeSpec creates one of the run's volumes, with its labels
+// (reap.go), and removes it at the end.
+func (r *runner) createVolumeSpec(ctx context.Context, v VolumeSpec) error {
+	v.Labels = r.labels
+	if err := r.eng.CreateVolume(ctx, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
-	r.volumes = append(r.volumes, name)
+	r.volumes = append(r.volumes, v.Name)
 	return nil
 }
 
 func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {
+	spec.Labels = r.labels
 	id, err := r.eng.Create(ctx, spec)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrEngine, err)

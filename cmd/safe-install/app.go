@@ -65,6 +65,7 @@ EXAMPLE:
 			newPipCommand(e, logp),
 			newImageCommand(e, logp),
 			newDoctorCommand(e),
+			newCleanCommand(e, logp),
 			newSeccompCommand(e),
 			newVersionCommand(e),
 		},
