@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
@@ -60,6 +61,11 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 	return startService(ctx, log)
 }
 
+// serviceIdle is how long a private service waits for a request before it
+// ends: far longer than any pause between a run's calls, short enough that
+// a killed run's service does not linger.
+const serviceIdle = 60 * time.Second
+
 // startService runs `podman system service` on a socket in a private
 // directory and connects to it.
 func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error) {
@@ -71,7 +77,12 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 		return nil, nil, fmt.Errorf("starting Podman's service: %w", err)
 	}
 	sock := "unix://" + filepath.Join(dir, "podman.sock")
-	cmd := exec.Command("podman", "system", "service", "--time=0", sock)
+	// An idle timeout, so that a service whose safe-install was killed
+	// ends by itself (--time=0 ran 40 minutes past such a run), and a
+	// process group of its own: rootless Podman re-executes itself in a
+	// user namespace, and stop must end that process too.
+	cmd := exec.Command("podman", "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, _ := os.Create(filepath.Join(dir, "service.log"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -79,8 +90,17 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 		return nil, nil, fmt.Errorf("%w: starting podman system service: %w", ErrEngine, err)
 	}
 	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		// TERM lets podman end the process it re-executed; KILL the
+		// whole group if it has not gone in a few seconds.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
 		out.Close()
 		os.RemoveAll(dir)
 	}
