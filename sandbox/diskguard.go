@@ -6,20 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-)
 
-// DiskFree is the free space of the filesystem that holds an engine's
-// volumes.
-type DiskFree struct {
-	Bytes uint64
-	Files uint64 // free inodes; only when FilesKnown
-	// FilesKnown: the engine's filesystem was measured directly (statfs
-	// on this machine), not through the engine's info.
-	FilesKnown bool
-	// Cheap: measuring again costs a system call, not an API round trip,
-	// so the guard can look often.
-	Cheap bool
-}
+	"github.com/safe-install/safe-install/sandbox/engine"
+)
 
 // diskGuard bounds what one phase writes to the engine's disk (THREATS
 // RT-52). Rootless Podman on cgroup v1 has no storage quota for volumes,
@@ -29,7 +18,7 @@ type DiskFree struct {
 // the phase began. The count is the whole filesystem's: other writers on
 // the machine add to it, which errs on the side of stopping.
 type diskGuard struct {
-	eng    Engine
+	eng    engine.Engine
 	volume string
 	kill   func() // stops the phase's container
 	bytes  int64  // 0: no byte bound
@@ -105,7 +94,7 @@ func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop fun
 // twice the last interval's growth: the container keeps writing while it
 // is being killed (about 3 GB/s into the page cache here, so 15 MB per
 // 5 ms look), and the limit is a bound, not a target.
-func (g diskGuard) exceeded(start, prev, now DiskFree) *diskExceeded {
+func (g diskGuard) exceeded(start, prev, now engine.DiskFree) *diskExceeded {
 	used, step := drop(start.Bytes, now.Bytes), drop(prev.Bytes, now.Bytes)
 	if g.bytes > 0 && used+2*step > g.bytes {
 		return &diskExceeded{what: "bytes", used: used, over: g.bytes}

@@ -4,5 +4,5 @@
 // A run has five steps: copy the inputs in as a tar stream, fetch with
 // scripts disabled, run install scripts with no network, copy the artifacts
 // out through a hostile-archive-safe extractor, and swap them into the
-// project atomically. Podman is only reached through the Engine interface.
+// project atomically. Podman is only reached through the engine package.
 package sandbox

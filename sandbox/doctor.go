@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // Check is one prerequisite: whether it holds, what was seen, and the fix.
@@ -27,7 +28,7 @@ type Check struct {
 // Doctor checks what a run needs, without running one: the user, the
 // kernel's user namespaces, Podman and its rootless setup, the engine's
 // runtime, storage and cgroups, the sandbox image and the CA bundle.
-func Doctor(ctx context.Context, to Remote) []Check {
+func Doctor(ctx context.Context, to engine.Remote) []Check {
 	var out []Check
 	add := func(c Check) { out = append(out, c) }
 	setup := "sudo images/host-setup.sh $USER (from a safe-install checkout)"
@@ -75,9 +76,9 @@ func caBundle() Check {
 	return Check{Name: "CA bundle", OK: true, Detail: "/etc/ssl/certs/ca-certificates.crt (baked into the image; the egress proxy uses the system trust)"}
 }
 
-func engineChecks(ctx context.Context, to Remote) []Check {
+func engineChecks(ctx context.Context, to engine.Remote) []Check {
 	var out []Check
-	eng, stop, err := Connect(ctx, to, nil)
+	eng, stop, err := engine.Connect(ctx, to, nil)
 	if err != nil {
 		fix := "check podman info as this user"
 		if to.Connection != "" {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // probeJS runs in the fetch container, under the relay, and reports what it
@@ -76,7 +78,7 @@ function viaProxy(method, url) {
 // metadata address are all out of reach.
 func TestE2EFetchEgress(t *testing.T) {
 	ctx := context.Background()
-	eng, stop, err := Connect(ctx, Remote{}, nil)
+	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
 	if err != nil {
 		t.Fatalf("connecting to Podman (CI must have it): %v", err)
 	}

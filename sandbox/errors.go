@@ -5,20 +5,21 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/safe-install/safe-install/sandbox/engine"
+
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // Sentinel errors; callers test them with errors.Is.
 var (
 	// ErrRootful: the engine would run containers as the host's root.
-	ErrRootful = errors.New("safe-install refuses to run as root: rootless Podman is the point. " +
-		"Run it as an unprivileged user (as root: sudo images/host-setup.sh USER, then run as USER)")
+	ErrRootful = engine.ErrRootful
 	// ErrUnsupported: a package-manager command that safe-install does not wrap.
 	ErrUnsupported = errors.New("safe-install wraps installs only")
 	// ErrPolicy: the plan was refused before anything ran (git dependency, flag, spec).
 	ErrPolicy = errors.New("refused by policy")
 	// ErrEngine: no usable container engine.
-	ErrEngine = errors.New("sandbox unavailable")
+	ErrEngine = engine.ErrUnavailable
 	// ErrTimeout: a phase ran past its wall-clock bound.
 	ErrTimeout = errors.New("time limit reached")
 	// ErrTheft: with --strict, a package touched a decoy credential.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // errFound stops a walk at the first hit.
@@ -19,7 +21,7 @@ var errFound = errors.New("found")
 // the engine runs on another OS or architecture (a remote one), any machine
 // code it built (a .node addon, a compiled wheel) was built for that one.
 // Pure-JS and pure-Python installs pass.
-func checkNative(info EngineInfo, staging string) error {
+func checkNative(info engine.EngineInfo, staging string) error {
 	if info.OS == "" || info.OS == runtime.GOOS && info.Arch == runtime.GOARCH {
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 func TestCheckNative(t *testing.T) {
@@ -17,11 +19,11 @@ func TestCheckNative(t *testing.T) {
 		"node_modules/b/build/Release/b.node": "\x7fELF\x02\x01\x01",
 	})
 	wheel := writeProject(t, map[string]string{"safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl": "PK"})
-	other := EngineInfo{Host: "ssh://u@builder/run/podman.sock", OS: "linux", Arch: "riscv64"}
+	other := engine.EngineInfo{Host: "ssh://u@builder/run/podman.sock", OS: "linux", Arch: "riscv64"}
 	if runtime.GOARCH == "riscv64" {
 		other.Arch = "s390x"
 	}
-	same := EngineInfo{Host: "local", OS: runtime.GOOS, Arch: runtime.GOARCH}
+	same := engine.EngineInfo{Host: "local", OS: runtime.GOOS, Arch: runtime.GOARCH}
 
 	if err := checkNative(other, pure); err != nil {
 		t.Errorf("pure install from another architecture: %v", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -24,7 +25,7 @@ const seccompMount = "/seccomp"
 // one place on that host the API lets a client write, so a remote engine
 // gets its profiles the same way as a local one. No sandbox container ever
 // mounts this volume. Its content never changes: new profiles, new name.
-func ensureProfiles(ctx context.Context, eng Engine, image string, labels map[string]string) (Profiles, map[seccomp.Phase]string, error) {
+func ensureProfiles(ctx context.Context, eng engine.Engine, image string, labels map[string]string) (Profiles, map[seccomp.Phase]string, error) {
 	var inputs []Input
 	hashes := map[seccomp.Phase]string{}
 	all := sha256.New()
@@ -64,15 +65,15 @@ func ensureProfiles(ctx context.Context, eng Engine, image string, labels map[st
 
 // writeProfileVolume creates the volume and copies the profiles into it
 // through a container that is created for this and never started.
-func writeProfileVolume(ctx context.Context, eng Engine, image, vol string, inputs []Input, labels map[string]string) error {
-	if err := eng.CreateVolume(ctx, VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
+func writeProfileVolume(ctx context.Context, eng engine.Engine, image, vol string, inputs []Input, labels map[string]string) error {
+	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
 		return err
 	}
-	id, err := eng.Create(ctx, ContainerSpec{
+	id, err := eng.Create(ctx, engine.ContainerSpec{
 		Name: "safe-install-seccomp-" + newRunID(), Image: image, Command: []string{"true"}, Labels: labels,
 		User: fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
 		NoNewPrivileges: true, ReadOnlyRoot: true,
-		Volumes: []VolumeMount{{Name: vol, Dest: seccompMount}},
+		Volumes: []engine.VolumeMount{{Name: vol, Dest: seccompMount}},
 	})
 	if err != nil {
 		return err

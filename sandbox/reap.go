@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // Labels every container and volume of a run carries (DESIGN invariant 13:
@@ -17,22 +19,10 @@ import (
 // killed run cannot remove its own objects; the next run, `safe-install
 // clean` and doctor find them by these.
 const (
-	labelRun    = "io.safe-install.run"    // the run id
+	labelRun    = engine.LabelRun          // the run id
 	labelClient = "io.safe-install.client" // host/boot id/pid/process start time
 	labelCache  = "io.safe-install.cache"  // a cache volume: kept across runs, never reaped
 )
-
-// Leftover is a container or volume of some run, as the engine lists it.
-type Leftover struct {
-	Kind    string            `json:"kind"` // "container" or "volume"
-	Name    string            `json:"name"`
-	Labels  map[string]string `json:"labels"`
-	Created time.Time         `json:"created"` // as the engine recorded it
-	Running bool              `json:"running,omitempty"`
-	// Why is set when it is to be reaped: its client is gone, or it is
-	// older than any run can be.
-	Why string `json:"why,omitempty"`
-}
 
 // client identifies this process across pid reuse and reboots.
 type client struct {
@@ -98,7 +88,7 @@ const reapGrace = 10 * time.Minute
 // process is gone (or is another process now, or the machine rebooted); any
 // object older than the longest run (the only test for another machine's,
 // or one made before clients were recorded).
-func judge(l Leftover, me client, maxAge time.Duration, now time.Time) string {
+func judge(l engine.Leftover, me client, maxAge time.Duration, now time.Time) string {
 	if l.Labels[labelCache] != "" || strings.HasPrefix(l.Name, "safe-install-cache-") {
 		return ""
 	}
@@ -124,19 +114,19 @@ func judge(l Leftover, me client, maxAge time.Duration, now time.Time) string {
 // Reaper lists and removes what runs left behind.
 type Reaper interface {
 	// Leftovers lists every container and volume that carries labelRun.
-	Leftovers(ctx context.Context) ([]Leftover, error)
+	Leftovers(ctx context.Context) ([]engine.Leftover, error)
 	Remove(ctx context.Context, id string) error
 	RemoveVolume(ctx context.Context, name string) error
 }
 
 // FindLeftovers lists what `safe-install clean` would remove, with why.
-func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]Leftover, error) {
+func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]engine.Leftover, error) {
 	all, err := eng.Leftovers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: listing what earlier runs left: %w", ErrEngine, err)
 	}
 	me, now := thisClient(), time.Now()
-	var out []Leftover
+	var out []engine.Leftover
 	for _, l := range all {
 		if l.Why = judge(l, me, runBound(lim), now); l.Why != "" {
 			out = append(out, l)
@@ -147,7 +137,7 @@ func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]Leftover, err
 
 // Reap removes the leftovers, containers first (a volume in use cannot
 // go), and returns what it could not remove.
-func Reap(ctx context.Context, eng Reaper, leftovers []Leftover) []error {
+func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error {
 	var errs []error
 	for _, kind := range []string{"container", "volume"} {
 		for _, l := range leftovers {

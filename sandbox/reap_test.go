@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 func TestJudgeLeftovers(t *testing.T) {
@@ -25,19 +27,19 @@ func TestJudgeLeftovers(t *testing.T) {
 	elsewhere.host = "buildbox"
 	for _, c := range []struct {
 		name   string
-		l      Leftover
+		l      engine.Leftover
 		reaped string // a word of why, or ""
 	}{
-		{"this run's", Leftover{Name: "x", Labels: map[string]string{labelClient: me.String()}, Created: now}, ""},
-		{"client gone", Leftover{Name: "x", Labels: map[string]string{labelClient: gone.String()}, Created: now}, "gone"},
-		{"pid reused", Leftover{Name: "x", Labels: map[string]string{labelClient: reused.String()}, Created: now}, "gone"},
-		{"rebooted", Leftover{Name: "x", Labels: map[string]string{labelClient: rebooted.String()}, Created: now}, "booted"},
-		{"another machine's, young", Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-time.Hour)}, ""},
-		{"another machine's, old", Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-max - time.Hour)}, "older"},
-		{"no client, young", Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now}, ""},
-		{"no client, old", Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now.Add(-max - time.Hour)}, "older"},
-		{"cache", Leftover{Name: "safe-install-cache-npm", Labels: map[string]string{labelClient: gone.String()}, Created: now.Add(-100 * time.Hour)}, ""},
-		{"cache by label", Leftover{Name: "c", Labels: map[string]string{labelCache: "npm", labelClient: gone.String()}}, ""},
+		{"this run's", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: me.String()}, Created: now}, ""},
+		{"client gone", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: gone.String()}, Created: now}, "gone"},
+		{"pid reused", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: reused.String()}, Created: now}, "gone"},
+		{"rebooted", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: rebooted.String()}, Created: now}, "booted"},
+		{"another machine's, young", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-time.Hour)}, ""},
+		{"another machine's, old", engine.Leftover{Name: "x", Labels: map[string]string{labelClient: elsewhere.String()}, Created: now.Add(-max - time.Hour)}, "older"},
+		{"no client, young", engine.Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now}, ""},
+		{"no client, old", engine.Leftover{Name: "x", Labels: map[string]string{labelRun: "true"}, Created: now.Add(-max - time.Hour)}, "older"},
+		{"cache", engine.Leftover{Name: "safe-install-cache-npm", Labels: map[string]string{labelClient: gone.String()}, Created: now.Add(-100 * time.Hour)}, ""},
+		{"cache by label", engine.Leftover{Name: "c", Labels: map[string]string{labelCache: "npm", labelClient: gone.String()}}, ""},
 	} {
 		got := judge(c.l, me, max, now)
 		if (got == "") != (c.reaped == "") || !strings.Contains(got, c.reaped) {
@@ -46,5 +48,17 @@ func TestJudgeLeftovers(t *testing.T) {
 	}
 	if processStart(os.Getpid()) != me.start {
 		t.Error("processStart is not stable")
+	}
+}
+
+// A changed ID mapping gets a cache volume of its own; the same mapping
+// keeps its cache.
+func TestCacheNamePerIDMapping(t *testing.T) {
+	a, b := "0:1006:1 1:427680:65536 / 0:1006:1 1:427680:65536", "0:1006:1 1:900000:65536 / 0:1006:1 1:900000:65536"
+	if cacheName("npm", a) != cacheName("npm", a) {
+		t.Error("the same mapping gave two cache names")
+	}
+	if cacheName("npm", a) == cacheName("npm", b) {
+		t.Error("two mappings share a cache volume")
 	}
 }

@@ -344,9 +344,6 @@ func (c *relayConn) pop() []byte {
 	}
 }
 
-// DetachKeys are the attach session's detach keys: ctrl-p (0x10), ctrl-q.
-const DetachKeys = "ctrl-p,ctrl-q"
-
 // escapeWriter writes 0x10 as 0x10 0x00, so the detach sequence 0x10 0x11
 // never occurs in the relay's stdin; relay.js undoes it.
 type escapeWriter struct{ w io.Writer }

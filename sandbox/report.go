@@ -6,6 +6,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // ReportSchema names the report's format; it changes when a field changes
@@ -21,7 +22,7 @@ type Report struct {
 	OK         bool                     `json:"ok"`
 	Error      string                   `json:"error,omitempty"`
 	DurationMS int64                    `json:"duration_ms"`
-	Engine     EngineInfo               `json:"engine"`
+	Engine     engine.EngineInfo        `json:"engine"`
 	Image      string                   `json:"image"`
 	Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 	Limits     ReportLimits             `json:"limits"`

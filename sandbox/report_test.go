@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -23,7 +24,7 @@ func TestReportGolden(t *testing.T) {
 		Registries: []Registry{{URL: "https://registry.npmjs.org/", Auth: "Bearer SECRET"}}}
 	res := &Result{
 		Image:  "localhost/safe-install-npm:node20.20.2-abc",
-		Engine: EngineInfo{Version: "4.3.1", Rootless: true, Host: "local", OS: "linux", Arch: "amd64", Cgroups: "v1"},
+		Engine: engine.EngineInfo{Version: "4.3.1", Rootless: true, Host: "local", OS: "linux", Arch: "amd64", Cgroups: "v1"},
 		Phases: []PhaseResult{
 			{Name: "fetch", Duration: 1500 * time.Millisecond},
 			{Name: "scripts", ExitCode: 11, Duration: 2 * time.Second, Scripts: []ScriptRun{{Package: "evil@1.0.0", Event: "postinstall", DurationMS: 120, Recorded: true}}},

@@ -26,6 +26,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -58,10 +59,10 @@ type PhaseResult struct {
 
 // Result is a finished run.
 type Result struct {
-	Image  string        `json:"image"`
-	Engine EngineInfo    `json:"engine"`
-	Phases []PhaseResult `json:"phases"`
-	Copied archive.Stats `json:"copied"`
+	Image  string            `json:"image"`
+	Engine engine.EngineInfo `json:"engine"`
+	Phases []PhaseResult     `json:"phases"`
+	Copied archive.Stats     `json:"copied"`
 	// Seccomp holds each phase's profile hash.
 	Seccomp map[seccomp.Phase]string `json:"seccomp"`
 	Swapped []string                 `json:"swapped"`
@@ -90,7 +91,7 @@ type Result struct {
 // Run carries out a plan in the sandbox and, when every phase succeeded and
 // every artifact entry passed validation, swaps the artifacts into the
 // project. On any error the project is as it was.
-func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, runErr error) {
+func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Result, runErr error) {
 	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -124,7 +125,7 @@ func Run(ctx context.Context, eng Engine, p *Plan, opts Options) (_ *Result, run
 }
 
 type runner struct {
-	eng         Engine
+	eng         engine.Engine
 	plan        *Plan
 	labels      map[string]string // on every container and volume of the run (reap.go)
 	opts        Options
@@ -449,7 +450,7 @@ func (r *runner) run(ctx context.Context) error {
 	// recently_deleted scan), so node_modules written to a disk volume and
 	// again to the project cost twice what plain npm's one write costs.
 	// In memory, only the copy into the project touches the disk.
-	if err := r.createVolumeSpec(ctx, VolumeSpec{Name: r.names.Work, Memory: true, MaxBytes: r.opts.Limits.DiskBytes, MaxFiles: r.opts.Limits.DiskFiles}); err != nil {
+	if err := r.createVolumeSpec(ctx, engine.VolumeSpec{Name: r.names.Work, Memory: true, MaxBytes: r.opts.Limits.DiskBytes, MaxFiles: r.opts.Limits.DiskFiles}); err != nil {
 		return err
 	}
 	if err := r.createVolume(ctx, r.names.FetchConfig); err != nil {
@@ -457,7 +458,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	// The cache outlives runs by design: it carries no run's labels, so no
 	// reaper takes it.
-	if err := r.eng.CreateVolume(ctx, VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
+	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	holder, err := r.create(ctx, HolderSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
@@ -715,7 +716,7 @@ func (r *runner) plantDecoys(ctx context.Context) error {
 // scriptsPhase runs one container of third-party scripts: it gets the
 // decoys (the first one fills the home volume) and inputs, and what ran
 // is printed.
-func (r *runner) scriptsPhase(ctx context.Context, name string, spec ContainerSpec, inputs []Input, title string) (string, PhaseResult, error) {
+func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.ContainerSpec, inputs []Input, title string) (string, PhaseResult, error) {
 	id, err := r.create(ctx, spec)
 	if err != nil {
 		return "", PhaseResult{}, err
@@ -840,12 +841,12 @@ func (r *runner) runTrusted(ctx context.Context, id, what string) error {
 
 // createVolume creates one of the run's volumes.
 func (r *runner) createVolume(ctx context.Context, name string) error {
-	return r.createVolumeSpec(ctx, VolumeSpec{Name: name})
+	return r.createVolumeSpec(ctx, engine.VolumeSpec{Name: name})
 }
 
 // createVolumeSpec creates one of the run's volumes, with its labels
 // (reap.go), and removes it at the end.
-func (r *runner) createVolumeSpec(ctx context.Context, v VolumeSpec) error {
+func (r *runner) createVolumeSpec(ctx context.Context, v engine.VolumeSpec) error {
 	v.Labels = r.labels
 	if err := r.eng.CreateVolume(ctx, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
@@ -854,7 +855,7 @@ func (r *runner) createVolumeSpec(ctx context.Context, v VolumeSpec) error {
 	return nil
 }
 
-func (r *runner) create(ctx context.Context, spec ContainerSpec) (string, error) {
+func (r *runner) create(ctx context.Context, spec engine.ContainerSpec) (string, error) {
 	spec.Labels = r.labels
 	id, err := r.eng.Create(ctx, spec)
 	if err != nil {

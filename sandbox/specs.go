@@ -12,6 +12,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -68,7 +69,7 @@ func namesFor(runID, manager, idmap string) Names {
 }
 
 // cacheName is the lasting cache volume of a manager, one per user
-// namespace mapping of the engine (EngineInfo.IDMap): what a cache got
+// namespace mapping of the engine (engine.EngineInfo.IDMap): what a cache got
 // under another mapping belongs to host ids the engine no longer maps,
 // which no one in its namespace may write, chown or even delete (seen
 // after a Podman 5 service came back with other subordinate ids, issue
@@ -84,11 +85,11 @@ func cacheName(manager, idmap string) string {
 // read-only root, tmpfs
 // for the writable scratch places, and rlimits that hold where cgroup
 // limits are ignored (cgroup v1 rootless, as measured here).
-func hardened(name, image string, ph Phase, lim Limits, profile string) ContainerSpec {
+func hardened(name, image string, ph Phase, lim Limits, profile string) engine.ContainerSpec {
 	// Podman 4.3 takes no uid= for tmpfs, so both are world-writable and
 	// sticky; the sandbox user is the only user inside.
 	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", lim.TmpBytes)
-	return ContainerSpec{
+	return engine.ContainerSpec{
 		Name:  name,
 		Image: image,
 		// The host stops a phase at lim.Timeout; the container ends itself
@@ -98,12 +99,12 @@ func hardened(name, image string, ph Phase, lim Limits, profile string) Containe
 		Env:             ph.Env,
 		WorkDir:         WorkDir,
 		User:            fmt.Sprintf("%d:%d", sandboxUID, sandboxUID),
-		Tmpfs:           []TmpfsMount{{Dest: "/tmp", Options: tmpfs}, {Dest: "/home/sandbox", Options: tmpfs}},
+		Tmpfs:           []engine.TmpfsMount{{Dest: "/tmp", Options: tmpfs}, {Dest: "/home/sandbox", Options: tmpfs}},
 		CapDrop:         []string{"all"},
 		NoNewPrivileges: true,
 		ReadOnlyRoot:    true,
 		SeccompProfile:  profile,
-		Rlimits: []Rlimit{
+		Rlimits: []engine.Rlimit{
 			{Type: "nproc", Soft: uint64(lim.Pids), Hard: uint64(lim.Pids)},
 			{Type: "data", Soft: uint64(lim.MemoryBytes), Hard: uint64(lim.MemoryBytes)},
 			{Type: "fsize", Soft: uint64(lim.Extract.MaxFileBytes), Hard: uint64(lim.Extract.MaxFileBytes)},
@@ -130,11 +131,11 @@ func runBound(lim Limits) time.Duration { return 6*lim.Timeout + 10*time.Minute 
 // FetchSpec is the fetch container: no network either, but a relay on its
 // stdin and stdout to the egress proxy on the host; the only one that
 // mounts the fetch config volume and the writable cache.
-func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	s := hardened(n.Fetch, image, p.Fetch, lim, prof[seccomp.Fetch])
 	s.Network = "none"
 	s.Stdin = true
-	s.Volumes = []VolumeMount{
+	s.Volumes = []engine.VolumeMount{
 		{Name: n.Work, Dest: WorkDir},
 		{Name: n.FetchConfig, Dest: FetchConfigDir, ReadOnly: true},
 		{Name: n.Cache, Dest: "/cache"},
@@ -148,13 +149,13 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) Contai
 // project's own scripts, which get a fresh one that no dependency's script
 // wrote), filled with decoy credentials before it starts (decoyEnv adds the
 // decoy variables).
-func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) ContainerSpec {
+func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) engine.ContainerSpec {
 	ph.Env = maps.Clone(ph.Env)
 	maps.Copy(ph.Env, decoyEnv)
 	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == DecoyHome })
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
 	return s
 }
 
@@ -164,12 +165,12 @@ func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim 
 // holder each phase would find it empty (measured). It runs only sleep,
 // with the volume read-only, for no longer than a run can take: a holder
 // whose run was killed frees the tmpfs's memory by itself.
-func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+func HolderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	ph := Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
 	s.Command = ph.Command // sleep is its own bound
 	s.Network = "none"
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}}
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}}
 	return s
 }
 
@@ -179,11 +180,11 @@ func HolderSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec 
 // (a listing in the work volume could be forged, or be a FIFO that blocks
 // the write); the work volume is read-only to it. Only the project's own
 // scripts run after it.
-func hashSpec(image string, n Names, lim Limits, prof Profiles) ContainerSpec {
+func hashSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Volumes = []VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
 	return s
 }
 
@@ -197,16 +198,16 @@ const (
 // decoyAuditSpec lists the decoy homes' files with their access and
 // modification times, from a trusted command, read-only: the
 // dependencies' home, and the project scripts' when they ran.
-func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Profiles) ContainerSpec {
+func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Profiles) engine.ContainerSpec {
 	cmd := []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"}
-	vols := []VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}}
+	vols := []engine.VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}}
 	if projectHome {
 		cmd = slices.Insert(cmd, 2, ProjectHomeAudit)
-		vols = append(vols, VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
+		vols = append(vols, engine.VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
 	}
 	s := hardened(n.Scripts+"-audit", image, Phase{Command: cmd, Env: map[string]string{"PATH": "/usr/bin:/bin"}}, lim, prof[seccomp.Scripts])
 	s.WorkDir, s.Network, s.Volumes = "/", "none", vols
-	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m TmpfsMount) bool { return m.Dest == DecoyHome })
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == DecoyHome })
 	return s
 }
 

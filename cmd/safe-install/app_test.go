@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // runApp runs the CLI in-process in dir with a fake HOME.
@@ -73,7 +74,7 @@ func TestDryRun(t *testing.T) {
 		t.Error("the dry run prints a credential")
 	}
 	var out struct {
-		Containers []sandbox.ContainerSpec
+		Containers []engine.ContainerSpec
 	}
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("dry run is not JSON: %v\n%s", err, stdout)
@@ -105,7 +106,7 @@ func TestDryRun(t *testing.T) {
 // As root, nothing runs; as anyone else, the refusal is not about root.
 func TestRootIsRefused(t *testing.T) {
 	t.Parallel()
-	_, _, err := sandbox.Connect(context.Background(), sandbox.Remote{Connection: "unix:///nonexistent.sock"}, nil)
+	_, _, err := engine.Connect(context.Background(), engine.Remote{Connection: "unix:///nonexistent.sock"}, nil)
 	if os.Geteuid() == 0 {
 		if err != sandbox.ErrRootful {
 			t.Errorf("as root Connect = %v, want ErrRootful", err)

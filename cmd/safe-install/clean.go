@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 func newCleanCommand(e *env, log **zap.Logger) *cli.Command {
@@ -29,7 +30,7 @@ EXAMPLE:
 			&cli.BoolFlag{Name: "json", Usage: "print the list as JSON", Destination: &asJSON},
 		},
 		Action: func(c *cli.Context) error {
-			eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
+			eng, stop, err := engine.Connect(c.Context, e.remote(), *log)
 			if err != nil {
 				return err
 			}

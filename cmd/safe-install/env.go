@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
@@ -51,8 +51,8 @@ func (x escapingWriter) Write(p []byte) (int, error) {
 }
 
 // remote is the engine the global flags name ("" for the local one).
-func (e *env) remote() sandbox.Remote {
-	return sandbox.Remote{Connection: e.connection, Identity: e.identity, Home: e.home, Env: e.vars}
+func (e *env) remote() engine.Remote {
+	return engine.Remote{Connection: e.connection, Identity: e.identity, Home: e.home, Env: e.vars}
 }
 
 func newEnv() *env {

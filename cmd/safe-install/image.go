@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 func newImageCommand(e *env, log **zap.Logger) *cli.Command {
@@ -27,7 +28,7 @@ EXAMPLE:
 				Name:  "build",
 				Usage: "build (or rebuild) the default sandbox image for this host",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
+					eng, stop, err := engine.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}
@@ -47,7 +48,7 @@ EXAMPLE:
 				Name:  "list",
 				Usage: "print the default image's name and whether the engine has it",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
+					eng, stop, err := engine.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}
@@ -72,7 +73,7 @@ EXAMPLE:
 				Name:  "rm",
 				Usage: "remove the default image",
 				Action: func(c *cli.Context) error {
-					eng, stop, err := sandbox.Connect(c.Context, e.remote(), *log)
+					eng, stop, err := engine.Connect(c.Context, e.remote(), *log)
 					if err != nil {
 						return err
 					}

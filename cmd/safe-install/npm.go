@@ -15,6 +15,7 @@ import (
 
 	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/seccomp"
 )
@@ -184,7 +185,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
 	}
 	connecting := time.Now()
-	eng, stop, err := sandbox.Connect(c.Context, e.remote(), log)
+	eng, stop, err := engine.Connect(c.Context, e.remote(), log)
 	if err != nil {
 		return err
 	}
@@ -328,8 +329,8 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		Plan       *sandbox.Plan            `json:"plan"`
 		Limits     sandbox.Limits           `json:"limits"`
 		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
-		Containers []sandbox.ContainerSpec  `json:"containers"`
-	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []sandbox.ContainerSpec{
+		Containers []engine.ContainerSpec   `json:"containers"`
+	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []engine.ContainerSpec{
 		sandbox.HolderSpec(image, names, lim, profiles), sandbox.FetchSpec(plan, image, names, lim, profiles)}}
 	if plan.Scripts != nil {
 		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, names.Home, lim, profiles, sandbox.DryRunDecoyEnv()))

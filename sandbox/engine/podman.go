@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"context"
@@ -59,8 +59,8 @@ func (c connCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// label marks every object a run creates, so leftovers can be found.
-const label = "io.safe-install.run"
+// LabelRun marks every object a run creates, so leftovers can be found.
+const LabelRun = "io.safe-install.run"
 
 func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
 	info, err := system.Info(p.ctx(ctx), nil)
@@ -137,7 +137,7 @@ func (p *Podman) CreateVolume(ctx context.Context, v VolumeSpec) error {
 	if ok, err := volumes.Exists(p.ctx(ctx), v.Name, nil); err == nil && ok {
 		return nil
 	}
-	uid := sandboxUID
+	uid := SandboxUID
 	if v.Root {
 		uid = 0
 	}
@@ -177,7 +177,7 @@ func (p *Podman) CreateVolume(ctx context.Context, v VolumeSpec) error {
 
 // Leftovers lists the containers and volumes that carry the run label.
 func (p *Podman) Leftovers(ctx context.Context) ([]Leftover, error) {
-	filter := map[string][]string{"label": {label}}
+	filter := map[string][]string{"label": {LabelRun}}
 	cs, err := containers.List(p.ctx(ctx), new(containers.ListOptions).WithAll(true).WithFilters(filter))
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
@@ -276,8 +276,8 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
-	if s.Labels[label] == "" {
-		s.Labels[label] = "true" // every container of safe-install's can be found
+	if s.Labels[LabelRun] == "" {
+		s.Labels[LabelRun] = "true" // every container of safe-install's can be found
 	}
 	f := false
 	t := true

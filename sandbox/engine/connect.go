@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 		}
 		conn, err := bindings.NewConnectionWithIdentity(ctx, uri, identity, false)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", redactURL(uri), ErrEngine, err)
+			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", redactURL(uri), ErrUnavailable, err)
 		}
 		return &Podman{conn: conn, host: redactURL(uri), local: strings.HasPrefix(uri, "unix:")}, func() {}, nil
 	}
@@ -70,7 +70,7 @@ const serviceIdle = 60 * time.Second
 // directory and connects to it.
 func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error) {
 	if _, err := exec.LookPath("podman"); err != nil {
-		return nil, nil, fmt.Errorf("%w: podman is not installed (Debian/Ubuntu: sudo images/host-setup.sh $USER)", ErrEngine)
+		return nil, nil, fmt.Errorf("%w: podman is not installed (Debian/Ubuntu: sudo images/host-setup.sh $USER)", ErrUnavailable)
 	}
 	dir, err := os.MkdirTemp("", "safe-install-podman-")
 	if err != nil {
@@ -87,7 +87,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
-		return nil, nil, fmt.Errorf("%w: starting podman system service: %w", ErrEngine, err)
+		return nil, nil, fmt.Errorf("%w: starting podman system service: %w", ErrUnavailable, err)
 	}
 	stop := func() {
 		// TERM lets podman end the process it re-executed; KILL the
@@ -113,7 +113,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			logs, _ := os.ReadFile(filepath.Join(dir, "service.log"))
 			stop()
-			return nil, nil, fmt.Errorf("%w: podman system service did not answer: %w\n%s", ErrEngine, errors.Join(err, ctx.Err()), logs)
+			return nil, nil, fmt.Errorf("%w: podman system service did not answer: %w\n%s", ErrUnavailable, errors.Join(err, ctx.Err()), logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,8 +1,9 @@
-package sandbox
+package engine
 
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Engine is the little of a container engine that a run needs. The Podman
@@ -68,6 +69,36 @@ type VolumeSpec struct {
 	Memory             bool  `json:"memory,omitempty"`
 	MaxBytes, MaxFiles int64 `json:"-"`
 }
+
+// Leftover is a container or volume of some run, as the engine lists it.
+type Leftover struct {
+	Kind    string            `json:"kind"` // "container" or "volume"
+	Name    string            `json:"name"`
+	Labels  map[string]string `json:"labels"`
+	Created time.Time         `json:"created"` // as the engine recorded it
+	Running bool              `json:"running,omitempty"`
+	// Why is set when it is to be reaped: its client is gone, or it is
+	// older than any run can be.
+	Why string `json:"why,omitempty"`
+}
+
+// DiskFree is the free space of the filesystem that holds an engine's
+// volumes.
+type DiskFree struct {
+	Bytes uint64
+	Files uint64 // free inodes; only when FilesKnown
+	// FilesKnown: the engine's filesystem was measured directly (statfs
+	// on this machine), not through the engine's info.
+	FilesKnown bool
+	// Cheap: measuring again costs a system call, not an API round trip,
+	// so the guard can look often.
+	Cheap bool
+}
+
+// DetachKeys are the attach session's detach keys: ctrl-p (0x10), ctrl-q.
+// Whatever a phase's stdin carries must never hold them (the relay
+// escapes 0x10).
+const DetachKeys = "ctrl-p,ctrl-q"
 
 // EngineInfo is what a run needs to know about the engine.
 type EngineInfo struct {

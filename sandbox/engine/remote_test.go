@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"crypto/ed25519"
@@ -42,7 +42,7 @@ func TestRemoteResolvesPodmanConnections(t *testing.T) {
 			t.Errorf("%s: got %q %q %v", tc.conn, uri, id, err)
 		}
 	}
-	if _, _, err := (Remote{Connection: "nope", Home: home}).resolve(); !errors.Is(err, ErrEngine) {
+	if _, _, err := (Remote{Connection: "nope", Home: home}).resolve(); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("unknown name: %v", err)
 	}
 }
@@ -86,7 +86,7 @@ func TestVerifyHostKey(t *testing.T) {
 	known := filepath.Join(home, ".ssh", "known_hosts")
 
 	err := r.verifyHostKey(uri)
-	if !errors.Is(err, ErrEngine) || !strings.Contains(err.Error(), ssh.FingerprintSHA256(key)) ||
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), ssh.FingerprintSHA256(key)) ||
 		!strings.Contains(err.Error(), "ssh-keyscan -p "+port+" "+host) {
 		t.Errorf("unknown host: %v", err)
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"bufio"
@@ -34,7 +34,7 @@ func (r Remote) resolve() (uri, identity string, err error) {
 	}
 	uri, identity, ok := r.lookupConnection(r.Connection)
 	if !ok {
-		return "", "", fmt.Errorf("%w: no Podman connection named %q (see `podman system connection list`), and it is not a URL like ssh://user@host/run/user/1000/podman/podman.sock", ErrEngine, r.Connection)
+		return "", "", fmt.Errorf("%w: no Podman connection named %q (see `podman system connection list`), and it is not a URL like ssh://user@host/run/user/1000/podman/podman.sock", ErrUnavailable, r.Connection)
 	}
 	if r.Identity != "" {
 		identity = r.Identity
@@ -107,7 +107,7 @@ var errHostKeyChecked = errors.New("host key checked")
 func (r Remote) verifyHostKey(uri string) error {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return fmt.Errorf("%w: %q is not a URL: %w", ErrEngine, uri, err)
+		return fmt.Errorf("%w: %q is not a URL: %w", ErrUnavailable, uri, err)
 	}
 	if u.Scheme != "ssh" {
 		return nil
@@ -120,7 +120,7 @@ func (r Remote) verifyHostKey(uri string) error {
 	file := filepath.Join(r.Home, ".ssh", "known_hosts")
 	check, err := knownhosts.New(file)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: reading %s: %w", ErrEngine, file, err)
+		return fmt.Errorf("%w: reading %s: %w", ErrUnavailable, file, err)
 	}
 	var verdict error
 	var fingerprint string
@@ -139,12 +139,12 @@ func (r Remote) verifyHostKey(uri string) error {
 	}
 	conn, err := net.DialTimeout("tcp", addr, cfg.Timeout)
 	if err != nil {
-		return fmt.Errorf("%w: connecting to %s: %w", ErrEngine, addr, err)
+		return fmt.Errorf("%w: connecting to %s: %w", ErrUnavailable, addr, err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	if _, _, _, err := ssh.NewClientConn(conn, addr, cfg); !errors.Is(err, errHostKeyChecked) {
-		return fmt.Errorf("%w: ssh handshake with %s: %w", ErrEngine, addr, err)
+		return fmt.Errorf("%w: ssh handshake with %s: %w", ErrUnavailable, addr, err)
 	}
 	hostArg := u.Hostname()
 	if port != "22" {
@@ -157,10 +157,10 @@ func (r Remote) verifyHostKey(uri string) error {
 	case errors.As(verdict, &ke) && len(ke.Want) == 0:
 		return fmt.Errorf("%w: the ssh host %s is not in %s; its key's fingerprint is %s. "+
 			"If that is the host's key (check it on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), add it with: "+
-			"ssh-keyscan %s >> %s", ErrEngine, addr, file, fingerprint, hostArg, file)
+			"ssh-keyscan %s >> %s", ErrUnavailable, addr, file, fingerprint, hostArg, file)
 	case errors.As(verdict, &ke):
 		return fmt.Errorf("%w: the ssh host %s presented the key %s, which does NOT match the one in %s:%d; "+
-			"someone may be intercepting the connection. Refusing to connect", ErrEngine, addr, fingerprint, ke.Want[0].Filename, ke.Want[0].Line)
+			"someone may be intercepting the connection. Refusing to connect", ErrUnavailable, addr, fingerprint, ke.Want[0].Filename, ke.Want[0].Line)
 	}
-	return fmt.Errorf("%w: checking the host key of %s: %w", ErrEngine, addr, verdict)
+	return fmt.Errorf("%w: checking the host key of %s: %w", ErrUnavailable, addr, verdict)
 }

@@ -1,0 +1,27 @@
+package engine
+
+import (
+	"errors"
+	"net/url"
+)
+
+// Sentinel errors; callers test them with errors.Is.
+var (
+	// ErrUnavailable: no usable container engine.
+	ErrUnavailable = errors.New("sandbox unavailable")
+	// ErrRootful: the engine would run containers as the host's root.
+	ErrRootful = errors.New("safe-install refuses to run as root: rootless Podman is the point. " +
+		"Run it as an unprivileged user (as root: sudo images/host-setup.sh USER, then run as USER)")
+)
+
+// SandboxUID is the image's unprivileged user, which every phase runs as
+// and which owns the volumes.
+const SandboxUID = 1000
+
+// redactURL hides a URL's password for messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
