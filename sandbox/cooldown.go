@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 // ReleaseAge is the cooldown: refuse any package version published less
@@ -97,7 +99,7 @@ func registryPackages(l npmLockfile, defaultRegistry string) []lockedPackage {
 // Check reads each package's packument (its `time` field) from its
 // registry, with the credential the plan holds for that registry, and
 // refuses the first version younger than the cooldown.
-func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []Registry) error {
+func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egress.Registry) error {
 	data, err := os.ReadFile(lockfile)
 	if err != nil {
 		return fmt.Errorf("--min-release-age reads the lockfile: %w", err)
@@ -163,7 +165,7 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []Reg
 
 // fetchTimes reads a full packument's `time` map (the abbreviated one
 // npm installs with has none).
-func fetchTimes(ctx context.Context, client *http.Client, registry, name string, registries []Registry) (map[string]time.Time, error) {
+func fetchTimes(ctx context.Context, client *http.Client, registry, name string, registries []egress.Registry) (map[string]time.Time, error) {
 	u := strings.TrimSuffix(registry, "/") + "/" + strings.Replace(name, "/", "%2f", 1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -171,7 +173,7 @@ func fetchTimes(ctx context.Context, client *http.Client, registry, name string,
 	}
 	req.Header.Set("Accept", "application/json")
 	if pu, err := url.Parse(u); err == nil {
-		if reg, ok := matchRegistry(registries, pu); ok && reg.Auth != "" {
+		if reg, ok := egress.Match(registries, pu); ok && reg.Auth != "" {
 			req.Header.Set("Authorization", reg.Auth)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 func TestReleaseAge(t *testing.T) {
@@ -44,7 +46,7 @@ func TestReleaseAge(t *testing.T) {
 		}
 		return p
 	}
-	regs := []Registry{{URL: reg.URL + "/", Auth: "Bearer TOKEN"}}
+	regs := []egress.Registry{{URL: reg.URL + "/", Auth: "Bearer TOKEN"}}
 	c := ReleaseAge{Min: 48 * time.Hour, Now: func() time.Time { return now }}
 
 	if err := c.Check(t.Context(), lock(t, "1.0.0"), regs); err != nil {

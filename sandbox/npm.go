@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -180,8 +181,8 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 	p.Registries = cfg.registries
 	for _, a := range opts.AllowRegistries {
-		if _, ok := matchRegistry(p.Registries, mustParse(a)); !ok {
-			p.Registries = append(p.Registries, Registry{URL: a})
+		if _, ok := egress.Match(p.Registries, mustParse(a)); !ok {
+			p.Registries = append(p.Registries, egress.Registry{URL: a})
 		}
 	}
 	if err := checkResolvedHosts(lockfile, lock, p.Registries); err != nil {
@@ -192,7 +193,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 	// npm reaches the registries only through the relay to the egress
 	// proxy, which holds the credentials.
-	proxy := fmt.Sprintf("http://127.0.0.1:%d/", RelayPort)
+	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
 	fetchRC := append(cfg.fetch, "proxy="+proxy, "https-proxy="+proxy, "noproxy=", "strict-ssl=true")
 	p.FetchOnly = []Input{{Name: "npmrc", Data: []byte(strings.Join(fetchRC, "\n") + "\n"), Mode: 0o644}}
 
@@ -489,7 +490,7 @@ func checkProjectRegistries(projectOnly map[string]string, allowed []string) err
 
 // checkResolvedHosts refuses a lockfile entry whose tarball lives outside
 // the allowlist before anything is fetched, naming the package and host.
-func checkResolvedHosts(l npmLockfile, lock string, regs []Registry) error {
+func checkResolvedHosts(l npmLockfile, lock string, regs []egress.Registry) error {
 	for _, k := range sortedKeys(l.Packages) {
 		r := l.Packages[k].Resolved
 		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
@@ -499,7 +500,7 @@ func checkResolvedHosts(l npmLockfile, lock string, regs []Registry) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s entry %s: bad resolved URL %q", ErrPolicy, lock, k, r)
 		}
-		if _, ok := matchRegistry(regs, u); !ok {
+		if _, ok := egress.Match(regs, u); !ok {
 			return fmt.Errorf("%w: %s entry %s (%s) resolves to host %s, which is not an allowed registry; "+
 				"allow it with --allow-registry %s://%s/ if you trust it", ErrPolicy, lock, k, packageOf(k+"/x"), u.Host, u.Scheme, u.Host)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 // defaultRegistry is npm's own default, trusted like one the user configured.
@@ -68,9 +70,9 @@ func parseNpmrc(data []byte) []npmrcEntry {
 // who may see it. Credentials are in no list that reaches a container: the
 // egress proxy adds them on the host (registries[].Auth).
 type npmConfig struct {
-	project    []string   // non-secret project settings: /work/.npmrc, every phase
-	fetch      []string   // the user's non-secret settings: fetch container only
-	registries []Registry // registries the fetch may reach, with their credentials
+	project    []string          // non-secret project settings: /work/.npmrc, every phase
+	fetch      []string          // the user's non-secret settings: fetch container only
+	registries []egress.Registry // registries the fetch may reach, with their credentials
 	// projectOnly are registries that only the project's .npmrc names,
 	// by URL, with the key that names them.
 	projectOnly map[string]string
@@ -151,7 +153,7 @@ func sanitizeNpmrc(user, project []byte, env map[string]string, warn func(string
 			continue
 		}
 		seen[scope] = true
-		cfg.registries = append(cfg.registries, Registry{URL: r, Auth: authHeader(creds[scope])})
+		cfg.registries = append(cfg.registries, egress.Registry{URL: r, Auth: authHeader(creds[scope])})
 	}
 	return cfg
 }

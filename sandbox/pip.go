@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/wheel"
 )
 
@@ -154,7 +155,7 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 	env := pipEnv(idx)
 	fetchEnv := pipEnv(idx)
-	proxy := fmt.Sprintf("http://127.0.0.1:%d", RelayPort)
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", egress.RelayPort)
 	fetchEnv["PIP_PROXY"] = proxy
 	fetchEnv["PIP_CERT"] = FetchConfigDir + "/ca.pem"
 	fetchEnv["PIP_CACHE_DIR"] = "/cache/pip"

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 // pipPlan plans in a fresh project with a fresh HOME; env adds variables.
@@ -81,7 +83,7 @@ func TestPipPlanCredentialsStayOnTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Registry{{URL: "https://idx.example/", Auth: basic("u", "INDEXPW")}, {URL: "https://extra.example/", Auth: basic("n", "NETRCPW")}}
+	want := []egress.Registry{{URL: "https://idx.example/", Auth: basic("u", "INDEXPW")}, {URL: "https://extra.example/", Auth: basic("n", "NETRCPW")}}
 	if !slices.Equal(p.Registries, want) {
 		t.Errorf("registries %+v, want %+v", p.Registries, want)
 	}

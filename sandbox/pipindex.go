@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 // PyPIIndex is pip's default index; its files live on another host.
 const PyPIIndex = "https://pypi.org/simple"
 
-var pypiRegistries = []Registry{{URL: "https://pypi.org/simple/"}, {URL: "https://files.pythonhosted.org/packages/"}}
+var pypiRegistries = []egress.Registry{{URL: "https://pypi.org/simple/"}, {URL: "https://files.pythonhosted.org/packages/"}}
 
 // pipIndex is where the fetch phase's pip looks, after every source of
 // configuration has been read: the user's pip config files and PIP_*
@@ -24,7 +26,7 @@ type pipIndex struct {
 	ExtraURLs  []string
 	FindLinks  []string // remote URLs, and container paths of local dirs
 	NoIndex    bool
-	Registries []Registry
+	Registries []egress.Registry
 	localLinks []string // project-relative find-links dirs, to copy in
 }
 
@@ -124,7 +126,7 @@ func resolvePipIndex(project string, cmdline, files []indexOption, opts PlanOpti
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return "", fmt.Errorf("%w: %s: %q is not an http(s) index URL", ErrPolicy, where, redactURL(raw))
 		}
-		reg := Registry{URL: u.Scheme + "://" + u.Host + "/"}
+		reg := egress.Registry{URL: u.Scheme + "://" + u.Host + "/"}
 		if u.User != nil {
 			pw, _ := u.User.Password()
 			reg.Auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))
@@ -133,7 +135,7 @@ func resolvePipIndex(project string, cmdline, files []indexOption, opts PlanOpti
 		}
 		if raw == PyPIIndex || strings.TrimSuffix(raw, "/") == PyPIIndex {
 			idx.Registries = append(idx.Registries, pypiRegistries...)
-		} else if _, ok := matchRegistry(idx.Registries, u); !ok {
+		} else if _, ok := egress.Match(idx.Registries, u); !ok {
 			// pip sends an index's credentials to its whole host, and the
 			// index's file links may point anywhere on it.
 			idx.Registries = append(idx.Registries, reg)

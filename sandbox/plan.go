@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
 // Ecosystem is what safe-install knows of one package manager: how its
@@ -84,7 +86,7 @@ type Plan struct {
 	// third-party code ran, because the user asked npm to change them.
 	Manifests []string `json:"manifests"`
 	// Registries are all the fetch phase may reach (the egress allowlist).
-	Registries []Registry `json:"registries"`
+	Registries []egress.Registry `json:"registries"`
 	// TamperCheck describes the artifacts after the fetch and holds every
 	// entry a scripts phase returns to the copy-back rule (npm: npmTree).
 	TamperCheck bool `json:"tamper_check"`

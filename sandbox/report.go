@@ -6,6 +6,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
@@ -60,9 +61,9 @@ type ReportLimits struct {
 
 // ReportEgress is what the fetch phase could reach and what it tried.
 type ReportEgress struct {
-	Allowlist []string  `json:"allowlist"`
-	Contacted []string  `json:"contacted"`
-	Refused   []Refusal `json:"refused"`
+	Allowlist []string         `json:"allowlist"`
+	Contacted []string         `json:"contacted"`
+	Refused   []egress.Refusal `json:"refused"`
 }
 
 // ReportPhase is one container's run and the scripts npm announced in it.
@@ -81,7 +82,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 		OK: runErr == nil, DurationMS: took.Milliseconds(),
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
-		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []Refusal{}},
+		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []egress.Refusal{}},
 		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, NetworkAttempts: []NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 		Timings: []Timing{},
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/seccomp"
 )
@@ -21,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 func TestReportGolden(t *testing.T) {
 	t.Parallel()
 	plan := &Plan{Manager: "npm", Args: []string{"ci"}, Project: "/home/u/proj",
-		Registries: []Registry{{URL: "https://registry.npmjs.org/", Auth: "Bearer SECRET"}}}
+		Registries: []egress.Registry{{URL: "https://registry.npmjs.org/", Auth: "Bearer SECRET"}}}
 	res := &Result{
 		Image:  "localhost/safe-install-npm:node20.20.2-abc",
 		Engine: engine.EngineInfo{Version: "4.3.1", Rootless: true, Host: "local", OS: "linux", Arch: "amd64", Cgroups: "v1"},
@@ -33,7 +34,7 @@ func TestReportGolden(t *testing.T) {
 		HeldBack:   []HeldBack{{Package: "bcrypt@6.0.0", Scripts: []string{"install: node-gyp-build"}}},
 		Seccomp:    map[seccomp.Phase]string{seccomp.Fetch: "sha256:f", seccomp.Scripts: "sha256:s"},
 		Contacted:  []string{"registry.npmjs.org:443"},
-		Refused:    []Refusal{{Method: "PUT", Host: "registry.npmjs.org", Path: "/evil", Reason: "only GET and HEAD reach a registry from the sandbox"}},
+		Refused:    []egress.Refusal{{Method: "PUT", Host: "registry.npmjs.org", Path: "/evil", Reason: "only GET and HEAD reach a registry from the sandbox"}},
 		Decoys:     []string{"~/.aws/credentials", "~/.npmrc", "~/.ssh/id_ed25519", "GITHUB_TOKEN", "NPM_TOKEN"},
 		Theft: []TheftAttempt{
 			{Decoy: "~/.npmrc", How: "read", Packages: []string{"evil@1.0.0"}},

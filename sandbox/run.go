@@ -26,6 +26,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/tree"
@@ -67,9 +68,9 @@ type Result struct {
 	Seccomp map[seccomp.Phase]string `json:"seccomp"`
 	Swapped []string                 `json:"swapped"`
 	// Contacted and Refused are what the fetch phase's egress proxy saw.
-	Contacted []string  `json:"contacted"`
-	Refused   []Refusal `json:"refused,omitempty"`
-	Kept      []string  `json:"kept,omitempty"` // with --keep: what was left behind
+	Contacted []string         `json:"contacted"`
+	Refused   []egress.Refusal `json:"refused,omitempty"`
+	Kept      []string         `json:"kept,omitempty"` // with --keep: what was left behind
 	// Installed is what a plan's host install step put into the host
 	// environment (pip).
 	Installed *Installed `json:"installed,omitempty"`
@@ -137,7 +138,7 @@ type runner struct {
 	staging     string // where the artifacts are staged, inside stagingRoot
 	stagingRoot string
 	profiles    Profiles
-	egress      *Egress
+	egress      *egress.Egress
 	steps       *steps
 	watch       *stopwatch
 	decoys      *decoys
@@ -475,12 +476,12 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Debug("copy-back goes through the engine's archive endpoint", zap.Error(err))
 	}
 
-	if r.egress, err = NewEgress(p.Registries); err != nil {
+	if r.egress, err = egress.New(p.Registries); err != nil {
 		return err
 	}
 	fetchOnly := append(append([]Input{}, p.FetchOnly...),
 		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
-		Input{Name: "relay.js", Data: relayScript, Mode: 0o644})
+		Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
 	r.watch.lap("prepare")
 	r.steps.begin("fetching: %s (%d input files copied in)", fetchSummary(p), len(p.Inputs))
@@ -1014,8 +1015,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 func (r *runner) attachRelay(ctx context.Context, id string, out io.Writer) (chan error, *io.PipeWriter, error) {
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
-	mux := newRelayMux(stdinW, r.egress)
-	go func() { _ = mux.run(stdoutR) }()
+	go func() { _ = r.egress.Relay(stdinW, stdoutR) }()
 	ready := make(chan bool, 1)
 	done := make(chan error, 1)
 	go func() {

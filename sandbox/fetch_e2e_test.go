@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
@@ -130,7 +131,7 @@ func TestE2EFetchEgress(t *testing.T) {
 		Manager: "probe", Project: project, Artifacts: []string{"out"},
 		Inputs:     []Input{{Name: "probe.js", Data: []byte(probeJS), Mode: 0o644}, {Name: "cfg.json", Data: cfg, Mode: 0o644}},
 		Fetch:      Phase{Command: []string{"node", FetchConfigDir + "/relay.js", "node", "/work/probe.js"}, Env: env},
-		Registries: []Registry{{URL: reg.URL + "/", Auth: "Bearer " + token}},
+		Registries: []egress.Registry{{URL: reg.URL + "/", Auth: "Bearer " + token}},
 	}
 	lim := DefaultLimits
 	lim.Timeout = 2 * time.Minute

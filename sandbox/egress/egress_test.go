@@ -1,4 +1,4 @@
-package sandbox
+package egress
 
 import (
 	"bufio"
@@ -59,7 +59,7 @@ func roundTrip(t *testing.T, e *Egress, raw string) (int, string) {
 func TestEgressFiltersHostsAndMethods(t *testing.T) {
 	t.Parallel()
 	reg, other := newUpstream(t), newUpstream(t)
-	e, err := NewEgress([]Registry{{URL: reg.URL + "/npm/", Auth: "Bearer SECRET-TOKEN"}})
+	e, err := New([]Registry{{URL: reg.URL + "/npm/", Auth: "Bearer SECRET-TOKEN"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestEgressFiltersHostsAndMethods(t *testing.T) {
 func TestEgressCredentialOnlyForItsRegistry(t *testing.T) {
 	t.Parallel()
 	a, b := newUpstream(t), newUpstream(t)
-	e, err := NewEgress([]Registry{{URL: a.URL + "/", Auth: "Bearer TOKEN-A"}, {URL: b.URL + "/"}})
+	e, err := New([]Registry{{URL: a.URL + "/", Auth: "Bearer TOKEN-A"}, {URL: b.URL + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestEgressConnectTerminatesTLS(t *testing.T) {
 		io.WriteString(w, r.Method+" "+r.Header.Get("Authorization"))
 	}))
 	defer reg.Close()
-	e, err := NewEgress([]Registry{{URL: reg.URL + "/", Auth: "Bearer T"}})
+	e, err := New([]Registry{{URL: reg.URL + "/", Auth: "Bearer T"}})
 	if err != nil {
 		t.Fatal(err)
 	}

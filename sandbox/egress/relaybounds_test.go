@@ -1,4 +1,4 @@
-package sandbox
+package egress
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/internal/footprint"
 )
 
 // frameSink stands for the container's stdin: it undoes the escaping and
@@ -164,7 +166,7 @@ func muxWorstCase(t testing.TB) {
 		io.WriteString(w, "late")
 	}))
 	defer reg.Close()
-	e, err := NewEgress([]Registry{{URL: reg.URL + "/"}})
+	e, err := New([]Registry{{URL: reg.URL + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +194,9 @@ func TestRelayFloodsAreBounded(t *testing.T) {
 	base := measure(t, "baseline")
 	for _, name := range []string{"mux-tiny-frames", "mux-huge-frame", "mux-open-flood", "mux-worst-case"} {
 		f := measure(t, name)
-		t.Logf("%s: peak %d KiB (+%d), allocated %d KiB", name, f.peakKiB, f.peakKiB-base.peakKiB, f.allocBytes>>10)
-		if f.peakKiB-base.peakKiB > slack*raceFactor || f.allocBytes > 64<<20 {
-			t.Errorf("%s: peak %d KiB over the baseline's %d, allocated %d bytes", name, f.peakKiB, base.peakKiB, f.allocBytes)
+		t.Logf("%s: peak %d KiB (+%d), allocated %d KiB", name, f.PeakKiB, f.PeakKiB-base.PeakKiB, f.AllocBytes>>10)
+		if f.PeakKiB-base.PeakKiB > slack*footprint.RaceFactor || f.AllocBytes > 64<<20 {
+			t.Errorf("%s: peak %d KiB over the baseline's %d, allocated %d bytes", name, f.PeakKiB, base.PeakKiB, f.AllocBytes)
 		}
 	}
 }
@@ -292,7 +294,7 @@ func TestRelayProtocolViolations(t *testing.T) {
 func TestRelayCarriesARequest(t *testing.T) {
 	t.Parallel()
 	reg := newUpstream(t)
-	e, err := NewEgress([]Registry{{URL: reg.URL + "/"}})
+	e, err := New([]Registry{{URL: reg.URL + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package egress
 
 import (
 	"bufio"
@@ -16,6 +16,16 @@ import (
 //
 //go:embed relay.js
 var relayScript []byte
+
+// RelayScript is relay.js, which the fetch container runs in front of its
+// package manager.
+func RelayScript() []byte { return relayScript }
+
+// Relay carries the fetch container's connections to the proxy: frames
+// come from its stdout and replies go to its stdin, until stdout ends.
+func (e *Egress) Relay(stdin io.Writer, stdout io.Reader) error {
+	return newRelayMux(stdin, e).run(stdout)
+}
 
 // RelayPort is where the relay listens inside the fetch container.
 const RelayPort = 3128

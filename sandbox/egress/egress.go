@@ -1,4 +1,4 @@
-package sandbox
+package egress
 
 import (
 	"context"
@@ -64,8 +64,8 @@ type Egress struct {
 	unlisted  int             // refusals past maxRefusals
 }
 
-// NewEgress makes a proxy for these registries.
-func NewEgress(registries []Registry) (*Egress, error) {
+// New makes a proxy for these registries.
+func New(registries []Registry) (*Egress, error) {
 	ca, err := newRunCA()
 	if err != nil {
 		return nil, err
@@ -162,10 +162,12 @@ func hostPort(scheme, host string) string {
 // host and port, with the path under the registry's path. The longest
 // registry path wins, so a credential scoped to a path is not sent above it.
 func (e *Egress) registryFor(u *url.URL) (Registry, bool) {
-	return matchRegistry(e.registries, u)
+	return Match(e.registries, u)
 }
 
-func matchRegistry(registries []Registry, u *url.URL) (Registry, bool) {
+// Match finds the registry among registries that a URL belongs to, as
+// the proxy does (see registryFor).
+func Match(registries []Registry, u *url.URL) (Registry, bool) {
 	best, found := Registry{}, false
 	for _, r := range registries {
 		ru, err := url.Parse(r.URL)
