@@ -26,6 +26,7 @@ import (
 	"github.com/safe-install/safe-install/seccomp"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
@@ -141,8 +142,9 @@ type runner struct {
 	egress      *egress.Egress
 	steps       *steps
 	watch       *stopwatch
-	decoys      *decoys
-	decoyScan   *outputScanner
+	decoys      *decoy.Set
+	toolsCopied bool // the tools volume holds netlog.js (the first scripts container copies it in)
+	decoyScan   *decoy.OutputScanner
 	tamper      *npmTree        // the copy-back rule for the last scripts phase (npm)
 	copied      *atomic.Int64   // bytes of the current copy-back, for progress
 	lockStaged  bool            // the fetched lockfile is in the staging directory
@@ -556,7 +558,7 @@ func (r *runner) run(ctx context.Context) error {
 		r.watch.lap("baseline")
 		var ran []ScriptRun // every phase's, for the decoy audit
 		if deps != nil {
-			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.env),
+			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.Env()),
 				nil, fmt.Sprintf("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID)))
 			if err != nil {
 				return err
@@ -586,7 +588,7 @@ func (r *runner) run(ctx context.Context) error {
 			if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
 				return err
 			}
-			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.env),
+			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.Env()),
 				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
 			if err != nil {
 				return err
@@ -700,17 +702,14 @@ func (r *runner) run(ctx context.Context) error {
 // plantDecoys makes the scripts containers' home: a volume of this run
 // holding decoy credentials.
 func (r *runner) plantDecoys(ctx context.Context) error {
-	r.decoys = newDecoys()
-	r.decoyScan = newOutputScanner(r.decoys)
+	r.decoys = decoy.New()
+	r.decoyScan = r.decoys.NewOutputScanner()
 	for _, v := range []string{r.names.Home, r.names.Tools} {
 		if err := r.createVolume(ctx, v); err != nil {
 			return err
 		}
 	}
-	for _, f := range sortedKeys(r.decoys.files) {
-		r.res.Decoys = append(r.res.Decoys, "~/"+f)
-	}
-	r.res.Decoys = append(r.res.Decoys, sortedKeys(r.decoys.env)...)
+	r.res.Decoys = r.decoys.Names()
 	return nil
 }
 
@@ -724,14 +723,14 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 	}
 	// Each scripts container has a home of its own, fresh: the decoys go
 	// in; the tools volume is filled once.
-	if err := r.copyIn(ctx, id, DecoyHome, r.decoys.inputs()); err != nil {
+	if err := r.copyIn(ctx, id, DecoyHome, decoyInputs(r.decoys)); err != nil {
 		return "", PhaseResult{}, err
 	}
-	if !r.decoys.planted {
+	if !r.toolsCopied {
 		if err := r.copyIn(ctx, id, ToolsDir, []Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}); err != nil {
 			return "", PhaseResult{}, err
 		}
-		r.decoys.planted = true
+		r.toolsCopied = true
 	}
 	if len(inputs) > 0 {
 		if err := r.copyIn(ctx, id, WorkDir, inputs); err != nil {

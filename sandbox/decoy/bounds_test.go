@@ -1,10 +1,9 @@
-package sandbox
+package decoy
 
 import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -24,33 +23,11 @@ func measure(t *testing.T, name string) footprint.Footprint { return footprint.M
 // slack is what a scenario may cost over an idle test process (KiB).
 const slack = 32 << 10
 
-// The output capture keeps the last max bytes in at most 2*max, whatever
-// the writes: many tiny ones, one huge one.
-func TestTailBufferIsBounded(t *testing.T) {
-	t.Parallel()
-	tb := newTailBuffer(1000)
-	var all []byte
-	for i := 0; i < 100_000; i++ {
-		b := byte('a' + i%26)
-		tb.Write([]byte{b})
-		all = append(all, b)
-	}
-	if got := tb.String(); got != string(all[len(all)-1000:]) || cap(tb.buf) > 2000 {
-		t.Errorf("after tiny writes: %d bytes kept in %d", len(got), cap(tb.buf))
-	}
-	huge := bytes.Repeat([]byte("0123456789"), 1<<20)
-	tb.Write(huge)
-	tb.Write([]byte("end"))
-	if got := tb.String(); got != string(append(huge[len(huge)-997:], "end"...)) || cap(tb.buf) > 2000 {
-		t.Errorf("after a huge write: %d bytes kept in %d", len(got), cap(tb.buf))
-	}
-}
-
 // A staged file as large as a script cares to make it, full of base64 runs
 // (the decoy scan decodes those), with a decoy stashed at its very end,
 // base64-encoded: the scan finds it without holding the file.
 func decoysInABigFile(t testing.TB) {
-	d := newDecoys()
+	d := New()
 	dir := t.(*testing.T).TempDir()
 	f, err := os.Create(dir + "/big.txt")
 	if err != nil {
@@ -63,7 +40,7 @@ func decoysInABigFile(t testing.TB) {
 	}
 	f.WriteString(base64.StdEncoding.EncodeToString([]byte(d.env["GITHUB_TOKEN"])))
 	f.Close()
-	hits, err := d.scanTree(dir)
+	hits, err := d.ScanTree(dir)
 	if err != nil || len(hits["big.txt"]) != 1 {
 		t.Errorf("hits %v, %v", hits, err)
 	}
@@ -86,7 +63,7 @@ func TestDecoyScanIsBounded(t *testing.T) {
 // it decodes the same).
 func TestDecoyScanAcrossWindows(t *testing.T) {
 	t.Parallel()
-	d := newDecoys()
+	d := New()
 	b64 := base64.StdEncoding
 	window := scanWindow + scanCarry // the first read fills the buffer
 	first, second := window, 2*window-(d.newScan().longest-1)
@@ -128,23 +105,5 @@ func TestZipEntries(t *testing.T) {
 	}
 	if got, err := zipEntries(strings.NewReader("no zip at all"), 13); err != nil || got != 0 {
 		t.Errorf("no zip: %d, %v", got, err)
-	}
-}
-
-// A decoy copied into a thousand files is listed in maxStashes of them and
-// counted in the rest: the report stays short.
-func TestStashesAreBounded(t *testing.T) {
-	t.Parallel()
-	d := newDecoys()
-	files := map[string]string{}
-	for i := 0; i < 1000; i++ {
-		files[fmt.Sprintf("node_modules/evil/loot-%04d.txt", i)] = d.env["GITHUB_TOKEN"]
-	}
-	r := &runner{decoys: d, staging: writeProject(t, files), plan: &Plan{Artifacts: []string{"node_modules"}}, res: &Result{}}
-	if err := r.decoysInArtifacts(); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(r.res.Theft); n != maxStashes+1 || !strings.Contains(r.res.Theft[n-1].How, "980 more files") {
-		t.Errorf("%d theft attempts, the last %+v", n, r.res.Theft[len(r.res.Theft)-1])
 	}
 }

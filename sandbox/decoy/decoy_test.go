@@ -1,4 +1,4 @@
-package sandbox
+package decoy
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,7 +15,7 @@ import (
 )
 
 func TestDecoysLookReal(t *testing.T) {
-	d := newDecoys()
+	d := New()
 	if !strings.HasPrefix(d.env["GITHUB_TOKEN"], "ghp_") || len(d.env["GITHUB_TOKEN"]) != 40 {
 		t.Errorf("GITHUB_TOKEN %q", d.env["GITHUB_TOKEN"])
 	}
@@ -22,7 +23,7 @@ func TestDecoysLookReal(t *testing.T) {
 		!strings.HasPrefix(d.files[".ssh/id_ed25519"], "-----BEGIN OPENSSH PRIVATE KEY-----\n") {
 		t.Errorf("decoy files %v", d.files)
 	}
-	if other := newDecoys(); other.env["GITHUB_TOKEN"] == d.env["GITHUB_TOKEN"] {
+	if other := New(); other.env["GITHUB_TOKEN"] == d.env["GITHUB_TOKEN"] {
 		t.Error("two runs got the same decoy")
 	}
 }
@@ -30,7 +31,7 @@ func TestDecoysLookReal(t *testing.T) {
 // A stolen decoy is found raw, in hex and in base64 at any alignment,
 // twice encoded or not, inside other data.
 func TestDecoysFoundInEveryForm(t *testing.T) {
-	d := newDecoys()
+	d := New()
 	tok := d.env["GITHUB_TOKEN"]
 	for _, prefix := range []string{"", "x", "xy", "xyz"} {
 		loot := prefix + "env: GITHUB_TOKEN=" + tok + "\n"
@@ -41,45 +42,54 @@ func TestDecoysFoundInEveryForm(t *testing.T) {
 			"base64":  b64,
 			"base64²": base64.StdEncoding.EncodeToString([]byte(b64)),
 		} {
-			if got := d.find([]byte("junk " + form + " junk")); !slices.Equal(got, []string{"GITHUB_TOKEN"}) {
+			if got := d.Find([]byte("junk " + form + " junk")); !slices.Equal(got, []string{"GITHUB_TOKEN"}) {
 				t.Errorf("%s with prefix %q: found %v", name, prefix, got)
 			}
 		}
 	}
-	if got := d.find([]byte("ghp_" + strings.Repeat("a", 36))); len(got) != 0 {
+	if got := d.Find([]byte("ghp_" + strings.Repeat("a", 36))); len(got) != 0 {
 		t.Errorf("a token that is not the decoy matched %v", got)
 	}
 }
 
 func TestOutputScannerCatchesSplitWrites(t *testing.T) {
-	d := newDecoys()
-	s := newOutputScanner(d)
+	d := New()
+	s := d.NewOutputScanner()
 	line := "leaking " + d.env["NPM_TOKEN"] + " now\n"
 	for i := 0; i < len(line); i += 7 {
 		fmt.Fprint(s, line[i:min(i+7, len(line))])
 	}
-	if got := s.found(); !slices.Equal(got, []string{"NPM_TOKEN"}) {
+	if got := s.Found(); !slices.Equal(got, []string{"NPM_TOKEN"}) {
 		t.Errorf("found %v", got)
 	}
 }
 
 func TestReadDecoysByAccessTime(t *testing.T) {
-	d := newDecoys()
+	d := New()
 	listing := "1700000000.5 1700000000.5 .npmrc\n" + // untouched
 		"1800000000.0 1700000000.5 .aws/credentials\n" + // read
 		"1800000000.0 1800000000.0 .npm/_logs/x.log\n" // npm's own file, not a decoy
-	if got := d.readDecoys(listing); !slices.Equal(got, []string{"~/.aws/credentials"}) {
+	if got := d.Read(listing); !slices.Equal(got, []string{"~/.aws/credentials"}) {
 		t.Errorf("read %v", got)
 	}
 }
 
 func TestScanTreeFindsStashes(t *testing.T) {
-	d := newDecoys()
-	dir := writeProject(t, map[string]string{
+	d := New()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
 		"node_modules/evil/loot.txt": base64.StdEncoding.EncodeToString([]byte(d.files[".aws/credentials"])),
 		"node_modules/good/index.js": "module.exports = 1\n",
-	})
-	hits, err := d.scanTree(filepath.Join(dir, "node_modules"))
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits, err := d.ScanTree(filepath.Join(dir, "node_modules"))
 	if err != nil {
 		t.Fatal(err)
 	}

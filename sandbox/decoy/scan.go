@@ -1,4 +1,4 @@
-package sandbox
+package decoy
 
 import (
 	"archive/zip"
@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/safe-install/safe-install/sandbox/wheel"
@@ -45,7 +47,7 @@ type needle struct {
 	what string
 }
 
-func (d *decoys) newScan() *decoyScan {
+func (d *Set) newScan() *decoyScan {
 	s := &decoyScan{seen: map[string]bool{}, budget: decodeBudget}
 	for n, what := range d.search {
 		s.needles = append(s.needles, needle{[]byte(n), what})
@@ -78,12 +80,12 @@ func (s *decoyScan) add(data []byte) {
 	}
 }
 
-func (s *decoyScan) found() []string { return sortedKeys(s.seen) }
+func (s *decoyScan) found() []string { return slices.Sorted(maps.Keys(s.seen)) }
 
 // findIn is find over a stream, a window at a time. size, what the
 // stream is expected to hold, only sizes the first window: a small file is
 // read in one, without a window's worth of memory.
-func (d *decoys) findIn(r io.Reader, size uint64) ([]string, error) {
+func (d *Set) findIn(r io.Reader, size uint64) ([]string, error) {
 	s := d.newScan()
 	buf := make([]byte, 0, min(size+1, scanWindow+scanCarry))
 	for {
@@ -122,9 +124,9 @@ func carryFrom(buf []byte, needle int) int {
 	return from
 }
 
-// findInStaged searches a staged file without following a symlink (the
+// FindInStaged searches a staged file without following a symlink (the
 // tar stream may have made one where a file was expected).
-func (d *decoys) findInStaged(p string) ([]string, error) {
+func (d *Set) FindInStaged(p string) ([]string, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) || errors.Is(err, fs.ErrNotExist) {
@@ -143,7 +145,7 @@ func (d *decoys) findInStaged(p string) ([]string, error) {
 // findInZip searches every member of a wheel. One with more members than
 // a wheel may have is not opened: archive/zip holds about 200 bytes per
 // member (1M members: 210 MiB, measured), and the wheel is refused anyway.
-func (d *decoys) findInZip(p string) ([]string, error) {
+func (d *Set) findInZip(p string) ([]string, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
