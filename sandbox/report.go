@@ -1,6 +1,9 @@
 package sandbox
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/safe-install/safe-install/seccomp"
@@ -48,6 +51,24 @@ type Report struct {
 	// Timings split the run into steps (engine: connecting and the image;
 	// then the run's own, which DurationMS covers).
 	Timings []Timing `json:"timings"`
+	// PeakRSSKiB is safe-install's own peak memory (VmHWM) when the report
+	// was made, at the end of the run: DESIGN invariant 12 bounds it.
+	PeakRSSKiB int64 `json:"peak_rss_kib"`
+}
+
+// peakRSS reads this process's VmHWM in KiB (0 where /proc has none).
+func peakRSS() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // ReportLimits are the bounds in force.
@@ -84,7 +105,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []egress.Refusal{}},
 		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, NetworkAttempts: []NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
-		Timings: []Timing{},
+		Timings: []Timing{}, PeakRSSKiB: peakRSS(),
 	}
 	if runErr != nil {
 		r.Error = runErr.Error()

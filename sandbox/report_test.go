@@ -44,6 +44,10 @@ func TestReportGolden(t *testing.T) {
 			{Step: "baseline", MS: 30}, {Step: "scripts", MS: 2000}, {Step: "clean-up", MS: 400}},
 	}
 	rep := NewReport(plan, DefaultLimits, res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
+	if rep.PeakRSSKiB <= 0 {
+		t.Errorf("peak RSS %d KiB: read none", rep.PeakRSSKiB)
+	}
+	rep.PeakRSSKiB = 1234 // this process's, which varies
 	got, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -360,7 +360,8 @@ func (w *world) run(args ...string) result {
 	w.t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = w.proj
-	cmd.Env = w.env
+	report := filepath.Join(w.t.TempDir(), "report.json")
+	cmd.Env = append(slices.Clone(w.env), "SAFE_INSTALL_REPORT="+report)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -370,7 +371,7 @@ func (w *world) run(args ...string) result {
 	} else if err != nil {
 		w.t.Fatalf("running safe-install: %v", err)
 	}
-	res := result{code: code, stdout: stdout.String(), stderr: stderr.String(), peakKiB: w.checkPeakRSS(cmd.ProcessState)}
+	res := result{code: code, stdout: stdout.String(), stderr: stderr.String(), peakKiB: w.checkPeakRSS(report)}
 	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
 	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
 	return res
