@@ -81,12 +81,13 @@ func (r *runner) decoysInArtifacts() error {
 		return nil
 	}
 	hits := map[string][]string{}
-	if r.tamper != nil {
+	if r.rule != nil {
 		// Only what the scripts phase changed or added can hold a value
-		// made for this run: the rest is as npm extracted it.
-		for _, name := range r.tamper.allChanged() {
+		// made for this run: the rest is as the fetch extracted it.
+		changed := r.rule.Changed()
+		for _, name := range slices.Sorted(maps.Keys(changed)) {
 			var found []string
-			switch e := r.tamper.seen[name]; e.Kind {
+			switch e := changed[name]; e.Kind {
 			case tree.File:
 				var err error
 				if found, err = r.decoys.FindInStaged(filepath.Join(r.staging, filepath.FromSlash(name))); err != nil {
@@ -141,7 +142,7 @@ const maxStashes = 20
 // reportTheft tells the user, and fails the run with --strict.
 func (r *runner) reportTheft() error {
 	for _, t := range r.res.Theft {
-		r.steps.warn("theft attempt: %s", t)
+		r.steps.Warn("theft attempt: %s", t)
 	}
 	if len(r.res.Theft) > 0 && r.opts.Strict {
 		return fmt.Errorf("%w: %d decoy credential(s) touched, first %s; the project was left unchanged", ErrTheft, len(r.res.Theft), r.res.Theft[0])

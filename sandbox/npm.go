@@ -119,8 +119,7 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	}
 
 	p := &Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
-		TamperCheck: true, Baseline: BaselineFile, Output: npmOutput{}, Lockfile: "package-lock.json",
-		Timings: DecoyHome + "/.npm/_logs"}
+		Baseline: BaselineFile, Output: npmOutput{}}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
@@ -138,9 +137,6 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			p.Inputs = append(p.Inputs, Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
 			break
 		}
-	}
-	if lock != "" {
-		p.Lockfile = lock
 	}
 	if ci && lock == "" {
 		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", ErrPolicy, project)
@@ -265,6 +261,12 @@ func (NPM) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 			}
 		}
 	}
+	lockName := lock
+	if lockName == "" {
+		lockName = "package-lock.json" // what npm install writes
+	}
+	p.Session = &npmSession{lockfile: lockName, policy: p.Policy, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
+	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
 	return p, nil
 }
 

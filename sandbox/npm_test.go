@@ -139,7 +139,7 @@ func TestNPMPlanCIAndIgnoreScripts(t *testing.T) {
 	if len(p.Manifests) != 0 {
 		t.Errorf("npm ci brings back manifests %v; it must not change them", p.Manifests)
 	}
-	if got := fetchSummary(p); got != "npm ci --ignore-scripts --omit=dev" {
+	if got := p.FetchSummary; got != "npm ci --ignore-scripts --omit=dev" {
 		t.Errorf("fetch command %q", got)
 	}
 }

@@ -58,14 +58,6 @@ func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []strin
 	return &npmTree{before: before, ran: ran, culprits: c, bins: bins, seen: tree.Tree{}}
 }
 
-// only narrows the tree before the phase to the artifacts (node_modules):
-// a copy-back sees nothing else, and nothing else comes back.
-func (v *npmTree) only(roots []string) {
-	maps.DeleteFunc(v.before, func(name string, _ tree.Entry) bool {
-		return !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
-	})
-}
-
 // position is where an entry sits in a node_modules tree, which decides
 // who may change it.
 type position uint8
@@ -128,8 +120,8 @@ func locatePosition(name string) position {
 	return pos
 }
 
-// check judges one entry of the returned tree; "" accepts it.
-func (v *npmTree) check(name string, e tree.Entry) string {
+// Check judges one entry of the returned tree; "" accepts it.
+func (v *npmTree) Check(name string, e tree.Entry) string {
 	v.seen[name] = e
 	if problem := escape.Problem(name); problem != "" {
 		return problem
@@ -185,11 +177,16 @@ func (v *npmTree) check(name string, e tree.Entry) string {
 	return "" // outside every package: allowed, and named (outside)
 }
 
-// missing returns an entry of the tree before the phase that is gone and
-// was not a script package's own, and why that is refused: the first in
-// name order that is not a directory, for the message to name a file.
-func (v *npmTree) missing() (name, reason string) {
-	names := slices.Sorted(maps.Keys(v.before))
+// Missing returns an entry of the tree before the phase, below roots
+// (everywhere when none: the listing before the project's scripts), that
+// is gone and was not a script package's own, and why that is refused: the
+// first in name order that is not a directory, for the message to name a
+// file. A copy-back sees only the artifacts (roots: node_modules), and
+// nothing else comes back.
+func (v *npmTree) Missing(roots []string) (name, reason string) {
+	names := slices.DeleteFunc(slices.Sorted(maps.Keys(v.before)), func(name string) bool {
+		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+	})
 	slices.SortStableFunc(names, func(a, b string) int {
 		return cmpBool(v.before[a].Kind == tree.Dir, v.before[b].Kind == tree.Dir)
 	})
@@ -223,10 +220,33 @@ func (v *npmTree) allChanged() []string {
 	return all
 }
 
+// Changed is every entry that came back changed by any scripts phase, as
+// it is now.
+func (v *npmTree) Changed() tree.Tree {
+	out := tree.Tree{}
+	for _, name := range v.allChanged() {
+		out[name] = v.seen[name]
+	}
+	return out
+}
+
+// Culprits names the packages whose scripts ran in the phase.
+func (v *npmTree) Culprits() string { return v.culprits }
+
+// Warnings name, per hidden directory of node_modules, what scripts wrote
+// outside every package: allowed (Prisma generates its client there), but
+// the user is told (THREATS B11).
+func (v *npmTree) Warnings() []string {
+	var out []string
+	counts := v.outside()
+	for _, dir := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, fmt.Sprintf("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, pluralize(counts[dir], "file")))
+	}
+	return out
+}
+
 // outside counts, per hidden directory of node_modules (node_modules/.prisma),
-// the files and links scripts added or changed outside every package:
-// allowed (Prisma generates its client there), but the user is told
-// (THREATS B11).
+// the files and links scripts added or changed outside every package.
 func (v *npmTree) outside() map[string]int {
 	dirs := map[string]int{}
 	for _, name := range v.allChanged() {

@@ -134,29 +134,30 @@ func TestNPMTreeRule(t *testing.T) {
 		{"node_modules/tamper/evil\x1b]0;x\x07", file("x"), "control character"},
 	} {
 		v := newSampleCheck()
-		got := v.check(c.name, c.entry)
+		got := v.Check(c.name, c.entry)
 		if (got == "") != (c.refuse == "") || !strings.Contains(got, c.refuse) {
 			t.Errorf("%q %+v: %q, want %q", c.name, c.entry, got, c.refuse)
 		}
 	}
 	// Whoever did it ran a script in this phase: the reason names them.
-	if got := newSampleCheck().check("node_modules/optional-ext", dirEntry); !strings.Contains(got, "scripts that ran: tamper@1.0.0, addon@2.0.0") {
+	if got := newSampleCheck().Check("node_modules/optional-ext", dirEntry); !strings.Contains(got, "scripts that ran: tamper@1.0.0, addon@2.0.0") {
 		t.Errorf("the reason does not name the scripts that ran: %q", got)
 	}
 }
 
-// The tree before the phase narrowed to the artifacts: a copy-back sees
-// node_modules only, so the project's files are not missing from it.
+// A copy-back sees node_modules only: the project's files are not missing
+// from it; the listing before the project's scripts sees them all.
 func TestNPMTreeOnly(t *testing.T) {
 	t.Parallel()
 	before, _ := sampleTree()
 	before["."] = dirEntry
 	before["package.json"] = file("{}")
-	n := len(before)
 	v := newNPMTree(before, func(string) bool { return false }, nil, npmBins{})
-	v.only([]string{"node_modules"})
-	if _, ok := v.before["package.json"]; ok || len(v.before) != n-2 {
-		t.Errorf("only kept %d of %d entries", len(v.before), n)
+	if name, _ := v.Missing([]string{"node_modules"}); !strings.HasPrefix(name, "node_modules/") {
+		t.Errorf("Missing(node_modules) = %q, want an entry of node_modules, not the project's files", name)
+	}
+	if name, _ := v.Missing([]string{"package.json"}); name != "package.json" {
+		t.Errorf("Missing(package.json) = %q, want package.json: a listing of the whole work directory sees it", name)
 	}
 }
 
@@ -177,12 +178,12 @@ func TestNPMTreeMissing(t *testing.T) {
 		v := newSampleCheck()
 		for name, e := range before {
 			if name != c.gone {
-				if r := v.check(name, e); r != "" {
+				if r := v.Check(name, e); r != "" {
 					t.Fatalf("%s: %s", name, r)
 				}
 			}
 		}
-		if name, reason := v.missing(); name != c.want || (name != "" && !strings.Contains(reason, "deleted")) {
+		if name, reason := v.Missing(nil); name != c.want || (name != "" && !strings.Contains(reason, "deleted")) {
 			t.Errorf("without %q: missing() = %q, %q; want %q", c.gone, name, reason, c.want)
 		}
 	}
@@ -243,13 +244,13 @@ func TestNPMTreeProperty(t *testing.T) {
 		v := newNPMTree(w.before, func(d string) bool { return w.ran[d] }, []string{"s@1"}, lockBins(w.lock))
 		refused := ""
 		for _, name := range slices.Sorted(maps.Keys(after)) {
-			if r := v.check(name, after[name]); r != "" {
+			if r := v.Check(name, after[name]); r != "" {
 				refused = name + ": " + r
 				break
 			}
 		}
 		if refused == "" {
-			if name, r := v.missing(); name != "" {
+			if name, r := v.Missing(nil); name != "" {
 				refused = name + ": " + r
 			}
 		}

@@ -107,6 +107,16 @@ func (npmOutput) Kind() string                        { return "install script" 
 func (npmOutput) Scripts(log string) []ScriptRun      { return npmScripts(log) }
 func (npmOutput) Failure(log string) (string, string) { return npmFailure(log) }
 
+// Label lists a run by its event, and npm's implicit node-gyp rebuild by
+// its command too: npm adds it for a binding.gyp, and gyp runs the
+// commands that file names (THREATS RT-62).
+func (npmOutput) Label(s ScriptRun) string {
+	if s.Command == "node-gyp rebuild" {
+		return s.Event + " (node-gyp rebuild)"
+	}
+	return s.Event
+}
+
 // npmScripts lists the scripts npm announced, in order.
 func npmScripts(log string) []ScriptRun {
 	var out []ScriptRun

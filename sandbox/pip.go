@@ -58,6 +58,9 @@ var (
 )
 
 func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) {
+	if opts.MinReleaseAge > 0 {
+		return nil, fmt.Errorf("%w: --min-release-age works with npm only: a PEP 503 index gives no publication times", ErrPolicy)
+	}
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: give a pip command, e.g. `safe-install pip install -r requirements.txt`", ErrUnsupported)
 	}
@@ -164,6 +167,7 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 	fetch = append(fetch, localDirs...)
 	fetch = append(append(append(fetch, "--"), resolve...), specs...)
 	p.Fetch = Phase{Command: fetch, Env: fetchEnv}
+	p.FetchSummary = strings.Join(append(append([]string{"pip", "download"}, resolve...), specs...), " ")
 	p.FetchOnly = []Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}}
 
 	// The build: offline, from the wheelhouse only. Wheels that were
@@ -178,7 +182,7 @@ func (Pip) Plan(project string, args []string, opts PlanOptions) (*Plan, error) 
 
 	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
 		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}
-	p.Install = inst.install
+	p.Session = pipSession{inst: inst}
 	return p, nil
 }
 

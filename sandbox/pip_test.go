@@ -66,7 +66,7 @@ func TestPipPlanDefaultsToPyPI(t *testing.T) {
 	if p.Fetch.Env["PIP_CONFIG_FILE"] != os.DevNull || p.Fetch.Env["PIP_PROXY"] == "" {
 		t.Errorf("fetch env %v", p.Fetch.Env)
 	}
-	if p.Install == nil || !slices.Equal(p.Artifacts, []string{pipWheels}) || p.TamperCheck {
+	if _, ok := p.Session.(pipSession); !ok || !slices.Equal(p.Artifacts, []string{pipWheels}) || p.Baseline != "" {
 		t.Errorf("plan %+v", p)
 	}
 }

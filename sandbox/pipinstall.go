@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -43,17 +44,17 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say Say) (*In
 	for _, w := range res.Wheels {
 		for _, p := range w.Pth {
 			if p.Executable {
-				say.warn("%s==%s installs %s, which runs code at every Python start (allowed: %s)",
+				say.Warn("%s==%s installs %s, which runs code at every Python start (allowed: %s)",
 					w.Name, w.Version, p.Member, orDefault(p.Known, "--allow-pth"))
 				continue
 			}
-			say.note("%s==%s installs %s, which adds paths only", w.Name, w.Version, p.Member)
+			say.Note("%s==%s installs %s, which adds paths only", w.Name, w.Version, p.Member)
 		}
 		if len(w.Scripts) > 0 {
-			say.note("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", "))
+			say.Note("%s==%s installs commands: %s", w.Name, w.Version, strings.Join(w.Scripts, ", "))
 		}
 		for _, s := range pi.shadows(&w) {
-			say.warn("%s", s)
+			say.Warn("%s", s)
 		}
 	}
 	args := append([]string{"-I", "-m", "pip", "install", "--isolated", "--disable-pip-version-check",
@@ -179,10 +180,39 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// Summary says what was installed where, for the run's last line.
+func (in *Installed) Summary() string {
+	pkgs := "nothing"
+	if len(in.Packages) > 0 {
+		pkgs = strings.Join(in.Packages, ", ")
+	}
+	return fmt.Sprintf("installed %s into %s", pkgs, in.Python.Path)
+}
+
 // Installed is what a host install step put into the environment.
 type Installed struct {
 	Python   HostPython    `json:"python"`
 	Wheels   []wheel.Wheel `json:"wheels"`
 	Packages []string      `json:"packages"` // name==version
 	Output   string        `json:"-"`
+}
+
+// pipSession is pip's part in a run: the wheels are vetted and the host's
+// own pip installs them (Deliver), instead of a swap into the project.
+type pipSession struct {
+	NoSession
+	inst *pipInstall
+}
+
+func (s pipSession) Deliver(ctx context.Context, staging string, say Say) (bool, any, error) {
+	installed, err := s.inst.install(ctx, staging, say)
+	return true, installed, err
+}
+
+// Owner names a wheel's distribution.
+func (pipSession) Owner(entry, _ string) string {
+	if strings.HasSuffix(entry, ".whl") {
+		return wheelPackage(path.Base(entry))
+	}
+	return ""
 }

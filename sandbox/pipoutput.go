@@ -115,6 +115,8 @@ func (t *pipTrace) add(pkg, event string) {
 
 func (pipOutput) Scripts(log string) []ScriptRun { return tracePip(log).runs }
 
+func (pipOutput) Label(s ScriptRun) string { return s.Event }
+
 // Failure names the package whose build failed or, when none failed (the
 // phase was stopped: a timeout, a limit), the one pip was working on.
 func (pipOutput) Failure(log string) (string, string) {

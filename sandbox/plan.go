@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
@@ -30,6 +29,9 @@ type PlanOptions struct {
 	// NPMVersion is the npm the sandbox runs (the host's): from npm 12 on,
 	// dependencies' scripts that allowScripts does not cover do not run.
 	NPMVersion string
+	// MinReleaseAge refuses package versions published less than this ago
+	// (npm: --min-release-age; 0: off).
+	MinReleaseAge time.Duration
 	// AllowRegistries are registry URLs the user trusts although only the
 	// project's configuration names them.
 	AllowRegistries []string
@@ -87,27 +89,19 @@ type Plan struct {
 	Manifests []string `json:"manifests"`
 	// Registries are all the fetch phase may reach (the egress allowlist).
 	Registries []egress.Registry `json:"registries"`
-	// TamperCheck describes the artifacts after the fetch and holds every
-	// entry a scripts phase returns to the copy-back rule (npm: npmTree).
-	TamperCheck bool `json:"tamper_check"`
 	// Baseline names the listing (below WorkDir, tree.ListScript's) in
-	// which the fetch describes every entry it extracted, for the copy-back
-	// rule; "" makes the rule describe the artifacts streamed out of the
-	// fetch container instead.
+	// which the fetch describes the work directory as it left it, for the
+	// session's copy-back rule ("": none).
 	Baseline string `json:"baseline,omitempty"`
-	// Install, when set, takes the place of the swap: it gets the staged
-	// artifacts and puts them into the host environment (pip: the host's
-	// pip installs the vetted wheels). It tells the user through say.
-	Install func(ctx context.Context, staging string, say Say) (*Installed, error) `json:"-"`
+	// Session is the manager's part in the run (session.go); nil is
+	// NoSession's.
+	Session Session `json:"-"`
+	// FetchSummary names the fetch on the progress line, without what
+	// safe-install puts in front of the command.
+	FetchSummary string `json:"-"`
 	// Python is the host Python's major.minor (pip): the sandbox image's
 	// python3 must be the same.
 	Python string `json:"python,omitempty"`
-	// Lockfile is the npm lockfile's name, for --min-release-age ("" when
-	// the manager has none that gives publication times).
-	Lockfile string `json:"lockfile,omitempty"`
-	// Timings is where, in the scripts container, the package manager
-	// leaves a record of how long each package's script ran (npm --timing).
-	Timings string `json:"timings,omitempty"`
 	// Output reads the package manager's output.
 	Output OutputParser `json:"-"`
 }
@@ -115,8 +109,8 @@ type Plan struct {
 // Say is how a step talks to the user: a line, or a warning that even
 // --quiet shows.
 type Say interface {
-	note(format string, args ...any)
-	warn(format string, args ...any)
+	Note(format string, args ...any)
+	Warn(format string, args ...any)
 }
 
 // OutputParser reads what a package manager printed: whose scripts or
@@ -126,6 +120,9 @@ type OutputParser interface {
 	Kind() string
 	Scripts(log string) []ScriptRun
 	Failure(log string) (pkg, command string)
+	// Label is how a run is listed after its package: "postinstall",
+	// "install (node-gyp rebuild)".
+	Label(ScriptRun) string
 }
 
 // Input is one file copied into a container: from the host (Source) or
@@ -155,11 +152,3 @@ const FetchConfigDir = "/run/safe-install"
 // ToolsDir holds, read-only, what safe-install gives the scripts
 // containers (netlog.js), in a volume of its own (never the fetch's).
 const ToolsDir = "/run/safe-install-tools"
-
-// output is the plan's output reader; npm's when the plan names none.
-func (p *Plan) output() OutputParser {
-	if p.Output == nil {
-		return npmOutput{}
-	}
-	return p.Output
-}

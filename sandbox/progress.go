@@ -104,13 +104,13 @@ func (s *steps) end() {
 
 // note prints a line that is not a step (a listing), above the live line;
 // warn prints one that even a quiet run shows.
-func (s *steps) note(format string, args ...any) {
+func (s *steps) Note(format string, args ...any) {
 	if !s.quiet {
 		s.line(fmt.Sprintf(format, args...))
 	}
 }
 
-func (s *steps) warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
+func (s *steps) Warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
 
 func (s *steps) line(msg string) {
 	msg = escape.Text(msg)

@@ -12,7 +12,7 @@ func TestStepsPlain(t *testing.T) {
 	var b bytes.Buffer
 	s := newSteps(&b, false, false)
 	s.begin("fetching: npm ci")
-	s.warn("something")
+	s.Warn("something")
 	s.begin("copying %s back", "node_modules")
 	s.end()
 	want := "safe-install: fetching: npm ci\nsafe-install: WARN something\nsafe-install: copying node_modules back\n"
@@ -26,7 +26,7 @@ func TestStepsLive(t *testing.T) {
 	s := newSteps(&b, true, false)
 	s.begin("fetching: npm ci")
 	time.Sleep(1100 * time.Millisecond) // two redraws
-	s.warn("x")
+	s.Warn("x")
 	s.end()
 	s.end() // a second end prints nothing
 	s.mu.Lock()
@@ -60,8 +60,8 @@ func TestStepsQuiet(t *testing.T) {
 	var b bytes.Buffer
 	s := newSteps(&b, true, true)
 	s.begin("fetching: npm ci")
-	s.note("ran: x")
-	s.warn("theft attempt")
+	s.Note("ran: x")
+	s.Warn("theft attempt")
 	s.end()
 	if b.String() != "safe-install: WARN theft attempt\n" {
 		t.Errorf("quiet printed %q", b.String())

@@ -43,7 +43,7 @@ type Report struct {
 	Swapped         []string         `json:"swapped"`
 	// Installed is what the host's package manager installed from the
 	// vetted artifacts (pip: the wheels, their .pth files and commands).
-	Installed *Installed `json:"installed,omitempty"`
+	Installed any `json:"installed,omitempty"`
 	// Decoys are the decoy credentials planted where the scripts ran;
 	// TheftAttempts what packages did with them.
 	Decoys        []string       `json:"decoys"`

@@ -7,10 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -46,8 +46,6 @@ type Options struct {
 	Quiet    bool // only warnings reach Progress
 	// Strict fails the run when a package touched a decoy credential.
 	Strict bool
-	// Cooldown refuses package versions younger than Cooldown.Min (npm).
-	Cooldown ReleaseAge
 }
 
 // PhaseResult is what one container did.
@@ -74,7 +72,7 @@ type Result struct {
 	Kept      []string         `json:"kept,omitempty"` // with --keep: what was left behind
 	// Installed is what a plan's host install step put into the host
 	// environment (pip).
-	Installed *Installed `json:"installed,omitempty"`
+	Installed any `json:"installed,omitempty"`
 	// Decoys are the decoy credentials planted in the scripts container,
 	// and Theft what packages did with them.
 	Decoys []string       `json:"decoys,omitempty"`
@@ -105,8 +103,11 @@ func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Resu
 	if !info.Rootless {
 		return nil, ErrRootful
 	}
-	r := &runner{eng: eng, plan: p, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch()}
+	r := &runner{eng: eng, plan: p, session: p.Session, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
+		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
+	if r.session == nil {
+		r.session = NoSession{}
+	}
 	defer r.steps.end()
 	runID := newRunID()
 	r.names = namesFor(runID, p.Manager, info.IDMap)
@@ -129,6 +130,7 @@ func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Resu
 type runner struct {
 	eng         engine.Engine
 	plan        *Plan
+	session     Session           // the manager's part (NoSession when it has none)
 	labels      map[string]string // on every container and volume of the run (reap.go)
 	opts        Options
 	log         *zap.Logger
@@ -143,65 +145,24 @@ type runner struct {
 	steps       *steps
 	watch       *stopwatch
 	decoys      *decoy.Set
-	toolsCopied bool // the tools volume holds netlog.js (the first scripts container copies it in)
 	decoyScan   *decoy.OutputScanner
-	tamper      *npmTree        // the copy-back rule for the last scripts phase (npm)
-	copied      *atomic.Int64   // bytes of the current copy-back, for progress
-	lockStaged  bool            // the fetched lockfile is in the staging directory
-	lock        npmLockfile     // the lockfile as the fetch left it
-	scriptDirs  map[string]bool // from it: the package directories that run scripts
-	lockRead    bool            // lock and scriptDirs are settled
+	toolsCopied bool          // the tools volume holds netlog.js (the first scripts container copies it in)
+	rule        Rule          // the copy-back rule of the last scripts phase (nil: none)
+	copied      *atomic.Int64 // bytes of the current copy-back, for progress
+	staged      map[string]bool
+	// waitAudit waits for the decoy audit, which runs while the artifacts
+	// are copied back.
+	waitAudit func() error
 	// auditFinished is closed when the decoy audit's goroutine is done
 	// with its container; clean-up waits for it, or a removal racing the
 	// audit's start leaves the container (and so its volume) behind.
 	auditFinished chan struct{}
 	// localWork is where this machine can read the work volume (a local
 	// engine: through the holder container's root, see ContainerDir), for
-	// copy-back without the archive endpoint; "" otherwise.
-	localWork string
-}
-
-// checkReleaseAge applies the cooldown to the lockfile as the fetch left
-// it, before any third-party code runs.
-func (r *runner) checkReleaseAge(ctx context.Context, fetchID string) error {
-	if r.opts.Cooldown.Min <= 0 {
-		return nil
-	}
-	p := r.plan
-	if p.Lockfile == "" {
-		return fmt.Errorf("%w: --min-release-age works with npm only: %s's index gives no publication times", ErrPolicy, p.Manager)
-	}
-	lock, err := r.stageLockfile(ctx, fetchID)
-	if err != nil {
-		return err
-	}
-	if lock == "" {
-		return fmt.Errorf("%w: --min-release-age needs the lockfile, and this install writes none", ErrPolicy)
-	}
-	r.steps.begin("checking publication times (--min-release-age %s)", shortDuration(r.opts.Cooldown.Min))
-	defer r.steps.end()
-	return r.opts.Cooldown.Check(ctx, lock, p.Registries)
-}
-
-// baseline describes the artifacts as the fetch left them, before any
-// third-party code ran: the listing the fetch container made after npm
-// (the plan's Baseline) or, for a plan without one, the artifacts as they
-// stream out of the stopped fetch container.
-func (r *runner) baseline(ctx context.Context, fetchID string) (tree.Tree, error) {
-	if r.plan.Baseline == "" {
-		t := tree.Tree{}
-		for _, a := range r.plan.Artifacts {
-			if err := r.stream(ctx, fetchID, a, func(rd io.Reader) error {
-				s, err := archive.Hash(rd, a, r.opts.Limits.Extract)
-				maps.Copy(t, s)
-				return err
-			}); err != nil {
-				return nil, err
-			}
-		}
-		return t, nil
-	}
-	return r.readListing(ctx, fetchID, path.Join(WorkDir, r.plan.Baseline))
+	// copy-back without the archive endpoint; "" otherwise. releaseWork
+	// lets go of it.
+	localWork   string
+	releaseWork func()
 }
 
 // readListing reads the listing that tree.ListScript, a trusted command,
@@ -232,116 +193,6 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 	return t, nil
 }
 
-// stageLockfile puts the lockfile as the fetch left it (before any
-// third-party code ran) into the staging directory, once, and returns it;
-// "" when the fetch left none (npm install --no-package-lock).
-func (r *runner) stageLockfile(ctx context.Context, fetchID string) (string, error) {
-	p := r.plan
-	if !r.lockStaged && !slices.Contains(p.Manifests, p.Lockfile) {
-		if err := r.copyBack(ctx, fetchID, p.Lockfile, archive.ExtractFile); err != nil {
-			var ae *ArtifactError
-			if errors.As(err, &ae) {
-				return "", err
-			}
-			r.log.Debug("no lockfile after the fetch", zap.Error(err))
-			return "", nil
-		}
-	}
-	r.lockStaged = true
-	return filepath.Join(r.staging, p.Lockfile), nil
-}
-
-// scriptCount says how many packages will run scripts, for the progress
-// line ("" when the lockfile cannot say).
-func (r *runner) scriptCount(ctx context.Context, fetchID string) string {
-	if dirs, ok, err := r.lockScripts(ctx, fetchID); err == nil && ok {
-		return fmt.Sprintf(" (%s)", pluralize(len(dirs), "package"))
-	}
-	return ""
-}
-
-// lockScripts reads, once, which package directories run scripts: from the
-// lockfile as the fetch left it, and the policy. A lockfile older than npm
-// 7's (version 1) does not say, nor does an install without one
-// (--no-package-lock): then npm's hidden lockfile in the fetched
-// node_modules does (it is always version 3). ok is false when neither
-// can say; never do the scripts' output, which a script can forge, decide.
-func (r *runner) lockScripts(ctx context.Context, fetchID string) (map[string]bool, bool, error) {
-	if r.lockRead || r.plan.Lockfile == "" {
-		return r.scriptDirs, r.scriptDirs != nil, nil
-	}
-	r.lockRead = true
-	lock, err := r.stageLockfile(ctx, fetchID)
-	if err != nil {
-		return nil, false, err
-	}
-	if lock != "" {
-		if r.lock, err = readLockfile(lock); err != nil {
-			return nil, false, err
-		}
-	}
-	if r.lock.Version < 2 {
-		if r.lock, err = r.hiddenLockfile(ctx, fetchID); err != nil {
-			return nil, false, err
-		}
-	}
-	dirs, ok := scriptDirs(r.lock, r.plan.Policy)
-	if ok {
-		r.scriptDirs = dirs
-	}
-	return dirs, ok, nil
-}
-
-// hiddenLockfile reads node_modules/.package-lock.json as the fetch left
-// it (npm writes it before any script could), or describes nothing when
-// there is none.
-func (r *runner) hiddenLockfile(ctx context.Context, fetchID string) (npmLockfile, error) {
-	var l npmLockfile
-	err := r.stream(ctx, fetchID, "node_modules/.package-lock.json", func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		if _, err := tr.Next(); err != nil {
-			return err
-		}
-		data, err := io.ReadAll(io.LimitReader(tr, maxLockfile+1))
-		if err != nil || len(data) > maxLockfile {
-			return fmt.Errorf("%w: npm's hidden lockfile is unreadable or larger than %d bytes", ErrLimit, maxLockfile)
-		}
-		_ = json.Unmarshal(data, &l)
-		return nil
-	})
-	if errors.Is(err, ErrLimit) {
-		return l, err
-	}
-	if err != nil {
-		r.log.Debug("no hidden lockfile after the fetch", zap.Error(err))
-	}
-	return l, nil
-}
-
-// maxLockfile bounds the lockfile read on the host: the largest real
-// ones are a few MB.
-const maxLockfile = 64 << 20
-
-// readLockfile reads the staged lockfile; one that is not npm's JSON
-// describes nothing.
-func readLockfile(file string) (npmLockfile, error) {
-	var l npmLockfile
-	f, err := os.Open(file)
-	if err != nil {
-		return l, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxLockfile+1))
-	if err != nil {
-		return l, fmt.Errorf("reading the lockfile: %w", err)
-	}
-	if len(data) > maxLockfile {
-		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", ErrLimit, maxLockfile)
-	}
-	_ = json.Unmarshal(data, &l)
-	return l, nil
-}
-
 func pluralize(n int, noun string) string {
 	switch {
 	case n == 1:
@@ -352,96 +203,44 @@ func pluralize(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// networkAttempts reads what netlog.js noted in a scripts container; none
-// when there is no note (a pip plan, or no attempt).
-func (r *runner) networkAttempts(ctx context.Context, id string) []NetworkAttempt {
-	var out []NetworkAttempt
-	err := r.streamPath(ctx, id, NetLog, func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		if _, err := tr.Next(); err != nil {
-			return err
-		}
-		out = parseNetLog(tr)
-		return nil
-	})
-	if err != nil {
-		r.log.Debug("no network attempts noted", zap.Error(err))
-	}
-	return out
-}
-
-// rebuildTargets are the packages the scripts phase rebuilds, as
-// name@version from the fetched lockfile and the policy: exactly those the
-// copy-back rule then treats as having run (npm rebuild with names also
-// leaves the project's own install scripts out: they run in their own
-// phase). When no lockfile can say which packages have install scripts,
-// the run is refused rather than guessed at.
-func (r *runner) rebuildTargets(ctx context.Context, fetchID string) ([]string, error) {
-	dirs, ok, err := r.lockScripts(ctx, fetchID)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: neither the lockfile nor npm's hidden node_modules/.package-lock.json says which packages have install scripts "+
-			"(a lockfile from before npm 7, or --no-package-lock): run `npm install --package-lock-only` with npm 7 or later to upgrade the lockfile, "+
-			"drop --no-package-lock, or pass --ignore-scripts", ErrPolicy)
-	}
-	var specs []string
-	for d := range dirs {
-		pkg := r.lock.Packages[d]
-		name := pkg.Name // an alias's real name, which npm rebuild matches
-		if name == "" {
-			name = packageOf(d + "/x")
-		}
-		specs = append(specs, name+"@"+pkg.Version)
-	}
-	slices.Sort(specs)
-	return slices.Compact(specs), nil
-}
-
-// ranScripts says, per package directory, whether its scripts ran, and
-// names those packages: from the fetched lockfile and the policy, the
-// packages the scripts phase was given (rebuildTargets).
-func (r *runner) ranScripts(ctx context.Context, fetchID string) (func(dir string) bool, []string, error) {
-	dirs, _, err := r.lockScripts(ctx, fetchID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var who []string
-	for _, d := range slices.Sorted(maps.Keys(dirs)) {
-		who = append(who, packageOf(d+"/x")+"@"+r.lock.Packages[d].Version)
-	}
-	return func(dir string) bool { return dirs[dir] }, slices.Compact(who), nil
-}
-
-// fetchSummary is the fetch command without the relay in front of it.
-func fetchSummary(p *Plan) string {
-	cmd := p.Fetch.Command
-	if len(cmd) > 2 && cmd[0] == "node" && strings.HasSuffix(cmd[1], "/relay.js") {
-		cmd = cmd[2:]
-	}
-	if len(cmd) > 3 && cmd[0] == "sh" && cmd[2] == baselineScript {
-		cmd = append([]string{"npm"}, cmd[4:]...)
-	}
-	if len(cmd) > 1 && strings.HasSuffix(cmd[1], "/pipfetch.py") {
-		for i, a := range cmd {
-			if a == "--" {
-				return "pip download " + strings.Join(cmd[i+1:], " ")
-			}
-		}
-	}
-	return strings.Join(cmd, " ")
-}
-
 func newRunID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-func (r *runner) progress(format string, args ...any) { r.steps.note(format, args...) }
+func (r *runner) progress(format string, args ...any) { r.steps.Note(format, args...) }
 
+// run is one install, step by step (DESIGN: the flow of one run).
 func (r *runner) run(ctx context.Context) error {
+	if err := r.prepare(ctx); err != nil {
+		return err
+	}
+	fetchID, err := r.fetch(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := r.fetched(ctx, fetchID)
+	if err != nil {
+		return err
+	}
+	from, err := r.scripts(ctx, fetchID, plan)
+	if err != nil {
+		return err
+	}
+	if err := r.copyArtifacts(ctx, from); err != nil {
+		return err
+	}
+	if err := r.checks(); err != nil {
+		return err
+	}
+	return r.deliver(ctx)
+}
+
+// prepare makes what every phase needs: the seccomp profiles on the
+// engine, the run's volumes, the holder of the work volume and the egress
+// proxy. Leftovers of earlier runs go first.
+func (r *runner) prepare(ctx context.Context) error {
 	p := r.plan
 	var err error
 	r.reapLeftovers(ctx)
@@ -473,155 +272,151 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	if dir, done, err := r.eng.ContainerDir(ctx, holder, WorkDir); err == nil {
 		r.localWork = dir
-		defer done()
+		r.releaseWork = done
 	} else {
 		r.log.Debug("copy-back goes through the engine's archive endpoint", zap.Error(err))
 	}
-
 	if r.egress, err = egress.New(p.Registries); err != nil {
 		return err
 	}
+	r.watch.lap("prepare")
+	return nil
+}
+
+// fetch copies the inputs in and runs the fetch phase: the package
+// manager downloads with scripts disabled, through the egress proxy.
+func (r *runner) fetch(ctx context.Context) (string, error) {
+	p := r.plan
 	fetchOnly := append(append([]Input{}, p.FetchOnly...),
 		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
-	fetch := FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles)
-	r.watch.lap("prepare")
-	r.steps.begin("fetching: %s (%d input files copied in)", fetchSummary(p), len(p.Inputs))
-	fetchID, err := r.create(ctx, fetch)
+	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
+	fetchID, err := r.create(ctx, FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := r.copyIn(ctx, fetchID, WorkDir, p.Inputs); err != nil {
-		return err
+		return "", err
 	}
 	if err := r.copyIn(ctx, fetchID, FetchConfigDir, fetchOnly); err != nil {
-		return err
+		return "", err
 	}
 	r.watch.lap("copy-in")
 	_, err = r.phase(ctx, "fetch", fetchID, true)
 	r.res.Contacted, r.res.Refused = r.egress.Contacted(), r.egress.Refused()
 	if err != nil {
-		return err
+		return "", err
 	}
 	r.watch.lap("fetch")
+	return fetchID, nil
+}
 
+// fetched stages the manifests and lets the manager read the fetched
+// state, before any third-party code runs.
+func (r *runner) fetched(ctx context.Context, fetchID string) (ScriptsPlan, error) {
 	if err := r.makeStaging(); err != nil {
-		return err
+		return ScriptsPlan{}, err
 	}
 	// Manifests come from here, before any third-party code ran, so no
 	// script can rewrite what the user's package.json says (invariant 9).
-	for _, m := range p.Manifests {
+	for _, m := range r.plan.Manifests {
 		if err := r.copyBack(ctx, fetchID, m, archive.ExtractFile); err != nil {
-			return err
+			return ScriptsPlan{}, err
 		}
 	}
+	return r.session.Fetched(ctx, r.files(fetchID), r.steps)
+}
 
-	if err := r.checkReleaseAge(ctx, fetchID); err != nil {
-		return err
-	}
-
-	from := fetchID
-	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-		return archive.ExtractWith(rd, dest, root, lim, archive.Options{Links: p.LinkTargets})
-	}
-	waitAudit := func() error { return nil }
+// scripts runs the third-party code: the dependencies' scripts (the
+// plan's Scripts phase with the session's arguments), then the project's
+// own, each held to the manager's copy-back rule; it returns the container
+// the artifacts come from.
+func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (string, error) {
+	p := r.plan
 	deps := p.Scripts
-	if deps != nil && p.Lockfile != "" {
-		targets, err := r.rebuildTargets(ctx, fetchID)
-		if err != nil {
-			return err
-		}
-		if len(targets) == 0 {
-			deps = nil // the fetched lockfile lists no package whose install scripts run
-		} else {
-			ph := *deps
-			ph.Command = append(slices.Clone(ph.Command), targets...)
-			deps = &ph
-		}
+	if deps != nil && sp.Skip {
+		deps = nil // nothing whose scripts run
+	}
+	if deps != nil && len(sp.Args) > 0 {
+		ph := *deps
+		ph.Command = append(slices.Clone(ph.Command), sp.Args...)
+		deps = &ph
 	}
 	if deps == nil && p.ProjectScripts == nil {
 		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
-	} else {
-		// The work directory as npm left it, before any third-party code
-		// ran: the baseline that tells a package's own build from
-		// tampering.
-		var before tree.Tree
-		if p.TamperCheck {
-			if before, err = r.baseline(ctx, fetchID); err != nil {
-				return err
-			}
+		return fetchID, nil
+	}
+	// The work directory as the fetch left it, before any third-party
+	// code ran: the baseline that tells a package's own build from
+	// tampering.
+	var before tree.Tree
+	if p.Baseline != "" {
+		var err error
+		if before, err = r.readListing(ctx, fetchID, path.Join(WorkDir, p.Baseline)); err != nil {
+			return "", err
 		}
-		if err := r.plantDecoys(ctx); err != nil {
-			return err
+	}
+	if err := r.plantDecoys(ctx); err != nil {
+		return "", err
+	}
+	r.watch.lap("baseline")
+	from := fetchID
+	var ran []ScriptRun // every phase's, for the decoy audit
+	if deps != nil {
+		detail := ""
+		if sp.Detail != "" {
+			detail = " (" + sp.Detail + ")"
 		}
-		r.watch.lap("baseline")
-		var ran []ScriptRun // every phase's, for the decoy audit
-		if deps != nil {
-			id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.Env()),
-				nil, fmt.Sprintf("running %ss with no network%s", p.output().Kind(), r.scriptCount(ctx, fetchID)))
-			if err != nil {
-				return err
-			}
-			from, ran = id, ph.Scripts
-			r.watch.lap("scripts")
-			if p.TamperCheck {
-				pkgRan, who, err := r.ranScripts(ctx, fetchID)
-				if err != nil {
-					return err
-				}
-				r.tamper = newNPMTree(before, pkgRan, who, lockBins(r.lock))
-			}
+		id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.Env()),
+			nil, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
+		if err != nil {
+			return "", err
 		}
-		if p.ProjectScripts != nil {
-			if r.tamper != nil {
-				// The dependencies' scripts are over: hold what they left in
-				// the whole work directory to the rule before the project's
-				// own scripts start on it (they run what node_modules/.bin
-				// holds and read .npmrc, patches/ and the like, and may
-				// change other packages by design, as patch-package does).
-				if before, err = r.checkDependencyScripts(ctx); err != nil {
-					return err
-				}
-				r.watch.lap("hash")
+		from, ran = id, ph.Scripts
+		r.watch.lap("scripts")
+		r.rule = r.session.Rule("scripts", before)
+	}
+	if p.ProjectScripts != nil {
+		if r.rule != nil {
+			// The dependencies' scripts are over: hold what they left in
+			// the whole work directory to the rule before the project's
+			// own scripts start on it (they run what node_modules/.bin
+			// holds and read .npmrc, patches/ and the like, and may
+			// change other packages by design, as patch-package does).
+			var err error
+			if before, err = r.checkDependencyScripts(ctx); err != nil {
+				return "", err
 			}
-			if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
-				return err
-			}
-			id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.Env()),
-				p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
-			if err != nil {
-				return err
-			}
-			from, ran = id, append(ran, ph.Scripts...)
-			r.watch.lap("project")
-			r.progress("note: the project's own scripts ran in the sandbox; what they set up outside node_modules (git hooks, build output) stays there: run them on the host if you need that (npm run %s)", p.ProjectEvents[len(p.ProjectEvents)-1])
-			if p.TamperCheck {
-				earlier := r.tamper
-				// Whatever the project's scripts changed inside a package is
-				// the project's doing, in any package; the rest of the rule
-				// holds as for the dependencies' scripts.
-				r.tamper = newNPMTree(before, func(string) bool { return true }, []string{"the project's own " + strings.Join(p.ProjectEvents, ", ")}, lockBins(r.lock))
-				if earlier != nil {
-					r.tamper.earlier = earlier.changed
-				}
-			}
+			r.watch.lap("hash")
 		}
-		for _, note := range gitHookNotes(ran) {
-			r.steps.warn("%s", note)
+		if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
+			return "", err
 		}
-		if len(r.res.NetworkAttempts) > 0 {
-			r.steps.warn("%s", networkWarning(r.res.NetworkAttempts))
+		id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.Env()),
+			p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
+		if err != nil {
+			return "", err
 		}
-		waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
-		if r.tamper != nil {
-			// Only the artifacts come back: what else of the work
-			// directory a phase changed stays in the sandbox.
-			r.tamper.only(p.Artifacts)
-			extract = func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-				return archive.ExtractWith(rd, dest, root, lim, archive.Options{Check: r.tamper.check, Links: p.LinkTargets})
-			}
-		}
+		from, ran = id, append(ran, ph.Scripts...)
+		r.watch.lap("project")
+		r.progress("note: the project's own scripts ran in the sandbox; what they set up outside the artifacts (git hooks, build output) stays there: run them on the host if you need that (%s)", strings.Join(p.ProjectEvents, ", "))
+		r.rule = r.session.Rule("project", before)
+	}
+	r.waitAudit = r.startAudit(ctx, PhaseResult{Scripts: ran})
+	return from, nil
+}
+
+// copyArtifacts streams the artifacts out of the last container through
+// the validating extractor, every entry held to the phase's rule.
+func (r *runner) copyArtifacts(ctx context.Context, from string) error {
+	p := r.plan
+	opts := archive.Options{Links: p.LinkTargets}
+	if r.rule != nil {
+		opts.Check = r.rule.Check
+	}
+	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
+		return archive.ExtractWith(rd, dest, root, lim, opts)
 	}
 	for _, a := range p.Artifacts {
 		r.copied = &atomic.Int64{}
@@ -635,17 +430,27 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.steps.end()
 	r.watch.lap("copy-back")
-	if r.tamper != nil {
-		if name, reason := r.tamper.missing(); name != "" {
+	return nil
+}
+
+// checks hold the staged artifacts to what the extractor could not judge
+// entry by entry: nothing missing, no decoy stashed or read, what the
+// manager finds, code native to this machine.
+func (r *runner) checks() error {
+	if r.rule != nil {
+		// Only the artifacts came back: what else of the work directory a
+		// phase changed stays in the sandbox.
+		if name, reason := r.rule.Missing(r.plan.Artifacts); name != "" {
 			return &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 		}
-		out := r.tamper.outside()
-		for _, dir := range slices.Sorted(maps.Keys(out)) {
-			r.steps.warn("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, pluralize(out[dir], "file"))
+		for _, w := range r.rule.Warnings() {
+			r.steps.Warn("%s", w)
 		}
 	}
-	if err := waitAudit(); err != nil {
-		return err
+	if r.waitAudit != nil {
+		if err := r.waitAudit(); err != nil {
+			return err
+		}
 	}
 	if err := r.decoysInArtifacts(); err != nil {
 		return err
@@ -653,29 +458,33 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.reportTheft(); err != nil {
 		return err
 	}
-	if p.TamperCheck {
-		if _, _, err := r.lockScripts(ctx, fetchID); err != nil {
-			return err
-		}
-		for _, w := range lockBins(r.lock).warnings() {
-			r.steps.warn("%s", w)
-		}
-		if r.res.HeldBack = heldBack(r.lock, p.Policy, r.staging); len(r.res.HeldBack) > 0 {
-			r.steps.warn("%s", heldBackWarning(r.res.HeldBack))
-		}
-		if linked := linkedScripts(r.lock); len(linked) > 0 {
-			r.steps.warn("linked packages with install scripts, which do not run in the sandbox (their directories are the project's own, and only node_modules comes back): %s; build them on the host if you trust them",
-				strings.Join(linked, ", "))
-		}
+	found, err := r.session.Finish(r.staging)
+	if err != nil {
+		return err
+	}
+	r.res.HeldBack, r.res.NetworkAttempts = found.HeldBack, found.NetworkAttempts
+	for _, w := range found.Warnings {
+		r.steps.Warn("%s", w)
 	}
 	if err := checkNative(r.res.Engine, r.staging); err != nil {
 		return err
 	}
 	r.watch.lap("checks")
-	if p.Install != nil {
-		inst, err := p.Install(ctx, r.staging, r.steps)
-		r.res.Installed = inst
+	return nil
+}
+
+// deliver puts the checked artifacts into the host: the manager's way
+// (pip: the host's pip installs the wheels), else one atomic swap into
+// the project.
+func (r *runner) deliver(ctx context.Context) error {
+	p := r.plan
+	done, installed, err := r.session.Deliver(ctx, r.staging, r.steps)
+	if done {
+		r.res.Installed = installed
 		r.watch.lap("host install")
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	names := slices.Clone(p.Manifests)
@@ -742,14 +551,11 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 	if err != nil {
 		return "", ph, err
 	}
-	r.scriptTimes(ctx, id, ph.Scripts)
-	for _, a := range r.networkAttempts(ctx, id) {
-		if !slices.Contains(r.res.NetworkAttempts, a) {
-			r.res.NetworkAttempts = append(r.res.NetworkAttempts, a)
-		}
-	}
+	r.session.PhaseDone(ctx, r.files(id), ph.Scripts)
 	for i := range ph.Scripts {
 		if name == "project" {
+			// npm run announces the project's own scripts; no record of
+			// the manager's says more.
 			ph.Scripts[i].Recorded = true
 		}
 		if ph.Scripts[i].Recorded {
@@ -764,13 +570,7 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 			if sr.DurationMS > 0 {
 				d = fmt.Sprintf(" %.1fs", float64(sr.DurationMS)/1000)
 			}
-			ev := sr.Event
-			if sr.Command == "node-gyp rebuild" {
-				// Often implicit: npm adds it for a binding.gyp, and gyp
-				// runs the commands that file names (THREATS RT-62).
-				ev += " (node-gyp rebuild)"
-			}
-			ran = append(ran, sr.Package+" "+ev+d)
+			ran = append(ran, sr.Package+" "+r.output().Label(sr)+d)
 		}
 		r.progress("ran: %s", strings.Join(ran, ", "))
 	}
@@ -807,11 +607,11 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 		return cmpBool(locatePosition(a) == posProject, locatePosition(b) == posProject)
 	})
 	for _, name := range names {
-		if reason := r.tamper.check(name, after[name]); reason != "" {
+		if reason := r.rule.Check(name, after[name]); reason != "" {
 			return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
 		}
 	}
-	if name, reason := r.tamper.missing(); name != "" {
+	if name, reason := r.rule.Missing(nil); name != "" {
 		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 	}
 	return after, nil
@@ -935,19 +735,19 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	} else {
 		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
-	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.plan.output().Scripts(out.String())}
+	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.output().Scripts(out.String())}
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {
 	case disk != nil:
-		pkg, _ := r.plan.output().Failure(out.String())
+		pkg, _ := r.output().Failure(out.String())
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s %s, over the disk limit (phase %s), and was stopped: %w; raise --disk or --disk-files if it legitimately needs more (the count covers the whole filesystem, so other programs writing at the same time add to it)",
 			pkg, disk, name, ErrLimit)
 	case timedOut:
-		pkg, _ := r.plan.output().Failure(out.String())
+		pkg, _ := r.output().Failure(out.String())
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
@@ -968,7 +768,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		return res, nil
 	}
 	tail := lastLines(out.String(), 20)
-	pkg, cmd := r.plan.output().Failure(out.String())
+	pkg, cmd := r.output().Failure(out.String())
 	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom || outOfMemory.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
@@ -991,7 +791,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
 	}
 	if thirdParty {
-		se := &ScriptError{Kind: r.plan.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
+		se := &ScriptError{Kind: r.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
 		for _, sr := range res.Scripts {
 			if sr.Package == pkg {
 				se.Event = sr.Event // the last one announced for it
@@ -1145,48 +945,6 @@ func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.
 	return nil
 }
 
-// scriptTimes fills in how long each script ran from the package
-// manager's own record (npm --timing: "build:run:install:node_modules/x"
-// in milliseconds), and marks the runs the record has: the summary counts
-// those, not the headers a script can print. Nothing is decided on it (a
-// script could rewrite the file), and a missing record leaves no duration.
-func (r *runner) scriptTimes(ctx context.Context, id string, runs []ScriptRun) {
-	if r.plan.Timings == "" || len(runs) == 0 {
-		return
-	}
-	var timers map[string]float64
-	err := r.streamPath(ctx, id, r.plan.Timings, func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		for {
-			hdr, err := tr.Next()
-			if err != nil {
-				return nil
-			}
-			if !strings.HasSuffix(hdr.Name, "-timing.json") || hdr.Size > 4<<20 {
-				continue
-			}
-			var doc struct {
-				Timers map[string]float64 `json:"timers"`
-			}
-			if json.NewDecoder(tr).Decode(&doc) == nil {
-				timers = doc.Timers // names sort by time: the last is this run's
-			}
-		}
-	})
-	if err != nil {
-		r.log.Debug("no script timings", zap.Error(err))
-		return
-	}
-	for i, s := range runs {
-		for key, ms := range timers {
-			rest, ok := strings.CutPrefix(key, "build:run:"+s.Event+":")
-			if ok && packageOf(rest+"/package.json") == policyName(s.Package) {
-				runs[i].DurationMS, runs[i].Recorded = int64(ms), true
-			}
-		}
-	}
-}
-
 // countingReader adds what it reads to n.
 type countingReader struct {
 	r io.Reader
@@ -1203,26 +961,25 @@ func (c countingReader) Read(p []byte) (int, error) {
 // it or, for an entry outside every package (node_modules/.bin), the
 // packages whose scripts ran.
 func (r *runner) blame(entry string) string {
-	if pkg := r.owner(entry); pkg != "" || r.tamper == nil {
+	if pkg := r.owner(entry); pkg != "" || r.rule == nil {
 		return pkg
 	}
-	return "the scripts of " + r.tamper.culprits
+	return "the scripts of " + r.rule.Culprits()
 }
 
-// owner names the package that holds an archive path, as name@version when
-// the staged tree already has its package.json.
+// owner names the package that holds an artifact entry, as the manager
+// knows it.
 func (r *runner) owner(entry string) string {
-	name := packageOf(entry)
-	if name == "" {
+	if r.session == nil {
 		return ""
 	}
-	if v := stagedVersion(filepath.Join(r.staging, filepath.FromSlash(packageDir(entry)))); v != "" {
-		return name + "@" + v
-	}
-	return name
+	return r.session.Owner(entry, r.staging)
 }
 
 func (r *runner) cleanup() {
+	if r.releaseWork != nil {
+		r.releaseWork()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -1261,3 +1018,91 @@ func (r *runner) cleanup() {
 	each(r.volumes, func(v string) error { return r.eng.RemoveVolume(ctx, v) }, "a volume")
 	wg.Wait()
 }
+
+// files reads the container id's files for a session (Files).
+func (r *runner) files(id string) Files { return containerFiles{r, id} }
+
+type containerFiles struct {
+	r  *runner
+	id string
+}
+
+func (c containerFiles) Read(ctx context.Context, name string, max int64) ([]byte, error) {
+	var data []byte
+	err := c.r.streamPath(ctx, c.id, name, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		hdr, err := tr.Next()
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag != tar.TypeReg || hdr.Size > max {
+			return fmt.Errorf("%s is no regular file of at most %d bytes", name, max)
+		}
+		data, err = io.ReadAll(io.LimitReader(tr, max))
+		return err
+	})
+	if err != nil && isNotExist(err) {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return data, err
+}
+
+func (c containerFiles) Walk(ctx context.Context, dir string, max int64, fn func(name string, data []byte) error) error {
+	return c.r.streamPath(ctx, c.id, dir, func(rd io.Reader) error {
+		tr := tar.NewReader(rd)
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				return nil // the end, or a stream no file is in
+			}
+			if hdr.Typeflag != tar.TypeReg || hdr.Size > max {
+				continue
+			}
+			data, err := io.ReadAll(io.LimitReader(tr, max))
+			if err != nil {
+				return err
+			}
+			if err := fn(path.Base(hdr.Name), data); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+func (c containerFiles) Stage(ctx context.Context, name string) (string, error) {
+	r := c.r
+	if !r.staged[name] && !slices.Contains(r.plan.Manifests, name) {
+		if err := r.copyBack(ctx, c.id, name, archive.ExtractFile); err != nil {
+			var ae *ArtifactError
+			if errors.As(err, &ae) {
+				return "", err
+			}
+			r.log.Debug("no such file after the fetch", zap.String("name", name), zap.Error(err))
+			return "", nil
+		}
+	}
+	r.staged[name] = true
+	return filepath.Join(r.staging, name), nil
+}
+
+// isNotExist says whether copying out failed because the path is not
+// there (the archive endpoint's 404, the local walk's ENOENT).
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "no such file") || strings.Contains(err.Error(), "not found")
+}
+
+// output is the plan's output reader; one that knows nothing when the plan
+// names none.
+func (r *runner) output() OutputParser {
+	if r.plan.Output == nil {
+		return noOutput{}
+	}
+	return r.plan.Output
+}
+
+type noOutput struct{}
+
+func (noOutput) Kind() string                    { return "install script" }
+func (noOutput) Scripts(string) []ScriptRun      { return nil }
+func (noOutput) Failure(string) (string, string) { return "", "" }
+func (noOutput) Label(s ScriptRun) string        { return s.Event }

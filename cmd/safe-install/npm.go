@@ -166,6 +166,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 		AllowScripts:    f.AllowScripts.Value(),
 		DenyScripts:     f.DenyScripts.Value(),
 		AllUnreviewed:   f.AllScripts,
+		MinReleaseAge:   f.MinReleaseAge,
 		NPMVersion:      npmVersion(c.Context, eco),
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),
@@ -197,7 +198,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	start := time.Now()
 	engine := sandbox.Timing{Step: "engine", MS: start.Sub(connecting).Milliseconds()}
 	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr),
-		Quiet: f.Quiet, Strict: f.Strict, Cooldown: sandbox.ReleaseAge{Min: f.MinReleaseAge}}
+		Quiet: f.Quiet, Strict: f.Strict}
 	res, err := sandbox.Run(c.Context, eng, plan, opts)
 	if res != nil && len(res.Kept) > 0 {
 		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
@@ -257,7 +258,7 @@ func writeReport(e *env, f runFlags, rep sandbox.Report) error {
 }
 
 func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Duration) {
-	if inst := res.Installed; inst != nil {
+	if inst, ok := res.Installed.(interface{ Summary() string }); ok {
 		builds := 0
 		for _, ph := range res.Phases {
 			for _, s := range ph.Scripts {
@@ -266,9 +267,8 @@ func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Durati
 				}
 			}
 		}
-		e.say("%s %s done in %.1fs: %s offline; installed %s into %s%s",
-			plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(builds, "wheel build"),
-			listOrNone(inst.Packages), inst.Python.Path, theftNote(res))
+		e.say("%s %s done in %.1fs: %s offline; %s%s",
+			plan.Manager, strings.Join(plan.Args, " "), took.Seconds(), plural(builds, "wheel build"), inst.Summary(), theftNote(res))
 		return
 	}
 	held := ""

@@ -184,7 +184,13 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 	if got := w.pythonOnHost("import fastext, chain_c; print(fastext.add(40, 2), chain_c.NAME)"); got != "42 chain-c" {
 		t.Errorf("host python printed %q", got)
 	}
-	var rep sandbox.Report
+	// Installed is the manager's own summary; for pip it lists the packages.
+	var rep struct {
+		sandbox.Report
+		Installed *struct {
+			Packages []string `json:"packages"`
+		} `json:"installed"`
+	}
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
 	if !rep.OK || rep.Installed == nil {
 		t.Fatalf("report: %+v", rep)
