@@ -22,6 +22,7 @@ const (
 	labelRun    = engine.LabelRun          // the run id
 	labelClient = "io.safe-install.client" // host/boot id/pid/process start time
 	labelCache  = "io.safe-install.cache"  // a cache volume: kept across runs, never reaped
+	labelKept   = "io.safe-install.kept"   // --keep: left for inspection, removed only by clean
 )
 
 // client identifies this process across pid reuse and reboots.
@@ -73,9 +74,14 @@ func processStart(pid int) string {
 	return f[19] // field 22 overall
 }
 
-// runLabels are the labels of this run's objects.
-func runLabels(runID string) map[string]string {
-	return map[string]string{labelRun: runID, labelClient: thisClient().String()}
+// runLabels are the labels of this run's objects; kept marks a --keep
+// run's, which the user inspects and `safe-install clean` removes.
+func runLabels(runID string, kept bool) map[string]string {
+	l := map[string]string{labelRun: runID, labelClient: thisClient().String()}
+	if kept {
+		l[labelKept] = "true"
+	}
+	return l
 }
 
 // reapGrace spares the objects of a client on another host, whose
@@ -84,12 +90,19 @@ func runLabels(runID string) map[string]string {
 const reapGrace = 10 * time.Minute
 
 // judge says why a leftover should be reaped, or "" to keep it: a cache
-// volume never; an object whose client was this machine's and whose
+// volume never; what a --keep run left only when the user cleans
+// (withKept), whatever its age, since the user may still be reading it; an object whose client was this machine's and whose
 // process is gone (or is another process now, or the machine rebooted); any
 // object older than the longest run (the only test for another machine's,
 // or one made before clients were recorded).
-func judge(l engine.Leftover, me client, maxAge time.Duration, now time.Time) string {
+func judge(l engine.Leftover, me client, maxAge time.Duration, now time.Time, withKept bool) string {
 	if l.Labels[labelCache] != "" || strings.HasPrefix(l.Name, "safe-install-cache-") {
+		return ""
+	}
+	if l.Labels[labelKept] != "" {
+		if withKept {
+			return "kept for inspection by --keep"
+		}
 		return ""
 	}
 	if age := now.Sub(l.Created); !l.Created.IsZero() && age > maxAge+reapGrace {
@@ -119,8 +132,9 @@ type Reaper interface {
 	RemoveVolume(ctx context.Context, name string) error
 }
 
-// FindLeftovers lists what `safe-install clean` would remove, with why.
-func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]engine.Leftover, error) {
+// FindLeftovers lists what earlier runs left and should go, with why;
+// withKept (`safe-install clean`) includes what --keep runs left.
+func FindLeftovers(ctx context.Context, eng Reaper, lim Limits, withKept bool) ([]engine.Leftover, error) {
 	all, err := eng.Leftovers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: listing what earlier runs left: %w", ErrEngine, err)
@@ -128,7 +142,7 @@ func FindLeftovers(ctx context.Context, eng Reaper, lim Limits) ([]engine.Leftov
 	me, now := thisClient(), time.Now()
 	var out []engine.Leftover
 	for _, l := range all {
-		if l.Why = judge(l, me, runBound(lim), now); l.Why != "" {
+		if l.Why = judge(l, me, runBound(lim), now, withKept); l.Why != "" {
 			out = append(out, l)
 		}
 	}
@@ -160,7 +174,7 @@ func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error 
 
 // leftoverCheck is doctor's view of what earlier runs left.
 func leftoverCheck(ctx context.Context, eng Reaper) Check {
-	left, err := FindLeftovers(ctx, eng, DefaultLimits)
+	left, err := FindLeftovers(ctx, eng, DefaultLimits, false)
 	if err != nil {
 		return Check{Name: "leftovers", Detail: err.Error()}
 	}
@@ -178,7 +192,7 @@ func leftoverCheck(ctx context.Context, eng Reaper) Check {
 // reapLeftovers removes, at the start of a run, what earlier runs left
 // behind, and says so.
 func (r *runner) reapLeftovers(ctx context.Context) {
-	left, err := FindLeftovers(ctx, r.eng, r.opts.Limits)
+	left, err := FindLeftovers(ctx, r.eng, r.opts.Limits, false)
 	if err != nil {
 		r.log.Warn("looking for what earlier runs left", zap.Error(err))
 		return

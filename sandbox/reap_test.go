@@ -41,10 +41,23 @@ func TestJudgeLeftovers(t *testing.T) {
 		{"cache", engine.Leftover{Name: "safe-install-cache-npm", Labels: map[string]string{labelClient: gone.String()}, Created: now.Add(-100 * time.Hour)}, ""},
 		{"cache by label", engine.Leftover{Name: "c", Labels: map[string]string{labelCache: "npm", labelClient: gone.String()}}, ""},
 	} {
-		got := judge(c.l, me, max, now)
-		if (got == "") != (c.reaped == "") || !strings.Contains(got, c.reaped) {
-			t.Errorf("%s: judge = %q, want %q", c.name, got, c.reaped)
+		for _, withKept := range []bool{false, true} {
+			if got := judge(c.l, me, max, now, withKept); (got == "") != (c.reaped == "") || !strings.Contains(got, c.reaped) {
+				t.Errorf("%s: judge = %q, want %q", c.name, got, c.reaped)
+			}
 		}
+	}
+	// What --keep left stays, whoever made it and however old, until the
+	// user cleans.
+	kept := engine.Leftover{Name: "k", Labels: map[string]string{labelClient: gone.String(), labelKept: "true"}, Created: now.Add(-max - time.Hour)}
+	if got := judge(kept, me, max, now, false); got != "" {
+		t.Errorf("a run would reap what --keep left: %q", got)
+	}
+	if got := judge(kept, me, max, now, true); !strings.Contains(got, "--keep") {
+		t.Errorf("clean would leave what --keep left: %q", got)
+	}
+	if runLabels("r", true)[labelKept] == "" || runLabels("r", false)[labelKept] != "" {
+		t.Error("runLabels does not mark a --keep run's objects")
 	}
 	if processStart(os.Getpid()) != me.start {
 		t.Error("processStart is not stable")

@@ -111,7 +111,7 @@ func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Resu
 	defer r.steps.end()
 	runID := newRunID()
 	r.names = namesFor(runID, p.Manager, info.IDMap)
-	r.labels = runLabels(runID)
+	r.labels = runLabels(runID, opts.Keep)
 	defer func() {
 		if runErr != nil {
 			// The step that failed, whichever it was.

@@ -17,7 +17,7 @@ func newCleanCommand(e *env, log **zap.Logger) *cli.Command {
 		Name:  "clean",
 		Usage: "remove the containers and volumes that killed or interrupted runs left behind",
 		Description: `Every container and volume of a run is labelled with the run and the process that
-made it. clean removes those whose process is gone (on this machine: not running, another
+made it. clean removes what --keep left, those whose process is gone (on this machine: not running, another
 process with its pid, or a reboot since) and those older than any run can be (for a remote
 engine shared by several machines). The cache volumes stay. Each run does this first too.
 
@@ -35,7 +35,7 @@ EXAMPLE:
 				return err
 			}
 			defer stop()
-			left, err := sandbox.FindLeftovers(c.Context, eng, sandbox.DefaultLimits)
+			left, err := sandbox.FindLeftovers(c.Context, eng, sandbox.DefaultLimits, true)
 			if err != nil {
 				return err
 			}

@@ -105,7 +105,7 @@ func runFlagSet(f *runFlags) []cli.Flag {
 		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
 		&cli.StringFlag{Name: "disk", Value: "4g", Usage: "stop a phase that takes more than this much of the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK"}, Destination: &f.Disk},
 		&cli.Int64Flag{Name: "disk-files", Value: sandbox.DefaultLimits.DiskFiles, Usage: "stop a phase that creates more than this many files on the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK_FILES"}, Destination: &f.DiskFiles},
-		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
+		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names (later runs leave them alone; safe-install clean removes them)", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the one-line summary, warnings and errors", EnvVars: []string{"SAFE_INSTALL_QUIET"}, Destination: &f.Quiet},
 		&cli.BoolFlag{Name: "strict", Usage: "fail (exit 16) when a package reads, prints or stashes a decoy credential", EnvVars: []string{"SAFE_INSTALL_STRICT"}, Destination: &f.Strict},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and every container setting as JSON; touch nothing", EnvVars: []string{"SAFE_INSTALL_DRY_RUN"}, Destination: &f.DryRun},
@@ -203,7 +203,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 	if res != nil && len(res.Kept) > 0 {
 		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
 		// tmpfs work volume while its holder container runs (seen here).
-		e.say("kept for inspection (remove the containers with podman rm -f -t0 first, then the volumes with podman volume rm): %s", strings.Join(res.Kept, " "))
+		e.say("kept for inspection (later runs leave them; safe-install clean removes them): %s", strings.Join(res.Kept, " "))
 	}
 	rep := sandbox.NewReport(plan, lim, res, err, time.Since(start))
 	rep.Timings = append([]sandbox.Timing{engine}, rep.Timings...)
