@@ -53,7 +53,7 @@ test-unit:
 # leaves the time to fuzzing (FuzzExtract: about 200 execs/s here, each
 # one writing a tree to disk).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzExtract:./sandbox/archive FuzzInspect:./sandbox/wheel FuzzText:./sandbox/escape
+FUZZ_TARGETS := FuzzExtract:./sandbox/archive FuzzInspect:./sandbox/pip/wheel FuzzText:./sandbox/escape
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		$(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s "$${t#*:}" || exit 1; \

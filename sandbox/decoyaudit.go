@@ -112,11 +112,8 @@ func (r *runner) decoysInArtifacts() error {
 		}
 	}
 	listed, unlisted := map[string]int{}, map[string]int{}
-	for _, rel := range sortedKeys(hits) {
+	for _, rel := range slices.Sorted(maps.Keys(hits)) {
 		owner := r.owner(rel)
-		if strings.HasSuffix(rel, ".whl") {
-			owner = wheelPackage(filepath.Base(rel))
-		}
 		if owner == "" {
 			owner = "unknown package"
 		}
@@ -128,7 +125,7 @@ func (r *runner) decoysInArtifacts() error {
 			r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "stashed in " + rel, Packages: []string{owner}})
 		}
 	}
-	for _, what := range sortedKeys(unlisted) {
+	for _, what := range slices.Sorted(maps.Keys(unlisted)) {
 		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: fmt.Sprintf("stashed in %d more files, not listed (bound maxStashes)", unlisted[what]),
 			Packages: []string{"the packages above"}})
 	}
@@ -159,7 +156,7 @@ func ranPackages(ph PhaseResult) []string {
 	if len(seen) == 0 {
 		return []string{"a package whose scripts ran"}
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // decoyInputs are the decoy files for a home volume, dated a day back so

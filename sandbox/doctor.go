@@ -14,6 +14,7 @@ import (
 
 	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // Check is one prerequisite: whether it holds, what was seen, and the fix.
@@ -44,7 +45,7 @@ func Doctor(ctx context.Context, to engine.Remote) []Check {
 	if to.Connection != "" {
 		// A remote engine: this machine needs no Podman, user namespaces
 		// or subuids; the engine's checks below are about the remote.
-		add(Check{Name: "connection", OK: true, Detail: redactURL(to.Connection)})
+		add(Check{Name: "connection", OK: true, Detail: escape.RedactedURL(to.Connection)})
 		out = append(out, engineChecks(ctx, to)...)
 		return append(out, caBundle())
 	}

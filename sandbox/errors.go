@@ -57,7 +57,7 @@ func (e *ScriptError) Error() string {
 		msg += fmt.Sprintf(": %q", e.Script)
 	}
 	if e.Tail != "" {
-		msg += "\n" + indent(escape.Text(e.Tail))
+		msg += "\n" + Indent(escape.Text(e.Tail))
 	}
 	if e.Hint != "" {
 		msg += "\n" + e.Hint
@@ -80,7 +80,7 @@ func (e *PhaseError) Error() string {
 		msg = fmt.Sprintf("%s phase failed on %s with exit code %d", e.Phase, escape.Line(e.Package), e.Code)
 	}
 	if e.Tail != "" {
-		msg += "\n" + indent(escape.Text(e.Tail))
+		msg += "\n" + Indent(escape.Text(e.Tail))
 	}
 	return msg + "\nthe project was left unchanged"
 }
@@ -100,8 +100,8 @@ func (e *ArtifactError) Error() string {
 	return fmt.Sprintf("refused artifact from %s (phase copy-back): %q: %s; the project was left unchanged", escape.Line(pkg), e.Path, escape.Text(e.Reason))
 }
 
-// indent sets a block of output apart from the message around it.
-func indent(s string) string {
+// Indent sets a block of output apart from the message around it.
+func Indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {
 		lines[i] = "    " + l

@@ -126,7 +126,7 @@ func TestE2EFetchEgress(t *testing.T) {
 
 	cfg, _ := json.Marshal(map[string]any{"listenerPort": ln.Addr().(*net.TCPAddr).Port, "registry": reg.URL + "/"})
 	project := t.TempDir()
-	env := npmEnv(map[string]string{"NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem"})
+	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/sandbox", "NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem"}
 	plan := &Plan{
 		Manager: "probe", Project: project, Artifacts: []string{"out"},
 		Inputs:     []Input{{Name: "probe.js", Data: []byte(probeJS), Mode: 0o644}, {Name: "cfg.json", Data: cfg, Mode: 0o644}},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
 // tarOf writes files (as writeProject) and returns writeTar's stream of
@@ -16,7 +17,7 @@ import (
 func tarOf(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := writeTar(context.Background(), &buf, writeProject(t, files), "node_modules"); err != nil {
+	if err := writeTar(context.Background(), &buf, testproject.Write(t, files), "node_modules"); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -7,18 +7,19 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
 func TestCheckNative(t *testing.T) {
-	pure := writeProject(t, map[string]string{
+	pure := testproject.Write(t, map[string]string{
 		"node_modules/a/index.js":                    "module.exports = 1\n",
 		"safe-install-wheels/a-1.0-py3-none-any.whl": "PK",
 	})
-	addon := writeProject(t, map[string]string{
+	addon := testproject.Write(t, map[string]string{
 		"node_modules/a/index.js":             "module.exports = 1\n",
 		"node_modules/b/build/Release/b.node": "\x7fELF\x02\x01\x01",
 	})
-	wheel := writeProject(t, map[string]string{"safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl": "PK"})
+	wheel := testproject.Write(t, map[string]string{"safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl": "PK"})
 	other := engine.EngineInfo{Host: "ssh://u@builder/run/podman.sock", OS: "linux", Arch: "riscv64"}
 	if runtime.GOARCH == "riscv64" {
 		other.Arch = "s390x"

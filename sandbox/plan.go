@@ -6,10 +6,10 @@ import (
 	"github.com/safe-install/safe-install/sandbox/egress"
 )
 
-// Ecosystem is what safe-install knows of one package manager: how its
+// Manager is what safe-install knows of one package manager: how its
 // command line becomes a Plan. A third manager (yarn, pnpm, uv) is one more
 // implementation, not a branch in the pipeline.
-type Ecosystem interface {
+type Manager interface {
 	// Name is the command users type: "npm".
 	Name() string
 	// Plan reads the project and the user's configuration, never the
@@ -93,6 +93,9 @@ type Plan struct {
 	// which the fetch describes the work directory as it left it, for the
 	// session's copy-back rule ("": none).
 	Baseline string `json:"baseline,omitempty"`
+	// Tools go, read-only, into every scripts container at ToolsDir
+	// (npm: netlog.js, which notes network attempts).
+	Tools []Input `json:"tools,omitempty"`
 	// Session is the manager's part in the run (session.go); nil is
 	// NoSession's.
 	Session Session `json:"-"`

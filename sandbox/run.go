@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -146,7 +145,7 @@ type runner struct {
 	watch       *stopwatch
 	decoys      *decoy.Set
 	decoyScan   *decoy.OutputScanner
-	toolsCopied bool          // the tools volume holds netlog.js (the first scripts container copies it in)
+	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
 	rule        Rule          // the copy-back rule of the last scripts phase (nil: none)
 	copied      *atomic.Int64 // bytes of the current copy-back, for progress
 	staged      map[string]bool
@@ -193,7 +192,8 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 	return t, nil
 }
 
-func pluralize(n int, noun string) string {
+// Plural counts a noun for a message: "1 package", "3 packages", "2 dependencies".
+func Plural(n int, noun string) string {
 	switch {
 	case n == 1:
 		return "1 " + noun
@@ -535,8 +535,8 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 	if err := r.copyIn(ctx, id, DecoyHome, decoyInputs(r.decoys)); err != nil {
 		return "", PhaseResult{}, err
 	}
-	if !r.toolsCopied {
-		if err := r.copyIn(ctx, id, ToolsDir, []Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}); err != nil {
+	if !r.toolsCopied && len(r.plan.Tools) > 0 {
+		if err := r.copyIn(ctx, id, ToolsDir, r.plan.Tools); err != nil {
 			return "", PhaseResult{}, err
 		}
 		r.toolsCopied = true
@@ -599,17 +599,10 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 	}
 	// The fetch's own listing, read before any script ran, is no input of
 	// the project's scripts.
-	delete(after, BaselineFile+".list")
-	delete(after, BaselineFile+".sums")
-	// node_modules first: a package tampered with is the finding to name.
-	names := slices.Sorted(maps.Keys(after))
-	slices.SortStableFunc(names, func(a, b string) int {
-		return cmpBool(locatePosition(a) == posProject, locatePosition(b) == posProject)
-	})
-	for _, name := range names {
-		if reason := r.rule.Check(name, after[name]); reason != "" {
-			return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
-		}
+	delete(after, r.plan.Baseline+".list")
+	delete(after, r.plan.Baseline+".sums")
+	if name, reason := r.rule.CheckAll(after); reason != "" {
+		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
 	}
 	if name, reason := r.rule.Missing(nil); name != "" {
 		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
@@ -753,7 +746,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		}
 		hint := "raise --timeout if it is legitimately slow"
 		switch {
-		case name != "fetch" && networkError.MatchString(lastLines(out.String(), 20)):
+		case name != "fetch" && networkError.MatchString(LastLines(out.String(), 20)):
 			hint = "it was trying to reach the network, and install scripts and builds have no network here (only lo), by design: it would have waited forever"
 		case name != "fetch":
 			hint += "; install scripts and builds have no network here, so one that waits for a download never finishes"
@@ -767,28 +760,28 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	case code == 0:
 		return res, nil
 	}
-	tail := lastLines(out.String(), 20)
+	tail := LastLines(out.String(), 20)
 	pkg, cmd := r.output().Failure(out.String())
 	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom || outOfMemory.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s ran out of memory (phase %s, limit %d bytes): %w; raise --memory if it legitimately needs more\n%s",
-			pkg, name, r.opts.Limits.MemoryBytes, ErrLimit, indent(tail))
+			pkg, name, r.opts.Limits.MemoryBytes, ErrLimit, Indent(tail))
 	}
 	if outOfSpace.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s ran out of space in the sandbox (phase %s; the work directory holds at most %s and %d files, --disk and --disk-files; /tmp %s): %w; raise them if it legitimately needs more\n%s",
-			pkg, name, humanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, humanBytes(r.opts.Limits.TmpBytes), ErrLimit, indent(tail))
+			pkg, name, humanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, humanBytes(r.opts.Limits.TmpBytes), ErrLimit, Indent(tail))
 	}
 	if outOfProcesses.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s hit the process limit (phase %s, %d processes): %w; raise --pids if it legitimately needs more\n%s",
-			pkg, name, r.opts.Limits.Pids, ErrLimit, indent(tail))
+			pkg, name, r.opts.Limits.Pids, ErrLimit, Indent(tail))
 	}
 	if thirdParty {
 		se := &ScriptError{Kind: r.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}

@@ -63,6 +63,9 @@ type Files interface {
 type Rule interface {
 	// Check judges one entry of what came back; "" accepts it.
 	Check(name string, e tree.Entry) string
+	// CheckAll judges a whole listing, in the order that names the
+	// likeliest culprit first, and returns the first entry refused.
+	CheckAll(t tree.Tree) (name, reason string)
 	// Missing names an entry of the tree before the phase, below roots
 	// (everywhere when roots is empty), that is gone and may not be.
 	Missing(roots []string) (name, reason string)
@@ -93,3 +96,20 @@ func (NoSession) PhaseDone(context.Context, Files, []ScriptRun) Findings   { ret
 func (NoSession) Owner(string, string) string                              { return "" }
 func (NoSession) Finish(string) (Findings, error)                          { return Findings{}, nil }
 func (NoSession) Deliver(context.Context, string, Say) (bool, any, error)  { return false, nil, nil }
+
+// HeldBack is a dependency whose install scripts did not run because the
+// script policy does not decide about it (npm 12's rule: unreviewed
+// scripts do not run), so the tree may not work until they do.
+type HeldBack struct {
+	Package string `json:"package"` // name@version
+	// Scripts are what it declares: "postinstall: node install.js".
+	Scripts []string `json:"scripts"`
+}
+
+// NetworkAttempt is a host a package's script tried to reach: scripts have
+// no network here, so whatever it wanted from there is missing, even when
+// the script exited 0.
+type NetworkAttempt struct {
+	Package string `json:"package"` // name@version, from npm's environment
+	Host    string `json:"host"`
+}

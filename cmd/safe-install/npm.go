@@ -17,6 +17,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/npm"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -148,26 +149,26 @@ EXAMPLE:
 		Flags:           append(runFlagSet(&f), npmFlagSet(&f)...),
 		SkipFlagParsing: false,
 		Action: func(c *cli.Context) error {
-			return runInstall(c, e, *log, sandbox.NPM{}, f)
+			return runInstall(c, e, *log, npm.Manager{}, f)
 		},
 	}
 }
 
 // runInstall plans, prints the plan for --dry-run, or runs it.
-func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, f runFlags) error {
+func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr sandbox.Manager, f runFlags) error {
 	lim, err := f.limits()
 	if err != nil {
 		return err
 	}
 	e.useConnection(f.Connection, f.Identity)
-	plan, err := eco.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
+	plan, err := mgr.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
 		AllowScripts:    f.AllowScripts.Value(),
 		DenyScripts:     f.DenyScripts.Value(),
 		AllUnreviewed:   f.AllScripts,
 		MinReleaseAge:   f.MinReleaseAge,
-		NPMVersion:      npmVersion(c.Context, eco),
+		NPMVersion:      npmVersion(c.Context, mgr),
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),
 		AllowCommand:    f.AllowCommand.Value(),
@@ -224,8 +225,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, eco sandbox.Ecosystem, 
 
 // npmVersion is the host's npm version for an npm plan ("" otherwise, or
 // when it cannot be found: the image build names the problem then).
-func npmVersion(ctx context.Context, eco sandbox.Ecosystem) string {
-	if eco.Name() != "npm" {
+func npmVersion(ctx context.Context, mgr sandbox.Manager) string {
+	if mgr.Name() != "npm" {
 		return ""
 	}
 	v, _ := images.NPMVersion(ctx)

@@ -4,7 +4,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/pip"
 )
 
 // pipFlagSet are the flags of pip installs only.
@@ -51,7 +51,7 @@ EXAMPLE:
 			if f.Python == "" {
 				f.Python = defaultPython(e)
 			}
-			return runInstall(c, e, *log, sandbox.Pip{}, f)
+			return runInstall(c, e, *log, pip.Manager{}, f)
 		},
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/safe-install/safe-install/sandbox/wheel"
+	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
 // The decoy scan's bounds (DESIGN invariant 12): a staged file may be as

@@ -14,6 +14,8 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings"
 	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
 // Connect reaches Podman's API: the remote's connection when given (a URL
@@ -45,9 +47,9 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 		}
 		conn, err := bindings.NewConnectionWithIdentity(ctx, uri, identity, false)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", redactURL(uri), ErrUnavailable, err)
+			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", escape.RedactedURL(uri), ErrUnavailable, err)
 		}
-		return &Podman{conn: conn, host: redactURL(uri), local: strings.HasPrefix(uri, "unix:")}, func() {}, nil
+		return &Podman{conn: conn, host: escape.RedactedURL(uri), local: strings.HasPrefix(uri, "unix:")}, func() {}, nil
 	}
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if runtime == "" {

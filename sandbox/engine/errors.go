@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"errors"
-	"net/url"
-)
+import "errors"
 
 // Sentinel errors; callers test them with errors.Is.
 var (
@@ -17,11 +14,3 @@ var (
 // SandboxUID is the image's unprivileged user, which every phase runs as
 // and which owns the volumes.
 const SandboxUID = 1000
-
-// redactURL hides a URL's password for messages.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return s
-}

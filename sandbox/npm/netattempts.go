@@ -1,0 +1,77 @@
+package npm
+
+import (
+	"bufio"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
+)
+
+// netlogScript is loaded into the scripts phases' node processes; see
+// netlog.js.
+//
+//go:embed netlog.js
+var netlogScript []byte
+
+// maxNetLog bounds what is read of netlog.js's notes (a script can write
+// the file too).
+const (
+	maxNetLog      = 1 << 20
+	maxNetAttempts = 100
+)
+
+// parseNetLog reads netlog.js's JSON lines, one attempt per package and host.
+func parseNetLog(r io.Reader) []sandbox.NetworkAttempt {
+	var out []sandbox.NetworkAttempt
+	sc := bufio.NewScanner(io.LimitReader(r, maxNetLog))
+	sc.Buffer(make([]byte, 4096), 4096)
+	for sc.Scan() && len(out) < maxNetAttempts {
+		var a sandbox.NetworkAttempt
+		if json.Unmarshal(sc.Bytes(), &a) != nil || a.Host == "" {
+			continue
+		}
+		a = sandbox.NetworkAttempt{Package: escape.Line(a.Package), Host: escape.Line(a.Host)}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// downloadSwitches are the known ways to tell a package not to download at
+// install time, for the warning.
+var downloadSwitches = map[string]string{
+	"puppeteer":  "PUPPETEER_SKIP_DOWNLOAD=1",
+	"cypress":    "CYPRESS_INSTALL_BINARY=0",
+	"playwright": "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1",
+	"electron":   "ELECTRON_SKIP_BINARY_DOWNLOAD=1",
+}
+
+// networkWarning names the packages and hosts, and the switch where one
+// is known.
+func networkWarning(attempts []sandbox.NetworkAttempt) string {
+	hosts := map[string][]string{}
+	var pkgs []string
+	for _, a := range attempts {
+		if _, ok := hosts[a.Package]; !ok {
+			pkgs = append(pkgs, a.Package)
+		}
+		hosts[a.Package] = append(hosts[a.Package], a.Host)
+	}
+	var parts []string
+	for _, p := range pkgs {
+		part := fmt.Sprintf("%s tried %s", p, strings.Join(hosts[p], ", "))
+		if sw, ok := downloadSwitches[policyName(p)]; ok {
+			part += " (" + sw + " skips its download)"
+		}
+		parts = append(parts, part)
+	}
+	return "install scripts tried to reach the network, which they have no way to here (only lo), by design: " + strings.Join(parts, "; ") +
+		". Whatever they meant to download is missing from the tree, even where the script exited 0; fetch it at first use, or drop the package"
+}

@@ -1,0 +1,167 @@
+package npm
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/internal/testproject"
+)
+
+func plan(t *testing.T, files map[string]string, args ...string) (*sandbox.Plan, error) {
+	t.Helper()
+	return Manager{}.Plan(testproject.Write(t, files), args, sandbox.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {}})
+}
+
+const lock = `{"lockfileVersion": 3, "packages": {"": {}}}`
+
+func TestNPMPlanRefusals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		files map[string]string
+		args  []string
+		want  error
+		says  string
+	}{
+		{"not an install", map[string]string{"package.json": `{}`}, []string{"run", "test"}, sandbox.ErrUnsupported, "npm run"},
+		{"no command", map[string]string{"package.json": `{}`}, nil, sandbox.ErrUnsupported, "npm ci"},
+		{"ci without lockfile", map[string]string{"package.json": `{}`}, []string{"ci"}, sandbox.ErrPolicy, "package-lock.json"},
+		{"no package.json", map[string]string{}, []string{"install"}, nil, "package.json"},
+		{"prefix flag", map[string]string{"package.json": `{}`}, []string{"install", "--prefix=/"}, sandbox.ErrPolicy, "--prefix"},
+		{"script-shell flag", map[string]string{"package.json": `{}`}, []string{"install", "--script-shell", "x"}, sandbox.ErrPolicy, "--script-shell"},
+		{"git spec", map[string]string{"package.json": `{}`}, []string{"install", "github:evil/pkg"}, sandbox.ErrPolicy, "--allow-git"},
+		{"shorthand git spec", map[string]string{"package.json": `{}`}, []string{"install", "evil/pkg"}, sandbox.ErrPolicy, "--allow-git"},
+		{"url spec", map[string]string{"package.json": `{}`}, []string{"i", "x@https://evil.example/x.tgz"}, sandbox.ErrPolicy, "--allow-git"},
+		{"git dependency", map[string]string{"package.json": `{"dependencies": {"x": "git+https://example.invalid/x.git"}}`}, []string{"install"}, sandbox.ErrPolicy, "dependency x"},
+		{"git in lockfile", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "git+ssh://git@example.invalid/x.git#abc"}}}`}, []string{"ci"}, sandbox.ErrPolicy, "node_modules/x"},
+		{"file dep outside project", map[string]string{"package.json": `{"dependencies": {"x": "file:../x.tgz"}}`}, []string{"install"}, sandbox.ErrPolicy, "outside the project"},
+		{"registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "registry=http://127.0.0.1:9/\n"}, []string{"install"}, sandbox.ErrPolicy, "--allow-registry"},
+		{"scoped registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "@evil:registry=https://evil.example/\n"}, []string{"install"}, sandbox.ErrPolicy, "@evil:registry"},
+		{"lockfile tarball elsewhere", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "https://evil.example/x/-/x-1.0.0.tgz"}}}`}, []string{"ci"}, sandbox.ErrPolicy, "evil.example"},
+		{"ci with names", map[string]string{"package.json": `{}`, "package-lock.json": lock}, []string{"ci", "left-pad"}, sandbox.ErrPolicy, "npm install left-pad"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := plan(t, tt.files, tt.args...)
+			if err == nil {
+				t.Fatal("planned; want a refusal")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error %v is not %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("error %q does not mention %q", err, tt.says)
+			}
+		})
+	}
+}
+
+func TestNPMPlanInstall(t *testing.T) {
+	t.Parallel()
+	p, err := plan(t, map[string]string{
+		"package.json":            `{"dependencies": {"a": "file:vendor/a-1.0.0.tgz", "b": "^1"}, "workspaces": ["packages/*"]}`,
+		"package-lock.json":       lock,
+		"vendor/a-1.0.0.tgz":      "tgz",
+		"packages/w/package.json": `{"name": "w"}`,
+		"packages/w/index.js":     "code",
+		".env":                    "SECRET=1",
+		".git/config":             "[core]",
+		".npmrc":                  "save-exact=true\nscript-shell=/tmp/evil\n",
+	}, "install", "-D", "left-pad@1.3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, in := range p.Inputs {
+		names = append(names, in.Name)
+	}
+	for _, want := range []string{"package.json", "package-lock.json", "vendor/a-1.0.0.tgz", "packages/w/package.json", ".npmrc"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("inputs %v lack %s", names, want)
+		}
+	}
+	for _, never := range []string{".env", ".git/config", "packages/w/index.js"} {
+		if slices.Contains(names, never) {
+			t.Errorf("inputs carry %s", never)
+		}
+	}
+	if got := strings.Join(p.Fetch.Command, " "); got != "node /run/safe-install/relay.js sh -c "+baselineScript+" sh install --ignore-scripts -D left-pad@1.3.0" {
+		t.Errorf("fetch command %q", got)
+	}
+	if p.Scripts == nil || strings.Join(p.Scripts.Command, " ") != "npm rebuild --foreground-scripts --timing" {
+		t.Errorf("scripts phase %+v", p.Scripts)
+	}
+	if !slices.Equal(p.Manifests, []string{"package.json", "package-lock.json"}) {
+		t.Errorf("manifests %v", p.Manifests)
+	}
+	for _, in := range p.Inputs {
+		if in.Name == ".npmrc" && strings.Contains(string(in.Data), "script-shell") {
+			t.Error("the project .npmrc kept script-shell")
+		}
+	}
+}
+
+func TestNPMPlanCIAndIgnoreScripts(t *testing.T) {
+	t.Parallel()
+	p, err := plan(t, map[string]string{"package.json": `{}`, "package-lock.json": lock}, "ci", "--ignore-scripts", "--omit=dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Scripts != nil {
+		t.Error("--ignore-scripts still plans a scripts phase")
+	}
+	if len(p.Manifests) != 0 {
+		t.Errorf("npm ci brings back manifests %v; it must not change them", p.Manifests)
+	}
+	if got := p.FetchSummary; got != "npm ci --ignore-scripts --omit=dev" {
+		t.Errorf("fetch command %q", got)
+	}
+}
+
+// The phases' environments are fixed: nothing of the host's leaks in.
+func TestNPMPlanEnvironmentIsFixed(t *testing.T) {
+	t.Parallel()
+	dir := testproject.Write(t, map[string]string{"package.json": `{}`})
+	p, err := Manager{}.Plan(dir, []string{"install"}, sandbox.PlanOptions{Home: t.TempDir(), Warn: func(string) {},
+		Env: map[string]string{"NPM_TOKEN": "SECRET", "GITHUB_TOKEN": "SECRET", "HTTPS_PROXY": "http://u:SECRET@proxy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ph := range []sandbox.Phase{p.Fetch, *p.Scripts} {
+		for k, v := range ph.Env {
+			if strings.Contains(v, "SECRET") || strings.Contains(k, "TOKEN") || strings.Contains(strings.ToUpper(k), "PROXY") {
+				t.Errorf("phase env carries %s=%s", k, v)
+			}
+		}
+	}
+	// It points npm away from the decoy ~/.npmrc, never at the fetch's config.
+	if v := p.Scripts.Env["npm_config_userconfig"]; strings.HasPrefix(v, sandbox.FetchConfigDir) || v == "" {
+		t.Errorf("the scripts phase's npm userconfig is %q", v)
+	}
+}
+
+// npm ci of a lockfile without install scripts starts no scripts container;
+// an old lockfile, which does not say, still gets one.
+func TestNPMPlanSkipsScriptsWhenNoneExist(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, lock string
+		scripts    bool
+	}{
+		{"v3 without scripts", `{"lockfileVersion": 3, "packages": {"": {}, "node_modules/a": {"version": "1.0.0"}}}`, false},
+		{"v3 with scripts", `{"lockfileVersion": 3, "packages": {"": {}, "node_modules/a": {"version": "1.0.0", "hasInstallScript": true}}}`, true},
+		{"v1 says nothing", `{"lockfileVersion": 1, "dependencies": {"a": {"version": "1.0.0"}}}`, true},
+	} {
+		p, err := plan(t, map[string]string{"package.json": `{}`, "package-lock.json": tt.lock}, "ci")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (p.Scripts != nil) != tt.scripts {
+			t.Errorf("%s: scripts phase %v, want %v", tt.name, p.Scripts != nil, tt.scripts)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package npm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/tree"
+)
+
+// npmSession is npm's part in a run: the lockfile as the fetch left it
+// decides which packages' scripts run (and so the copy-back rule), the
+// release-age cooldown reads it, and what the scripts leave is told.
+type npmSession struct {
+	lockfile   string // the lockfile's name: package-lock.json or npm-shrinkwrap.json
+	policy     scriptPolicy
+	scripts    bool // the plan has a scripts phase
+	registries []egress.Registry
+	cooldown   time.Duration // --min-release-age
+
+	lock npmLockfile     // as the fetch left it
+	dirs map[string]bool // the package directories whose scripts run
+	// who names them, for messages.
+	who  []string
+	rule *npmTree // the last phase's rule
+	// found accumulates over the phases.
+	found sandbox.Findings
+	hooks []string // git hook installers' notes
+}
+
+// timingsDir is where npm leaves its record of how long each package's
+// script ran (--timing: "build:run:EVENT:LOCATION" in milliseconds).
+const timingsDir = sandbox.DecoyHome + "/.npm/_logs"
+
+func (s *npmSession) Fetched(ctx context.Context, f sandbox.Files, say sandbox.Say) (sandbox.ScriptsPlan, error) {
+	staged, err := f.Stage(ctx, s.lockfile)
+	if err != nil {
+		return sandbox.ScriptsPlan{}, err
+	}
+	if staged != "" {
+		if s.lock, err = readLockfile(staged); err != nil {
+			return sandbox.ScriptsPlan{}, err
+		}
+	}
+	if s.lock.Version < 2 {
+		// A lockfile from before npm 7 (or none: --no-package-lock) does
+		// not say who has install scripts; npm's hidden lockfile in the
+		// fetched node_modules does (always version 3). Never the
+		// scripts' output, which a script can forge.
+		data, err := f.Read(ctx, sandbox.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return sandbox.ScriptsPlan{}, err
+		}
+		_ = json.Unmarshal(data, &s.lock)
+	}
+	if err := s.checkReleaseAge(ctx, staged, say); err != nil {
+		return sandbox.ScriptsPlan{}, err
+	}
+	dirs, ok := scriptDirs(s.lock, s.policy)
+	s.dirs = dirs
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		s.who = append(s.who, packageOf(d+"/x")+"@"+s.lock.Packages[d].Version)
+	}
+	s.who = slices.Compact(s.who)
+	if !s.scripts {
+		return sandbox.ScriptsPlan{}, nil
+	}
+	if !ok {
+		return sandbox.ScriptsPlan{}, fmt.Errorf("%w: neither the lockfile nor npm's hidden node_modules/.package-lock.json says which packages have install scripts "+
+			"(a lockfile from before npm 7, or --no-package-lock): run `npm install --package-lock-only` with npm 7 or later to upgrade the lockfile, "+
+			"drop --no-package-lock, or pass --ignore-scripts", sandbox.ErrPolicy)
+	}
+	return sandbox.ScriptsPlan{Args: s.rebuildTargets(), Skip: len(dirs) == 0, Detail: sandbox.Plural(len(dirs), "package")}, nil
+}
+
+// checkReleaseAge applies the cooldown to the lockfile as the fetch left
+// it, before any third-party code runs.
+func (s *npmSession) checkReleaseAge(ctx context.Context, lockfile string, say sandbox.Say) error {
+	if s.cooldown <= 0 {
+		return nil
+	}
+	if lockfile == "" {
+		return fmt.Errorf("%w: --min-release-age needs the lockfile, and this install writes none", sandbox.ErrPolicy)
+	}
+	say.Note("checking publication times (--min-release-age %s)", shortDuration(s.cooldown))
+	return ReleaseAge{Min: s.cooldown}.Check(ctx, lockfile, s.registries)
+}
+
+// rebuildTargets are the packages the scripts phase rebuilds, as
+// name@version: exactly those the copy-back rule then treats as having run
+// (npm rebuild with names also leaves the project's own install scripts
+// out: they run in their own phase).
+func (s *npmSession) rebuildTargets() []string {
+	var specs []string
+	for d := range s.dirs {
+		pkg := s.lock.Packages[d]
+		name := pkg.Name // an alias's real name, which npm rebuild matches
+		if name == "" {
+			name = packageOf(d + "/x")
+		}
+		specs = append(specs, name+"@"+pkg.Version)
+	}
+	slices.Sort(specs)
+	return slices.Compact(specs)
+}
+
+func (s *npmSession) Rule(phase string, before tree.Tree) sandbox.Rule {
+	if phase == "project" {
+		// Whatever the project's scripts changed inside a package is the
+		// project's doing, in any package; the rest of the rule holds as
+		// for the dependencies' scripts.
+		earlier := s.rule
+		s.rule = newNPMTree(before, func(string) bool { return true }, []string{"the project's own scripts"}, lockBins(s.lock))
+		if earlier != nil {
+			s.rule.earlier = earlier.changed
+		}
+		return s.rule
+	}
+	s.rule = newNPMTree(before, func(dir string) bool { return s.dirs[dir] }, s.who, lockBins(s.lock))
+	return s.rule
+}
+
+func (s *npmSession) PhaseDone(ctx context.Context, c sandbox.Files, runs []sandbox.ScriptRun) sandbox.Findings {
+	s.scriptTimes(ctx, c, runs)
+	data, err := c.Read(ctx, NetLog, maxNetLog)
+	var found sandbox.Findings
+	if err == nil {
+		found.NetworkAttempts = parseNetLog(strings.NewReader(string(data)))
+	}
+	for _, a := range found.NetworkAttempts {
+		if !slices.Contains(s.found.NetworkAttempts, a) {
+			s.found.NetworkAttempts = append(s.found.NetworkAttempts, a)
+		}
+	}
+	s.hooks = append(s.hooks, gitHookNotes(runs)...)
+	return found
+}
+
+// scriptTimes fills in how long each script ran from npm's own record and
+// marks the runs the record has: the summary counts those, not the headers
+// a script can print. Nothing is decided on it (a script could rewrite the
+// file), and a missing record leaves no duration.
+func (s *npmSession) scriptTimes(ctx context.Context, c sandbox.Files, runs []sandbox.ScriptRun) {
+	if len(runs) == 0 {
+		return
+	}
+	var timers map[string]float64
+	_ = c.Walk(ctx, timingsDir, 4<<20, func(name string, data []byte) error {
+		if !strings.HasSuffix(name, "-timing.json") {
+			return nil
+		}
+		var doc struct {
+			Timers map[string]float64 `json:"timers"`
+		}
+		if json.Unmarshal(data, &doc) == nil {
+			timers = doc.Timers // names sort by time: the last is this run's
+		}
+		return nil
+	})
+	for i, r := range runs {
+		for key, ms := range timers {
+			rest, ok := strings.CutPrefix(key, "build:run:"+r.Event+":")
+			if ok && packageOf(rest+"/package.json") == policyName(r.Package) {
+				runs[i].DurationMS, runs[i].Recorded = int64(ms), true
+			}
+		}
+	}
+}
+
+func (s *npmSession) Owner(entry, staging string) string {
+	name := packageOf(entry)
+	if name == "" {
+		return ""
+	}
+	if v := stagedVersion(path.Join(staging, packageDir(entry))); v != "" {
+		return name + "@" + v
+	}
+	return name
+}
+
+func (s *npmSession) Finish(staging string) (sandbox.Findings, error) {
+	found := s.found
+	found.Warnings = append(found.Warnings, s.hooks...)
+	if len(found.NetworkAttempts) > 0 {
+		found.Warnings = append(found.Warnings, networkWarning(found.NetworkAttempts))
+	}
+	found.Warnings = append(found.Warnings, lockBins(s.lock).warnings()...)
+	if found.HeldBack = heldBack(s.lock, s.policy, staging); len(found.HeldBack) > 0 {
+		found.Warnings = append(found.Warnings, heldBackWarning(found.HeldBack))
+	}
+	if linked := linkedScripts(s.lock); len(linked) > 0 {
+		found.Warnings = append(found.Warnings, fmt.Sprintf("linked packages with install scripts, which do not run in the sandbox (their directories are the project's own, and only node_modules comes back): %s; build them on the host if you trust them",
+			strings.Join(linked, ", ")))
+	}
+	return found, nil
+}
+
+func (s *npmSession) Deliver(context.Context, string, sandbox.Say) (bool, any, error) {
+	return false, nil, nil
+}
+
+// maxLockfile bounds the lockfile read on the host: the largest real
+// ones are a few MB.
+const maxLockfile = 64 << 20
+
+// readLockfile reads the staged lockfile; one that is not npm's JSON
+// describes nothing.
+func readLockfile(file string) (npmLockfile, error) {
+	var l npmLockfile
+	f, err := os.Open(file)
+	if err != nil {
+		return l, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxLockfile+1))
+	if err != nil {
+		return l, fmt.Errorf("reading the lockfile: %w", err)
+	}
+	if len(data) > maxLockfile {
+		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", sandbox.ErrLimit, maxLockfile)
+	}
+	_ = json.Unmarshal(data, &l)
+	return l, nil
+}

@@ -1,0 +1,382 @@
+package npm
+
+import (
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/tree"
+)
+
+// npmTree holds a node_modules tree that a script phase returned to the
+// copy-back rule (DESIGN invariant 7). Every entry, of every kind, is one
+// of:
+//
+//   - identical to the tree before the phase (kind, executable bit, content
+//     or link target): what npm extracted, before any third-party code ran;
+//   - inside the own directory of a package that ran a script, where a
+//     package's own directory stops at every nested node_modules (those
+//     directories belong to other packages, and Node looks for modules in
+//     them);
+//   - a node_modules/.bin link that the lockfile as fetched declares: npm
+//     derives .bin from the manifests before any script ran, so a script
+//     that rewrites its own package.json cannot claim a bin;
+//   - a new entry outside every package (a hidden directory of
+//     node_modules, like Prisma's .prisma), allowed and named (THREATS B11);
+//
+// and a directory (or file, or link) where Node looks for a package
+// (node_modules/<name>, node_modules/@scope/<name>, at any depth) must be
+// what the fetch put there. The rule runs both ways: every entry of the
+// tree before the phase, outside the own directories of the packages that
+// ran scripts, is still there after it.
+//
+// Which packages ran scripts comes from the lockfile as the fetch left it
+// (hasInstallScript, and the script policy), never from the scripts'
+// output, which a script can forge.
+type npmTree struct {
+	before tree.Tree
+	ran    func(pkgDir string) bool
+	// culprits names the packages whose scripts ran in the phase, for the
+	// messages: one of them did it.
+	culprits string
+	bins     npmBins
+	seen     tree.Tree // every entry that came back
+	changed  []string  // entries that are not as they were before the phase
+	// earlier are entries an earlier phase changed (the dependencies',
+	// before the project's own scripts).
+	earlier []string
+}
+
+func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []string, bins npmBins) *npmTree {
+	c := "no script"
+	if len(culprits) > 0 {
+		c = strings.Join(culprits, ", ")
+	}
+	return &npmTree{before: before, ran: ran, culprits: c, bins: bins, seen: tree.Tree{}}
+}
+
+// position is where an entry sits in a node_modules tree, which decides
+// who may change it.
+type position uint8
+
+const (
+	posModules  position = iota // a node_modules directory, or a @scope directory in one
+	posPackage                  // where Node looks for a package: node_modules/<name>, node_modules/@s/<name>
+	posOwn                      // inside a package's own directory
+	posBinDir                   // a node_modules/.bin directory
+	posBin                      // an entry of a node_modules/.bin directory
+	posLockfile                 // npm's record of the tree, node_modules/.package-lock.json
+	posOutside                  // a hidden entry of a node_modules directory: outside every package
+	posProject                  // the project's own files in the sandbox (outside node_modules)
+)
+
+// locate finds an entry's position and, for posPackage and posOwn, the
+// directory of the package. Names are slash-separated and start with
+// node_modules (the artifact root).
+func locate(name string) (position, string) {
+	if name != "node_modules" && !strings.HasPrefix(name, "node_modules/") {
+		return posProject, ""
+	}
+	parts := strings.Split(name, "/")
+	modules := 0 // index of the innermost node_modules component
+	for {
+		rest := parts[modules+1:]
+		if len(rest) == 0 {
+			return posModules, ""
+		}
+		end := modules + 2 // one past the package's own directory
+		switch first := rest[0]; {
+		case first == ".bin" && len(rest) == 1:
+			return posBinDir, ""
+		case first == ".bin":
+			return posBin, ""
+		case first == ".package-lock.json" && len(rest) == 1:
+			return posLockfile, ""
+		case strings.HasPrefix(first, "."):
+			return posOutside, ""
+		case strings.HasPrefix(first, "@") && len(rest) == 1:
+			return posModules, ""
+		case strings.HasPrefix(first, "@"):
+			end++
+		}
+		pkg := strings.Join(parts[:end], "/")
+		if len(parts) == end {
+			return posPackage, pkg
+		}
+		i := slices.Index(parts[end:], "node_modules")
+		if i < 0 {
+			return posOwn, pkg
+		}
+		modules = end + i
+	}
+}
+
+// locatePosition is locate's position alone.
+func locatePosition(name string) position {
+	pos, _ := locate(name)
+	return pos
+}
+
+// CheckAll judges a listing, node_modules first: a package tampered with
+// is the finding to name, before the project file that tampering explains.
+func (v *npmTree) CheckAll(t tree.Tree) (name, reason string) {
+	names := slices.Sorted(maps.Keys(t))
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmpBool(locatePosition(a) == posProject, locatePosition(b) == posProject)
+	})
+	for _, n := range names {
+		if reason := v.Check(n, t[n]); reason != "" {
+			return n, reason
+		}
+	}
+	return "", ""
+}
+
+// Check judges one entry of the returned tree; "" accepts it.
+func (v *npmTree) Check(name string, e tree.Entry) string {
+	v.seen[name] = e
+	if problem := escape.Problem(name); problem != "" {
+		return problem
+	}
+	old, had := v.before[name]
+	if had && old == e {
+		return ""
+	}
+	v.changed = append(v.changed, name)
+	if e.Kind == tree.Other {
+		return "a FIFO, socket or device, which never comes back"
+	}
+	pos, pkg := locate(name)
+	switch pos {
+	case posModules, posBinDir:
+		if e.Kind != tree.Dir {
+			return fmt.Sprintf("a %s where npm keeps a directory of packages (scripts that ran: %s)", e.Kind, v.culprits)
+		}
+		return ""
+	case posPackage:
+		if had && old.Kind == e.Kind {
+			return fmt.Sprintf("a %s the fetch made, changed by a script: where Node looks for the package %s (scripts that ran: %s)", e.Kind, packageOf(name+"/x"), v.culprits)
+		}
+		if had {
+			return fmt.Sprintf("a %s after the fetch and a %s after the scripts: a script replaced the package (scripts that ran: %s)", old.Kind, e.Kind, v.culprits)
+		}
+		return fmt.Sprintf("a %s where Node looks for the package %s, which the fetch did not install: a script planted it for require() to find (scripts that ran: %s)",
+			e.Kind, packageOf(name+"/x"), v.culprits)
+	case posOwn:
+		if v.ran(pkg) {
+			return ""
+		}
+		what := "added"
+		if had {
+			what = "changed"
+		}
+		return fmt.Sprintf("%s during the scripts phase, but %s ran no install script of its own: another package's script wrote it (scripts that ran: %s)",
+			what, packageOf(name), v.culprits)
+	case posBin:
+		if had && e.Kind == tree.Symlink {
+			// npm made this link from the manifests before any script
+			// ran, choosing between the packages that declare the name:
+			// the choice is not a script's to change.
+			return fmt.Sprintf("a .bin link npm made at the fetch, re-pointed from %q to %q by a script (scripts that ran: %s)", old.Target, e.Target, v.culprits)
+		}
+		return v.bins.check(name, e)
+	case posLockfile:
+		return fmt.Sprintf("npm's record of the installed tree changed during the scripts phase (scripts that ran: %s)", v.culprits)
+	case posProject:
+		return fmt.Sprintf("a file of the project's, in the sandbox, that a dependency's script changed or added: the project's own scripts would run on it "+
+			"(as npm reads .npmrc, patch-package patches/); only node_modules may change (scripts that ran: %s)", v.culprits)
+	}
+	return "" // outside every package: allowed, and named (outside)
+}
+
+// Missing returns an entry of the tree before the phase, below roots
+// (everywhere when none: the listing before the project's scripts), that
+// is gone and was not a script package's own, and why that is refused: the
+// first in name order that is not a directory, for the message to name a
+// file. A copy-back sees only the artifacts (roots: node_modules), and
+// nothing else comes back.
+func (v *npmTree) Missing(roots []string) (name, reason string) {
+	names := slices.DeleteFunc(slices.Sorted(maps.Keys(v.before)), func(name string) bool {
+		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+	})
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmpBool(v.before[a].Kind == tree.Dir, v.before[b].Kind == tree.Dir)
+	})
+	for _, n := range names {
+		if _, ok := v.seen[n]; ok {
+			continue
+		}
+		pos, pkg := locate(n)
+		switch {
+		case pos == posOutside:
+			continue // nobody's: a cache a script may clean
+		case pos == posOwn && v.ran(pkg):
+			continue
+		case pos == posOwn || pos == posPackage:
+			return n, fmt.Sprintf("deleted during the scripts phase, but %s ran no install script of its own: another package's script removed it (scripts that ran: %s)",
+				packageOf(n+"/x"), v.culprits)
+		}
+		return n, fmt.Sprintf("deleted during the scripts phase (scripts that ran: %s)", v.culprits)
+	}
+	return "", ""
+}
+
+// allChanged is every entry that came back changed by any scripts phase.
+func (v *npmTree) allChanged() []string {
+	all := slices.Clone(v.changed)
+	for _, name := range v.earlier {
+		if _, ok := v.seen[name]; ok && !slices.Contains(all, name) {
+			all = append(all, name)
+		}
+	}
+	return all
+}
+
+// Changed is every entry that came back changed by any scripts phase, as
+// it is now.
+func (v *npmTree) Changed() tree.Tree {
+	out := tree.Tree{}
+	for _, name := range v.allChanged() {
+		out[name] = v.seen[name]
+	}
+	return out
+}
+
+// Culprits names the packages whose scripts ran in the phase.
+func (v *npmTree) Culprits() string { return v.culprits }
+
+// Warnings name, per hidden directory of node_modules, what scripts wrote
+// outside every package: allowed (Prisma generates its client there), but
+// the user is told (THREATS B11).
+func (v *npmTree) Warnings() []string {
+	var out []string
+	counts := v.outside()
+	for _, dir := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, fmt.Sprintf("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, sandbox.Plural(counts[dir], "file")))
+	}
+	return out
+}
+
+// outside counts, per hidden directory of node_modules (node_modules/.prisma),
+// the files and links scripts added or changed outside every package.
+func (v *npmTree) outside() map[string]int {
+	dirs := map[string]int{}
+	for _, name := range v.allChanged() {
+		if pos, _ := locate(name); pos != posOutside || v.seen[name].Kind == tree.Dir {
+			continue
+		}
+		i := strings.LastIndex(name, "node_modules/.")
+		top, _, _ := strings.Cut(name[i+len("node_modules/"):], "/")
+		dirs[name[:i]+"node_modules/"+top]++
+	}
+	return dirs
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// npmBins are the .bin links npm makes from the lockfile as the fetch left
+// it: link path -> the files it may point at.
+type npmBins struct {
+	targets map[string][]string
+	// claims lists, per link, the packages that declare it.
+	claims map[string][]string
+}
+
+// lockBins reads the bins every package of a (v2+) lockfile declares, as
+// npm normalises them (npm-normalize-package-bin: a bin's name is its base
+// name, its file a path inside the package).
+func lockBins(l npmLockfile) npmBins {
+	b := npmBins{targets: map[string][]string{}, claims: map[string][]string{}}
+	for _, loc := range slices.Sorted(maps.Keys(l.Packages)) {
+		p := l.Packages[loc]
+		pos, _ := locate(loc)
+		if !strings.HasPrefix(loc, "node_modules/") || pos != posPackage {
+			continue
+		}
+		bins := p.Bin
+		if p.Link {
+			bins = l.Packages[p.Resolved].Bin // a workspace: its own entry declares them
+		}
+		modules := loc[:strings.LastIndex(loc, "node_modules/")+len("node_modules")]
+		for name, file := range bins {
+			name = path.Base(strings.NewReplacer(`\`, "/", ":", "/").Replace(name))
+			file = strings.TrimPrefix(path.Join("/", strings.ReplaceAll(file, `\`, "/")), "/")
+			if name == "" || name == "." || name == "/" || file == "" {
+				continue
+			}
+			link := modules + "/.bin/" + name
+			b.targets[link] = append(b.targets[link], path.Join(loc, file))
+			b.claims[link] = append(b.claims[link], packageOf(loc+"/x")+"@"+p.Version)
+		}
+	}
+	return b
+}
+
+func (b npmBins) check(name string, e tree.Entry) string {
+	if path.Base(path.Dir(name)) != ".bin" {
+		return "inside a .bin directory, where npm makes only links"
+	}
+	if e.Kind != tree.Symlink {
+		return fmt.Sprintf("not a symlink but a %s: npm links bins, so an install script wrote it", e.Kind)
+	}
+	want := b.targets[name]
+	if len(want) == 0 {
+		return fmt.Sprintf("no package declares the bin %q in the lockfile as the fetch left it, before any script ran: an install script made this link", path.Base(name))
+	}
+	if got := path.Join(path.Dir(name), e.Target); !slices.Contains(want, got) {
+		return fmt.Sprintf("points at %q, but the bin %q of %s is %s in the manifests as they were before any script ran",
+			e.Target, path.Base(name), strings.Join(b.claims[name], ", "), strings.Join(want, ", "))
+	}
+	return ""
+}
+
+// warnings are the bins worth a word before anyone runs them: one claimed
+// by two packages (npm links one of them), and one that shadows a common
+// command when a project script calls it (npm puts node_modules/.bin first
+// in PATH).
+func (b npmBins) warnings() []string {
+	var out []string
+	for _, link := range slices.Sorted(maps.Keys(b.claims)) {
+		who := b.claims[link]
+		if len(who) > 1 {
+			out = append(out, fmt.Sprintf("the bin %s is declared by %s; npm links one of them", link, strings.Join(who, " and ")))
+		}
+		if shadowedBins[path.Base(link)] {
+			out = append(out, fmt.Sprintf("a bin shadows a common command: %s (from %s)", link, strings.Join(who, ", ")))
+		}
+	}
+	return out
+}
+
+// shadowedBins are commands a bin of the same name would hijack when a
+// project script calls them.
+var shadowedBins = set("node", "npm", "npx", "git", "sh", "bash", "sudo", "python", "python3", "pip", "pip3", "curl", "ssh")
+
+// scriptDirs are the package directories whose install scripts run, from a
+// lockfile (v2+) and the policy; ok is false when the lockfile cannot say.
+func scriptDirs(l npmLockfile, pol scriptPolicy) (dirs map[string]bool, ok bool) {
+	if l.Version < 2 {
+		return nil, false
+	}
+	dirs = map[string]bool{}
+	for k, p := range l.Packages {
+		name := packageOf(k + "/package.json")
+		if k != "" && p.HasInstallScript && name != "" && pol.runs(name, p.Version) {
+			dirs[k] = true
+		}
+	}
+	return dirs, true
+}

@@ -1,0 +1,129 @@
+package pip
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/escape"
+)
+
+// pipOutput reads pip's output (and pipfetch.py's): which sdists ran their
+// build backend, for what, and which one failed.
+type pipOutput struct{}
+
+func (pipOutput) Kind() string { return "wheel build" }
+
+var (
+	// "Processing ./safe-install-wheelhouse/fastext-1.0.tar.gz",
+	// "  Downloading http://host/files/fastext-1.0.tar.gz (1.2 kB)",
+	// "  File was already downloaded /work/.../fastext-1.0.tar.gz".
+	pipArchiveLine = regexp.MustCompile(`^\s*(?:Processing|Downloading|File was already downloaded|Using cached)\s+(\S+\.(?:tar\.gz|zip|tar\.bz2|whl))`)
+	pipCollecting  = regexp.MustCompile(`^\s*Collecting (\S+)`)
+	// Hooks pip runs on an sdist: metadata (fetch and build) and the build.
+	pipMetadata  = regexp.MustCompile(`^\s*(?:Preparing metadata|Getting requirements to build wheel|Installing build dependencies) \(|^\s*Running setup\.py \(path:`)
+	pipBuilding  = regexp.MustCompile(`^\s*Building wheel for (\S+) \(`)
+	pipCreated   = regexp.MustCompile(`^\s*Created wheel for (\S+): filename=(\S+)`)
+	pipFailedFor = regexp.MustCompile(`^\s*(?:ERROR: )?Failed building wheel for (\S+)|^Failed to build (\S+)$`)
+	pipNotRun    = regexp.MustCompile(`× (.+?) did not run successfully`)
+	pipFetchStep = regexp.MustCompile(`^safe-install-pip: (?:dynamic )?build requirements of (\S+?)(?:\.tar\.gz|\.zip|\.tar\.bz2)?:`)
+)
+
+// archivePackage turns "dir/fastext-1.0.tar.gz" or a wheel file into
+// "fastext==1.0".
+func archivePackage(file string) string {
+	base := path.Base(file)
+	if strings.HasSuffix(base, ".whl") {
+		return wheelPackage(base)
+	}
+	for _, ext := range []string{".tar.gz", ".zip", ".tar.bz2"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	i := strings.LastIndex(base, "-")
+	if i <= 0 {
+		return base
+	}
+	return base[:i] + "==" + base[i+1:]
+}
+
+// pipTrace follows pip's output line by line: the package being worked on
+// and every hook run on behalf of one.
+type pipTrace struct {
+	current  string            // name==version (or the requirement) last announced
+	versions map[string]string // normalised name -> name==version
+	runs     []sandbox.ScriptRun
+	seen     map[sandbox.ScriptRun]bool
+	failed   string
+	command  string
+}
+
+func tracePip(log string) *pipTrace {
+	t := &pipTrace{versions: map[string]string{}, seen: map[sandbox.ScriptRun]bool{}}
+	for _, l := range strings.Split(log, "\n") {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case pipArchiveLine.MatchString(l):
+			t.current = archivePackage(pipArchiveLine.FindStringSubmatch(l)[1])
+			name, _, _ := strings.Cut(t.current, "==")
+			t.versions[normalizeDist(name)] = t.current
+		case pipCollecting.MatchString(l):
+			t.current = pipCollecting.FindStringSubmatch(l)[1]
+		case pipFetchStep.MatchString(l):
+			t.current = archivePackage(pipFetchStep.FindStringSubmatch(l)[1] + ".tar.gz")
+			t.add(t.current, "get_requires_for_build_wheel")
+		case pipMetadata.MatchString(l):
+			t.add(t.current, "prepare_metadata")
+		case pipBuilding.MatchString(l):
+			t.current = t.named(pipBuilding.FindStringSubmatch(l)[1])
+		case pipCreated.MatchString(l):
+			m := pipCreated.FindStringSubmatch(l)
+			_, version, _ := strings.Cut(wheelPackage(m[2]), "==")
+			t.add(m[1]+"=="+version, "build_wheel")
+		case pipFailedFor.MatchString(l):
+			if t.failed == "" {
+				m := pipFailedFor.FindStringSubmatch(l)
+				t.failed, t.command = t.named(m[1]+m[2]), "build_wheel"
+			}
+		case pipNotRun.MatchString(l):
+			if t.failed == "" {
+				t.failed = t.current
+				t.command = pipNotRun.FindStringSubmatch(l)[1]
+			}
+		case strings.HasPrefix(l, "safe-install-pip: ERROR") && t.failed == "":
+			t.failed, t.command = t.current, strings.TrimPrefix(l, "safe-install-pip: ERROR ")
+		}
+	}
+	return t
+}
+
+// named gives name==version for a name pip printed, when known.
+func (t *pipTrace) named(name string) string {
+	if v, ok := t.versions[normalizeDist(name)]; ok {
+		return v
+	}
+	return name
+}
+
+func (t *pipTrace) add(pkg, event string) {
+	r := sandbox.ScriptRun{Package: escape.Line(pkg), Event: event}
+	if pkg == "" || t.seen[r] {
+		return
+	}
+	t.seen[r] = true
+	t.runs = append(t.runs, r)
+}
+
+func (pipOutput) Scripts(log string) []sandbox.ScriptRun { return tracePip(log).runs }
+
+func (pipOutput) Label(s sandbox.ScriptRun) string { return s.Event }
+
+// Failure names the package whose build failed or, when none failed (the
+// phase was stopped: a timeout, a limit), the one pip was working on.
+func (pipOutput) Failure(log string) (string, string) {
+	t := tracePip(log)
+	if t.failed == "" {
+		return escape.Line(t.current), ""
+	}
+	return escape.Line(t.failed), escape.Line(t.command)
+}

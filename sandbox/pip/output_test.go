@@ -1,0 +1,73 @@
+package pip
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox"
+)
+
+// Trimmed from real pip 23.0 output in the sandbox.
+const pipBuildLog = `Looking in links: /work/safe-install-wheelhouse
+Processing ./safe-install-wheelhouse/chain-c-1.0.tar.gz
+  Preparing metadata (setup.py): started
+  Preparing metadata (setup.py): finished with status 'done'
+Processing ./safe-install-wheelhouse/fail-build-1.0.tar.gz
+  Preparing metadata (setup.py): started
+Building wheels for collected packages: chain-c, fail-build
+  Building wheel for chain-c (setup.py): started
+  Created wheel for chain-c: filename=chain_c-1.0-py3-none-any.whl size=1093 sha256=6bb6
+  Building wheel for fail-build (setup.py): started
+  error: subprocess-exited-with-error
+
+  × python setup.py bdist_wheel did not run successfully.
+  │ exit code: 3
+  ╰─> [1 lines of output]
+      fail-build: the compiler exploded
+  ERROR: Failed building wheel for fail-build
+Successfully built chain-c
+Failed to build fail-build
+ERROR: Failed to build one or more wheels
+`
+
+func TestPipOutputNamesTheFailedBuild(t *testing.T) {
+	pkg, cmd := pipOutput{}.Failure(pipBuildLog)
+	if pkg != "fail-build==1.0" || cmd != "python setup.py bdist_wheel" {
+		t.Errorf("failure = %q, %q", pkg, cmd)
+	}
+	runs := pipOutput{}.Scripts(pipBuildLog)
+	want := []sandbox.ScriptRun{
+		{Package: "chain-c==1.0", Event: "prepare_metadata"},
+		{Package: "fail-build==1.0", Event: "prepare_metadata"},
+		{Package: "chain-c==1.0", Event: "build_wheel"},
+	}
+	if !slices.Equal(runs, want) {
+		t.Errorf("scripts = %+v, want %+v", runs, want)
+	}
+}
+
+func TestPipOutputNamesTheFetchStep(t *testing.T) {
+	log := `safe-install-pip: downloading -r requirements.txt
+Collecting evil==1.0
+  Downloading http://127.0.0.1:1/files/evil-1.0.tar.gz (1 kB)
+  Preparing metadata (pyproject.toml): started
+safe-install-pip: build requirements of evil-1.0.tar.gz: setuptools
+safe-install-pip: ERROR a pip step failed (exit code 1): download --quiet -d /w setuptools
+`
+	pkg, cmd := pipOutput{}.Failure(log)
+	if pkg != "evil==1.0" || cmd != "a pip step failed (exit code 1): download --quiet -d /w setuptools" {
+		t.Errorf("failure = %q, %q", pkg, cmd)
+	}
+}
+
+// A build stopped from outside (a timeout) failed nothing: the package
+// named is the one pip was building.
+func TestPipFailureNamesTheBuildInProgress(t *testing.T) {
+	t.Parallel()
+	log := "Processing ./wheelhouse/net-wait-1.0.tar.gz\n" +
+		"Building wheels for collected packages: net-wait\n" +
+		"  Building wheel for net-wait (setup.py): started\n"
+	if pkg, _ := (pipOutput{}).Failure(log); pkg != "net-wait==1.0" {
+		t.Errorf("Failure = %q, want net-wait==1.0", pkg)
+	}
+}
