@@ -19,9 +19,9 @@ import (
 // same inputs, so old images are not reused.
 const builderVersion = "1"
 
-// Packages are the Debian packages of the sandbox: a compiler toolchain and
+// packages are the Debian packages of the sandbox: a compiler toolchain and
 // python3 for node-gyp and pip builds, and CA certificates for the fetch.
-var Packages = []string{"ca-certificates", "python3", "python3-dev", "python3-venv", "python3-pip", "make", "g++"}
+var packages = []string{"ca-certificates", "python3", "python3-dev", "python3-venv", "python3-pip", "make", "g++"}
 
 // Spec says what goes into a sandbox image. Its Ref names the image by a
 // hash of the spec, so a changed host (new node, new CA bundle) gets a new
@@ -35,19 +35,19 @@ type Spec struct {
 	Arch     string // Go architecture name
 }
 
-// SuitePython is the python3 each Debian suite ships: the sandbox builds
+// suitePython is the python3 each Debian suite ships: the sandbox builds
 // compiled wheels with it, so it must be the host's Python.
-var SuitePython = map[string]string{"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
+var suitePython = map[string]string{"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
 
 // ForPython returns the spec with a Debian suite whose Python is version
 // (major.minor): the host's own suite when it matches, another otherwise.
 // Wheels built on a newer suite than the host's may need a newer C library
 // than the host has; the README says so.
 func (s Spec) ForPython(version string) (Spec, error) {
-	if version == "" || SuitePython[s.Suite] == version {
+	if version == "" || suitePython[s.Suite] == version {
 		return s, nil
 	}
-	for suite, v := range SuitePython {
+	for suite, v := range suitePython {
 		if v == version {
 			s.Suite = suite
 			return s, nil
@@ -58,11 +58,13 @@ func (s Spec) ForPython(version string) (Spec, error) {
 }
 
 // Changes are the image settings given to the engine on import.
-var Changes = []string{
-	"WORKDIR /work",
-	"USER 1000:1000",
-	"ENV PATH=/usr/local/bin:/usr/bin:/bin",
-	"ENV HOME=/home/sandbox",
+func Changes() []string {
+	return []string{
+		"WORKDIR /work",
+		"USER 1000:1000",
+		"ENV PATH=/usr/local/bin:/usr/bin:/bin",
+		"ENV HOME=/home/sandbox",
+	}
 }
 
 // Detect reads the host's node, npm, Debian suite, mirror and CA bundle.
@@ -131,7 +133,7 @@ func osRelease(data, key string) string {
 // Ref is the image reference for this spec.
 func (s Spec) Ref() (string, error) {
 	h := sha256.New()
-	fmt.Fprintln(h, builderVersion, s.Node, s.NPM, s.Suite, s.Mirror, s.Arch, strings.Join(Packages, ","))
+	fmt.Fprintln(h, builderVersion, s.Node, s.NPM, s.Suite, s.Mirror, s.Arch, strings.Join(packages, ","))
 	ca, err := os.ReadFile(s.CABundle)
 	if err != nil {
 		return "", fmt.Errorf("reading the CA bundle %s: %w", s.CABundle, err)
@@ -198,7 +200,7 @@ func Build(ctx context.Context, s Spec, dir string, log io.Writer) (string, erro
 	fmt.Fprintf(log, "image: building a Debian %s root filesystem with mmdebstrap (takes a few minutes, once)\n", s.Suite)
 	args := []string{
 		"--mode=unshare", "--variant=apt", "--format=tar",
-		"--include=" + strings.Join(Packages, ","),
+		"--include=" + strings.Join(packages, ","),
 		"--dpkgopt=path-exclude=/usr/share/doc/*",
 		"--dpkgopt=path-exclude=/usr/share/man/*",
 		"--dpkgopt=path-exclude=/usr/share/locale/*",

@@ -41,7 +41,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	for _, what := range r.decoyScan.Found() {
 		r.res.Theft = append(r.res.Theft, TheftAttempt{Decoy: what, How: "printed in the scripts' output", Packages: ran})
 	}
-	id, err := r.create(ctx, decoyAuditSpec(r.opts.Image, r.names, r.plan.ProjectScripts != nil, r.opts.Limits, r.profiles))
+	id, err := r.create(ctx, *r.specs(nil).Audit)
 	if err != nil {
 		return func() error { return err }
 	}

@@ -133,7 +133,7 @@ func TestE2EFetchEgress(t *testing.T) {
 		Fetch:      Phase{Command: []string{"node", FetchConfigDir + "/relay.js", "node", "/work/probe.js"}, Env: env},
 		Registries: []egress.Registry{{URL: reg.URL + "/", Auth: "Bearer " + token}},
 	}
-	lim := DefaultLimits
+	lim := DefaultLimits()
 	lim.Timeout = 2 * time.Minute
 	res, err := Run(ctx, eng, plan, Options{Image: image, Limits: lim})
 	if err != nil {

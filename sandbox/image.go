@@ -74,7 +74,7 @@ func BuildImage(ctx context.Context, eng engine.Engine, ref string, spec images.
 	}
 	defer f.Close()
 	fmt.Fprintf(progress, "image: importing %s\n", ref)
-	if _, err := eng.ImportImage(ctx, ref, f, images.Changes); err != nil {
+	if _, err := eng.ImportImage(ctx, ref, f, images.Changes()); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	return nil

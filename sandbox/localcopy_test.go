@@ -31,7 +31,7 @@ func TestWriteTarRoundTrip(t *testing.T) {
 		"node_modules/.bin/a":         "->../a/index.js",
 	})
 	dest := t.TempDir()
-	stats, err := archive.Extract(bytes.NewReader(stream), dest, "node_modules", archive.DefaultLimits)
+	stats, err := archive.Extract(bytes.NewReader(stream), dest, "node_modules", archive.DefaultLimits())
 	if err != nil || stats.Files != 2 || stats.Symlinks != 1 {
 		t.Fatalf("Extract = %+v, %v", stats, err)
 	}
@@ -59,7 +59,7 @@ func TestWriteTarDoesNotFollowLinks(t *testing.T) {
 		if bytes.Contains(stream, []byte("SICANARY")) {
 			t.Errorf("%s: the stream holds the linked file's content", name)
 		}
-		if _, err := archive.Extract(bytes.NewReader(stream), t.TempDir(), "node_modules", archive.DefaultLimits); err == nil {
+		if _, err := archive.Extract(bytes.NewReader(stream), t.TempDir(), "node_modules", archive.DefaultLimits()); err == nil {
 			t.Errorf("%s: the extractor accepted a link out of the tree", name)
 		}
 	}
@@ -78,7 +78,7 @@ func TestWriteTarPassesSpecialFilesToTheExtractor(t *testing.T) {
 	if err := writeTar(context.Background(), &buf, dir, "node_modules"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.Extract(&buf, t.TempDir(), "node_modules", archive.DefaultLimits); err == nil {
+	if _, err := archive.Extract(&buf, t.TempDir(), "node_modules", archive.DefaultLimits()); err == nil {
 		t.Error("a fifo passed")
 	}
 }

@@ -29,7 +29,7 @@ func ensureProfiles(ctx context.Context, eng engine.Engine, image string, labels
 	var inputs []Input
 	hashes := map[seccomp.Phase]string{}
 	all := sha256.New()
-	for _, ph := range seccomp.Phases {
+	for _, ph := range seccomp.Phases() {
 		prof := seccomp.Profile(ph)
 		data, err := seccomp.JSON(prof)
 		if err != nil {
@@ -57,7 +57,7 @@ func ensureProfiles(ctx context.Context, eng engine.Engine, image string, labels
 		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	paths := Profiles{}
-	for _, ph := range seccomp.Phases {
+	for _, ph := range seccomp.Phases() {
 		paths[ph] = dir + "/" + string(ph) + ".json"
 	}
 	return paths, hashes, nil
@@ -89,7 +89,7 @@ func writeProfileVolume(ctx context.Context, eng engine.Engine, image, vol strin
 // ProfileHashes are the hashes of the profiles a run would use.
 func ProfileHashes() (map[seccomp.Phase]string, error) {
 	hashes := map[seccomp.Phase]string{}
-	for _, ph := range seccomp.Phases {
+	for _, ph := range seccomp.Phases() {
 		h, err := seccomp.Hash(seccomp.Profile(ph))
 		if err != nil {
 			return nil, err

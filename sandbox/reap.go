@@ -174,7 +174,7 @@ func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error 
 
 // leftoverCheck is doctor's view of what earlier runs left.
 func leftoverCheck(ctx context.Context, eng Reaper) Check {
-	left, err := FindLeftovers(ctx, eng, DefaultLimits, false)
+	left, err := FindLeftovers(ctx, eng, DefaultLimits(), false)
 	if err != nil {
 		return Check{Name: "leftovers", Detail: err.Error()}
 	}

@@ -16,7 +16,7 @@ func TestJudgeLeftovers(t *testing.T) {
 		t.Fatalf("this process's identity %+v", me)
 	}
 	now := time.Now()
-	max := runBound(DefaultLimits)
+	max := runBound(DefaultLimits())
 	gone := me
 	gone.pid = 1 << 22 // beyond pid_max's default: no such process
 	reused := me

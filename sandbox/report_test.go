@@ -43,7 +43,7 @@ func TestReportGolden(t *testing.T) {
 		Timings: []Timing{{Step: "prepare", MS: 150}, {Step: "copy-in", MS: 200}, {Step: "fetch", MS: 1500},
 			{Step: "baseline", MS: 30}, {Step: "scripts", MS: 2000}, {Step: "clean-up", MS: 400}},
 	}
-	rep := NewReport(plan, DefaultLimits, res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
+	rep := NewReport(plan, DefaultLimits(), res, errors.New("install script of evil@1.0.0 failed"), 3*time.Second)
 	if rep.PeakRSSKiB <= 0 {
 		t.Errorf("peak RSS %d KiB: read none", rep.PeakRSSKiB)
 	}

@@ -263,7 +263,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
-	holder, err := r.create(ctx, HolderSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
+	holder, err := r.create(ctx, r.specs(nil).Holder)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
-	fetchID, err := r.create(ctx, FetchSpec(p, r.opts.Image, r.names, r.opts.Limits, r.profiles))
+	fetchID, err := r.create(ctx, r.specs(nil).Fetch)
 	if err != nil {
 		return "", err
 	}
@@ -333,16 +333,8 @@ func (r *runner) fetched(ctx context.Context, fetchID string) (ScriptsPlan, erro
 // the artifacts come from.
 func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (string, error) {
 	p := r.plan
-	deps := p.Scripts
-	if deps != nil && sp.Skip {
-		deps = nil // nothing whose scripts run
-	}
-	if deps != nil && len(sp.Args) > 0 {
-		ph := *deps
-		ph.Command = append(slices.Clone(ph.Command), sp.Args...)
-		deps = &ph
-	}
-	if deps == nil && p.ProjectScripts == nil {
+	runDeps := p.Scripts != nil && !sp.Skip // Skip: nothing whose scripts run
+	if !runDeps && p.ProjectScripts == nil {
 		r.steps.end()
 		r.progress("no install scripts to run: no scripts container")
 		return fetchID, nil
@@ -360,16 +352,16 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (s
 	if err := r.plantDecoys(ctx); err != nil {
 		return "", err
 	}
+	specs := r.specs(sp.Args)
 	r.watch.lap("baseline")
 	from := fetchID
 	var ran []ScriptRun // every phase's, for the decoy audit
-	if deps != nil {
+	if runDeps {
 		detail := ""
 		if sp.Detail != "" {
 			detail = " (" + sp.Detail + ")"
 		}
-		id, ph, err := r.scriptsPhase(ctx, "scripts", ScriptsSpec(r.names.Scripts, *deps, r.opts.Image, r.names, r.names.Home, r.opts.Limits, r.profiles, r.decoys.Env()),
-			nil, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
+		id, ph, err := r.scriptsPhase(ctx, "scripts", *specs.Scripts, nil, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
 		if err != nil {
 			return "", err
 		}
@@ -393,8 +385,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (s
 		if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
 			return "", err
 		}
-		id, ph, err := r.scriptsPhase(ctx, "project", ScriptsSpec(r.names.Scripts+"-project", *p.ProjectScripts, r.opts.Image, r.names, r.names.ProjectHome, r.opts.Limits, r.profiles, r.decoys.Env()),
-			p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
+		id, ph, err := r.scriptsPhase(ctx, "project", *specs.Project, p.ProjectInputs, "running the project's own scripts with no network: "+strings.Join(p.ProjectEvents, ", "))
 		if err != nil {
 			return "", err
 		}
@@ -586,7 +577,7 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 	if err := r.createVolume(ctx, r.names.List); err != nil {
 		return nil, err
 	}
-	id, err := r.create(ctx, hashSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
+	id, err := r.create(ctx, *r.specs(nil).Listing)
 	if err != nil {
 		return nil, err
 	}

@@ -32,15 +32,17 @@ type Limits struct {
 
 // DefaultLimits fit a large real project on a 2-core, 24 GiB machine and
 // stop a fork bomb, a memory bomb or a hang within minutes.
-var DefaultLimits = Limits{
-	Timeout:     15 * time.Minute,
-	MemoryBytes: 4 << 30,
-	Pids:        1024,
-	LogBytes:    16 << 20,
-	TmpBytes:    1 << 30,
-	DiskBytes:   4 << 30,
-	DiskFiles:   1_000_000,
-	Extract:     archive.DefaultLimits,
+func DefaultLimits() Limits {
+	return Limits{
+		Timeout:     15 * time.Minute,
+		MemoryBytes: 4 << 30,
+		Pids:        1024,
+		LogBytes:    16 << 20,
+		TmpBytes:    1 << 30,
+		DiskBytes:   4 << 30,
+		DiskFiles:   1_000_000,
+		Extract:     archive.DefaultLimits(),
+	}
 }
 
 // Names are the engine objects of one run, derived from its id.
@@ -128,10 +130,10 @@ func selfBounded(cmd []string, d time.Duration) []string {
 // for the copies between them. The holder ends itself then.
 func runBound(lim Limits) time.Duration { return 6*lim.Timeout + 10*time.Minute }
 
-// FetchSpec is the fetch container: no network either, but a relay on its
+// fetchSpec is the fetch container: no network either, but a relay on its
 // stdin and stdout to the egress proxy on the host; the only one that
 // mounts the fetch config volume and the writable cache.
-func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
+func fetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	s := hardened(n.Fetch, image, p.Fetch, lim, prof[seccomp.Fetch])
 	s.Network = "none"
 	s.Stdin = true
@@ -143,13 +145,13 @@ func FetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine
 	return s
 }
 
-// ScriptsSpec is the scripts container: third-party code, no network (only
+// scriptsSpec is the scripts container: third-party code, no network (only
 // lo), no credentials, no cache.
 // Its home is a volume of this run (home: n.Home, or n.ProjectHome for the
 // project's own scripts, which get a fresh one that no dependency's script
 // wrote), filled with decoy credentials before it starts (decoyEnv adds the
 // decoy variables).
-func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) engine.ContainerSpec {
+func scriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) engine.ContainerSpec {
 	ph.Env = maps.Clone(ph.Env)
 	maps.Copy(ph.Env, decoyEnv)
 	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
@@ -159,13 +161,13 @@ func ScriptsSpec(name string, ph Phase, image string, n Names, home string, lim 
 	return s
 }
 
-// HolderSpec keeps the work volume's tmpfs mounted from the first phase to
+// holderSpec keeps the work volume's tmpfs mounted from the first phase to
 // the last copy-back: Podman mounts a tmpfs volume when a container that
 // uses it starts and unmounts it when the last one stops, so without a
 // holder each phase would find it empty (measured). It runs only sleep,
 // with the volume read-only, for no longer than a run can take: a holder
 // whose run was killed frees the tmpfs's memory by itself.
-func HolderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
+func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	ph := Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
 	s.Command = ph.Command // sleep is its own bound
@@ -174,13 +176,13 @@ func HolderSpec(image string, n Names, lim Limits, prof Profiles) engine.Contain
 	return s
 }
 
-// hashSpec lists the work directory after the dependencies' scripts with
+// listingSpec lists the work directory after the dependencies' scripts with
 // a trusted command in a fresh container, so that no script's process is
 // alive to touch it, into a volume of its own that no script ever mounted
 // (a listing in the work volume could be forged, or be a FIFO that blocks
 // the write); the work volume is read-only to it. Only the project's own
 // scripts run after it.
-func hashSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
+func listingSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
@@ -188,7 +190,7 @@ func hashSpec(image string, n Names, lim Limits, prof Profiles) engine.Container
 	return s
 }
 
-// ListDir is where the hash container's own volume is mounted; MidListing
+// ListDir is where the listing container's own volume is mounted; MidListing
 // the listing it writes there.
 const (
 	ListDir    = "/run/safe-install-list"
@@ -213,25 +215,3 @@ func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Pr
 
 // ProjectHomeAudit is where the decoy audit mounts the project scripts' home.
 const ProjectHomeAudit = "/home/sandbox-project"
-
-// DryRunNames are the names a run would use, with placeholders for the run
-// id and the engine's ID mapping.
-func DryRunNames(manager string) Names {
-	n := namesFor("RUNID", manager, "")
-	n.Cache = "safe-install-cache-" + manager + "-IDMAP"
-	return n
-}
-
-// DryRunProfiles stand for the private profile files a run writes.
-func DryRunProfiles() Profiles {
-	p := Profiles{}
-	for _, ph := range seccomp.Phases {
-		p[ph] = "$SECCOMP_VOLUME/" + string(ph) + ".json"
-	}
-	return p
-}
-
-// DryRunDecoyEnv stands for the decoy variables a run generates.
-func DryRunDecoyEnv() map[string]string {
-	return map[string]string{"GITHUB_TOKEN": "$DECOY", "NPM_TOKEN": "$DECOY"}
-}

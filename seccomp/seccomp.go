@@ -19,7 +19,7 @@ const (
 )
 
 // Phases lists the phases that have a profile.
-var Phases = []Phase{Fetch, Scripts}
+func Phases() []Phase { return []Phase{Fetch, Scripts} }
 
 // errno values the profile answers with.
 const (

@@ -40,7 +40,7 @@ func TestDeniedCallsAreNotAllowed(t *testing.T) {
 			t.Errorf("%s is both denied and allowed", name)
 		}
 	}
-	for _, ph := range Phases {
+	for _, ph := range Phases() {
 		p := Profile(ph)
 		if p.DefaultAction != specs.ActErrno || p.DefaultErrnoRet == nil || *p.DefaultErrnoRet != eperm {
 			t.Errorf("%s: default action %s/%v, want EPERM", ph, p.DefaultAction, p.DefaultErrnoRet)
@@ -127,7 +127,7 @@ func TestNarrowerThanPodmanDefault(t *testing.T) {
 
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	for _, ph := range Phases {
+	for _, ph := range Phases() {
 		got, err := JSON(Profile(ph))
 		if err != nil {
 			t.Fatal(err)

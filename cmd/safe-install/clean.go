@@ -35,7 +35,7 @@ EXAMPLE:
 				return err
 			}
 			defer stop()
-			left, err := sandbox.FindLeftovers(c.Context, eng, sandbox.DefaultLimits, true)
+			left, err := sandbox.FindLeftovers(c.Context, eng, sandbox.DefaultLimits(), true)
 			if err != nil {
 				return err
 			}

@@ -53,7 +53,7 @@ type runFlags struct {
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {
-	lim := sandbox.DefaultLimits
+	lim := sandbox.DefaultLimits()
 	if f.Timeout <= 0 {
 		return lim, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
@@ -101,11 +101,11 @@ func parseBytes(s string) (int64, error) {
 func runFlagSet(f *runFlags) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "image", Usage: "sandbox `IMAGE` (default: one built for this host's node, on first use)", EnvVars: []string{"SAFE_INSTALL_IMAGE"}, Destination: &f.Image},
-		&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultLimits.Timeout, Usage: "wall-time limit of each phase", EnvVars: []string{"SAFE_INSTALL_TIMEOUT"}, Destination: &f.Timeout},
+		&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultLimits().Timeout, Usage: "wall-time limit of each phase", EnvVars: []string{"SAFE_INSTALL_TIMEOUT"}, Destination: &f.Timeout},
 		&cli.StringFlag{Name: "memory", Value: "4g", Usage: "memory limit of each container", EnvVars: []string{"SAFE_INSTALL_MEMORY"}, Destination: &f.Memory},
-		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits.Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
+		&cli.Int64Flag{Name: "pids", Value: sandbox.DefaultLimits().Pids, Usage: "process limit of each container", EnvVars: []string{"SAFE_INSTALL_PIDS"}, Destination: &f.Pids},
 		&cli.StringFlag{Name: "disk", Value: "4g", Usage: "stop a phase that takes more than this much of the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK"}, Destination: &f.Disk},
-		&cli.Int64Flag{Name: "disk-files", Value: sandbox.DefaultLimits.DiskFiles, Usage: "stop a phase that creates more than this many files on the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK_FILES"}, Destination: &f.DiskFiles},
+		&cli.Int64Flag{Name: "disk-files", Value: sandbox.DefaultLimits().DiskFiles, Usage: "stop a phase that creates more than this many files on the engine's disk (0: no limit)", EnvVars: []string{"SAFE_INSTALL_DISK_FILES"}, Destination: &f.DiskFiles},
 		&cli.BoolFlag{Name: "keep", Usage: "leave the containers and volumes for inspection and print their names (later runs leave them alone; safe-install clean removes them)", EnvVars: []string{"SAFE_INSTALL_KEEP"}, Destination: &f.Keep},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the one-line summary, warnings and errors", EnvVars: []string{"SAFE_INSTALL_QUIET"}, Destination: &f.Quiet},
 		&cli.BoolFlag{Name: "strict", Usage: "fail (exit 16) when a package reads, prints or stashes a decoy credential", EnvVars: []string{"SAFE_INSTALL_STRICT"}, Destination: &f.Strict},
@@ -321,7 +321,6 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		}
 		image = ref
 	}
-	names, profiles := sandbox.DryRunNames(plan.Manager), sandbox.DryRunProfiles()
 	hashes, err := sandbox.ProfileHashes()
 	if err != nil {
 		return err
@@ -331,14 +330,7 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		Limits     sandbox.Limits           `json:"limits"`
 		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 		Containers []engine.ContainerSpec   `json:"containers"`
-	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: []engine.ContainerSpec{
-		sandbox.HolderSpec(image, names, lim, profiles), sandbox.FetchSpec(plan, image, names, lim, profiles)}}
-	if plan.Scripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts, *plan.Scripts, image, names, names.Home, lim, profiles, sandbox.DryRunDecoyEnv()))
-	}
-	if plan.ProjectScripts != nil {
-		out.Containers = append(out.Containers, sandbox.ScriptsSpec(names.Scripts+"-project", *plan.ProjectScripts, image, names, names.ProjectHome, lim, profiles, sandbox.DryRunDecoyEnv()))
-	}
+	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: sandbox.DryRunContainers(plan, image, lim).All()}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

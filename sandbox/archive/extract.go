@@ -39,11 +39,8 @@ type Limits struct {
 // DefaultLimits are generous for real node_modules trees (the largest
 // measured here was 96 MB in 11k entries) and small enough to stop a disk
 // fill or sparse-file bomb long before the host runs out.
-var DefaultLimits = Limits{
-	MaxBytes:     4 << 30,
-	MaxFileBytes: 1 << 30,
-	MaxEntries:   1_000_000,
-	MaxNameLen:   4096,
+func DefaultLimits() Limits {
+	return Limits{MaxBytes: 4 << 30, MaxFileBytes: 1 << 30, MaxEntries: 1_000_000, MaxNameLen: 4096}
 }
 
 // Stats counts what an extraction wrote.

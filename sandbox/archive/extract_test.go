@@ -168,7 +168,7 @@ func TestExtractRefusesHostileArchives(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			home, dest := hostTree(t)
-			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", DefaultLimits)
+			_, err := Extract(bytes.NewReader(craft(t, tt.entries...)), dest, "node_modules", DefaultLimits())
 			var ae *RefusedError
 			if !errors.As(err, &ae) {
 				t.Fatalf("Extract = %v, want an *RefusedError", err)
@@ -222,7 +222,7 @@ func TestExtractAcceptsNodeModules(t *testing.T) {
 		symlink("node_modules/a/node_modules/b/up", "../../../left-pad"),
 		entry{name: "node_modules/left-pad/copy.js", typ: tar.TypeLink, link: "node_modules/left-pad/index.js"},
 	)
-	stats, err := Extract(bytes.NewReader(archive), dest, "node_modules", DefaultLimits)
+	stats, err := Extract(bytes.NewReader(archive), dest, "node_modules", DefaultLimits())
 	if err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
@@ -262,7 +262,7 @@ func TestExtractWorkspaceLinks(t *testing.T) {
 		symlink("node_modules/dep", "../vendor/dep"),
 	)
 	_, dest := hostTree(t)
-	if stats, err := ExtractWith(bytes.NewReader(ok), dest, "node_modules", DefaultLimits, opts); err != nil || stats.Symlinks != 2 {
+	if stats, err := ExtractWith(bytes.NewReader(ok), dest, "node_modules", DefaultLimits(), opts); err != nil || stats.Symlinks != 2 {
 		t.Fatalf("ExtractWith(declared links) = %+v, %v", stats, err)
 	}
 	for name, links := range map[string][]entry{
@@ -273,11 +273,11 @@ func TestExtractWorkspaceLinks(t *testing.T) {
 		"the project's home dir": {symlink("node_modules/x", "../..")},
 	} {
 		_, dest := hostTree(t)
-		if _, err := ExtractWith(bytes.NewReader(craft(t, links...)), dest, "node_modules", DefaultLimits, opts); err == nil {
+		if _, err := ExtractWith(bytes.NewReader(craft(t, links...)), dest, "node_modules", DefaultLimits(), opts); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := Extract(bytes.NewReader(ok), t.TempDir(), "node_modules", DefaultLimits); err == nil {
+	if _, err := Extract(bytes.NewReader(ok), t.TempDir(), "node_modules", DefaultLimits()); err == nil {
 		t.Error("Extract without declared links accepted a workspace link")
 	}
 }
@@ -302,7 +302,7 @@ func TestExtractChecksEveryEntry(t *testing.T) {
 		return ""
 	}
 	_, dest := hostTree(t)
-	if _, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits, Options{Check: check}); err != nil {
+	if _, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits(), Options{Check: check}); err != nil {
 		t.Fatal(err)
 	}
 	sum := func(s string) tree.Sum { return sha256.Sum256([]byte(s)) }
@@ -315,7 +315,7 @@ func TestExtractChecksEveryEntry(t *testing.T) {
 	if !maps.Equal(seen, want) {
 		t.Errorf("checked %v\nwant    %v", seen, want)
 	}
-	if got, err := Hash(bytes.NewReader(arch), "node_modules", DefaultLimits); err != nil || !maps.Equal(got, want) {
+	if got, err := Hash(bytes.NewReader(arch), "node_modules", DefaultLimits()); err != nil || !maps.Equal(got, want) {
 		t.Errorf("Hash = %v, %v\nwant %v", got, err, want)
 	}
 	refuse := func(name string, e tree.Entry) string {
@@ -325,7 +325,7 @@ func TestExtractChecksEveryEntry(t *testing.T) {
 		return ""
 	}
 	_, dest = hostTree(t)
-	_, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits, Options{Check: refuse})
+	_, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits(), Options{Check: refuse})
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Path != "node_modules/.bin/a" || re.Reason != "no links here" {
 		t.Errorf("refusing links: %v", err)
@@ -334,7 +334,7 @@ func TestExtractChecksEveryEntry(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	t.Parallel()
-	lim := DefaultLimits
+	lim := DefaultLimits()
 	lim.MaxBytes = 10
 	lim.MaxEntries = 3
 	for _, tt := range []struct {

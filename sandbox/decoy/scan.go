@@ -155,7 +155,7 @@ func (d *Set) findInZip(p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n, err := zipEntries(f, fi.Size()); err != nil || n > uint64(wheel.DefaultLimits.MaxEntries) {
+	if n, err := zipEntries(f, fi.Size()); err != nil || n > uint64(wheel.DefaultLimits().MaxEntries) {
 		return nil, err
 	}
 	zr, err := zip.NewReader(f, fi.Size())

@@ -65,7 +65,7 @@ type VolumeSpec struct {
 	Root bool `json:"root,omitempty"`
 	// Memory puts it on a tmpfs of at most MaxBytes and MaxFiles (0: the
 	// tmpfs default). Its files live while a container that mounts it
-	// runs (see HolderSpec).
+	// runs (see sandbox's holderSpec).
 	Memory             bool  `json:"memory,omitempty"`
 	MaxBytes, MaxFiles int64 `json:"-"`
 }

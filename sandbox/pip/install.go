@@ -91,7 +91,7 @@ func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".whl") {
 			return ws, nil, &sandbox.ArtifactError{Package: "unknown package", Path: name, Reason: "only wheel files come back from a pip build"}
 		}
-		w, err := wheel.Inspect(filepath.Join(dir, e.Name()), wheel.DefaultLimits)
+		w, err := wheel.Inspect(filepath.Join(dir, e.Name()), wheel.DefaultLimits())
 		if err != nil {
 			return ws, nil, refusedWheel(err, "do not install this build (pin another version, or ask its maintainers)")
 		}

@@ -49,7 +49,7 @@ func inspected(t *testing.T, wheels ...any) []*Wheel {
 	t.Helper()
 	var ws []*Wheel
 	for i := 0; i < len(wheels); i += 2 {
-		w, err := Inspect(makeWheel(t, wheels[i].(string), wheels[i+1].([]member)...), DefaultLimits)
+		w, err := Inspect(makeWheel(t, wheels[i].(string), wheels[i+1].([]member)...), DefaultLimits())
 		must(t, err)
 		ws = append(ws, w)
 	}

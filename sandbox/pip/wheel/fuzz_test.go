@@ -37,7 +37,7 @@ func FuzzInspect(f *testing.F) {
 			member{Name: "demo.pth", Body: pth},
 			member{Name: "demo-1.0.dist-info/entry_points.txt", Body: entryPoints},
 		)
-		w, err := Inspect(wheeltestWrite(t, members), DefaultLimits)
+		w, err := Inspect(wheeltestWrite(t, members), DefaultLimits())
 		if err != nil {
 			return // refused: nothing reaches the host
 		}

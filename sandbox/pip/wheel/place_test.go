@@ -15,7 +15,7 @@ func TestCommandsThatShadowAreRefused(t *testing.T) {
 		"pip", "pip3", "pip3.11", "PIP3", "activate", "activate.fish", "activate.csh", "Activate.ps1", "activate_this.py", "deactivate"} {
 		for _, at := range []string{"demo-1.0.data/scripts/", "demo-1.0.data/data/bin/", "demo-1.0.data/data/Scripts/", "demo-1.0.data/scripts/sub/"} {
 			t.Run(at+name, func(t *testing.T) {
-				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: at + name, Body: "#!/bin/sh\n", Mode: 0o755})...), DefaultLimits)
+				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: at + name, Body: "#!/bin/sh\n", Mode: 0o755})...), DefaultLimits())
 				var re *RefusedError
 				if !errors.As(err, &re) || re.Member != at+name || !strings.Contains(re.Reason, "take the place of Python, pip or a virtual environment's activate script") {
 					t.Fatalf("got %v, want %s refused", err, at+name)
@@ -27,7 +27,7 @@ func TestCommandsThatShadowAreRefused(t *testing.T) {
 	for _, name := range []string{"pipx", "pipenv", "pip-compile", "pip-audit", "pipdeptree", "python-argcomplete-check-easy-install-script", "pydoc-demo", "activator"} {
 		ok = append(ok, member{Name: "demo-1.0.data/data/bin/" + name, Body: "#!/bin/sh\n", Mode: 0o755})
 	}
-	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(ok...)...), DefaultLimits)
+	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(ok...)...), DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestDataLandsBelowThePrefix(t *testing.T) {
 		{"demo-1.0.data/purelib", "in place of the purelib scheme's directory"},
 	} {
 		t.Run(tc.member, func(t *testing.T) {
-			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: "x"})...), DefaultLimits)
+			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: "x"})...), DefaultLimits())
 			if err == nil || !strings.Contains(err.Error(), tc.reason) {
 				t.Fatalf("got %v, want a refusal for %s", err, tc.reason)
 			}
@@ -64,7 +64,7 @@ func TestDataLandsBelowThePrefix(t *testing.T) {
 		member{Name: "demo-1.0.data/data/share/demo/demo.json", Body: "{}"},
 		member{Name: "demo-1.0.data/data/etc/demo.conf", Body: "x"},
 		member{Name: "demo-1.0.data/data/lib/python3.11/site-packages/demo_extra.pth", Body: "import os\n"},
-	)...), DefaultLimits)
+	)...), DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestDataLandsBelowThePrefix(t *testing.T) {
 
 func TestMemberNamesAreTerminalSafe(t *testing.T) {
 	for _, name := range []string{"demo/\x1b[2Jx.py", "demo/\u202eyp.x", "demo/\u200bx.py", "demo/x\x7f.py"} {
-		_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: name, Body: "x"})...), DefaultLimits)
+		_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: name, Body: "x"})...), DefaultLimits())
 		if err == nil || !strings.Contains(err.Error(), "control, format or invisible") {
 			t.Errorf("%q: got %v", name, err)
 		}

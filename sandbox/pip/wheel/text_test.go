@@ -27,7 +27,7 @@ func TestHiddenLinesAreRefused(t *testing.T) {
 			{"entry_points.txt", "demo-1.0.dist-info/entry_points.txt", "[demo.plugins]\nx = y" + br + "[console_scripts]" + br + "pip3 = demo:main\n"},
 		} {
 			t.Run(tc.file+" "+name, func(t *testing.T) {
-				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: tc.body})...), DefaultLimits)
+				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: tc.body})...), DefaultLimits())
 				var re *RefusedError
 				if !errors.As(err, &re) {
 					t.Fatalf("got %v, want a refusal", err)
@@ -49,7 +49,7 @@ func TestOddTextIsRefused(t *testing.T) {
 	} {
 		for _, name := range []string{"demo.pth", "demo-1.0.dist-info/entry_points.txt"} {
 			t.Run(tc.name+" "+name, func(t *testing.T) {
-				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: name, Body: tc.body})...), DefaultLimits)
+				_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: name, Body: tc.body})...), DefaultLimits())
 				if err == nil || !strings.Contains(err.Error(), tc.reason) {
 					t.Fatalf("got %v, want a refusal for %s", err, tc.reason)
 				}
@@ -64,7 +64,7 @@ func TestCRLFIsReadLikePython(t *testing.T) {
 	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(
 		member{Name: "demo.pth", Body: "/opt/demo\r\nimport os\r\n"},
 		member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\r\ndemo-tool = demo:main\r\n"},
-	)...), DefaultLimits)
+	)...), DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCRLFIsReadLikePython(t *testing.T) {
 		t.Errorf("scripts %v", w.Scripts)
 	}
 	_, err = Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(
-		member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\r\npip3 = demo:main\r\n"})...), DefaultLimits)
+		member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\r\npip3 = demo:main\r\n"})...), DefaultLimits())
 	if err == nil || !strings.Contains(err.Error(), `"pip3"`) {
 		t.Errorf("pip3 behind \\r\\n: got %v", err)
 	}
@@ -99,7 +99,7 @@ func TestEntryPointsAreReadLikePip(t *testing.T) {
 		{"activate", "[console_scripts]\nactivate = demo:main\n", `"activate"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0.dist-info/entry_points.txt", Body: tc.body})...), DefaultLimits)
+			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0.dist-info/entry_points.txt", Body: tc.body})...), DefaultLimits())
 			var re *RefusedError
 			if !errors.As(err, &re) || !strings.Contains(re.Reason, tc.reason) {
 				t.Fatalf("got %v, want a refusal mentioning %s", err, tc.reason)
@@ -110,7 +110,7 @@ func TestEntryPointsAreReadLikePip(t *testing.T) {
 		})
 	}
 	w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0.dist-info/entry_points.txt",
-		Body: "# [console_scripts]\nnot = counted\n[console_scripts]\n# pip3 = demo:main\n pipx = demo:main \npip-compile=demo:c\n[demo.plugins]\npip = not:a_command\n"})...), DefaultLimits)
+		Body: "# [console_scripts]\nnot = counted\n[console_scripts]\n# pip3 = demo:main\n pipx = demo:main \npip-compile=demo:c\n[demo.plugins]\npip = not:a_command\n"})...), DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}

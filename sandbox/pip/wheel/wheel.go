@@ -36,7 +36,7 @@ type Limits struct {
 
 // DefaultLimits hold the largest wheels in common use (torch's CUDA wheels
 // are about 2.5 GB unpacked) with room to spare.
-var DefaultLimits = Limits{MaxEntries: 200_000, MaxBytes: 8 << 30}
+func DefaultLimits() Limits { return Limits{MaxEntries: 200_000, MaxBytes: 8 << 30} }
 
 // Wheel is what a vetted wheel would put on the host.
 type Wheel struct {

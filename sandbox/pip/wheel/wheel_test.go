@@ -31,7 +31,7 @@ func TestInspectAcceptsAPlainWheel(t *testing.T) {
 		member{Name: "demo-1.0.dist-info/entry_points.txt", Body: "[console_scripts]\ndemo = demo:main\n\n[demo.plugins]\nx = y\n"},
 		member{Name: "demo-1.0.data/scripts/demo-tool", Body: "#!python\n", Mode: 0o755},
 		member{Name: "demo.pth", Body: "/opt/demo/lib\n"},
-	)...), DefaultLimits)
+	)...), DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestInspectFindsExecutablePth(t *testing.T) {
 		{"demo-1.0.data/platlib/evil.pth", "import os\n"},
 		{"demo-1.0.data/data/lib/python3.11/site-packages/evil.pth", "import os\n"},
 	} {
-		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: tc.body})...), DefaultLimits)
+		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: tc.member, Body: tc.body})...), DefaultLimits())
 		if err != nil {
 			t.Fatalf("%s: %v", tc.member, err)
 		}
@@ -83,7 +83,7 @@ func TestInspectKnowsSetuptoolsPthOnlyFromSetuptools(t *testing.T) {
 		{"one byte more", "setuptools-66.1.1-py3-none-any.whl", setuptools(member{Name: "distutils-precedence.pth", Body: body + "import evil\n"}), false, "line 1 starts with import"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := Inspect(makeWheel(t, tc.file, tc.members...), DefaultLimits)
+			w, err := Inspect(makeWheel(t, tc.file, tc.members...), DefaultLimits())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestInspectRefuses(t *testing.T) {
 		{"no hash", member{Name: "demo/x.py", Body: "x", Record: "demo/x.py,,1"}, "no sha256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(tc.m)...), DefaultLimits)
+			_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(tc.m)...), DefaultLimits())
 			var re *RefusedError
 			if !errors.As(err, &re) {
 				t.Fatalf("got %v, want a refusal", err)
@@ -141,7 +141,7 @@ func TestInspectRefuses(t *testing.T) {
 
 func TestInspectRefusesListedButMissing(t *testing.T) {
 	_, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(
-		member{Name: "demo/", Body: "", Record: "demo/ghost.py,sha256=AAAA,1"})...), DefaultLimits)
+		member{Name: "demo/", Body: "", Record: "demo/ghost.py,sha256=AAAA,1"})...), DefaultLimits())
 	if err == nil || !strings.Contains(err.Error(), "not in the archive") {
 		t.Fatalf("got %v", err)
 	}
@@ -155,7 +155,7 @@ func TestInspectBounds(t *testing.T) {
 	if _, err := Inspect(p, Limits{MaxEntries: 2, MaxBytes: 1 << 20}); err == nil || !strings.Contains(err.Error(), "more than 2 members") {
 		t.Errorf("entry bound: got %v", err)
 	}
-	if _, err := Inspect(makeWheel(t, "not-a-wheel.zip", basic...), DefaultLimits); err == nil {
+	if _, err := Inspect(makeWheel(t, "not-a-wheel.zip", basic...), DefaultLimits()); err == nil {
 		t.Error("a file that is not named like a wheel was accepted")
 	}
 }
@@ -174,7 +174,7 @@ func TestInspectKnowsNamespacePth(t *testing.T) {
 		strings.Replace(cloud, "mp.append(p)", "mp.append(p);__import__('evil')", 1): false,
 		strings.Replace(zope, "'zope'", "'zope', __import__('evil')", 1):             false,
 	} {
-		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0-py3.11-nspkg.pth", Body: body})...), DefaultLimits)
+		w, err := Inspect(makeWheel(t, "demo-1.0-py3-none-any.whl", with(member{Name: "demo-1.0-py3.11-nspkg.pth", Body: body})...), DefaultLimits())
 		if err != nil {
 			t.Fatal(err)
 		}
