@@ -12,6 +12,10 @@ import (
 // role, from one pure place: Run creates them from here and --dry-run
 // prints them, so what the user reviews is what runs.
 type Containers struct {
+	// Profiles copies the seccomp profiles into their volume, and is
+	// never started; only a run that finds no volume of this build's
+	// profiles creates it.
+	Profiles engine.ContainerSpec `json:"profiles"`
 	// Holder keeps the work volume's tmpfs mounted for the whole run.
 	Holder engine.ContainerSpec `json:"holder"`
 	Fetch  engine.ContainerSpec `json:"fetch"`
@@ -28,7 +32,7 @@ type Containers struct {
 
 // All are the containers in the order a run creates them.
 func (c Containers) All() []engine.ContainerSpec {
-	all := []engine.ContainerSpec{c.Holder, c.Fetch}
+	all := []engine.ContainerSpec{c.Profiles, c.Holder, c.Fetch}
 	for _, s := range []*engine.ContainerSpec{c.Scripts, c.Listing, c.Project, c.Audit} {
 		if s != nil {
 			all = append(all, *s)
@@ -53,8 +57,9 @@ type containerSettings struct {
 func containersFor(p *Plan, s containerSettings) Containers {
 	n := s.names
 	c := Containers{
-		Holder: holderSpec(s.image, n, s.limits, s.profiles),
-		Fetch:  fetchSpec(p, s.image, n, s.limits, s.profiles),
+		Profiles: profileWriterSpec(s.image, n, s.limits),
+		Holder:   holderSpec(s.image, n, s.limits, s.profiles),
+		Fetch:    fetchSpec(p, s.image, n, s.limits, s.profiles),
 	}
 	if p.Scripts != nil {
 		ph := *p.Scripts
@@ -92,13 +97,17 @@ func (r *runner) specs(scriptsArgs []string) Containers {
 // the profile files, the decoys, and what the session adds once the fetch
 // is done (npm: the packages to rebuild). A run whose session finds
 // nothing to run creates no scripts container.
-func DryRunContainers(p *Plan, image string, lim Limits) Containers {
+func DryRunContainers(p *Plan, image string, lim Limits) (Containers, error) {
 	n := namesFor("RUNID", p.Manager, "")
 	n.Cache = "safe-install-cache-" + p.Manager + "-IDMAP"
+	var err error
+	if n.ProfileVolume, _, _, err = profileVolume(); err != nil {
+		return Containers{}, err
+	}
 	prof := Profiles{}
 	for _, ph := range seccomp.Phases() {
 		prof[ph] = "$SECCOMP_VOLUME/" + string(ph) + ".json"
 	}
 	return containersFor(p, containerSettings{image: image, names: n, limits: lim, profiles: prof,
-		decoyEnv: map[string]string{"GITHUB_TOKEN": "$DECOY", "NPM_TOKEN": "$DECOY"}})
+		decoyEnv: map[string]string{"GITHUB_TOKEN": "$DECOY", "NPM_TOKEN": "$DECOY"}}), nil
 }

@@ -24,7 +24,7 @@ func DefaultImage(ctx context.Context) (string, images.Spec, error) {
 // EnsureImage returns ref when the engine has it. With ref empty it uses
 // the default image, or for python (major.minor, pip) one whose python3 is
 // that version, building and importing it first when it is missing.
-func EnsureImage(ctx context.Context, eng engine.Engine, ref, python string, progress io.Writer) (string, error) {
+func EnsureImage(ctx context.Context, eng engine.Images, ref, python string, progress io.Writer) (string, error) {
 	if ref != "" {
 		ok, err := eng.ImageExists(ctx, ref)
 		if err != nil {
@@ -58,7 +58,7 @@ func EnsureImage(ctx context.Context, eng engine.Engine, ref, python string, pro
 
 // BuildImage builds the root filesystem on this machine and imports it
 // through the engine's API, so a remote engine gets it the same way.
-func BuildImage(ctx context.Context, eng engine.Engine, ref string, spec images.Spec, progress io.Writer) error {
+func BuildImage(ctx context.Context, eng engine.Images, ref string, spec images.Spec, progress io.Writer) error {
 	dir, err := os.MkdirTemp("", "safe-install-image-")
 	if err != nil {
 		return err

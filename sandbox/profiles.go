@@ -25,29 +25,19 @@ const seccompMount = "/seccomp"
 // one place on that host the API lets a client write, so a remote engine
 // gets its profiles the same way as a local one. No sandbox container ever
 // mounts this volume. Its content never changes: new profiles, new name.
-func ensureProfiles(ctx context.Context, eng engine.Engine, image string, labels map[string]string) (Profiles, map[seccomp.Phase]string, error) {
-	var inputs []Input
-	hashes := map[seccomp.Phase]string{}
-	all := sha256.New()
-	for _, ph := range seccomp.Phases() {
-		prof := seccomp.Profile(ph)
-		data, err := seccomp.JSON(prof)
-		if err != nil {
-			return nil, nil, err
-		}
-		if hashes[ph], err = seccomp.Hash(prof); err != nil {
-			return nil, nil, err
-		}
-		all.Write(data)
-		inputs = append(inputs, Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
+func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phase]string, error) {
+	eng := r.eng
+	vol, inputs, hashes, err := profileVolume()
+	if err != nil {
+		return nil, nil, err
 	}
-	vol := "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12]
+	r.names.ProfileVolume = vol
 	ok, err := eng.VolumeExists(ctx, vol)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	if !ok {
-		if err := writeProfileVolume(ctx, eng, image, vol, inputs, labels); err != nil {
+		if err := r.writeProfileVolume(ctx, vol, inputs); err != nil {
 			_ = eng.RemoveVolume(context.WithoutCancel(ctx), vol) // never trust a half-written one
 			return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
 		}
@@ -63,22 +53,38 @@ func ensureProfiles(ctx context.Context, eng engine.Engine, image string, labels
 	return paths, hashes, nil
 }
 
+// profileVolume is the volume that holds this build's profiles, named by
+// their hash, with the files that go into it and each profile's hash.
+func profileVolume() (string, []Input, map[seccomp.Phase]string, error) {
+	var inputs []Input
+	hashes := map[seccomp.Phase]string{}
+	all := sha256.New()
+	for _, ph := range seccomp.Phases() {
+		prof := seccomp.Profile(ph)
+		data, err := seccomp.JSON(prof)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if hashes[ph], err = seccomp.Hash(prof); err != nil {
+			return "", nil, nil, err
+		}
+		all.Write(data)
+		inputs = append(inputs, Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
+	}
+	return "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12], inputs, hashes, nil
+}
+
 // writeProfileVolume creates the volume and copies the profiles into it
 // through a container that is created for this and never started.
-func writeProfileVolume(ctx context.Context, eng engine.Engine, image, vol string, inputs []Input, labels map[string]string) error {
+func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []Input) error {
+	eng := r.eng
 	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
 		return err
 	}
-	id, err := eng.Create(ctx, engine.ContainerSpec{
-		Name: "safe-install-seccomp-" + newRunID(), Image: image, Command: []string{"true"}, Labels: labels,
-		User: fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), Network: "none", CapDrop: []string{"all"},
-		NoNewPrivileges: true, ReadOnlyRoot: true,
-		Volumes: []engine.VolumeMount{{Name: vol, Dest: seccompMount}},
-	})
+	id, err := r.create(ctx, r.specs(nil).Profiles)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = eng.Remove(context.WithoutCancel(ctx), id) }()
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
 	err = eng.CopyIn(ctx, id, seccompMount, pr)

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -52,6 +53,8 @@ type Names struct {
 	ProjectHome              string // the project scripts' home: fresh, with the same decoys
 	Tools                    string // read-only helpers of the scripts containers (netlog.js)
 	List                     string // where the trusted listing between phases writes, and nothing else
+	Profiles                 string // the container that writes the seccomp profiles' volume
+	ProfileVolume            string // that volume, named by the profiles' hash (set once known)
 	Fetch, Scripts           string // containers
 }
 
@@ -65,6 +68,7 @@ func namesFor(runID, manager, idmap string) Names {
 		ProjectHome: p + "-home-project",
 		Tools:       p + "-tools",
 		List:        p + "-list",
+		Profiles:    p + "-seccomp",
 		Fetch:       p + "-fetch",
 		Scripts:     p + "-scripts",
 	}
@@ -215,3 +219,20 @@ func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Pr
 
 // ProjectHomeAudit is where the decoy audit mounts the project scripts' home.
 const ProjectHomeAudit = "/home/sandbox-project"
+
+func newRunID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// profileWriterSpec is the container through which the seccomp profiles
+// are copied into their volume (the API copies into containers only); it
+// is created and never started.
+func profileWriterSpec(image string, n Names, lim Limits) engine.ContainerSpec {
+	ph := Phase{Command: []string{"true"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	s := hardened(n.Profiles, image, ph, lim, "") // its profile is what it writes
+	s.Network = "none"
+	s.Volumes = []engine.VolumeMount{{Name: n.ProfileVolume, Dest: seccompMount}}
+	return s
+}

@@ -79,10 +79,10 @@ func TestDryRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("dry run is not JSON: %v\n%s", err, stdout)
 	}
-	if len(out.Containers) != 4 {
-		t.Fatalf("%d containers, want the work volume's holder, fetch, scripts and the decoy audit", len(out.Containers))
+	if len(out.Containers) != 5 {
+		t.Fatalf("%d containers, want the seccomp profiles' writer, the work volume's holder, fetch, scripts and the decoy audit", len(out.Containers))
 	}
-	holder, fetch, scripts := out.Containers[0], out.Containers[1], out.Containers[2]
+	holder, fetch, scripts := out.Containers[1], out.Containers[2], out.Containers[3]
 	if len(holder.Volumes) != 1 || !holder.Volumes[0].ReadOnly || holder.Network != "none" {
 		t.Errorf("the holder mounts %+v with network %q; want the work volume read-only and no network", holder.Volumes, holder.Network)
 	}

@@ -325,12 +325,16 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 	if err != nil {
 		return err
 	}
+	containers, err := sandbox.DryRunContainers(plan, image, lim)
+	if err != nil {
+		return err
+	}
 	out := struct {
 		Plan       *sandbox.Plan            `json:"plan"`
 		Limits     sandbox.Limits           `json:"limits"`
 		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 		Containers []engine.ContainerSpec   `json:"containers"`
-	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: sandbox.DryRunContainers(plan, image, lim).All()}
+	}{Plan: plan, Limits: lim, Seccomp: hashes, Containers: containers.All()}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

@@ -13,11 +13,6 @@ type Engine interface {
 	// Info says who runs the containers; a rootful engine is refused.
 	Info(ctx context.Context) (EngineInfo, error)
 
-	ImageExists(ctx context.Context, ref string) (bool, error)
-	// ImportImage turns a root filesystem tar into an image named ref.
-	ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (id string, err error)
-	RemoveImage(ctx context.Context, ref string) error
-
 	// CreateVolume creates a volume, unless one of that name exists.
 	CreateVolume(ctx context.Context, v VolumeSpec) error
 	RemoveVolume(ctx context.Context, name string) error
@@ -54,6 +49,15 @@ type Engine interface {
 	Kill(ctx context.Context, id string) error
 	// Remove kills the container if it runs and deletes it.
 	Remove(ctx context.Context, id string) error
+}
+
+// Images are the engine's images, apart from the containers: only image
+// building and doctor need them.
+type Images interface {
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// ImportImage turns a root filesystem tar into an image named ref.
+	ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (id string, err error)
+	RemoveImage(ctx context.Context, ref string) error
 }
 
 // VolumeSpec is every setting of one volume.

@@ -1,0 +1,244 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/tree"
+)
+
+// copyArtifacts streams the artifacts out of the last container through
+// the validating extractor, every entry held to the phase's rule.
+func (r *runner) copyArtifacts(ctx context.Context, from string) error {
+	p := r.plan
+	opts := archive.Options{Links: p.LinkTargets}
+	if r.rule != nil {
+		opts.Check = r.rule.Check
+	}
+	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
+		return archive.ExtractWith(rd, dest, root, lim, opts)
+	}
+	for _, a := range p.Artifacts {
+		r.copied = &atomic.Int64{}
+		r.steps.beginCounting(r.copied, "copying %s back", a)
+		start := time.Now()
+		if err := r.copyBack(ctx, from, a, extract); err != nil {
+			return err
+		}
+		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
+			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
+	}
+	r.steps.end()
+	r.watch.lap("copy-back")
+	return nil
+}
+
+// checkDependencyScripts holds what the dependencies' scripts left in the
+// work directory to the copy-back rule, listed by a trusted command in a
+// fresh container (no script's process is alive to change it afterwards)
+// into a volume of its own, and returns that listing as the baseline of
+// the project's own scripts.
+func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) {
+	if err := r.createVolume(ctx, r.names.List); err != nil {
+		return nil, err
+	}
+	id, err := r.create(ctx, *r.specs(nil).Listing)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.runTrusted(ctx, id, "listing the work directory"); err != nil {
+		return nil, err
+	}
+	after, err := r.readListing(ctx, id, MidListing)
+	if err != nil {
+		return nil, err
+	}
+	// The fetch's own listing, read before any script ran, is no input of
+	// the project's scripts.
+	delete(after, r.plan.Baseline+".list")
+	delete(after, r.plan.Baseline+".sums")
+	if name, reason := r.rule.CheckAll(after); reason != "" {
+		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
+	}
+	if name, reason := r.rule.Missing(nil); name != "" {
+		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
+	}
+	return after, nil
+}
+
+// readListing reads the listing that tree.ListScript, a trusted command,
+// left under prefix (an absolute path in the container: prefix.list and
+// prefix.sums), as a stream: it is as large as the tree a script wrote.
+func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree, error) {
+	lim := tree.Limits{MaxEntries: r.opts.Limits.Extract.MaxEntries, MaxNameLen: r.opts.Limits.Extract.MaxNameLen}
+	var t tree.Tree
+	read := func(file string, parse func(io.Reader) error) error {
+		return r.streamPath(ctx, id, file, func(rd io.Reader) error {
+			tr := tar.NewReader(rd)
+			if _, err := tr.Next(); err != nil {
+				return fmt.Errorf("reading the listing %s: %w", file, err)
+			}
+			return parse(tr)
+		})
+	}
+	err := read(prefix+".list", func(rd io.Reader) (err error) {
+		t, err = tree.ParseList(rd, lim)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := read(prefix+".sums", func(rd io.Reader) error { return t.AddSums(rd, lim) }); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// makeStaging creates the private directory beside the targets, on the same
+// filesystem, so that the swap is a rename.
+func (r *runner) makeStaging() error {
+	// The artifacts go below a subdirectory whose inodes are placed away
+	// from those the old tree freed (spread.go).
+	outer, dir, err := makeSpreadDir(r.plan.Project, ".safe-install-")
+	if err != nil {
+		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
+	}
+	r.stagingRoot, r.staging = outer, dir
+	return nil
+}
+
+// stream runs consume on a tar stream of name (below WorkDir) copied out of
+// a stopped container, and returns consume's error or the copy's.
+func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Reader) error) error {
+	return r.streamPath(ctx, id, path.Join(WorkDir, name), consume)
+}
+
+// streamPath is stream for any absolute path in the container.
+func (r *runner) streamPath(ctx context.Context, id, name string, consume func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	// An io.Pipe hands each write over only when the reader has taken
+	// it, so the producer and the extractor took turns: a buffer on each
+	// side lets them run at once (the bench tree's local copy: 1.2-1.3 s
+	// to 0.84-0.88 s, measured).
+	bw := bufio.NewWriterSize(pw, 1<<20)
+	done := make(chan error, 1)
+	produce := func() error { return r.eng.CopyOut(ctx, id, name, bw) }
+	if rel, ok := strings.CutPrefix(name, WorkDir+"/"); ok && r.localWork != "" && readableTree(r.localWork, rel) {
+		// The work volume is on this machine: read it directly (see
+		// localcopy.go); the stream is the same.
+		produce = func() error { return writeTar(ctx, bw, r.localWork, rel) }
+	}
+	go func() {
+		err := produce()
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	// The tar reader asks for 512-byte headers; a buffer saves a goroutine
+	// hand-off through the pipe for each.
+	br := bufio.NewReaderSize(pr, 1<<20)
+	err := consume(br)
+	if err == nil {
+		// A tar reader stops at the end-of-archive marker; the padding
+		// after it must still be read, or the engine's copy fails on a
+		// closed pipe.
+		_, err = io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+	}
+	pr.CloseWithError(errors.New("reading stopped"))
+	cerr := <-done
+	var refused *archive.RefusedError
+	if errors.As(err, &refused) {
+		return &ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
+	}
+	if cerr != nil {
+		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)
+	}
+	return err
+}
+
+// copyBack streams name out of a stopped container through the validating
+// extractor into the staging directory.
+func (r *runner) copyBack(ctx context.Context, id, name string, extract func(io.Reader, string, string, archive.Limits) (archive.Stats, error)) error {
+	var stats archive.Stats
+	err := r.stream(ctx, id, name, func(rd io.Reader) (err error) {
+		if r.copied != nil {
+			rd = countingReader{rd, r.copied}
+		}
+		stats, err = extract(rd, r.staging, name, r.opts.Limits.Extract)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(r.plan.Artifacts, name) && !slices.Contains(r.plan.Manifests, name) {
+		return nil // staged for a check (the lockfile), not what comes back
+	}
+	r.res.Copied.Files += stats.Files
+	r.res.Copied.Dirs += stats.Dirs
+	r.res.Copied.Symlinks += stats.Symlinks
+	r.res.Copied.Hardlinks += stats.Hardlinks
+	r.res.Copied.Bytes += stats.Bytes
+	return nil
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+// blame names who is to answer for a refused entry: the package that holds
+// it or, for an entry outside every package (node_modules/.bin), the
+// packages whose scripts ran.
+func (r *runner) blame(entry string) string {
+	if pkg := r.owner(entry); pkg != "" || r.rule == nil {
+		return pkg
+	}
+	return "the scripts of " + r.rule.Culprits()
+}
+
+// owner names the package that holds an artifact entry, as the manager
+// knows it.
+func (r *runner) owner(entry string) string {
+	if r.session == nil {
+		return ""
+	}
+	return r.session.Owner(entry, r.staging)
+}
+
+// emptyDir says whether dir is a directory with nothing in it.
+func emptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && errors.Is(err, io.EOF)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}

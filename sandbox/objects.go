@@ -1,0 +1,98 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
+)
+
+// create makes one of the run's containers, with the run's labels, and
+// remembers it for clean-up.
+func (r *runner) create(ctx context.Context, spec engine.ContainerSpec) (string, error) {
+	spec.Labels = r.labels
+	id, err := r.eng.Create(ctx, spec)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	r.containers = append(r.containers, id)
+	r.log.Debug("container created", zap.String("name", spec.Name), zap.String("network", spec.Network),
+		zap.Int64("memory_bytes", spec.MemoryBytes), zap.Int64("pids", spec.PidsLimit),
+		zap.String("bounded_by", "rlimits nproc/data/fsize/nofile always; cgroup memory/pids where the engine enforces them (cgroup v2)"))
+	return id, nil
+}
+
+// createVolume creates one of the run's volumes.
+func (r *runner) createVolume(ctx context.Context, name string) error {
+	return r.createVolumeSpec(ctx, engine.VolumeSpec{Name: name})
+}
+
+// createVolumeSpec creates one of the run's volumes, with its labels
+// (reap.go), and removes it at the end.
+func (r *runner) createVolumeSpec(ctx context.Context, v engine.VolumeSpec) error {
+	v.Labels = r.labels
+	if err := r.eng.CreateVolume(ctx, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	r.volumes = append(r.volumes, v.Name)
+	return nil
+}
+
+func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []Input) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
+	err := r.eng.CopyIn(ctx, id, dir, pr)
+	pr.CloseWithError(err)
+	if err != nil {
+		return fmt.Errorf("copying inputs into the sandbox: %w", err)
+	}
+	return nil
+}
+
+func (r *runner) cleanup() {
+	if r.releaseWork != nil {
+		r.releaseWork()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	defer func() { r.log.Debug("cleaned up", zap.Duration("took", time.Since(start))) }()
+	// Each removal waits on the engine or the disk, not on the others: run
+	// them side by side (the staging directory holds the old tree after a
+	// swap). Volumes go once the containers that use them are gone.
+	var wg sync.WaitGroup
+	each := func(items []string, remove func(string) error, what string) {
+		for _, it := range items {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := remove(it); err != nil {
+					r.log.Warn("removing "+what, zap.String("name", it), zap.Error(err))
+				}
+			}()
+		}
+	}
+	if r.stagingRoot != "" {
+		each([]string{r.stagingRoot}, removeSpread, "the staging directory")
+	}
+	if r.auditFinished != nil {
+		select {
+		case <-r.auditFinished:
+		case <-ctx.Done():
+		}
+	}
+	if r.opts.Keep {
+		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
+		wg.Wait()
+		return
+	}
+	each(r.containers, func(id string) error { return r.eng.Remove(ctx, id) }, "a container")
+	wg.Wait()
+	each(r.volumes, func(v string) error { return r.eng.RemoveVolume(ctx, v) }, "a volume")
+	wg.Wait()
+}
