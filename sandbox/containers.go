@@ -5,7 +5,9 @@ import (
 
 	"github.com/safe-install/safe-install/seccomp"
 
+	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // Containers are every container a run of a plan creates, each by its
@@ -54,7 +56,7 @@ type containerSettings struct {
 }
 
 // containersFor is every container spec of a run of p.
-func containersFor(p *Plan, s containerSettings) Containers {
+func containersFor(p *install.Plan, s containerSettings) Containers {
 	n := s.names
 	c := Containers{
 		Profiles: profileWriterSpec(s.image, n, s.limits),
@@ -97,7 +99,7 @@ func (r *runner) specs(scriptsArgs []string) Containers {
 // the profile files, the decoys, and what the session adds once the fetch
 // is done (npm: the packages to rebuild). A run whose session finds
 // nothing to run creates no scripts container.
-func DryRunContainers(p *Plan, image string, lim Limits) (Containers, error) {
+func DryRunContainers(p *install.Plan, image string, lim Limits) (Containers, error) {
 	n := namesFor("RUNID", p.Manager, "")
 	n.Cache = "safe-install-cache-" + p.Manager + "-IDMAP"
 	var err error
@@ -108,6 +110,9 @@ func DryRunContainers(p *Plan, image string, lim Limits) (Containers, error) {
 	for _, ph := range seccomp.Phases() {
 		prof[ph] = "$SECCOMP_VOLUME/" + string(ph) + ".json"
 	}
-	return containersFor(p, containerSettings{image: image, names: n, limits: lim, profiles: prof,
-		decoyEnv: map[string]string{"GITHUB_TOKEN": "$DECOY", "NPM_TOKEN": "$DECOY"}}), nil
+	decoyEnv := map[string]string{}
+	for k := range decoy.New().Env() {
+		decoyEnv[k] = "$DECOY"
+	}
+	return containersFor(p, containerSettings{image: image, names: n, limits: lim, profiles: prof, decoyEnv: decoyEnv}), nil
 }

@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -71,10 +73,10 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 	delete(after, r.plan.Baseline+".list")
 	delete(after, r.plan.Baseline+".sums")
 	if name, reason := r.rule.CheckAll(after); reason != "" {
-		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
+		return nil, &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason + "; found before the project's own scripts ran"}
 	}
 	if name, reason := r.rule.Missing(nil); name != "" {
-		return nil, &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
+		return nil, &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 	}
 	return after, nil
 }
@@ -123,7 +125,7 @@ func (r *runner) makeStaging() error {
 // stream runs consume on a tar stream of name (below WorkDir) copied out of
 // a stopped container, and returns consume's error or the copy's.
 func (r *runner) stream(ctx context.Context, id, name string, consume func(io.Reader) error) error {
-	return r.streamPath(ctx, id, path.Join(WorkDir, name), consume)
+	return r.streamPath(ctx, id, path.Join(install.WorkDir, name), consume)
 }
 
 // streamPath is stream for any absolute path in the container.
@@ -136,10 +138,10 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	bw := bufio.NewWriterSize(pw, 1<<20)
 	done := make(chan error, 1)
 	produce := func() error { return r.eng.CopyOut(ctx, id, name, bw) }
-	if rel, ok := strings.CutPrefix(name, WorkDir+"/"); ok && r.localWork != "" && readableTree(r.localWork, rel) {
+	if rel, ok := strings.CutPrefix(name, install.WorkDir+"/"); ok && r.localWork != "" && engine.ReadableTree(r.localWork, rel) {
 		// The work volume is on this machine: read it directly (see
-		// localcopy.go); the stream is the same.
-		produce = func() error { return writeTar(ctx, bw, r.localWork, rel) }
+		// engine.WriteTar); the stream is the same.
+		produce = func() error { return engine.WriteTar(ctx, bw, r.localWork, rel) }
 	}
 	go func() {
 		err := produce()
@@ -163,7 +165,7 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	cerr := <-done
 	var refused *archive.RefusedError
 	if errors.As(err, &refused) {
-		return &ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
+		return &install.ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
 	}
 	if cerr != nil {
 		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)

@@ -2,16 +2,13 @@ package sandbox
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // sandboxUID owns everything copied in: the image's unprivileged user.
@@ -20,7 +17,7 @@ const sandboxUID = 1000
 // writeInputs writes inputs as a tar stream owned by the sandbox user.
 // Files are opened with O_NOFOLLOW and must be regular, so a symlink
 // planted in the project cannot pull a host file in.
-func writeInputs(w io.Writer, inputs []Input) error {
+func writeInputs(w io.Writer, inputs []install.Input) error {
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
@@ -46,7 +43,7 @@ func writeInputs(w io.Writer, inputs []Input) error {
 	return tw.Close()
 }
 
-func writeInput(tw *tar.Writer, in Input, now time.Time) error {
+func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: in.Name, Mode: in.Mode, Uid: sandboxUID, Gid: sandboxUID, ModTime: now}
 	if !in.ModTime.IsZero() {
 		hdr.ModTime, hdr.AccessTime, hdr.Format = in.ModTime, in.ModTime, tar.FormatPAX
@@ -69,7 +66,7 @@ func writeInput(tw *tar.Writer, in Input, now time.Time) error {
 		return fmt.Errorf("copying in %s: %w", in.Name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: copying in %s: not a regular file", ErrPolicy, in.Name)
+		return fmt.Errorf("%w: copying in %s: not a regular file", install.ErrPolicy, in.Name)
 	}
 	hdr.Size = fi.Size()
 	hdr.ModTime = fi.ModTime()
@@ -91,52 +88,4 @@ func parentDirs(name string) []string {
 		}
 	}
 	return out
-}
-
-// DirInputs lists the regular files of a local package directory. It
-// skips what no build needs and what may hold secrets or host state:
-// hidden directories (.git, .venv, .tox, a staging directory), node_modules,
-// __pycache__, virtual environments, secrets-by-convention (.env*, .npmrc,
-// .pypirc, .netrc) and symlinks.
-func DirInputs(project, dir string) ([]Input, error) {
-	var out []Input
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "__pycache__") {
-				return filepath.SkipDir
-			}
-			if _, err := os.Lstat(filepath.Join(p, "pyvenv.cfg")); err == nil {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".env") || slices.Contains(secretFiles, d.Name()) {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(project, p)
-		out = append(out, Input{Name: filepath.ToSlash(rel), Source: p, Mode: inputMode(fi.Mode())})
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("listing %s: %w", dir, err)
-	}
-	return out, nil
-}
-
-// secretFiles hold credentials by convention and are never copied in.
-var secretFiles = []string{".npmrc", ".pypirc", ".netrc", ".git-credentials"}
-
-// inputMode keeps only the executable bit of a copied-in file.
-func inputMode(m os.FileMode) int64 {
-	if m&0o111 != 0 {
-		return 0o755
-	}
-	return 0o644
 }

@@ -11,12 +11,9 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/decoy"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
-
-// DecoyHome is the scripts container's home: a volume of this run holding
-// the decoy files (a tmpfs cannot be filled before the container starts).
-const DecoyHome = "/home/sandbox"
 
 // TheftAttempt is a decoy a package touched.
 type TheftAttempt struct {
@@ -161,11 +158,11 @@ func ranPackages(ph PhaseResult) []string {
 
 // decoyInputs are the decoy files for a home volume, dated a day back so
 // that a read shows as an access time after the modification time.
-func decoyInputs(d *decoy.Set) []Input {
-	var out []Input
+func decoyInputs(d *decoy.Set) []install.Input {
+	var out []install.Input
 	files := d.Files()
 	for _, name := range slices.Sorted(maps.Keys(files)) {
-		out = append(out, Input{Name: name, Data: []byte(files[name]), Mode: 0o600, ModTime: time.Now().Add(-24 * time.Hour)})
+		out = append(out, install.Input{Name: name, Data: []byte(files[name]), Mode: 0o600, ModTime: time.Now().Add(-24 * time.Hour)})
 	}
 	return out
 }

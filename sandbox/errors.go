@@ -3,9 +3,9 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
@@ -14,18 +14,12 @@ import (
 var (
 	// ErrRootful: the engine would run containers as the host's root.
 	ErrRootful = engine.ErrRootful
-	// ErrUnsupported: a package-manager command that safe-install does not wrap.
-	ErrUnsupported = errors.New("safe-install wraps installs only")
-	// ErrPolicy: the plan was refused before anything ran (git dependency, flag, spec).
-	ErrPolicy = errors.New("refused by policy")
 	// ErrEngine: no usable container engine.
 	ErrEngine = engine.ErrUnavailable
 	// ErrTimeout: a phase ran past its wall-clock bound.
 	ErrTimeout = errors.New("time limit reached")
 	// ErrTheft: with --strict, a package touched a decoy credential.
 	ErrTheft = errors.New("theft attempt")
-	// ErrLimit: a resource bound (memory, processes, bytes) was hit.
-	ErrLimit = errors.New("resource limit reached")
 )
 
 // ScriptError is a failed install script in the scripts phase.
@@ -57,7 +51,7 @@ func (e *ScriptError) Error() string {
 		msg += fmt.Sprintf(": %q", e.Script)
 	}
 	if e.Tail != "" {
-		msg += "\n" + Indent(escape.Text(e.Tail))
+		msg += "\n" + install.Indent(escape.Text(e.Tail))
 	}
 	if e.Hint != "" {
 		msg += "\n" + e.Hint
@@ -80,31 +74,7 @@ func (e *PhaseError) Error() string {
 		msg = fmt.Sprintf("%s phase failed on %s with exit code %d", e.Phase, escape.Line(e.Package), e.Code)
 	}
 	if e.Tail != "" {
-		msg += "\n" + Indent(escape.Text(e.Tail))
+		msg += "\n" + install.Indent(escape.Text(e.Tail))
 	}
 	return msg + "\nthe project was left unchanged"
-}
-
-// ArtifactError is an entry of the copied-back archive that was refused.
-type ArtifactError struct {
-	Package string // name@version that owns the path, when known
-	Path    string // the entry's name in the archive
-	Reason  string
-}
-
-func (e *ArtifactError) Error() string {
-	pkg := e.Package
-	if pkg == "" {
-		pkg = "unknown package"
-	}
-	return fmt.Sprintf("refused artifact from %s (phase copy-back): %q: %s; the project was left unchanged", escape.Line(pkg), e.Path, escape.Text(e.Reason))
-}
-
-// Indent sets a block of output apart from the message around it.
-func Indent(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = "    " + l
-	}
-	return strings.Join(lines, "\n")
 }

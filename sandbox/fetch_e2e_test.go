@@ -21,6 +21,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // probeJS runs in the fetch container, under the relay, and reports what it
@@ -126,11 +127,11 @@ func TestE2EFetchEgress(t *testing.T) {
 
 	cfg, _ := json.Marshal(map[string]any{"listenerPort": ln.Addr().(*net.TCPAddr).Port, "registry": reg.URL + "/"})
 	project := t.TempDir()
-	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/sandbox", "NODE_EXTRA_CA_CERTS": FetchConfigDir + "/ca.pem"}
-	plan := &Plan{
+	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/sandbox", "NODE_EXTRA_CA_CERTS": install.FetchConfigDir + "/ca.pem"}
+	plan := &install.Plan{
 		Manager: "probe", Project: project, Artifacts: []string{"out"},
-		Inputs:     []Input{{Name: "probe.js", Data: []byte(probeJS), Mode: 0o644}, {Name: "cfg.json", Data: cfg, Mode: 0o644}},
-		Fetch:      Phase{Command: []string{"node", FetchConfigDir + "/relay.js", "node", "/work/probe.js"}, Env: env},
+		Inputs:     []install.Input{{Name: "probe.js", Data: []byte(probeJS), Mode: 0o644}, {Name: "cfg.json", Data: cfg, Mode: 0o644}},
+		Fetch:      install.Phase{Command: []string{"node", install.FetchConfigDir + "/relay.js", "node", "/work/probe.js"}, Env: env},
 		Registries: []egress.Registry{{URL: reg.URL + "/", Auth: "Bearer " + token}},
 	}
 	lim := DefaultLimits()

@@ -15,10 +15,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox/archive"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // files reads the container id's files for a session (Files).
-func (r *runner) files(id string) Files { return containerFiles{r, id} }
+func (r *runner) files(id string) install.Files { return containerFiles{r, id} }
 
 type containerFiles struct {
 	r  *runner
@@ -71,7 +72,7 @@ func (c containerFiles) Stage(ctx context.Context, name string) (string, error) 
 	r := c.r
 	if !r.staged[name] && !slices.Contains(r.plan.Manifests, name) {
 		if err := r.copyBack(ctx, c.id, name, archive.ExtractFile); err != nil {
-			var ae *ArtifactError
+			var ae *install.ArtifactError
 			if errors.As(err, &ae) {
 				return "", err
 			}

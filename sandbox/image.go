@@ -8,6 +8,7 @@ import (
 
 	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // DefaultImage is the reference of the sandbox image that matches this host
@@ -40,7 +41,7 @@ func EnsureImage(ctx context.Context, eng engine.Images, ref, python string, pro
 		return "", err
 	}
 	if spec, err = spec.ForPython(python); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
+		return "", fmt.Errorf("%w: %w", install.ErrPolicy, err)
 	}
 	if ref, err = spec.Ref(); err != nil {
 		return "", err

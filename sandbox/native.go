@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // errFound stops a walk at the first hit.
@@ -31,7 +32,7 @@ func checkNative(info engine.EngineInfo, staging string) error {
 	}
 	return fmt.Errorf("%w: the engine at %s runs %s/%s but this machine is %s/%s, and the install holds native code built there (%s) that would not run here; "+
 		"use an engine of this machine's OS and architecture (installs without native code work from any)",
-		ErrPolicy, info.Host, info.OS, info.Arch, runtime.GOOS, runtime.GOARCH, file)
+		install.ErrPolicy, info.Host, info.OS, info.Arch, runtime.GOOS, runtime.GOARCH, file)
 }
 
 // machineMagic are the first bytes of ELF, Mach-O (both byte orders, and

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
@@ -34,7 +35,7 @@ func TestCheckNative(t *testing.T) {
 	}
 	for dir, file := range map[string]string{addon: "node_modules/b/build/Release/b.node", wheel: "safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl"} {
 		err := checkNative(other, dir)
-		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "linux/"+other.Arch) {
+		if !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "linux/"+other.Arch) {
 			t.Errorf("got %v, want a refusal naming %s", err, file)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // create makes one of the run's containers, with the run's labels, and
@@ -43,7 +44,7 @@ func (r *runner) createVolumeSpec(ctx context.Context, v engine.VolumeSpec) erro
 	return nil
 }
 
-func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []Input) error {
+func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []install.Input) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
 	err := r.eng.CopyIn(ctx, id, dir, pr)

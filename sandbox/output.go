@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"regexp"
-	"slices"
-	"strings"
 	"sync"
 )
 
@@ -43,18 +41,6 @@ func (t *tailBuffer) String() string {
 	return string(t.buf[max(0, len(t.buf)-t.max):])
 }
 
-// LastLines returns at most n trailing lines of s, leaving out npm's own
-// timing lines (--timing prints them last, where they would fill the tail
-// of a failed script's output).
-func LastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "npm timing ") })
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // outOfMemory matches how node, V8, python and the C library report an
 // allocation the memory rlimit refused (cgroup v1 gives no OOM kill).
 var outOfMemory = regexp.MustCompile(`Array buffer allocation failed|JavaScript heap out of memory|Cannot allocate memory|\bMemoryError\b|std::bad_alloc|virtual memory exhausted`)
@@ -70,19 +56,3 @@ var outOfSpace = regexp.MustCompile(`ENOSPC|No space left on device`)
 // outOfProcesses matches how shells, node and python report a fork the
 // process rlimit refused.
 var outOfProcesses = regexp.MustCompile(`Cannot fork|fork: Resource temporarily unavailable|spawn \S+ EAGAIN|BlockingIOError: \[Errno 11\]`)
-
-// ScriptRun is one lifecycle script npm announced.
-type ScriptRun struct {
-	Package string `json:"package"` // name@version
-	Event   string `json:"event"`   // preinstall, install, postinstall
-	// Command is the script npm announced under the header; "node-gyp
-	// rebuild" for the install npm adds to a package with a binding.gyp.
-	Command string `json:"command,omitempty"`
-	// DurationMS is how long it ran, from npm's own timing record (0 when
-	// there is none).
-	DurationMS int64 `json:"duration_ms,omitempty"`
-	// Recorded says npm's own record (--timing) has it: a header alone can
-	// be printed by any script. The project's own scripts, which npm run
-	// announces, count as recorded.
-	Recorded bool `json:"recorded"`
-}

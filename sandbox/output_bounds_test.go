@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox/decoy"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
@@ -41,7 +42,7 @@ func TestStashesAreBounded(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		files[fmt.Sprintf("node_modules/evil/loot-%04d.txt", i)] = d.Env()["GITHUB_TOKEN"]
 	}
-	r := &runner{decoys: d, session: NoSession{}, staging: testproject.Write(t, files), plan: &Plan{Artifacts: []string{"node_modules"}}, res: &Result{}}
+	r := &runner{decoys: d, session: install.NoSession{}, staging: testproject.Write(t, files), plan: &install.Plan{Artifacts: []string{"node_modules"}}, res: &Result{}}
 	if err := r.decoysInArtifacts(); err != nil {
 		t.Fatal(err)
 	}

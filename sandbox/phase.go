@@ -13,29 +13,30 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // scriptsPhase runs one container of third-party scripts: it gets the
 // decoys (the first one fills the home volume) and inputs, and what ran
 // is printed.
-func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.ContainerSpec, inputs []Input, title string) (string, PhaseResult, error) {
+func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.ContainerSpec, inputs []install.Input, title string) (string, PhaseResult, error) {
 	id, err := r.create(ctx, spec)
 	if err != nil {
 		return "", PhaseResult{}, err
 	}
 	// Each scripts container has a home of its own, fresh: the decoys go
 	// in; the tools volume is filled once.
-	if err := r.copyIn(ctx, id, DecoyHome, decoyInputs(r.decoys)); err != nil {
+	if err := r.copyIn(ctx, id, install.DecoyHome, decoyInputs(r.decoys)); err != nil {
 		return "", PhaseResult{}, err
 	}
 	if !r.toolsCopied && len(r.plan.Tools) > 0 {
-		if err := r.copyIn(ctx, id, ToolsDir, r.plan.Tools); err != nil {
+		if err := r.copyIn(ctx, id, install.ToolsDir, r.plan.Tools); err != nil {
 			return "", PhaseResult{}, err
 		}
 		r.toolsCopied = true
 	}
 	if len(inputs) > 0 {
-		if err := r.copyIn(ctx, id, WorkDir, inputs); err != nil {
+		if err := r.copyIn(ctx, id, install.WorkDir, inputs); err != nil {
 			return "", PhaseResult{}, err
 		}
 	}
@@ -136,7 +137,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s %s, over the disk limit (phase %s), and was stopped: %w; raise --disk or --disk-files if it legitimately needs more (the count covers the whole filesystem, so other programs writing at the same time add to it)",
-			pkg, disk, name, ErrLimit)
+			pkg, disk, name, install.ErrLimit)
 	case timedOut:
 		pkg, _ := r.output().Failure(out.String())
 		if pkg == "" {
@@ -144,7 +145,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		}
 		hint := "raise --timeout if it is legitimately slow"
 		switch {
-		case name != "fetch" && networkError.MatchString(LastLines(out.String(), 20)):
+		case name != "fetch" && networkError.MatchString(install.LastLines(out.String(), 20)):
 			hint = "it was trying to reach the network, and install scripts and builds have no network here (only lo), by design: it would have waited forever"
 		case name != "fetch":
 			hint += "; install scripts and builds have no network here, so one that waits for a download never finishes"
@@ -158,28 +159,28 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	case code == 0:
 		return res, nil
 	}
-	tail := LastLines(out.String(), 20)
+	tail := install.LastLines(out.String(), 20)
 	pkg, cmd := r.output().Failure(out.String())
 	if oom, _ := r.eng.OOMKilled(context.WithoutCancel(ctx), id); oom || outOfMemory.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s ran out of memory (phase %s, limit %d bytes): %w; raise --memory if it legitimately needs more\n%s",
-			pkg, name, r.opts.Limits.MemoryBytes, ErrLimit, Indent(tail))
+			pkg, name, r.opts.Limits.MemoryBytes, install.ErrLimit, install.Indent(tail))
 	}
 	if outOfSpace.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s ran out of space in the sandbox (phase %s; the work directory holds at most %s and %d files, --disk and --disk-files; /tmp %s): %w; raise them if it legitimately needs more\n%s",
-			pkg, name, humanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, humanBytes(r.opts.Limits.TmpBytes), ErrLimit, Indent(tail))
+			pkg, name, humanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, humanBytes(r.opts.Limits.TmpBytes), install.ErrLimit, install.Indent(tail))
 	}
 	if outOfProcesses.MatchString(tail) {
 		if pkg == "" {
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s hit the process limit (phase %s, %d processes): %w; raise --pids if it legitimately needs more\n%s",
-			pkg, name, r.opts.Limits.Pids, ErrLimit, Indent(tail))
+			pkg, name, r.opts.Limits.Pids, install.ErrLimit, install.Indent(tail))
 	}
 	if thirdParty {
 		se := &ScriptError{Kind: r.output().Kind(), Package: pkg, Script: cmd, Code: code, Tail: tail}
@@ -255,7 +256,7 @@ func (z zapWriter) Write(p []byte) (int, error) {
 
 // output is the plan's output reader; one that knows nothing when the plan
 // names none.
-func (r *runner) output() OutputParser {
+func (r *runner) output() install.OutputParser {
 	if r.plan.Output == nil {
 		return noOutput{}
 	}
@@ -264,7 +265,7 @@ func (r *runner) output() OutputParser {
 
 type noOutput struct{}
 
-func (noOutput) Kind() string                    { return "install script" }
-func (noOutput) Scripts(string) []ScriptRun      { return nil }
-func (noOutput) Failure(string) (string, string) { return "", "" }
-func (noOutput) Label(s ScriptRun) string        { return s.Event }
+func (noOutput) Kind() string                       { return "install script" }
+func (noOutput) Scripts(string) []install.ScriptRun { return nil }
+func (noOutput) Failure(string) (string, string)    { return "", "" }
+func (noOutput) Label(s install.ScriptRun) string   { return s.Event }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -55,8 +56,8 @@ func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phas
 
 // profileVolume is the volume that holds this build's profiles, named by
 // their hash, with the files that go into it and each profile's hash.
-func profileVolume() (string, []Input, map[seccomp.Phase]string, error) {
-	var inputs []Input
+func profileVolume() (string, []install.Input, map[seccomp.Phase]string, error) {
+	var inputs []install.Input
 	hashes := map[seccomp.Phase]string{}
 	all := sha256.New()
 	for _, ph := range seccomp.Phases() {
@@ -69,14 +70,14 @@ func profileVolume() (string, []Input, map[seccomp.Phase]string, error) {
 			return "", nil, nil, err
 		}
 		all.Write(data)
-		inputs = append(inputs, Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
+		inputs = append(inputs, install.Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
 	}
 	return "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12], inputs, hashes, nil
 }
 
 // writeProfileVolume creates the volume and copies the profiles into it
 // through a container that is created for this and never started.
-func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []Input) error {
+func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input) error {
 	eng := r.eng
 	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
 		return err

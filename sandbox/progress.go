@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,15 +122,4 @@ func (s *steps) line(msg string) {
 		return
 	}
 	fmt.Fprintf(s.w, "safe-install: %s\n", msg)
-}
-
-// Plural counts a noun for a message: "1 package", "3 packages", "2 dependencies".
-func Plural(n int, noun string) string {
-	switch {
-	case n == 1:
-		return "1 " + noun
-	case strings.HasSuffix(noun, "y"):
-		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -172,23 +172,6 @@ func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error 
 	return errs
 }
 
-// leftoverCheck is doctor's view of what earlier runs left.
-func leftoverCheck(ctx context.Context, eng Reaper) Check {
-	left, err := FindLeftovers(ctx, eng, DefaultLimits(), false)
-	if err != nil {
-		return Check{Name: "leftovers", Detail: err.Error()}
-	}
-	if len(left) == 0 {
-		return Check{Name: "leftovers", OK: true, Detail: "no container or volume of an earlier run is left"}
-	}
-	var names []string
-	for _, l := range left {
-		names = append(names, fmt.Sprintf("%s %s (%s)", l.Kind, l.Name, l.Why))
-	}
-	return Check{Name: "leftovers", Detail: "earlier runs left " + strings.Join(names, ", "),
-		Fix: "safe-install clean (the next run removes them too)"}
-}
-
 // reapLeftovers removes, at the start of a run, what earlier runs left
 // behind, and says so.
 func (r *runner) reapLeftovers(ctx context.Context) {

@@ -11,6 +11,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/archive"
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // ReportSchema names the report's format; it changes when a field changes
@@ -31,16 +32,16 @@ type Report struct {
 	Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 	Limits     ReportLimits             `json:"limits"`
 	Egress     ReportEgress             `json:"egress"`
-	Policy     ScriptPolicy             `json:"script_policy"`
+	Policy     install.ScriptPolicy     `json:"script_policy"`
 	Phases     []ReportPhase            `json:"phases"`
 	// ScriptsRan counts the install scripts npm's own record says ran;
 	// HeldBack the dependencies whose scripts the policy held back.
-	ScriptsRan int        `json:"scripts_ran"`
-	HeldBack   []HeldBack `json:"held_back"`
+	ScriptsRan int                `json:"scripts_ran"`
+	HeldBack   []install.HeldBack `json:"held_back"`
 	// NetworkAttempts are the hosts install scripts tried to reach.
-	NetworkAttempts []NetworkAttempt `json:"network_attempts"`
-	Copied          archive.Stats    `json:"copied"`
-	Swapped         []string         `json:"swapped"`
+	NetworkAttempts []install.NetworkAttempt `json:"network_attempts"`
+	Copied          archive.Stats            `json:"copied"`
+	Swapped         []string                 `json:"swapped"`
 	// Installed is what the host's package manager installed from the
 	// vetted artifacts (pip: the wheels, their .pth files and commands).
 	Installed any `json:"installed,omitempty"`
@@ -89,22 +90,22 @@ type ReportEgress struct {
 
 // ReportPhase is one container's run and the scripts npm announced in it.
 type ReportPhase struct {
-	Name       string      `json:"name"`
-	ExitCode   int         `json:"exit_code"`
-	DurationMS int64       `json:"duration_ms"`
-	Scripts    []ScriptRun `json:"scripts"`
+	Name       string              `json:"name"`
+	ExitCode   int                 `json:"exit_code"`
+	DurationMS int64               `json:"duration_ms"`
+	Scripts    []install.ScriptRun `json:"scripts"`
 }
 
 // NewReport assembles the report of a run; res may be nil when the run
 // failed before it started.
-func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duration) Report {
+func NewReport(p *install.Plan, lim Limits, res *Result, runErr error, took time.Duration) Report {
 	r := Report{
 		Schema: ReportSchema, Manager: p.Manager, Args: p.Args, Project: p.Project,
 		OK: runErr == nil, DurationMS: took.Milliseconds(),
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []egress.Refusal{}},
-		Phases: []ReportPhase{}, HeldBack: []HeldBack{}, NetworkAttempts: []NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
+		Phases: []ReportPhase{}, HeldBack: []install.HeldBack{}, NetworkAttempts: []install.NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 		Timings: []Timing{}, PeakRSSKiB: peakRSS(),
 	}
 	if runErr != nil {
@@ -146,7 +147,7 @@ func NewReport(p *Plan, lim Limits, res *Result, runErr error, took time.Duratio
 	for _, ph := range res.Phases {
 		scripts := ph.Scripts
 		if scripts == nil {
-			scripts = []ScriptRun{}
+			scripts = []install.ScriptRun{}
 		}
 		r.Phases = append(r.Phases, ReportPhase{Name: ph.Name, ExitCode: ph.ExitCode, DurationMS: ph.Duration.Milliseconds(), Scripts: scripts})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -21,17 +22,17 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 // change in review.
 func TestReportGolden(t *testing.T) {
 	t.Parallel()
-	plan := &Plan{Manager: "npm", Args: []string{"ci"}, Project: "/home/u/proj",
+	plan := &install.Plan{Manager: "npm", Args: []string{"ci"}, Project: "/home/u/proj",
 		Registries: []egress.Registry{{URL: "https://registry.npmjs.org/", Auth: "Bearer SECRET"}}}
 	res := &Result{
 		Image:  "localhost/safe-install-npm:node20.20.2-abc",
 		Engine: engine.EngineInfo{Version: "4.3.1", Rootless: true, Host: "local", OS: "linux", Arch: "amd64", Cgroups: "v1"},
 		Phases: []PhaseResult{
 			{Name: "fetch", Duration: 1500 * time.Millisecond},
-			{Name: "scripts", ExitCode: 11, Duration: 2 * time.Second, Scripts: []ScriptRun{{Package: "evil@1.0.0", Event: "postinstall", DurationMS: 120, Recorded: true}}},
+			{Name: "scripts", ExitCode: 11, Duration: 2 * time.Second, Scripts: []install.ScriptRun{{Package: "evil@1.0.0", Event: "postinstall", DurationMS: 120, Recorded: true}}},
 		},
 		ScriptsRan: 1,
-		HeldBack:   []HeldBack{{Package: "bcrypt@6.0.0", Scripts: []string{"install: node-gyp-build"}}},
+		HeldBack:   []install.HeldBack{{Package: "bcrypt@6.0.0", Scripts: []string{"install: node-gyp-build"}}},
 		Seccomp:    map[seccomp.Phase]string{seccomp.Fetch: "sha256:f", seccomp.Scripts: "sha256:s"},
 		Contacted:  []string{"registry.npmjs.org:443"},
 		Refused:    []egress.Refusal{{Method: "PUT", Host: "registry.npmjs.org", Path: "/evil", Reason: "only GET and HEAD reach a registry from the sandbox"}},

@@ -19,6 +19,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -39,11 +40,11 @@ type Options struct {
 
 // PhaseResult is what one container did.
 type PhaseResult struct {
-	Name      string        `json:"name"`
-	Container string        `json:"container"`
-	ExitCode  int           `json:"exit_code"`
-	Duration  time.Duration `json:"duration_ns"`
-	Scripts   []ScriptRun   `json:"scripts,omitempty"`
+	Name      string              `json:"name"`
+	Container string              `json:"container"`
+	ExitCode  int                 `json:"exit_code"`
+	Duration  time.Duration       `json:"duration_ns"`
+	Scripts   []install.ScriptRun `json:"scripts,omitempty"`
 }
 
 // Result is a finished run.
@@ -71,16 +72,16 @@ type Result struct {
 	// ScriptsRan counts the install scripts that npm's own record says
 	// ran; HeldBack are the dependencies whose scripts the policy held
 	// back (npm 12's rule), with the scripts they declare.
-	ScriptsRan int        `json:"scripts_ran"`
-	HeldBack   []HeldBack `json:"held_back,omitempty"`
+	ScriptsRan int                `json:"scripts_ran"`
+	HeldBack   []install.HeldBack `json:"held_back,omitempty"`
 	// NetworkAttempts are the hosts scripts tried to reach (netlog.js).
-	NetworkAttempts []NetworkAttempt `json:"network_attempts,omitempty"`
+	NetworkAttempts []install.NetworkAttempt `json:"network_attempts,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
 // every artifact entry passed validation, swaps the artifacts into the
 // project. On any error the project is as it was.
-func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Result, runErr error) {
+func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) (_ *Result, runErr error) {
 	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -95,7 +96,7 @@ func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Resu
 	r := &runner{eng: eng, plan: p, session: p.Session, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
 		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
 	if r.session == nil {
-		r.session = NoSession{}
+		r.session = install.NoSession{}
 	}
 	defer r.steps.end()
 	runID := newRunID()
@@ -118,8 +119,8 @@ func Run(ctx context.Context, eng engine.Engine, p *Plan, opts Options) (_ *Resu
 
 type runner struct {
 	eng         engine.Engine
-	plan        *Plan
-	session     Session           // the manager's part (NoSession when it has none)
+	plan        *install.Plan
+	session     install.Session   // the manager's part (NoSession when it has none)
 	labels      map[string]string // on every container and volume of the run (reap.go)
 	opts        Options
 	log         *zap.Logger
@@ -136,7 +137,7 @@ type runner struct {
 	decoys      *decoy.Set
 	decoyScan   *decoy.OutputScanner
 	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
-	rule        Rule          // the copy-back rule of the last scripts phase (nil: none)
+	rule        install.Rule  // the copy-back rule of the last scripts phase (nil: none)
 	copied      *atomic.Int64 // bytes of the current copy-back, for progress
 	staged      map[string]bool
 	// waitAudit waits for the decoy audit, which runs while the artifacts
@@ -215,7 +216,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err := r.eng.Start(ctx, holder); err != nil {
 		return fmt.Errorf("%w: starting the container that holds the work volume: %w", ErrEngine, err)
 	}
-	if dir, done, err := r.eng.ContainerDir(ctx, holder, WorkDir); err == nil {
+	if dir, done, err := r.eng.ContainerDir(ctx, holder, install.WorkDir); err == nil {
 		r.localWork = dir
 		r.releaseWork = done
 	} else {
@@ -232,18 +233,18 @@ func (r *runner) prepare(ctx context.Context) error {
 // manager downloads with scripts disabled, through the egress proxy.
 func (r *runner) fetch(ctx context.Context) (string, error) {
 	p := r.plan
-	fetchOnly := append(append([]Input{}, p.FetchOnly...),
-		Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
-		Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
+	fetchOnly := append(append([]install.Input{}, p.FetchOnly...),
+		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
+		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
 	fetchID, err := r.create(ctx, r.specs(nil).Fetch)
 	if err != nil {
 		return "", err
 	}
-	if err := r.copyIn(ctx, fetchID, WorkDir, p.Inputs); err != nil {
+	if err := r.copyIn(ctx, fetchID, install.WorkDir, p.Inputs); err != nil {
 		return "", err
 	}
-	if err := r.copyIn(ctx, fetchID, FetchConfigDir, fetchOnly); err != nil {
+	if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
 		return "", err
 	}
 	r.watch.lap("copy-in")
@@ -258,15 +259,15 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 
 // fetched stages the manifests and lets the manager read the fetched
 // state, before any third-party code runs.
-func (r *runner) fetched(ctx context.Context, fetchID string) (ScriptsPlan, error) {
+func (r *runner) fetched(ctx context.Context, fetchID string) (install.ScriptsPlan, error) {
 	if err := r.makeStaging(); err != nil {
-		return ScriptsPlan{}, err
+		return install.ScriptsPlan{}, err
 	}
 	// Manifests come from here, before any third-party code ran, so no
 	// script can rewrite what the user's package.json says (invariant 9).
 	for _, m := range r.plan.Manifests {
 		if err := r.copyBack(ctx, fetchID, m, archive.ExtractFile); err != nil {
-			return ScriptsPlan{}, err
+			return install.ScriptsPlan{}, err
 		}
 	}
 	return r.session.Fetched(ctx, r.files(fetchID), r.steps)
@@ -276,7 +277,7 @@ func (r *runner) fetched(ctx context.Context, fetchID string) (ScriptsPlan, erro
 // plan's Scripts phase with the session's arguments), then the project's
 // own, each held to the manager's copy-back rule; it returns the container
 // the artifacts come from.
-func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (string, error) {
+func (r *runner) scripts(ctx context.Context, fetchID string, sp install.ScriptsPlan) (string, error) {
 	p := r.plan
 	runDeps := p.Scripts != nil && !sp.Skip // Skip: nothing whose scripts run
 	if !runDeps && p.ProjectScripts == nil {
@@ -290,7 +291,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (s
 	var before tree.Tree
 	if p.Baseline != "" {
 		var err error
-		if before, err = r.readListing(ctx, fetchID, path.Join(WorkDir, p.Baseline)); err != nil {
+		if before, err = r.readListing(ctx, fetchID, path.Join(install.WorkDir, p.Baseline)); err != nil {
 			return "", err
 		}
 	}
@@ -300,7 +301,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp ScriptsPlan) (s
 	specs := r.specs(sp.Args)
 	r.watch.lap("baseline")
 	from := fetchID
-	var ran []ScriptRun // every phase's, for the decoy audit
+	var ran []install.ScriptRun // every phase's, for the decoy audit
 	if runDeps {
 		detail := ""
 		if sp.Detail != "" {
@@ -351,7 +352,7 @@ func (r *runner) checks() error {
 		// Only the artifacts came back: what else of the work directory a
 		// phase changed stays in the sandbox.
 		if name, reason := r.rule.Missing(r.plan.Artifacts); name != "" {
-			return &ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
+			return &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 		}
 		for _, w := range r.rule.Warnings() {
 			r.steps.Warn("%s", w)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/archive"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -91,7 +92,7 @@ func cacheName(manager, idmap string) string {
 // read-only root, tmpfs
 // for the writable scratch places, and rlimits that hold where cgroup
 // limits are ignored (cgroup v1 rootless, as measured here).
-func hardened(name, image string, ph Phase, lim Limits, profile string) engine.ContainerSpec {
+func hardened(name, image string, ph install.Phase, lim Limits, profile string) engine.ContainerSpec {
 	// Podman 4.3 takes no uid= for tmpfs, so both are world-writable and
 	// sticky; the sandbox user is the only user inside.
 	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", lim.TmpBytes)
@@ -103,7 +104,7 @@ func hardened(name, image string, ph Phase, lim Limits, profile string) engine.C
 		// safe-install), so that nothing outlives a run (invariant 13).
 		Command:         selfBounded(ph.Command, lim.Timeout+time.Minute),
 		Env:             ph.Env,
-		WorkDir:         WorkDir,
+		WorkDir:         install.WorkDir,
 		User:            fmt.Sprintf("%d:%d", sandboxUID, sandboxUID),
 		Tmpfs:           []engine.TmpfsMount{{Dest: "/tmp", Options: tmpfs}, {Dest: "/home/sandbox", Options: tmpfs}},
 		CapDrop:         []string{"all"},
@@ -137,13 +138,13 @@ func runBound(lim Limits) time.Duration { return 6*lim.Timeout + 10*time.Minute 
 // fetchSpec is the fetch container: no network either, but a relay on its
 // stdin and stdout to the egress proxy on the host; the only one that
 // mounts the fetch config volume and the writable cache.
-func fetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
+func fetchSpec(p *install.Plan, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	s := hardened(n.Fetch, image, p.Fetch, lim, prof[seccomp.Fetch])
 	s.Network = "none"
 	s.Stdin = true
 	s.Volumes = []engine.VolumeMount{
-		{Name: n.Work, Dest: WorkDir},
-		{Name: n.FetchConfig, Dest: FetchConfigDir, ReadOnly: true},
+		{Name: n.Work, Dest: install.WorkDir},
+		{Name: n.FetchConfig, Dest: install.FetchConfigDir, ReadOnly: true},
 		{Name: n.Cache, Dest: "/cache"},
 	}
 	return s
@@ -155,13 +156,13 @@ func fetchSpec(p *Plan, image string, n Names, lim Limits, prof Profiles) engine
 // project's own scripts, which get a fresh one that no dependency's script
 // wrote), filled with decoy credentials before it starts (decoyEnv adds the
 // decoy variables).
-func scriptsSpec(name string, ph Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) engine.ContainerSpec {
+func scriptsSpec(name string, ph install.Phase, image string, n Names, home string, lim Limits, prof Profiles, decoyEnv map[string]string) engine.ContainerSpec {
 	ph.Env = maps.Clone(ph.Env)
 	maps.Copy(ph.Env, decoyEnv)
 	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == DecoyHome })
-	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir}, {Name: home, Dest: DecoyHome}, {Name: n.Tools, Dest: ToolsDir, ReadOnly: true}}
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == install.DecoyHome })
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir}, {Name: home, Dest: install.DecoyHome}, {Name: n.Tools, Dest: install.ToolsDir, ReadOnly: true}}
 	return s
 }
 
@@ -172,11 +173,11 @@ func scriptsSpec(name string, ph Phase, image string, n Names, home string, lim 
 // with the volume read-only, for no longer than a run can take: a holder
 // whose run was killed frees the tmpfs's memory by itself.
 func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
-	ph := Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := install.Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
 	s.Command = ph.Command // sleep is its own bound
 	s.Network = "none"
-	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}}
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir, ReadOnly: true}}
 	return s
 }
 
@@ -187,10 +188,10 @@ func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.Contain
 // the write); the work volume is read-only to it. Only the project's own
 // scripts run after it.
 func listingSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
-	ph := Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := install.Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
-	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
 	return s
 }
 
@@ -205,15 +206,15 @@ const (
 // modification times, from a trusted command, read-only: the
 // dependencies' home, and the project scripts' when they ran.
 func decoyAuditSpec(image string, n Names, projectHome bool, lim Limits, prof Profiles) engine.ContainerSpec {
-	cmd := []string{"find", DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"}
-	vols := []engine.VolumeMount{{Name: n.Home, Dest: DecoyHome, ReadOnly: true}}
+	cmd := []string{"find", install.DecoyHome, "-type", "f", "-printf", "%A@ %T@ %P\\n"}
+	vols := []engine.VolumeMount{{Name: n.Home, Dest: install.DecoyHome, ReadOnly: true}}
 	if projectHome {
 		cmd = slices.Insert(cmd, 2, ProjectHomeAudit)
 		vols = append(vols, engine.VolumeMount{Name: n.ProjectHome, Dest: ProjectHomeAudit, ReadOnly: true})
 	}
-	s := hardened(n.Scripts+"-audit", image, Phase{Command: cmd, Env: map[string]string{"PATH": "/usr/bin:/bin"}}, lim, prof[seccomp.Scripts])
+	s := hardened(n.Scripts+"-audit", image, install.Phase{Command: cmd, Env: map[string]string{"PATH": "/usr/bin:/bin"}}, lim, prof[seccomp.Scripts])
 	s.WorkDir, s.Network, s.Volumes = "/", "none", vols
-	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == DecoyHome })
+	s.Tmpfs = slices.DeleteFunc(s.Tmpfs, func(m engine.TmpfsMount) bool { return m.Dest == install.DecoyHome })
 	return s
 }
 
@@ -230,7 +231,7 @@ func newRunID() string {
 // are copied into their volume (the API copies into containers only); it
 // is created and never started.
 func profileWriterSpec(image string, n Names, lim Limits) engine.ContainerSpec {
-	ph := Phase{Command: []string{"true"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := install.Phase{Command: []string{"true"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Profiles, image, ph, lim, "") // its profile is what it writes
 	s.Network = "none"
 	s.Volumes = []engine.VolumeMount{{Name: n.ProfileVolume, Dest: seccompMount}}

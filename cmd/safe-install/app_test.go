@@ -11,6 +11,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // runApp runs the CLI in-process in dir with a fake HOME.
@@ -97,7 +98,7 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 	for _, v := range scripts.Volumes {
-		if v.Dest == sandbox.FetchConfigDir || strings.Contains(v.Name, "cache") {
+		if v.Dest == install.FetchConfigDir || strings.Contains(v.Name, "cache") {
 			t.Errorf("the scripts container mounts %s at %s", v.Name, v.Dest)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/doctor"
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
@@ -32,7 +33,7 @@ EXAMPLE:
 		},
 		Action: func(c *cli.Context) error {
 			e.useConnection(conn, ident)
-			checks := sandbox.Doctor(c.Context, e.remote())
+			checks := doctor.Run(c.Context, e.remote())
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")

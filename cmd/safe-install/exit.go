@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // Exit codes, documented in the README; distinct per class of failure so
@@ -25,7 +26,7 @@ const (
 
 func exitCode(err error) int {
 	var (
-		artifact *sandbox.ArtifactError
+		artifact *install.ArtifactError
 		script   *sandbox.ScriptError
 	)
 	switch {
@@ -33,11 +34,11 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, sandbox.ErrUnsupported):
+	case errors.Is(err, install.ErrUnsupported):
 		return exitUsage
 	case errors.Is(err, sandbox.ErrTimeout):
 		return exitTimeout
-	case errors.Is(err, sandbox.ErrLimit):
+	case errors.Is(err, install.ErrLimit):
 		return exitLimit
 	case errors.Is(err, sandbox.ErrTheft):
 		return exitTheft
@@ -45,7 +46,7 @@ func exitCode(err error) int {
 		return exitArtifact
 	case errors.As(err, &script):
 		return exitScript
-	case errors.Is(err, sandbox.ErrPolicy):
+	case errors.Is(err, install.ErrPolicy):
 		return exitPolicy
 	case errors.Is(err, sandbox.ErrEngine), errors.Is(err, sandbox.ErrRootful):
 		return exitUnavailable

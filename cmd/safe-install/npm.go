@@ -17,6 +17,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/npm"
 	"github.com/safe-install/safe-install/seccomp"
 )
@@ -155,13 +156,13 @@ EXAMPLE:
 }
 
 // runInstall plans, prints the plan for --dry-run, or runs it.
-func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr sandbox.Manager, f runFlags) error {
+func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f runFlags) error {
 	lim, err := f.limits()
 	if err != nil {
 		return err
 	}
 	e.useConnection(f.Connection, f.Identity)
-	plan, err := mgr.Plan(e.dir, c.Args().Slice(), sandbox.PlanOptions{
+	plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
 		AllowScripts:    f.AllowScripts.Value(),
@@ -225,7 +226,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr sandbox.Manager, f 
 
 // npmVersion is the host's npm version for an npm plan ("" otherwise, or
 // when it cannot be found: the image build names the problem then).
-func npmVersion(ctx context.Context, mgr sandbox.Manager) string {
+func npmVersion(ctx context.Context, mgr install.Manager) string {
 	if mgr.Name() != "npm" {
 		return ""
 	}
@@ -258,7 +259,7 @@ func writeReport(e *env, f runFlags, rep sandbox.Report) error {
 	return nil
 }
 
-func summarize(e *env, plan *sandbox.Plan, res *sandbox.Result, took time.Duration) {
+func summarize(e *env, plan *install.Plan, res *sandbox.Result, took time.Duration) {
 	if inst, ok := res.Installed.(interface{ Summary() string }); ok {
 		builds := 0
 		for _, ph := range res.Phases {
@@ -312,7 +313,7 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim sandbox.Limits) error {
+func printDryRun(c *cli.Context, e *env, plan *install.Plan, f runFlags, lim sandbox.Limits) error {
 	image := f.Image
 	if image == "" {
 		ref, _, err := sandbox.DefaultImage(c.Context)
@@ -330,7 +331,7 @@ func printDryRun(c *cli.Context, e *env, plan *sandbox.Plan, f runFlags, lim san
 		return err
 	}
 	out := struct {
-		Plan       *sandbox.Plan            `json:"plan"`
+		Plan       *install.Plan            `json:"plan"`
 		Limits     sandbox.Limits           `json:"limits"`
 		Seccomp    map[seccomp.Phase]string `json:"seccomp"`
 		Containers []engine.ContainerSpec   `json:"containers"`

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // A native addon compiled by node-gyp in the sandbox loads in the host's
@@ -804,7 +805,7 @@ func TestE2EQuietDownloadIsNamed(t *testing.T) {
 	}
 	var rep sandbox.Report
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
-	if !slices.Contains(rep.NetworkAttempts, sandbox.NetworkAttempt{Package: "quiet-download@1.0.0", Host: "binaries.example.test"}) {
+	if !slices.Contains(rep.NetworkAttempts, install.NetworkAttempt{Package: "quiet-download@1.0.0", Host: "binaries.example.test"}) {
 		t.Errorf("report network_attempts %+v", rep.NetworkAttempts)
 	}
 	w.assertListenerSilent()

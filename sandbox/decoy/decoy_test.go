@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
 func TestDecoysLookReal(t *testing.T) {
@@ -121,5 +123,13 @@ func TestBase64RunsMatchesTheExpression(t *testing.T) {
 				t.Fatalf("case %d run %d: %q, the expression finds %q", n, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// The scan opens every wheel that pip's vetting would accept: a decoy
+// stashed in a wheel just under wheel's member limit is still found.
+func TestZipLimitIsTheWheels(t *testing.T) {
+	if MaxZipMembers != wheel.DefaultLimits().MaxEntries {
+		t.Errorf("the decoy scan opens zips of up to %d members, package wheel accepts %d", MaxZipMembers, wheel.DefaultLimits().MaxEntries)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"os"
 	"slices"
 	"syscall"
-
-	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
 // The decoy scan's bounds (DESIGN invariant 12): a staged file may be as
@@ -142,6 +140,11 @@ func (d *Set) FindInStaged(p string) ([]string, error) {
 	return d.findIn(f, uint64(fi.Size()))
 }
 
+// MaxZipMembers is the most members a wheel may have, as package wheel
+// (pip's vetting) counts them; a test holds the two equal. The pipeline
+// scans without knowing pip.
+const MaxZipMembers = 200_000
+
 // findInZip searches every member of a wheel. One with more members than
 // a wheel may have is not opened: archive/zip holds about 200 bytes per
 // member (1M members: 210 MiB, measured), and the wheel is refused anyway.
@@ -155,7 +158,7 @@ func (d *Set) findInZip(p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n, err := zipEntries(f, fi.Size()); err != nil || n > uint64(wheel.DefaultLimits().MaxEntries) {
+	if n, err := zipEntries(f, fi.Size()); err != nil || n > MaxZipMembers {
 		return nil, err
 	}
 	zr, err := zip.NewReader(f, fi.Size())

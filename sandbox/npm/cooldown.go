@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // ReleaseAge is the cooldown: refuse any package version published less
@@ -55,7 +55,7 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-func (e *TooNewError) Unwrap() error { return sandbox.ErrPolicy }
+func (e *TooNewError) Unwrap() error { return install.ErrPolicy }
 
 // lockedPackage is one registry package of a lockfile.
 type lockedPackage struct {
@@ -107,7 +107,7 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 	}
 	var l npmLockfile
 	if err := json.Unmarshal(data, &l); err != nil {
-		return fmt.Errorf("%w: %s is not valid JSON: %w", sandbox.ErrPolicy, lockfile, err)
+		return fmt.Errorf("%w: %s is not valid JSON: %w", install.ErrPolicy, lockfile, err)
 	}
 	def := "https://registry.npmjs.org/"
 	if len(registries) > 0 {
@@ -155,7 +155,7 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 	for _, p := range pkgs {
 		published, ok := times[p.name][p.version]
 		if !ok {
-			return fmt.Errorf("%w: the registry gives no publication time for %s@%s, so --min-release-age cannot vouch for it", sandbox.ErrPolicy, p.name, p.version)
+			return fmt.Errorf("%w: the registry gives no publication time for %s@%s, so --min-release-age cannot vouch for it", install.ErrPolicy, p.name, p.version)
 		}
 		if age := now().Sub(published); age < c.Min {
 			return &TooNewError{Package: p.name + "@" + p.version, Published: published, Age: age, Min: c.Min}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 func TestReleaseAge(t *testing.T) {
@@ -55,7 +55,7 @@ func TestReleaseAge(t *testing.T) {
 	}
 	err := c.Check(t.Context(), lock(t, "1.0.1"), regs)
 	var tooNew *TooNewError
-	if !errors.As(err, &tooNew) || !errors.Is(err, sandbox.ErrPolicy) || tooNew.Package != "old@1.0.1" || tooNew.Age != 3*time.Hour {
+	if !errors.As(err, &tooNew) || !errors.Is(err, install.ErrPolicy) || tooNew.Package != "old@1.0.1" || tooNew.Age != 3*time.Hour {
 		t.Fatalf("a 3-hour-old version: %v", err)
 	}
 	if !strings.Contains(err.Error(), "published 3h ago") || !strings.Contains(err.Error(), "--min-release-age 48h;") {

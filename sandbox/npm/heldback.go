@@ -11,18 +11,18 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // heldBack lists the fetched lockfile's packages whose scripts the policy
 // holds back, with the scripts each declares, read from the staged
 // package.json: as the fetch left it, since the copy-back rule refuses any
 // change to a package whose scripts did not run.
-func heldBack(lock npmLockfile, pol scriptPolicy, staging string) []sandbox.HeldBack {
+func heldBack(lock npmLockfile, pol scriptPolicy, staging string) []install.HeldBack {
 	if !pol.Active || pol.AllUnreviewed {
 		return nil
 	}
-	byPkg := map[string]sandbox.HeldBack{}
+	byPkg := map[string]install.HeldBack{}
 	for _, loc := range slices.Sorted(maps.Keys(lock.Packages)) {
 		p := lock.Packages[loc]
 		name := packageOf(loc + "/x")
@@ -31,10 +31,10 @@ func heldBack(lock npmLockfile, pol scriptPolicy, staging string) []sandbox.Held
 		}
 		id := name + "@" + p.Version
 		if _, seen := byPkg[id]; !seen {
-			byPkg[id] = sandbox.HeldBack{Package: id, Scripts: declaredScripts(filepath.Join(staging, filepath.FromSlash(loc)))}
+			byPkg[id] = install.HeldBack{Package: id, Scripts: declaredScripts(filepath.Join(staging, filepath.FromSlash(loc)))}
 		}
 	}
-	return slices.SortedFunc(maps.Values(byPkg), func(a, b sandbox.HeldBack) int { return strings.Compare(a.Package, b.Package) })
+	return slices.SortedFunc(maps.Values(byPkg), func(a, b install.HeldBack) int { return strings.Compare(a.Package, b.Package) })
 }
 
 // declaredScripts reads the install scripts a staged package declares,
@@ -78,7 +78,7 @@ func linkedScripts(lock npmLockfile) []string {
 
 // heldBackWarning is the one line that names every held-back package and
 // the ways to let it run.
-func heldBackWarning(hb []sandbox.HeldBack) string {
+func heldBackWarning(hb []install.HeldBack) string {
 	var pkgs, names, entries []string
 	for _, h := range hb {
 		pkgs = append(pkgs, fmt.Sprintf("%s (%s)", h.Package, strings.Join(h.Scripts, "; ")))
@@ -89,5 +89,5 @@ func heldBackWarning(hb []sandbox.HeldBack) string {
 	return fmt.Sprintf("%s with install scripts not reviewed, so held back (not in allowScripts; npm 12's rule: unreviewed install scripts do not run), and the tree may not work: %s. "+
 		"After review, allow them in package.json with `npm install-scripts approve %s` (it writes \"allowScripts\": {%s}), "+
 		"or for this run with --allow-scripts %s; or run every unreviewed script in the sandbox with --sandbox-all-scripts",
-		sandbox.Plural(len(hb), "package"), strings.Join(pkgs, ", "), strings.Join(names, " "), strings.Join(entries, ", "), strings.Join(names, ","))
+		install.Plural(len(hb), "package"), strings.Join(pkgs, ", "), strings.Join(names, " "), strings.Join(entries, ", "), strings.Join(names, ","))
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // gitHookInstallers are dependencies whose own install scripts write git
@@ -22,7 +22,7 @@ var gitHookInstallers = map[string]string{
 
 // gitHookNotes names each hook installer whose scripts ran in the sandbox,
 // and the host command that would install its hooks.
-func gitHookNotes(ran []sandbox.ScriptRun) []string {
+func gitHookNotes(ran []install.ScriptRun) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range ran {

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // netlogScript is loaded into the scripts phases' node processes; see
@@ -27,16 +27,16 @@ const (
 )
 
 // parseNetLog reads netlog.js's JSON lines, one attempt per package and host.
-func parseNetLog(r io.Reader) []sandbox.NetworkAttempt {
-	var out []sandbox.NetworkAttempt
+func parseNetLog(r io.Reader) []install.NetworkAttempt {
+	var out []install.NetworkAttempt
 	sc := bufio.NewScanner(io.LimitReader(r, maxNetLog))
 	sc.Buffer(make([]byte, 4096), 4096)
 	for sc.Scan() && len(out) < maxNetAttempts {
-		var a sandbox.NetworkAttempt
+		var a install.NetworkAttempt
 		if json.Unmarshal(sc.Bytes(), &a) != nil || a.Host == "" {
 			continue
 		}
-		a = sandbox.NetworkAttempt{Package: escape.Line(a.Package), Host: escape.Line(a.Host)}
+		a = install.NetworkAttempt{Package: escape.Line(a.Package), Host: escape.Line(a.Host)}
 		if !slices.Contains(out, a) {
 			out = append(out, a)
 		}
@@ -55,7 +55,7 @@ var downloadSwitches = map[string]string{
 
 // networkWarning names the packages and hosts, and the switch where one
 // is known.
-func networkWarning(attempts []sandbox.NetworkAttempt) string {
+func networkWarning(attempts []install.NetworkAttempt) string {
 	hosts := map[string][]string{}
 	var pkgs []string
 	for _, a := range attempts {

@@ -4,8 +4,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // npm prints a header before each lifecycle script it runs in the
@@ -23,13 +23,13 @@ var (
 type npmOutput struct{}
 
 func (npmOutput) Kind() string                           { return "install script" }
-func (npmOutput) Scripts(log string) []sandbox.ScriptRun { return npmScripts(log) }
+func (npmOutput) Scripts(log string) []install.ScriptRun { return npmScripts(log) }
 func (npmOutput) Failure(log string) (string, string)    { return npmFailure(log) }
 
 // Label lists a run by its event, and npm's implicit node-gyp rebuild by
 // its command too: npm adds it for a binding.gyp, and gyp runs the
 // commands that file names (THREATS RT-62).
-func (npmOutput) Label(s sandbox.ScriptRun) string {
+func (npmOutput) Label(s install.ScriptRun) string {
 	if s.Command == "node-gyp rebuild" {
 		return s.Event + " (node-gyp rebuild)"
 	}
@@ -37,12 +37,12 @@ func (npmOutput) Label(s sandbox.ScriptRun) string {
 }
 
 // npmScripts lists the scripts npm announced, in order.
-func npmScripts(log string) []sandbox.ScriptRun {
-	var out []sandbox.ScriptRun
+func npmScripts(log string) []install.ScriptRun {
+	var out []install.ScriptRun
 	for _, m := range npmScriptHeader.FindAllStringSubmatchIndex(log, -1) {
 		// A script can print a header of its own: whatever it says is
 		// escaped here, where it enters the run's record.
-		run := sandbox.ScriptRun{Package: escape.Line(log[m[4]:m[5]]), Event: escape.Line(log[m[6]:m[7]])}
+		run := install.ScriptRun{Package: escape.Line(log[m[4]:m[5]]), Event: escape.Line(log[m[6]:m[7]])}
 		// The command follows with the same prefix: "> node-gyp rebuild".
 		rest := strings.TrimPrefix(log[m[1]:], "\n")
 		if cmd, ok := strings.CutPrefix(rest, log[m[2]:m[3]]); ok {

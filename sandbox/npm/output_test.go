@@ -3,7 +3,7 @@ package npm
 import (
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 func TestNPMFailure(t *testing.T) {
@@ -50,8 +50,8 @@ npm error command failed
 npm error command sh -c node fail.js
 `
 	got := npmScripts(log)
-	if len(got) != 3 || got[0] != (sandbox.ScriptRun{Package: "bcrypt@6.0.0", Event: "install", Command: "node-gyp-build"}) ||
-		got[1] != (sandbox.ScriptRun{Package: "@s/tool@1.2.3", Event: "postinstall", Command: "node install.js"}) {
+	if len(got) != 3 || got[0] != (install.ScriptRun{Package: "bcrypt@6.0.0", Event: "install", Command: "node-gyp-build"}) ||
+		got[1] != (install.ScriptRun{Package: "@s/tool@1.2.3", Event: "postinstall", Command: "node install.js"}) {
 		t.Errorf("npmScripts = %+v", got)
 	}
 	if pkg, cmd := npmFailure(log); pkg != "fail-postinstall@2.1.0" || cmd != "node fail.js" {

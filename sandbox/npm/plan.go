@@ -3,9 +3,6 @@ package npm
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"maps"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -86,14 +83,14 @@ func npmEnv(extra map[string]string) map[string]string {
 }
 
 // Plan parses `npm ci|install [flags] [specs]` for the project directory.
-func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*sandbox.Plan, error) {
+func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*install.Plan, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("%w: give an npm command, e.g. `safe-install npm ci`", sandbox.ErrUnsupported)
+		return nil, fmt.Errorf("%w: give an npm command, e.g. `safe-install npm ci`", install.ErrUnsupported)
 	}
 	verb := args[0]
 	ci := npmCIVerbs[verb]
 	if !ci && !npmInstallVerbs[verb] {
-		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps npm ci and npm install)", sandbox.ErrUnsupported, verb)
+		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps npm ci and npm install)", install.ErrUnsupported, verb)
 	}
 	var flags, specs []string
 	ignoreScripts := false
@@ -106,10 +103,10 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 		case npmPassFlags[a] || hasAnyPrefix(a, npmPassFlagPrefixes):
 			flags = append(flags, a)
 		case strings.HasPrefix(a, "-"):
-			return nil, fmt.Errorf("%w: npm flag %q is not passed into the sandbox; the flags that are: see `safe-install npm --help`", sandbox.ErrPolicy, a)
+			return nil, fmt.Errorf("%w: npm flag %q is not passed into the sandbox; the flags that are: see `safe-install npm --help`", install.ErrPolicy, a)
 		default:
 			if ci {
-				return nil, fmt.Errorf("%w: `npm ci` takes no package names; use `safe-install npm install %s`", sandbox.ErrPolicy, a)
+				return nil, fmt.Errorf("%w: `npm ci` takes no package names; use `safe-install npm install %s`", install.ErrPolicy, a)
 			}
 			if err := checkNPMSpec(a, opts.AllowGit); err != nil {
 				return nil, err
@@ -118,7 +115,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 		}
 	}
 
-	p := &sandbox.Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
+	p := &install.Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
 		Baseline: BaselineFile, Output: npmOutput{}}
 	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
 	if err != nil {
@@ -128,18 +125,18 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 	if err := json.Unmarshal(pkgJSON, &manifest); err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(project, "package.json"), err)
 	}
-	p.Inputs = append(p.Inputs, sandbox.Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
+	p.Inputs = append(p.Inputs, install.Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
 
 	lock := ""
 	for _, name := range []string{"npm-shrinkwrap.json", "package-lock.json"} {
 		if fi, err := os.Stat(filepath.Join(project, name)); err == nil && fi.Mode().IsRegular() {
 			lock = name
-			p.Inputs = append(p.Inputs, sandbox.Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
+			p.Inputs = append(p.Inputs, install.Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
 			break
 		}
 	}
 	if ci && lock == "" {
-		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", sandbox.ErrPolicy, project)
+		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", install.ErrPolicy, project)
 	}
 	var lockfile npmLockfile
 	if lock != "" {
@@ -185,21 +182,21 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 		return nil, err
 	}
 	if len(cfg.project) > 0 {
-		p.Inputs = append(p.Inputs, sandbox.Input{Name: ".npmrc", Data: []byte(strings.Join(cfg.project, "\n") + "\n"), Mode: 0o644})
+		p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Data: []byte(strings.Join(cfg.project, "\n") + "\n"), Mode: 0o644})
 	}
 	// npm reaches the registries only through the relay to the egress
 	// proxy, which holds the credentials.
 	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
 	fetchRC := append(cfg.fetch, "proxy="+proxy, "https-proxy="+proxy, "noproxy=", "strict-ssl=true")
-	p.FetchOnly = []sandbox.Input{{Name: "npmrc", Data: []byte(strings.Join(fetchRC, "\n") + "\n"), Mode: 0o644}}
+	p.FetchOnly = []install.Input{{Name: "npmrc", Data: []byte(strings.Join(fetchRC, "\n") + "\n"), Mode: 0o644}}
 
 	// After npm, and before any third-party code runs, the fetch
 	// container lists the sha256 of every file npm extracted (the tamper
 	// check's baseline): coreutils in the container hash in well under a
 	// second what would take seconds to stream out through the API.
-	fetchCmd := []string{"node", sandbox.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "ci"}
+	fetchCmd := []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "ci"}
 	if !ci {
-		fetchCmd = []string{"node", sandbox.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "install"}
+		fetchCmd = []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "install"}
 		p.Manifests = []string{"package.json", "package-lock.json"}
 		if lock == "npm-shrinkwrap.json" {
 			p.Manifests[1] = lock
@@ -211,16 +208,16 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 	fetchCmd = append(fetchCmd, "--ignore-scripts")
 	fetchCmd = append(fetchCmd, flags...)
 	fetchCmd = append(fetchCmd, specs...)
-	p.Fetch = sandbox.Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
-		"npm_config_userconfig": sandbox.FetchConfigDir + "/npmrc",
+	p.Fetch = install.Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
+		"npm_config_userconfig": install.FetchConfigDir + "/npmrc",
 		"npm_config_cache":      "/cache/npm",
 		// The egress proxy's per-run CA: the only HTTPS peer there is.
-		"NODE_EXTRA_CA_CERTS": sandbox.FetchConfigDir + "/ca.pem",
+		"NODE_EXTRA_CA_CERTS": install.FetchConfigDir + "/ca.pem",
 	})}
 	npmMajor := images.Major(opts.NPMVersion)
 	pol := readScriptPolicy(pkgJSON, opts.AllowScripts, opts.DenyScripts, npmMajor, opts.AllUnreviewed)
 	pol.NotReviewed = pol.notReviewed(lockfile)
-	p.Policy = sandbox.ScriptPolicy(pol)
+	p.Policy = install.ScriptPolicy(pol)
 	// --timing: npm writes how long each package's script ran
 	// (build:run:EVENT:LOCATION) to its log directory, read after the phase.
 	// The packages to rebuild are added after the fetch, as name@version
@@ -237,7 +234,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 	// install scripts there is nothing to run, and no container to start.
 	noScripts := ci && lockfile.withoutScripts()
 	if !ignoreScripts && !noScripts && (!p.Policy.Active || p.Policy.AllUnreviewed || len(p.Policy.Allowed) > 0) {
-		p.Scripts = &sandbox.Phase{
+		p.Scripts = &install.Phase{
 			// rebuild runs every dependency's preinstall, install (also the
 			// implicit node-gyp one) and postinstall, offline.
 			Command: rebuild,
@@ -256,7 +253,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 				return nil, err
 			}
 			p.ProjectEvents = events
-			p.ProjectScripts = &sandbox.Phase{
+			p.ProjectScripts = &install.Phase{
 				Command: append([]string{"sh", "-c", projectScript, "sh"}, events...),
 				Env:     scriptsEnv(),
 			}
@@ -266,7 +263,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 	if lockName == "" {
 		lockName = "package-lock.json" // what npm install writes
 	}
-	p.Tools = []sandbox.Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}
+	p.Tools = []install.Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}
 	p.Session = &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
 	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
 	return p, nil
@@ -287,20 +284,20 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 func scriptsEnv() map[string]string {
 	return npmEnv(map[string]string{"npm_config_offline": "true", "npm_config_nodedir": "/usr/local",
 		"npm_config_userconfig": "/nonexistent/npmrc", "PYTHONDONTWRITEBYTECODE": "1",
-		"NODE_OPTIONS": "--require " + sandbox.ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": NetLog})
+		"NODE_OPTIONS": "--require " + install.ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": NetLog})
 }
 
 // NetLog is where netlog.js notes network attempts: in the phase's own
 // home, which no other phase sees (in the work directory, a dependency
 // could make it a link that the project's scripts then append through).
-const NetLog = sandbox.DecoyHome + "/.cache/safe-install-net.log"
+const NetLog = install.DecoyHome + "/.cache/safe-install-net.log"
 
 // projectInputs are the project's files for its own scripts (patch-package
 // reads patches/, a prepare may build src/), as dirInputs filters them (no
 // hidden directories such as .git, no secrets by convention), except those
 // already copied in.
-func projectInputs(project string, have []sandbox.Input) ([]sandbox.Input, error) {
-	all, err := sandbox.DirInputs(project, project)
+func projectInputs(project string, have []install.Input) ([]install.Input, error) {
+	all, err := install.DirInputs(project, project)
 	if err != nil {
 		return nil, err
 	}
@@ -311,10 +308,10 @@ func projectInputs(project string, have []sandbox.Input) ([]sandbox.Input, error
 		// phase holds the work directory to.
 		seen[in.Name] = true
 	}
-	return slices.DeleteFunc(all, func(in sandbox.Input) bool { return seen[in.Name] }), nil
+	return slices.DeleteFunc(all, func(in install.Input) bool { return seen[in.Name] }), nil
 }
 
-func userNpmrc(opts sandbox.PlanOptions) string {
+func userNpmrc(opts install.PlanOptions) string {
 	if f := opts.Env["NPM_CONFIG_USERCONFIG"]; f != "" {
 		return f
 	}
@@ -333,16 +330,6 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
-type npmManifest struct {
-	Name                 string            `json:"name"`
-	Dependencies         map[string]string `json:"dependencies"`
-	DevDependencies      map[string]string `json:"devDependencies"`
-	OptionalDependencies map[string]string `json:"optionalDependencies"`
-	PeerDependencies     map[string]string `json:"peerDependencies"`
-	Workspaces           json.RawMessage   `json:"workspaces"`
-	Scripts              map[string]string `json:"scripts"`
-}
-
 // rootEvents are the project's own lifecycle scripts that npm ci and npm
 // install run after the dependencies' (husky's prepare, patch-package's
 // postinstall), in npm's order.
@@ -352,215 +339,3 @@ var rootEvents = []string{"preinstall", "install", "postinstall", "preprepare", 
 // --ignore-scripts keeps `npm run` from adding pre- and post- hooks, which
 // are named explicitly instead.
 const projectScript = `for e; do npm run --ignore-scripts --foreground-scripts "$e" || exit $?; done`
-
-// workspaces reads both forms: ["packages/*"] and {"packages": [...]}.
-func (m npmManifest) workspaces() []string {
-	var list []string
-	if json.Unmarshal(m.Workspaces, &list) == nil {
-		return list
-	}
-	var obj struct{ Packages []string }
-	_ = json.Unmarshal(m.Workspaces, &obj)
-	return obj.Packages
-}
-
-func (m npmManifest) allDependencies() map[string]string {
-	all := map[string]string{}
-	for _, deps := range []map[string]string{m.Dependencies, m.DevDependencies, m.OptionalDependencies, m.PeerDependencies} {
-		for k, v := range deps {
-			all[k] = v
-		}
-	}
-	return all
-}
-
-type npmLockfile struct {
-	Version  int                       `json:"lockfileVersion"`
-	Packages map[string]npmLockPackage `json:"packages"`
-}
-
-// withoutScripts says the lockfile vouches that no dependency has install
-// scripts: npm 7+ lockfiles (version 2 and 3) mark every package that has
-// them, the implicit node-gyp one included, with hasInstallScript.
-func (l npmLockfile) withoutScripts() bool {
-	if l.Version < 2 || len(l.Packages) == 0 {
-		return false
-	}
-	for k, p := range l.Packages {
-		if k != "" && p.HasInstallScript {
-			return false
-		}
-	}
-	return true
-}
-
-type npmLockPackage struct {
-	Name             string `json:"name"`
-	Version          string `json:"version"`
-	Resolved         string `json:"resolved"`
-	Link             bool   `json:"link"`
-	HasInstallScript bool   `json:"hasInstallScript"`
-	// Bin is the package's bins as npm normalised them: name -> file.
-	Bin map[string]string `json:"bin"`
-}
-
-// remoteSpec says whether an npm spec fetches from git or an arbitrary URL
-// rather than a registry. Git dependencies run `prepare` while packing
-// (THREATS F1); URLs bypass the registry allowlist.
-func remoteSpec(spec string) bool {
-	s := spec
-	if i := strings.Index(s, "@npm:"); i >= 0 {
-		s = s[i+5:]
-	}
-	for _, p := range []string{"git+", "git:", "git@", "github:", "gitlab:", "bitbucket:", "gist:", "http://", "https://", "ssh://"} {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	// "user/repo" (GitHub shorthand), but not "@scope/name".
-	return !strings.HasPrefix(s, "@") && !strings.HasPrefix(s, "file:") && !strings.HasPrefix(s, ".") &&
-		!strings.HasPrefix(s, "/") && strings.Contains(s, "/") && !strings.Contains(s, "@")
-}
-
-func checkNPMSpec(spec string, allowGit bool) error {
-	// A spec is "name", "name@range" or a URL-ish source; only the source
-	// part after name@ matters.
-	src := spec
-	if at := strings.LastIndex(spec, "@"); at > 0 {
-		src = spec[at+1:]
-	}
-	if !allowGit && (remoteSpec(spec) || remoteSpec(src)) {
-		return fmt.Errorf("%w: %q is a git or URL dependency: it can run code while it is fetched; rerun with --allow-git if you trust it", sandbox.ErrPolicy, spec)
-	}
-	if strings.HasPrefix(src, "file:") || strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
-		return fmt.Errorf("%w: %q is a local path; add it to package.json as a file: dependency inside the project instead", sandbox.ErrPolicy, spec)
-	}
-	return nil
-}
-
-// checkNPMDependencies refuses git and URL dependencies in package.json and
-// the lockfile unless the user allowed them.
-func checkNPMDependencies(m npmManifest, l npmLockfile, allowGit bool) error {
-	if allowGit {
-		return nil
-	}
-	deps := m.allDependencies()
-	for _, n := range slices.Sorted(maps.Keys(deps)) {
-		if remoteSpec(deps[n]) {
-			return fmt.Errorf("%w: dependency %s is %q, a git or URL source: it can run code while it is fetched; rerun with --allow-git if you trust it", sandbox.ErrPolicy, n, deps[n])
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(l.Packages)) {
-		r := l.Packages[k].Resolved
-		if strings.HasPrefix(r, "git") || strings.HasPrefix(r, "ssh:") || strings.HasPrefix(r, "github:") {
-			return fmt.Errorf("%w: lockfile entry %s resolves to %q, a git source: it can run code while it is fetched; rerun with --allow-git if you trust it", sandbox.ErrPolicy, k, r)
-		}
-	}
-	return nil
-}
-
-func mustParse(raw string) *url.URL {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return &url.URL{}
-	}
-	return u
-}
-
-// checkProjectRegistries refuses registries that only the project's .npmrc
-// names: a pull request can change that file (THREATS F8).
-func checkProjectRegistries(projectOnly map[string]string, allowed []string) error {
-	for _, u := range slices.Sorted(maps.Keys(projectOnly)) {
-		ok := false
-		for _, a := range allowed {
-			ok = ok || registryScope(a) == registryScope(u)
-		}
-		if !ok {
-			return fmt.Errorf("%w: the project's .npmrc sets %s=%s, a registry your own npm config does not name; "+
-				"a pull request can change that file, so rerun with --allow-registry %s if you trust it", sandbox.ErrPolicy, projectOnly[u], u, u)
-		}
-	}
-	return nil
-}
-
-// checkResolvedHosts refuses a lockfile entry whose tarball lives outside
-// the allowlist before anything is fetched, naming the package and host.
-func checkResolvedHosts(l npmLockfile, lock string, regs []egress.Registry) error {
-	for _, k := range slices.Sorted(maps.Keys(l.Packages)) {
-		r := l.Packages[k].Resolved
-		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
-			continue
-		}
-		u, err := url.Parse(r)
-		if err != nil {
-			return fmt.Errorf("%w: %s entry %s: bad resolved URL %q", sandbox.ErrPolicy, lock, k, r)
-		}
-		if _, ok := egress.Match(regs, u); !ok {
-			return fmt.Errorf("%w: %s entry %s (%s) resolves to host %s, which is not an allowed registry; "+
-				"allow it with --allow-registry %s://%s/ if you trust it", sandbox.ErrPolicy, lock, k, packageOf(k+"/x"), u.Host, u.Scheme, u.Host)
-		}
-	}
-	return nil
-}
-
-// workspaceInputs lists each workspace's package.json.
-func workspaceInputs(project string, patterns []string) ([]sandbox.Input, error) {
-	var out []sandbox.Input
-	for _, pat := range patterns {
-		if !fs.ValidPath(path.Clean(pat)) {
-			return nil, fmt.Errorf("%w: workspace %q is outside the project", sandbox.ErrPolicy, pat)
-		}
-		matches, err := filepath.Glob(filepath.Join(project, filepath.FromSlash(pat), "package.json"))
-		if err != nil {
-			return nil, fmt.Errorf("workspace pattern %q: %w", pat, err)
-		}
-		for _, m := range matches {
-			rel, _ := filepath.Rel(project, m)
-			out = append(out, sandbox.Input{Name: filepath.ToSlash(rel), Source: m, Mode: 0o644})
-		}
-	}
-	return out, nil
-}
-
-// localDependencyInputs copies the targets of file: dependencies: tarballs
-// as they are, directories without node_modules and .git. Only paths
-// inside the project are taken. links are the directories, which npm links
-// into node_modules.
-func localDependencyInputs(project string, m npmManifest, l npmLockfile) (out []sandbox.Input, links []string, err error) {
-	targets := map[string]bool{}
-	for _, spec := range m.allDependencies() {
-		if strings.HasPrefix(spec, "file:") {
-			targets[strings.TrimPrefix(spec, "file:")] = true
-		}
-	}
-	for _, pkg := range l.Packages {
-		if strings.HasPrefix(pkg.Resolved, "file:") {
-			targets[strings.TrimPrefix(pkg.Resolved, "file:")] = true
-		}
-	}
-	for _, t := range slices.Sorted(maps.Keys(targets)) {
-		rel := path.Clean(filepath.ToSlash(t))
-		if !fs.ValidPath(rel) || rel == "." {
-			return nil, nil, fmt.Errorf("%w: file: dependency %q is outside the project; only paths inside it are copied into the sandbox", sandbox.ErrPolicy, t)
-		}
-		host := filepath.Join(project, filepath.FromSlash(rel))
-		fi, err := os.Lstat(host)
-		if err != nil {
-			return nil, nil, fmt.Errorf("file: dependency %q: %w", t, err)
-		}
-		switch {
-		case fi.Mode().IsRegular():
-			out = append(out, sandbox.Input{Name: rel, Source: host, Mode: 0o644})
-		case fi.IsDir():
-			links = append(links, rel)
-			dir, err := sandbox.DirInputs(project, host)
-			if err != nil {
-				return nil, nil, err
-			}
-			out = append(out, dir...)
-		default:
-			return nil, nil, fmt.Errorf("%w: file: dependency %q is neither a file nor a directory", sandbox.ErrPolicy, t)
-		}
-	}
-	return out, links, nil
-}

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
-func plan(t *testing.T, files map[string]string, args ...string) (*sandbox.Plan, error) {
+func plan(t *testing.T, files map[string]string, args ...string) (*install.Plan, error) {
 	t.Helper()
-	return Manager{}.Plan(testproject.Write(t, files), args, sandbox.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {}})
+	return Manager{}.Plan(testproject.Write(t, files), args, install.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {}})
 }
 
 const lock = `{"lockfileVersion": 3, "packages": {"": {}}}`
@@ -26,22 +26,22 @@ func TestNPMPlanRefusals(t *testing.T) {
 		want  error
 		says  string
 	}{
-		{"not an install", map[string]string{"package.json": `{}`}, []string{"run", "test"}, sandbox.ErrUnsupported, "npm run"},
-		{"no command", map[string]string{"package.json": `{}`}, nil, sandbox.ErrUnsupported, "npm ci"},
-		{"ci without lockfile", map[string]string{"package.json": `{}`}, []string{"ci"}, sandbox.ErrPolicy, "package-lock.json"},
+		{"not an install", map[string]string{"package.json": `{}`}, []string{"run", "test"}, install.ErrUnsupported, "npm run"},
+		{"no command", map[string]string{"package.json": `{}`}, nil, install.ErrUnsupported, "npm ci"},
+		{"ci without lockfile", map[string]string{"package.json": `{}`}, []string{"ci"}, install.ErrPolicy, "package-lock.json"},
 		{"no package.json", map[string]string{}, []string{"install"}, nil, "package.json"},
-		{"prefix flag", map[string]string{"package.json": `{}`}, []string{"install", "--prefix=/"}, sandbox.ErrPolicy, "--prefix"},
-		{"script-shell flag", map[string]string{"package.json": `{}`}, []string{"install", "--script-shell", "x"}, sandbox.ErrPolicy, "--script-shell"},
-		{"git spec", map[string]string{"package.json": `{}`}, []string{"install", "github:evil/pkg"}, sandbox.ErrPolicy, "--allow-git"},
-		{"shorthand git spec", map[string]string{"package.json": `{}`}, []string{"install", "evil/pkg"}, sandbox.ErrPolicy, "--allow-git"},
-		{"url spec", map[string]string{"package.json": `{}`}, []string{"i", "x@https://evil.example/x.tgz"}, sandbox.ErrPolicy, "--allow-git"},
-		{"git dependency", map[string]string{"package.json": `{"dependencies": {"x": "git+https://example.invalid/x.git"}}`}, []string{"install"}, sandbox.ErrPolicy, "dependency x"},
-		{"git in lockfile", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "git+ssh://git@example.invalid/x.git#abc"}}}`}, []string{"ci"}, sandbox.ErrPolicy, "node_modules/x"},
-		{"file dep outside project", map[string]string{"package.json": `{"dependencies": {"x": "file:../x.tgz"}}`}, []string{"install"}, sandbox.ErrPolicy, "outside the project"},
-		{"registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "registry=http://127.0.0.1:9/\n"}, []string{"install"}, sandbox.ErrPolicy, "--allow-registry"},
-		{"scoped registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "@evil:registry=https://evil.example/\n"}, []string{"install"}, sandbox.ErrPolicy, "@evil:registry"},
-		{"lockfile tarball elsewhere", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "https://evil.example/x/-/x-1.0.0.tgz"}}}`}, []string{"ci"}, sandbox.ErrPolicy, "evil.example"},
-		{"ci with names", map[string]string{"package.json": `{}`, "package-lock.json": lock}, []string{"ci", "left-pad"}, sandbox.ErrPolicy, "npm install left-pad"},
+		{"prefix flag", map[string]string{"package.json": `{}`}, []string{"install", "--prefix=/"}, install.ErrPolicy, "--prefix"},
+		{"script-shell flag", map[string]string{"package.json": `{}`}, []string{"install", "--script-shell", "x"}, install.ErrPolicy, "--script-shell"},
+		{"git spec", map[string]string{"package.json": `{}`}, []string{"install", "github:evil/pkg"}, install.ErrPolicy, "--allow-git"},
+		{"shorthand git spec", map[string]string{"package.json": `{}`}, []string{"install", "evil/pkg"}, install.ErrPolicy, "--allow-git"},
+		{"url spec", map[string]string{"package.json": `{}`}, []string{"i", "x@https://evil.example/x.tgz"}, install.ErrPolicy, "--allow-git"},
+		{"git dependency", map[string]string{"package.json": `{"dependencies": {"x": "git+https://example.invalid/x.git"}}`}, []string{"install"}, install.ErrPolicy, "dependency x"},
+		{"git in lockfile", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "git+ssh://git@example.invalid/x.git#abc"}}}`}, []string{"ci"}, install.ErrPolicy, "node_modules/x"},
+		{"file dep outside project", map[string]string{"package.json": `{"dependencies": {"x": "file:../x.tgz"}}`}, []string{"install"}, install.ErrPolicy, "outside the project"},
+		{"registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "registry=http://127.0.0.1:9/\n"}, []string{"install"}, install.ErrPolicy, "--allow-registry"},
+		{"scoped registry only the project names", map[string]string{"package.json": `{}`, ".npmrc": "@evil:registry=https://evil.example/\n"}, []string{"install"}, install.ErrPolicy, "@evil:registry"},
+		{"lockfile tarball elsewhere", map[string]string{"package.json": `{}`, "package-lock.json": `{"packages": {"node_modules/x": {"resolved": "https://evil.example/x/-/x-1.0.0.tgz"}}}`}, []string{"ci"}, install.ErrPolicy, "evil.example"},
+		{"ci with names", map[string]string{"package.json": `{}`, "package-lock.json": lock}, []string{"ci", "left-pad"}, install.ErrPolicy, "npm install left-pad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,12 +126,12 @@ func TestNPMPlanCIAndIgnoreScripts(t *testing.T) {
 func TestNPMPlanEnvironmentIsFixed(t *testing.T) {
 	t.Parallel()
 	dir := testproject.Write(t, map[string]string{"package.json": `{}`})
-	p, err := Manager{}.Plan(dir, []string{"install"}, sandbox.PlanOptions{Home: t.TempDir(), Warn: func(string) {},
+	p, err := Manager{}.Plan(dir, []string{"install"}, install.PlanOptions{Home: t.TempDir(), Warn: func(string) {},
 		Env: map[string]string{"NPM_TOKEN": "SECRET", "GITHUB_TOKEN": "SECRET", "HTTPS_PROXY": "http://u:SECRET@proxy"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ph := range []sandbox.Phase{p.Fetch, *p.Scripts} {
+	for _, ph := range []install.Phase{p.Fetch, *p.Scripts} {
 		for k, v := range ph.Env {
 			if strings.Contains(v, "SECRET") || strings.Contains(k, "TOKEN") || strings.Contains(strings.ToUpper(k), "PROXY") {
 				t.Errorf("phase env carries %s=%s", k, v)
@@ -139,7 +139,7 @@ func TestNPMPlanEnvironmentIsFixed(t *testing.T) {
 		}
 	}
 	// It points npm away from the decoy ~/.npmrc, never at the fetch's config.
-	if v := p.Scripts.Env["npm_config_userconfig"]; strings.HasPrefix(v, sandbox.FetchConfigDir) || v == "" {
+	if v := p.Scripts.Env["npm_config_userconfig"]; strings.HasPrefix(v, install.FetchConfigDir) || v == "" {
 		t.Errorf("the scripts phase's npm userconfig is %q", v)
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // scriptPolicy is the report's policy with the questions npm asks of it.
-type scriptPolicy sandbox.ScriptPolicy
+type scriptPolicy install.ScriptPolicy
 
 // npm12Source names npm 12's default among the policy's sources.
 const npm12Source = "npm 12's default (scripts run only where allowScripts allows them)"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
@@ -118,8 +118,8 @@ func TestHeldBack(t *testing.T) {
 	}}
 	pol := readScriptPolicy([]byte(`{"allowScripts": {"esbuild": true}}`), nil, nil, 12, false)
 	hb := heldBack(lock, pol, staging)
-	want := []sandbox.HeldBack{{Package: "addon@1.0.0", Scripts: []string{"install: node-gyp rebuild (implicit, for binding.gyp)"}}, {Package: "bcrypt@6.0.0", Scripts: []string{"install: node-gyp-build"}}}
-	if !slices.EqualFunc(hb, want, func(a, b sandbox.HeldBack) bool { return a.Package == b.Package && slices.Equal(a.Scripts, b.Scripts) }) {
+	want := []install.HeldBack{{Package: "addon@1.0.0", Scripts: []string{"install: node-gyp rebuild (implicit, for binding.gyp)"}}, {Package: "bcrypt@6.0.0", Scripts: []string{"install: node-gyp-build"}}}
+	if !slices.EqualFunc(hb, want, func(a, b install.HeldBack) bool { return a.Package == b.Package && slices.Equal(a.Scripts, b.Scripts) }) {
 		t.Errorf("held back %+v, want %+v", hb, want)
 	}
 	w := heldBackWarning(hb)
@@ -132,7 +132,7 @@ func TestHeldBack(t *testing.T) {
 
 func TestGitHookNotes(t *testing.T) {
 	t.Parallel()
-	got := gitHookNotes([]sandbox.ScriptRun{
+	got := gitHookNotes([]install.ScriptRun{
 		{Package: "simple-git-hooks@2.14.0", Event: "postinstall", Recorded: true},
 		{Package: "husky@4.3.8", Event: "install"}, // announced, not in npm's record
 		{Package: "esbuild@0.24.2", Event: "postinstall", Recorded: true},

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -35,22 +35,22 @@ type npmSession struct {
 	who  []string
 	rule *npmTree // the last phase's rule
 	// found accumulates over the phases.
-	found sandbox.Findings
+	found install.Findings
 	hooks []string // git hook installers' notes
 }
 
 // timingsDir is where npm leaves its record of how long each package's
 // script ran (--timing: "build:run:EVENT:LOCATION" in milliseconds).
-const timingsDir = sandbox.DecoyHome + "/.npm/_logs"
+const timingsDir = install.DecoyHome + "/.npm/_logs"
 
-func (s *npmSession) Fetched(ctx context.Context, f sandbox.Files, say sandbox.Say) (sandbox.ScriptsPlan, error) {
+func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.Say) (install.ScriptsPlan, error) {
 	staged, err := f.Stage(ctx, s.lockfile)
 	if err != nil {
-		return sandbox.ScriptsPlan{}, err
+		return install.ScriptsPlan{}, err
 	}
 	if staged != "" {
 		if s.lock, err = readLockfile(staged); err != nil {
-			return sandbox.ScriptsPlan{}, err
+			return install.ScriptsPlan{}, err
 		}
 	}
 	if s.lock.Version < 2 {
@@ -58,14 +58,14 @@ func (s *npmSession) Fetched(ctx context.Context, f sandbox.Files, say sandbox.S
 		// not say who has install scripts; npm's hidden lockfile in the
 		// fetched node_modules does (always version 3). Never the
 		// scripts' output, which a script can forge.
-		data, err := f.Read(ctx, sandbox.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+		data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return sandbox.ScriptsPlan{}, err
+			return install.ScriptsPlan{}, err
 		}
 		_ = json.Unmarshal(data, &s.lock)
 	}
 	if err := s.checkReleaseAge(ctx, staged, say); err != nil {
-		return sandbox.ScriptsPlan{}, err
+		return install.ScriptsPlan{}, err
 	}
 	dirs, ok := scriptDirs(s.lock, s.policy)
 	s.dirs = dirs
@@ -74,24 +74,24 @@ func (s *npmSession) Fetched(ctx context.Context, f sandbox.Files, say sandbox.S
 	}
 	s.who = slices.Compact(s.who)
 	if !s.scripts {
-		return sandbox.ScriptsPlan{}, nil
+		return install.ScriptsPlan{}, nil
 	}
 	if !ok {
-		return sandbox.ScriptsPlan{}, fmt.Errorf("%w: neither the lockfile nor npm's hidden node_modules/.package-lock.json says which packages have install scripts "+
+		return install.ScriptsPlan{}, fmt.Errorf("%w: neither the lockfile nor npm's hidden node_modules/.package-lock.json says which packages have install scripts "+
 			"(a lockfile from before npm 7, or --no-package-lock): run `npm install --package-lock-only` with npm 7 or later to upgrade the lockfile, "+
-			"drop --no-package-lock, or pass --ignore-scripts", sandbox.ErrPolicy)
+			"drop --no-package-lock, or pass --ignore-scripts", install.ErrPolicy)
 	}
-	return sandbox.ScriptsPlan{Args: s.rebuildTargets(), Skip: len(dirs) == 0, Detail: sandbox.Plural(len(dirs), "package")}, nil
+	return install.ScriptsPlan{Args: s.rebuildTargets(), Skip: len(dirs) == 0, Detail: install.Plural(len(dirs), "package")}, nil
 }
 
 // checkReleaseAge applies the cooldown to the lockfile as the fetch left
 // it, before any third-party code runs.
-func (s *npmSession) checkReleaseAge(ctx context.Context, lockfile string, say sandbox.Say) error {
+func (s *npmSession) checkReleaseAge(ctx context.Context, lockfile string, say install.Say) error {
 	if s.cooldown <= 0 {
 		return nil
 	}
 	if lockfile == "" {
-		return fmt.Errorf("%w: --min-release-age needs the lockfile, and this install writes none", sandbox.ErrPolicy)
+		return fmt.Errorf("%w: --min-release-age needs the lockfile, and this install writes none", install.ErrPolicy)
 	}
 	say.Note("checking publication times (--min-release-age %s)", shortDuration(s.cooldown))
 	return ReleaseAge{Min: s.cooldown}.Check(ctx, lockfile, s.registries)
@@ -115,7 +115,7 @@ func (s *npmSession) rebuildTargets() []string {
 	return slices.Compact(specs)
 }
 
-func (s *npmSession) Rule(phase string, before tree.Tree) sandbox.Rule {
+func (s *npmSession) Rule(phase string, before tree.Tree) install.Rule {
 	if phase == "project" {
 		// Whatever the project's scripts changed inside a package is the
 		// project's doing, in any package; the rest of the rule holds as
@@ -131,10 +131,10 @@ func (s *npmSession) Rule(phase string, before tree.Tree) sandbox.Rule {
 	return s.rule
 }
 
-func (s *npmSession) PhaseDone(ctx context.Context, c sandbox.Files, runs []sandbox.ScriptRun) sandbox.Findings {
+func (s *npmSession) PhaseDone(ctx context.Context, c install.Files, runs []install.ScriptRun) install.Findings {
 	s.scriptTimes(ctx, c, runs)
 	data, err := c.Read(ctx, NetLog, maxNetLog)
-	var found sandbox.Findings
+	var found install.Findings
 	if err == nil {
 		found.NetworkAttempts = parseNetLog(strings.NewReader(string(data)))
 	}
@@ -151,7 +151,7 @@ func (s *npmSession) PhaseDone(ctx context.Context, c sandbox.Files, runs []sand
 // marks the runs the record has: the summary counts those, not the headers
 // a script can print. Nothing is decided on it (a script could rewrite the
 // file), and a missing record leaves no duration.
-func (s *npmSession) scriptTimes(ctx context.Context, c sandbox.Files, runs []sandbox.ScriptRun) {
+func (s *npmSession) scriptTimes(ctx context.Context, c install.Files, runs []install.ScriptRun) {
 	if len(runs) == 0 {
 		return
 	}
@@ -189,7 +189,7 @@ func (s *npmSession) Owner(entry, staging string) string {
 	return name
 }
 
-func (s *npmSession) Finish(staging string) (sandbox.Findings, error) {
+func (s *npmSession) Finish(staging string) (install.Findings, error) {
 	found := s.found
 	found.Warnings = append(found.Warnings, s.hooks...)
 	if len(found.NetworkAttempts) > 0 {
@@ -206,7 +206,7 @@ func (s *npmSession) Finish(staging string) (sandbox.Findings, error) {
 	return found, nil
 }
 
-func (s *npmSession) Deliver(context.Context, string, sandbox.Say) (bool, any, error) {
+func (s *npmSession) Deliver(context.Context, string, install.Say) (bool, any, error) {
 	return false, nil, nil
 }
 
@@ -228,7 +228,7 @@ func readLockfile(file string) (npmLockfile, error) {
 		return l, fmt.Errorf("reading the lockfile: %w", err)
 	}
 	if len(data) > maxLockfile {
-		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", sandbox.ErrLimit, maxLockfile)
+		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", install.ErrLimit, maxLockfile)
 	}
 	_ = json.Unmarshal(data, &l)
 	return l, nil

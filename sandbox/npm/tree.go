@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -256,7 +256,7 @@ func (v *npmTree) Warnings() []string {
 	var out []string
 	counts := v.outside()
 	for _, dir := range slices.Sorted(maps.Keys(counts)) {
-		out = append(out, fmt.Sprintf("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, sandbox.Plural(counts[dir], "file")))
+		out = append(out, fmt.Sprintf("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, install.Plural(counts[dir], "file")))
 	}
 	return out
 }

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
@@ -57,7 +57,7 @@ func (pi *pipInstall) checkCommands(ws []*wheel.Wheel) error {
 			if !commonCommand(c) || pi.commandAllowed(c) {
 				continue
 			}
-			return &sandbox.ArtifactError{Package: w.Package(), Path: orDefault(w.CommandMember(c), c), Reason: fmt.Sprintf(
+			return &install.ArtifactError{Package: w.Package(), Path: orDefault(w.CommandMember(c), c), Reason: fmt.Sprintf(
 				"installs the command %q, which an activated environment runs in place of %s, for the user and for every script that calls it; "+
 					"if %s is meant to provide it, rerun with --allow-command %s",
 				c, pi.shadowedName(c), w.Package(), c)}

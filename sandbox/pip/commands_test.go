@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
@@ -65,7 +65,7 @@ func TestPipVetRefusesCommonToolCommands(t *testing.T) {
 				}
 				return
 			}
-			var ae *sandbox.ArtifactError
+			var ae *install.ArtifactError
 			if !errors.As(err, &ae) {
 				t.Fatalf("got %v, want an ArtifactError", err)
 			}

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // PyPIIndex is pip's default index; its files live on another host.
@@ -34,7 +34,7 @@ type pipIndex struct {
 
 // pipConfigFiles are pip's configuration files in the order pip reads
 // them; later ones win.
-func pipConfigFiles(opts sandbox.PlanOptions) []string {
+func pipConfigFiles(opts install.PlanOptions) []string {
 	if f, ok := opts.Env["PIP_CONFIG_FILE"]; ok {
 		if f == os.DevNull {
 			return nil
@@ -53,7 +53,7 @@ func pipConfigFiles(opts sandbox.PlanOptions) []string {
 
 // readPipConfig returns the index settings of the [global] and [install]
 // sections, then the PIP_* variables on top, as pip does.
-func readPipConfig(opts sandbox.PlanOptions) map[string]string {
+func readPipConfig(opts install.PlanOptions) map[string]string {
 	cfg := map[string]string{}
 	for _, f := range pipConfigFiles(opts) {
 		data, err := os.ReadFile(f)
@@ -90,14 +90,14 @@ func readPipConfig(opts sandbox.PlanOptions) map[string]string {
 
 // resolvePipIndex combines the user's configuration with the options of
 // the command line and the requirements files.
-func resolvePipIndex(project string, cmdline, files []indexOption, opts sandbox.PlanOptions) (*pipIndex, error) {
+func resolvePipIndex(project string, cmdline, files []indexOption, opts install.PlanOptions) (*pipIndex, error) {
 	if len(files) > 0 && !opts.AllowIndex {
 		var where []string
 		for _, o := range files {
 			where = append(where, fmt.Sprintf("%s %s %s", o.Where, o.Option, escape.RedactedURL(o.Value)))
 		}
 		return nil, fmt.Errorf("%w: a requirements file changes where pip fetches from (%s); "+
-			"a pull request can change that file, so rerun with --allow-index if you trust it", sandbox.ErrPolicy, strings.Join(where, "; "))
+			"a pull request can change that file, so rerun with --allow-index if you trust it", install.ErrPolicy, strings.Join(where, "; "))
 	}
 	cfg := readPipConfig(opts)
 	idx := &pipIndex{IndexURL: PyPIIndex}
@@ -126,7 +126,7 @@ func resolvePipIndex(project string, cmdline, files []indexOption, opts sandbox.
 	add := func(raw, where string) (string, error) {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("%w: %s: %q is not an http(s) index URL", sandbox.ErrPolicy, where, escape.RedactedURL(raw))
+			return "", fmt.Errorf("%w: %s: %q is not an http(s) index URL", install.ErrPolicy, where, escape.RedactedURL(raw))
 		}
 		reg := egress.Registry{URL: u.Scheme + "://" + u.Host + "/"}
 		if u.User != nil {
@@ -178,10 +178,10 @@ func resolvePipIndex(project string, cmdline, files []indexOption, opts sandbox.
 			return nil, err
 		}
 		idx.localLinks = append(idx.localLinks, rel)
-		idx.FindLinks = append(idx.FindLinks, sandbox.WorkDir+"/"+rel)
+		idx.FindLinks = append(idx.FindLinks, install.WorkDir+"/"+rel)
 	}
 	if idx.NoIndex && len(idx.FindLinks) == 0 {
-		return nil, fmt.Errorf("%w: --no-index without --find-links leaves pip nothing to install from", sandbox.ErrPolicy)
+		return nil, fmt.Errorf("%w: --no-index without --find-links leaves pip nothing to install from", install.ErrPolicy)
 	}
 	return idx, nil
 }
@@ -196,7 +196,7 @@ func truthy(s string) bool {
 
 // readNetrc returns a Basic Authorization value per machine from the
 // user's netrc, which pip (through requests) uses for matching hosts.
-func readNetrc(opts sandbox.PlanOptions) map[string]string {
+func readNetrc(opts install.PlanOptions) map[string]string {
 	file := opts.Env["NETRC"]
 	if file == "" && opts.Home != "" {
 		file = filepath.Join(opts.Home, ".netrc")

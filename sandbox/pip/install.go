@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
@@ -32,7 +32,7 @@ type pipInstall struct {
 // with the host's pip: --no-index and --only-binary :all:, so pip copies
 // files and runs no package code; --isolated, so the user's pip
 // configuration cannot add an index or find-links that bypass the vetting.
-func (pi *pipInstall) install(ctx context.Context, staging string, say sandbox.Say) (*Installed, error) {
+func (pi *pipInstall) install(ctx context.Context, staging string, say install.Say) (*Installed, error) {
 	dir := filepath.Join(staging, pipWheels)
 	res := &Installed{Python: pi.python}
 	ws, files, err := pi.vet(dir)
@@ -65,7 +65,7 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say sandbox.S
 	out, err := cmd.CombinedOutput()
 	res.Output = string(out)
 	if err != nil {
-		return res, fmt.Errorf("the host's pip (%s) did not install the wheels: %w\n%s", pi.python.Path, err, sandbox.Indent(sandbox.LastLines(string(out), 20)))
+		return res, fmt.Errorf("the host's pip (%s) did not install the wheels: %w\n%s", pi.python.Path, err, install.Indent(install.LastLines(string(out), 20)))
 	}
 	for _, w := range res.Wheels {
 		res.Packages = append(res.Packages, w.Name+"=="+w.Version)
@@ -89,7 +89,7 @@ func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
 	for _, e := range entries {
 		name := pipWheels + "/" + e.Name()
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".whl") {
-			return ws, nil, &sandbox.ArtifactError{Package: "unknown package", Path: name, Reason: "only wheel files come back from a pip build"}
+			return ws, nil, &install.ArtifactError{Package: "unknown package", Path: name, Reason: "only wheel files come back from a pip build"}
 		}
 		w, err := wheel.Inspect(filepath.Join(dir, e.Name()), wheel.DefaultLimits())
 		if err != nil {
@@ -102,7 +102,7 @@ func (pi *pipInstall) vet(dir string) ([]*wheel.Wheel, []string, error) {
 		files = append(files, filepath.Join(dir, e.Name()))
 	}
 	if len(files) == 0 {
-		return ws, nil, fmt.Errorf("%w: the build produced no wheel", sandbox.ErrPolicy)
+		return ws, nil, fmt.Errorf("%w: the build produced no wheel", install.ErrPolicy)
 	}
 	if err := pi.env().Check(ws); err != nil {
 		return ws, nil, refusedWheel(err, "")
@@ -134,7 +134,7 @@ func refusedWheel(err error, next string) error {
 	if next != "" {
 		reason += "; " + next
 	}
-	return &sandbox.ArtifactError{Package: wheelPackage(re.Wheel), Path: re.Member, Reason: reason}
+	return &install.ArtifactError{Package: wheelPackage(re.Wheel), Path: re.Member, Reason: reason}
 }
 
 // checkPth refuses a .pth file that would run code at every Python start,
@@ -144,7 +144,7 @@ func (pi *pipInstall) checkPth(w *wheel.Wheel) error {
 		if !p.Executable || p.Known != "" || pi.allowed(w.Name) {
 			continue
 		}
-		return &sandbox.ArtifactError{Package: w.Package(), Path: p.Member,
+		return &install.ArtifactError{Package: w.Package(), Path: p.Member,
 			Reason: fmt.Sprintf("a .pth file with an import line (%s), which Python would run at every start (as litellm 1.82.8 did); "+
 				"if you trust it, rerun with --allow-pth %s", p.Why, w.Name)}
 	}
@@ -201,11 +201,11 @@ type Installed struct {
 // pipSession is pip's part in a run: the wheels are vetted and the host's
 // own pip installs them (Deliver), instead of a swap into the project.
 type pipSession struct {
-	sandbox.NoSession
+	install.NoSession
 	inst *pipInstall
 }
 
-func (s pipSession) Deliver(ctx context.Context, staging string, say sandbox.Say) (bool, any, error) {
+func (s pipSession) Deliver(ctx context.Context, staging string, say install.Say) (bool, any, error) {
 	installed, err := s.inst.install(ctx, staging, say)
 	return true, installed, err
 }

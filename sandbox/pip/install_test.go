@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel/wheeltest"
 )
@@ -89,7 +89,7 @@ func TestPipVetRefusesHiddenAndShadowingWheels(t *testing.T) {
 				}
 				return
 			}
-			var ae *sandbox.ArtifactError
+			var ae *install.ArtifactError
 			if !errors.As(err, &ae) {
 				t.Fatalf("got %v, want an ArtifactError", err)
 			}
@@ -116,7 +116,7 @@ func TestPipVetRefusesANamespacePthOverAnExtension(t *testing.T) {
 		t.Fatalf("a namespace .pth over source: %v", err)
 	}
 	_, _, err := pi.vet(demoWheel(t, pth, member{Name: "demo/__init__.cpython-311-x86_64-linux-gnu.so", Body: "\x7fELF"}))
-	var ae *sandbox.ArtifactError
+	var ae *install.ArtifactError
 	if !errors.As(err, &ae) || ae.Package != "demo==1.0" || ae.Path != pth.Name || !strings.Contains(ae.Reason, "native code") {
 		t.Fatalf("got %v, want demo==1.0's %s refused", err, pth.Name)
 	}

@@ -5,8 +5,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/escape"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // pipOutput reads pip's output (and pipfetch.py's): which sdists ran their
@@ -52,14 +52,14 @@ func archivePackage(file string) string {
 type pipTrace struct {
 	current  string            // name==version (or the requirement) last announced
 	versions map[string]string // normalised name -> name==version
-	runs     []sandbox.ScriptRun
-	seen     map[sandbox.ScriptRun]bool
+	runs     []install.ScriptRun
+	seen     map[install.ScriptRun]bool
 	failed   string
 	command  string
 }
 
 func tracePip(log string) *pipTrace {
-	t := &pipTrace{versions: map[string]string{}, seen: map[sandbox.ScriptRun]bool{}}
+	t := &pipTrace{versions: map[string]string{}, seen: map[install.ScriptRun]bool{}}
 	for _, l := range strings.Split(log, "\n") {
 		l = strings.TrimRight(l, "\r")
 		switch {
@@ -106,7 +106,7 @@ func (t *pipTrace) named(name string) string {
 }
 
 func (t *pipTrace) add(pkg, event string) {
-	r := sandbox.ScriptRun{Package: escape.Line(pkg), Event: event}
+	r := install.ScriptRun{Package: escape.Line(pkg), Event: event}
 	if pkg == "" || t.seen[r] {
 		return
 	}
@@ -114,9 +114,9 @@ func (t *pipTrace) add(pkg, event string) {
 	t.runs = append(t.runs, r)
 }
 
-func (pipOutput) Scripts(log string) []sandbox.ScriptRun { return tracePip(log).runs }
+func (pipOutput) Scripts(log string) []install.ScriptRun { return tracePip(log).runs }
 
-func (pipOutput) Label(s sandbox.ScriptRun) string { return s.Event }
+func (pipOutput) Label(s install.ScriptRun) string { return s.Event }
 
 // Failure names the package whose build failed or, when none failed (the
 // phase was stopped: a timeout, a limit), the one pip was working on.

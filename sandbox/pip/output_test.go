@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // Trimmed from real pip 23.0 output in the sandbox.
@@ -36,7 +36,7 @@ func TestPipOutputNamesTheFailedBuild(t *testing.T) {
 		t.Errorf("failure = %q, %q", pkg, cmd)
 	}
 	runs := pipOutput{}.Scripts(pipBuildLog)
-	want := []sandbox.ScriptRun{
+	want := []install.ScriptRun{
 		{Package: "chain-c==1.0", Event: "prepare_metadata"},
 		{Package: "fail-build==1.0", Event: "prepare_metadata"},
 		{Package: "chain-c==1.0", Event: "build_wheel"},

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/pip/wheel"
 )
 
@@ -59,15 +59,15 @@ var (
 	}
 )
 
-func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*sandbox.Plan, error) {
+func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*install.Plan, error) {
 	if opts.MinReleaseAge > 0 {
-		return nil, fmt.Errorf("%w: --min-release-age works with npm only: a PEP 503 index gives no publication times", sandbox.ErrPolicy)
+		return nil, fmt.Errorf("%w: --min-release-age works with npm only: a PEP 503 index gives no publication times", install.ErrPolicy)
 	}
 	if len(args) == 0 {
-		return nil, fmt.Errorf("%w: give a pip command, e.g. `safe-install pip install -r requirements.txt`", sandbox.ErrUnsupported)
+		return nil, fmt.Errorf("%w: give a pip command, e.g. `safe-install pip install -r requirements.txt`", install.ErrUnsupported)
 	}
 	if args[0] != "install" {
-		return nil, fmt.Errorf("%w: `pip %s` is not an install; run it with pip directly (safe-install wraps pip install)", sandbox.ErrUnsupported, args[0])
+		return nil, fmt.Errorf("%w: `pip %s` is not an install; run it with pip directly (safe-install wraps pip install)", install.ErrUnsupported, args[0])
 	}
 	reqs := &reqFiles{project: project, env: opts.Env, seen: map[string]bool{}}
 	var cmdIndex []indexOption
@@ -81,7 +81,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 				return value, nil
 			}
 			if i+1 >= len(rest) {
-				return "", fmt.Errorf("%w: pip option %s needs a value", sandbox.ErrPolicy, name)
+				return "", fmt.Errorf("%w: pip option %s needs a value", install.ErrPolicy, name)
 			}
 			i++
 			return rest[i], nil
@@ -127,13 +127,13 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 			host = append(host, tok)
 		case slices.Contains(pipIgnoredFlags, tok):
 		case pipRefusedFlags[name] != "":
-			return nil, fmt.Errorf("%w: pip option %s %s", sandbox.ErrPolicy, name, pipRefusedFlags[name])
+			return nil, fmt.Errorf("%w: pip option %s %s", install.ErrPolicy, name, pipRefusedFlags[name])
 		default:
-			return nil, fmt.Errorf("%w: pip option %q is not passed into the sandbox; the options that are: see `safe-install pip --help`", sandbox.ErrPolicy, tok)
+			return nil, fmt.Errorf("%w: pip option %q is not passed into the sandbox; the options that are: see `safe-install pip --help`", install.ErrPolicy, tok)
 		}
 	}
 	if len(specs) == 0 {
-		return nil, fmt.Errorf("%w: nothing to install: give requirements, -r FILE or a local project such as .", sandbox.ErrPolicy)
+		return nil, fmt.Errorf("%w: nothing to install: give requirements, -r FILE or a local project such as .", install.ErrPolicy)
 	}
 	idx, err := resolvePipIndex(project, cmdIndex, reqs.Index, opts)
 	if err != nil {
@@ -144,7 +144,7 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 		return nil, err
 	}
 
-	p := &sandbox.Plan{Manager: "pip", Args: args, Project: project, Registries: idx.Registries,
+	p := &install.Plan{Manager: "pip", Args: args, Project: project, Registries: idx.Registries,
 		Artifacts: []string{pipWheels}, Output: pipOutput{}, Python: python.Version}
 	p.Inputs = append(p.Inputs, reqs.Inputs...)
 	var localDirs []string
@@ -155,32 +155,32 @@ func (Manager) Plan(project string, args []string, opts sandbox.PlanOptions) (*s
 		}
 		p.Inputs = append(p.Inputs, in...)
 		if isDir && slices.Contains(reqs.Locals, rel) {
-			localDirs = append(localDirs, sandbox.WorkDir+"/"+rel)
+			localDirs = append(localDirs, install.WorkDir+"/"+rel)
 		}
 	}
 	env := pipEnv(idx)
 	fetchEnv := pipEnv(idx)
 	proxy := fmt.Sprintf("http://127.0.0.1:%d", egress.RelayPort)
 	fetchEnv["PIP_PROXY"] = proxy
-	fetchEnv["PIP_CERT"] = sandbox.FetchConfigDir + "/ca.pem"
+	fetchEnv["PIP_CERT"] = install.FetchConfigDir + "/ca.pem"
 	fetchEnv["PIP_CACHE_DIR"] = "/cache/pip"
-	fetch := []string{"node", sandbox.FetchConfigDir + "/relay.js", "python3", sandbox.FetchConfigDir + "/pipfetch.py",
-		"--expect-python=" + python.Tag, sandbox.WorkDir + "/" + pipWheelhouse}
+	fetch := []string{"node", install.FetchConfigDir + "/relay.js", "python3", install.FetchConfigDir + "/pipfetch.py",
+		"--expect-python=" + python.Tag, install.WorkDir + "/" + pipWheelhouse}
 	fetch = append(fetch, localDirs...)
 	fetch = append(append(append(fetch, "--"), resolve...), specs...)
-	p.Fetch = sandbox.Phase{Command: fetch, Env: fetchEnv}
+	p.Fetch = install.Phase{Command: fetch, Env: fetchEnv}
 	p.FetchSummary = strings.Join(append(append([]string{"pip", "download"}, resolve...), specs...), " ")
-	p.FetchOnly = []sandbox.Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}}
+	p.FetchOnly = []install.Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}}
 
 	// The build: offline, from the wheelhouse only. Wheels that were
 	// downloaded as wheels are copied to the output as they are.
 	env["PIP_NO_INDEX"] = "1"
-	env["PIP_FIND_LINKS"] = strings.TrimSpace(sandbox.WorkDir + "/" + pipWheelhouse + " " + env["PIP_FIND_LINKS"])
+	env["PIP_FIND_LINKS"] = strings.TrimSpace(install.WorkDir + "/" + pipWheelhouse + " " + env["PIP_FIND_LINKS"])
 	delete(env, "PIP_INDEX_URL")
 	delete(env, "PIP_EXTRA_INDEX_URL")
-	build := []string{"python3", "-m", "pip", "wheel", "--wheel-dir", sandbox.WorkDir + "/" + pipWheels}
+	build := []string{"python3", "-m", "pip", "wheel", "--wheel-dir", install.WorkDir + "/" + pipWheels}
 	build = append(append(build, resolve...), specs...)
-	p.Scripts = &sandbox.Phase{Command: build, Env: env}
+	p.Scripts = &install.Phase{Command: build, Env: env}
 
 	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
 		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}
@@ -223,20 +223,20 @@ func pipEnv(idx *pipIndex) map[string]string {
 
 // localInputs copies a local project directory or archive named by a
 // requirement or find-links option.
-func localInputs(project, rel string) (in []sandbox.Input, isDir bool, err error) {
+func localInputs(project, rel string) (in []install.Input, isDir bool, err error) {
 	host := filepath.Join(project, filepath.FromSlash(rel))
 	fi, err := os.Lstat(host)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: local requirement %q: %w", sandbox.ErrPolicy, rel, err)
+		return nil, false, fmt.Errorf("%w: local requirement %q: %w", install.ErrPolicy, rel, err)
 	}
 	switch {
 	case fi.Mode().IsRegular():
-		return []sandbox.Input{{Name: rel, Source: host, Mode: 0o644}}, false, nil
+		return []install.Input{{Name: rel, Source: host, Mode: 0o644}}, false, nil
 	case fi.IsDir():
-		in, err := sandbox.DirInputs(project, host)
+		in, err := install.DirInputs(project, host)
 		return in, true, err
 	}
-	return nil, false, fmt.Errorf("%w: local requirement %q is neither a file nor a directory", sandbox.ErrPolicy, rel)
+	return nil, false, fmt.Errorf("%w: local requirement %q is neither a file nor a directory", install.ErrPolicy, rel)
 }
 
 // HostPython is the interpreter whose environment receives the wheels.
@@ -265,11 +265,11 @@ func hostPython(path string) (HostPython, error) {
 	}
 	full, err := exec.LookPath(path)
 	if err != nil {
-		return HostPython{}, fmt.Errorf("%w: finding the host's Python %q (the wheels are installed into its environment; give another with --python): %w", sandbox.ErrPolicy, path, err)
+		return HostPython{}, fmt.Errorf("%w: finding the host's Python %q (the wheels are installed into its environment; give another with --python): %w", install.ErrPolicy, path, err)
 	}
 	out, err := exec.CommandContext(context.Background(), full, "-I", "-S", "-c", hostPythonScript).Output()
 	if err != nil {
-		return HostPython{}, fmt.Errorf("%w: running %s to learn its version and install scheme: %w", sandbox.ErrPolicy, full, err)
+		return HostPython{}, fmt.Errorf("%w: running %s to learn its version and install scheme: %w", install.ErrPolicy, full, err)
 	}
 	var got struct {
 		Version, Tag string
@@ -277,7 +277,7 @@ func hostPython(path string) (HostPython, error) {
 		Lib, Ext     []string
 	}
 	if err := json.Unmarshal(out, &got); err != nil || got.Version == "" || got.Tag == "" {
-		return HostPython{}, fmt.Errorf("%w: %s printed %q, not its version, tag and install scheme", sandbox.ErrPolicy, full, out)
+		return HostPython{}, fmt.Errorf("%w: %s printed %q, not its version, tag and install scheme", install.ErrPolicy, full, out)
 	}
 	env := func(paths map[string]string) wheel.Env {
 		return wheel.Env{Purelib: paths["purelib"], Platlib: paths["platlib"], Scripts: paths["scripts"], Data: paths["data"], Lib: got.Lib, Ext: got.Ext}

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
 // pipPlan plans in a fresh project with a fresh HOME; env adds variables.
-func pipPlan(t *testing.T, files map[string]string, env map[string]string, allowIndex bool, args ...string) (*sandbox.Plan, error) {
+func pipPlan(t *testing.T, files map[string]string, env map[string]string, allowIndex bool, args ...string) (*install.Plan, error) {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
@@ -30,11 +30,11 @@ func pipPlan(t *testing.T, files map[string]string, env map[string]string, allow
 		}
 		delete(files, "~/.netrc")
 	}
-	return Manager{}.Plan(testproject.Write(t, files), args, sandbox.PlanOptions{Home: home, Env: env, AllowIndex: allowIndex,
+	return Manager{}.Plan(testproject.Write(t, files), args, install.PlanOptions{Home: home, Env: env, AllowIndex: allowIndex,
 		Python: "python3", Warn: func(string) {}})
 }
 
-func inputData(p *sandbox.Plan, name string) string {
+func inputData(p *install.Plan, name string) string {
 	for _, in := range p.Inputs {
 		if in.Name == name {
 			return string(in.Data)
@@ -89,7 +89,7 @@ func TestPipPlanCredentialsStayOnTheHost(t *testing.T) {
 	if !slices.Equal(p.Registries, want) {
 		t.Errorf("registries %+v, want %+v", p.Registries, want)
 	}
-	for _, ph := range []*sandbox.Phase{&p.Fetch, p.Scripts} {
+	for _, ph := range []*install.Phase{&p.Fetch, p.Scripts} {
 		for k, v := range ph.Env {
 			if strings.Contains(v, "INDEXPW") || strings.Contains(v, "NETRCPW") {
 				t.Errorf("%s carries a credential into a container", k)
@@ -110,7 +110,7 @@ func TestPipPlanIndexInRequirementsNeedsAllowing(t *testing.T) {
 		}
 	}
 	_, err := pipPlan(t, files(), nil, false, "install", "-r", "requirements.txt")
-	if !errors.Is(err, sandbox.ErrPolicy) || !strings.Contains(err.Error(), "more/base.txt:2 --extra-index-url https://tok:xxxxx@evil.example/simple") ||
+	if !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), "more/base.txt:2 --extra-index-url https://tok:xxxxx@evil.example/simple") ||
 		!strings.Contains(err.Error(), "more/base.txt:3 --find-links ../vendor") || strings.Contains(err.Error(), "FILEPW") {
 		t.Fatalf("got %v", err)
 	}
@@ -128,7 +128,7 @@ func TestPipPlanIndexInRequirementsNeedsAllowing(t *testing.T) {
 	if p.Fetch.Env["PIP_EXTRA_INDEX_URL"] != "https://evil.example/simple" || p.Fetch.Env["PIP_FIND_LINKS"] != "/work/vendor" {
 		t.Errorf("fetch env %v", p.Fetch.Env)
 	}
-	if !slices.ContainsFunc(p.Inputs, func(in sandbox.Input) bool { return in.Name == "vendor/x-1.0.tar.gz" }) {
+	if !slices.ContainsFunc(p.Inputs, func(in install.Input) bool { return in.Name == "vendor/x-1.0.tar.gz" }) {
 		t.Errorf("the find-links directory was not copied in: %+v", p.Inputs)
 	}
 }

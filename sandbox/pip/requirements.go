@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // pipIndexOptions change where pip fetches from. In a requirements file a
@@ -48,7 +48,7 @@ type reqFiles struct {
 	env     map[string]string
 	// Inputs are the rewritten files and the local paths they name, for
 	// the work volume.
-	Inputs []sandbox.Input
+	Inputs []install.Input
 	Index  []indexOption
 	Locals []string // project-relative local projects and archives
 	seen   map[string]bool
@@ -79,7 +79,7 @@ func (r *reqFiles) projectPath(dir, p string) (string, error) {
 	}
 	rel, err := filepath.Rel(r.project, abs)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%w: %q is outside the project %s; only files inside the project are copied into the sandbox", sandbox.ErrPolicy, p, r.project)
+		return "", fmt.Errorf("%w: %q is outside the project %s; only files inside the project are copied into the sandbox", install.ErrPolicy, p, r.project)
 	}
 	return filepath.ToSlash(rel), nil
 }
@@ -93,7 +93,7 @@ func (r *reqFiles) read(rel string) error {
 	r.seen[rel] = true
 	data, err := os.ReadFile(filepath.Join(r.project, filepath.FromSlash(rel)))
 	if err != nil {
-		return fmt.Errorf("%w: reading requirements file: %w", sandbox.ErrPolicy, err)
+		return fmt.Errorf("%w: reading requirements file: %w", install.ErrPolicy, err)
 	}
 	dir := filepath.Join(r.project, filepath.FromSlash(path.Dir(rel)))
 	var out bytes.Buffer
@@ -110,7 +110,7 @@ func (r *reqFiles) read(rel string) error {
 			fmt.Fprintf(&out, "# (line %d: an index option, given to pip by safe-install instead)\n", l.number)
 		}
 	}
-	r.Inputs = append(r.Inputs, sandbox.Input{Name: rel, Data: out.Bytes(), Mode: 0o644})
+	r.Inputs = append(r.Inputs, install.Input{Name: rel, Data: out.Bytes(), Mode: 0o644})
 	return nil
 }
 
@@ -155,7 +155,7 @@ func (r *reqFiles) line(dir, where, text string) (bool, error) {
 	if canon, ok := pipIndexOptions[name]; ok {
 		if canon != "--no-index" && !hasValue {
 			if len(toks) < 2 {
-				return false, fmt.Errorf("%w: %s: %s needs a value", sandbox.ErrPolicy, where, name)
+				return false, fmt.Errorf("%w: %s: %s needs a value", install.ErrPolicy, where, name)
 			}
 			value = toks[1]
 		}
@@ -165,12 +165,12 @@ func (r *reqFiles) line(dir, where, text string) (bool, error) {
 	if kind, ok := pipFileOptions[name]; ok {
 		if !hasValue {
 			if len(toks) < 2 {
-				return false, fmt.Errorf("%w: %s: %s needs a file", sandbox.ErrPolicy, where, name)
+				return false, fmt.Errorf("%w: %s: %s needs a file", install.ErrPolicy, where, name)
 			}
 			value = toks[1]
 		}
 		if isURL(value) {
-			return false, fmt.Errorf("%w: %s: %s %s is a URL; safe-install reads requirements files from the project only", sandbox.ErrPolicy, where, kind, value)
+			return false, fmt.Errorf("%w: %s: %s %s is a URL; safe-install reads requirements files from the project only", install.ErrPolicy, where, kind, value)
 		}
 		rel, err := r.projectPath(dir, value)
 		if err != nil {
@@ -179,13 +179,13 @@ func (r *reqFiles) line(dir, where, text string) (bool, error) {
 		return true, r.read(rel)
 	}
 	if name == "-e" || name == "--editable" {
-		return false, fmt.Errorf("%w: %s: editable installs (-e) run the project's build backend on the host; install it with `safe-install pip install .` instead", sandbox.ErrPolicy, where)
+		return false, fmt.Errorf("%w: %s: editable installs (-e) run the project's build backend on the host; install it with `safe-install pip install .` instead", install.ErrPolicy, where)
 	}
 	if strings.HasPrefix(name, "-") {
 		if slices.Contains(pipLineFlags, name) {
 			return true, nil
 		}
-		return false, fmt.Errorf("%w: %s: pip option %s is not supported in a requirements file by safe-install", sandbox.ErrPolicy, where, name)
+		return false, fmt.Errorf("%w: %s: pip option %s is not supported in a requirements file by safe-install", install.ErrPolicy, where, name)
 	}
 	return true, r.requirement(dir, where, toks[0], text)
 }
@@ -199,10 +199,10 @@ func (r *reqFiles) requirement(dir, where, first, text string) error {
 		spec = spec[:i] // per-requirement options such as --hash
 	}
 	if _, url, ok := strings.Cut(spec, "@"); ok && strings.Contains(url, "://") {
-		return fmt.Errorf("%w: %s: %q is a direct URL requirement; it reaches a host that is not an index. Serve it from an index or vendor it into the project", sandbox.ErrPolicy, where, strings.TrimSpace(spec))
+		return fmt.Errorf("%w: %s: %q is a direct URL requirement; it reaches a host that is not an index. Serve it from an index or vendor it into the project", install.ErrPolicy, where, strings.TrimSpace(spec))
 	}
 	if isURL(first) && !strings.HasPrefix(first, "file:") {
-		return fmt.Errorf("%w: %s: %q is a URL requirement; it reaches a host that is not an index. Serve it from an index or vendor it into the project", sandbox.ErrPolicy, where, first)
+		return fmt.Errorf("%w: %s: %q is a URL requirement; it reaches a host that is not an index. Serve it from an index or vendor it into the project", install.ErrPolicy, where, first)
 	}
 	if looksLikePath(first) {
 		rel, err := r.projectPath(dir, first)

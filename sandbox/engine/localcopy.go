@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"archive/tar"
@@ -29,11 +29,11 @@ import (
 // are what lstat saw, and reports a symlink as a symlink, which the
 // extractor judges.
 
-// readableTree says whether the walk can read every entry below dir/name:
+// ReadableTree says whether the walk can read every entry below dir/name:
 // a script may have made its files unreadable to others (chmod 600), and
 // then the engine's archive endpoint, which reads as root of the user
 // namespace, is used instead.
-func readableTree(dir, name string) bool {
+func ReadableTree(dir, name string) bool {
 	ok := true
 	err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(name)), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -61,9 +61,9 @@ func readableTree(dir, name string) bool {
 	return ok && err == nil
 }
 
-// writeTar writes dir/name as a tar stream whose entries are named name,
+// WriteTar writes dir/name as a tar stream whose entries are named name,
 // name/..., as the engine's archive endpoint names them.
-func writeTar(ctx context.Context, w io.Writer, dir, name string) error {
+func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
 	tw := tar.NewWriter(w)
 	var walk func(rel string) error
 	walk = func(rel string) error {

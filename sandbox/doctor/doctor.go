@@ -1,4 +1,7 @@
-package sandbox
+// Package doctor checks, without running an install, what one needs: the
+// user, user namespaces and subordinate ids, Podman and its rootless
+// setup, the sandbox image, the CA bundle and what earlier runs left.
+package doctor
 
 import (
 	"bufio"
@@ -13,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
@@ -26,10 +30,10 @@ type Check struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-// Doctor checks what a run needs, without running one: the user, the
+// Run checks what a run needs, without running one: the user, the
 // kernel's user namespaces, Podman and its rootless setup, the engine's
 // runtime, storage and cgroups, the sandbox image and the CA bundle.
-func Doctor(ctx context.Context, to engine.Remote) []Check {
+func Run(ctx context.Context, to engine.Remote) []Check {
 	var out []Check
 	add := func(c Check) { out = append(out, c) }
 	setup := "sudo images/host-setup.sh $USER (from a safe-install checkout)"
@@ -112,7 +116,7 @@ func engineChecks(ctx context.Context, to engine.Remote) []Check {
 	} else {
 		out = append(out, Check{Name: "limits", OK: true, Detail: "cgroup v1: Podman ignores --memory/--pids rootless; the run is bounded by rlimits (nproc, data, fsize, nofile), tmpfs sizes, the time limit and bounded copy-back"})
 	}
-	ref, spec, err := DefaultImage(ctx)
+	ref, spec, err := sandbox.DefaultImage(ctx)
 	if err != nil {
 		return append(out, Check{Name: "image", Fatal: true, Detail: err.Error(), Fix: "install node and npm on this machine"})
 	}
@@ -234,4 +238,21 @@ func hasRange(file, name, uid string) bool {
 		}
 	}
 	return false
+}
+
+// leftoverCheck is doctor's view of what earlier runs left.
+func leftoverCheck(ctx context.Context, eng sandbox.Reaper) Check {
+	left, err := sandbox.FindLeftovers(ctx, eng, sandbox.DefaultLimits(), false)
+	if err != nil {
+		return Check{Name: "leftovers", Detail: err.Error()}
+	}
+	if len(left) == 0 {
+		return Check{Name: "leftovers", OK: true, Detail: "no container or volume of an earlier run is left"}
+	}
+	var names []string
+	for _, l := range left {
+		names = append(names, fmt.Sprintf("%s %s (%s)", l.Kind, l.Name, l.Why))
+	}
+	return Check{Name: "leftovers", Detail: "earlier runs left " + strings.Join(names, ", "),
+		Fix: "safe-install clean (the next run removes them too)"}
 }

@@ -1,4 +1,4 @@
-package sandbox
+package install
 
 // ScriptPolicy is which dependencies may run install scripts, from the
 // project's own decisions (npm's allowScripts, pnpm's onlyBuiltDependencies

@@ -1,6 +1,9 @@
-package sandbox
+package install
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
@@ -155,3 +158,46 @@ const FetchConfigDir = "/run/safe-install"
 // ToolsDir holds, read-only, what safe-install gives the scripts
 // containers (netlog.js), in a volume of its own (never the fetch's).
 const ToolsDir = "/run/safe-install-tools"
+
+// ScriptRun is one lifecycle script npm announced.
+type ScriptRun struct {
+	Package string `json:"package"` // name@version
+	Event   string `json:"event"`   // preinstall, install, postinstall
+	// Command is the script npm announced under the header; "node-gyp
+	// rebuild" for the install npm adds to a package with a binding.gyp.
+	Command string `json:"command,omitempty"`
+	// DurationMS is how long it ran, from npm's own timing record (0 when
+	// there is none).
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Recorded says npm's own record (--timing) has it: a header alone can
+	// be printed by any script. The project's own scripts, which npm run
+	// announces, count as recorded.
+	Recorded bool `json:"recorded"`
+}
+
+// LastLines returns at most n trailing lines of s, leaving out npm's own
+// timing lines (--timing prints them last, where they would fill the tail
+// of a failed script's output).
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "npm timing ") })
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Plural counts a noun for a message: "1 package", "3 packages", "2 dependencies".
+func Plural(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// DecoyHome is the scripts container's home: a volume of this run holding
+// the decoy files (a tmpfs cannot be filled before the container starts).
+const DecoyHome = "/home/sandbox"

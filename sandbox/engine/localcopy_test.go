@@ -1,4 +1,4 @@
-package sandbox
+package engine
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
 
-// tarOf writes files (as writeProject) and returns writeTar's stream of
+// tarOf writes files (as testproject.Write) and returns WriteTar's stream of
 // their node_modules.
 func tarOf(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := writeTar(context.Background(), &buf, testproject.Write(t, files), "node_modules"); err != nil {
+	if err := WriteTar(context.Background(), &buf, testproject.Write(t, files), "node_modules"); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -75,7 +75,7 @@ func TestWriteTarPassesSpecialFilesToTheExtractor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := writeTar(context.Background(), &buf, dir, "node_modules"); err != nil {
+	if err := WriteTar(context.Background(), &buf, dir, "node_modules"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := archive.Extract(&buf, t.TempDir(), "node_modules", archive.DefaultLimits()); err == nil {
@@ -95,13 +95,13 @@ func TestReadableTree(t *testing.T) {
 	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !readableTree(dir, "node_modules") {
+	if !ReadableTree(dir, "node_modules") {
 		t.Error("a 0644 tree is not readable")
 	}
 	if err := os.Chmod(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if readableTree(dir, "node_modules") {
+	if ReadableTree(dir, "node_modules") {
 		t.Error("a file without read access for others passed")
 	}
 }

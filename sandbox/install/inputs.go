@@ -1,0 +1,59 @@
+package install
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// DirInputs lists the regular files of a local package directory. It
+// skips what no build needs and what may hold secrets or host state:
+// hidden directories (.git, .venv, .tox, a staging directory), node_modules,
+// __pycache__, virtual environments, secrets-by-convention (.env*, .npmrc,
+// .pypirc, .netrc) and symlinks.
+func DirInputs(project, dir string) ([]Input, error) {
+	var out []Input
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "__pycache__") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Lstat(filepath.Join(p, "pyvenv.cfg")); err == nil {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".env") || slices.Contains(secretFiles, d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(project, p)
+		out = append(out, Input{Name: filepath.ToSlash(rel), Source: p, Mode: inputMode(fi.Mode())})
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// secretFiles hold credentials by convention and are never copied in.
+var secretFiles = []string{".npmrc", ".pypirc", ".netrc", ".git-credentials"}
+
+// inputMode keeps only the executable bit of a copied-in file.
+func inputMode(m os.FileMode) int64 {
+	if m&0o111 != 0 {
+		return 0o755
+	}
+	return 0o644
+}
