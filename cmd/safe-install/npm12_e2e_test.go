@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 // hostNPMMajor is the major version of the npm on PATH, which the sandbox
@@ -65,7 +66,7 @@ func TestE2EScriptSemanticsPerNPMMajor(t *testing.T) {
 				}
 			}
 		}
-		if rep.ScriptsRan != recorded || !strings.Contains(r.stderr, fmt.Sprintf(" %s ran offline", plural(recorded, "install script"))) {
+		if rep.ScriptsRan != recorded || !strings.Contains(r.stderr, fmt.Sprintf(" %s ran offline", install.Plural(recorded, "install script"))) {
 			t.Errorf("the summary says %d ran, npm's record has %d:\n%s", rep.ScriptsRan, recorded, r.stderr)
 		}
 		return r, rep

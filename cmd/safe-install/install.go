@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// runInstall plans, prints the plan for --dry-run, or runs it.
+func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f runFlags) error {
+	lim, err := f.limits()
+	if err != nil {
+		return err
+	}
+	e.useConnection(f.Connection, f.Identity)
+	plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
+		AllowGit:        f.AllowGit,
+		AllowRegistries: f.AllowRegistry.Value(),
+		AllowScripts:    f.AllowScripts.Value(),
+		DenyScripts:     f.DenyScripts.Value(),
+		AllUnreviewed:   f.AllScripts,
+		MinReleaseAge:   f.MinReleaseAge,
+		NPMVersion:      npmVersion(c.Context, mgr),
+		AllowIndex:      f.AllowIndex,
+		AllowPth:        f.AllowPth.Value(),
+		AllowCommand:    f.AllowCommand.Value(),
+		Python:          f.Python,
+		Home:            e.home,
+		Env:             e.vars,
+		Warn:            func(msg string) { e.say("WARN %s", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	if f.DryRun {
+		return printDryRun(c, e, plan, f, lim)
+	}
+	if pol := plan.Policy; pol.Active {
+		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
+	}
+	connecting := time.Now()
+	eng, stop, err := engine.Connect(c.Context, e.remote(), log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, plan.Python, e.stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	engine := sandbox.Timing{Step: "engine", MS: start.Sub(connecting).Milliseconds()}
+	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr),
+		Quiet: f.Quiet, Strict: f.Strict}
+	res, err := sandbox.Run(c.Context, eng, plan, opts)
+	if res != nil && len(res.Kept) > 0 {
+		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
+		// tmpfs work volume while its holder container runs (seen here).
+		e.say("kept for inspection (later runs leave them; safe-install clean removes them): %s", strings.Join(res.Kept, " "))
+	}
+	rep := sandbox.NewReport(plan, lim, res, err, time.Since(start))
+	rep.Timings = append([]sandbox.Timing{engine}, rep.Timings...)
+	if rerr := writeReport(e, f, rep); rerr != nil && err == nil {
+		err = rerr
+	}
+	if res != nil {
+		for _, ref := range res.Refused {
+			e.say("refused in the fetch phase: %s %s%s: %s", ref.Method, ref.Host, ref.Path, ref.Reason)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	summarize(e, plan, res, time.Since(start))
+	return nil
+}
+
+// npmVersion is the host's npm version for an npm plan ("" otherwise, or
+// when it cannot be found: the image build names the problem then).
+func npmVersion(ctx context.Context, mgr install.Manager) string {
+	if mgr.Name() != "npm" {
+		return ""
+	}
+	v, _ := images.NPMVersion(ctx)
+	return v
+}
