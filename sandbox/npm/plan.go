@@ -22,14 +22,14 @@ func (Manager) Name() string { return "npm" }
 
 // npmInstallVerbs and npmCIVerbs are npm's own spellings and aliases.
 var (
-	npmInstallVerbs = set("install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall", "add")
-	npmCIVerbs      = set("ci", "clean-install", "ic", "install-clean", "isntall-clean")
+	npmInstallVerbs = []string{"install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall", "add"}
+	npmCIVerbs      = []string{"ci", "clean-install", "ic", "install-clean", "isntall-clean"}
 )
 
 // npmPassFlags are npm flags that only shape the result; anything else
 // (--prefix, --global, --script-shell, --registry, ...) is refused so that a
 // flag cannot undo the sandbox.
-var npmPassFlags = set(
+var npmPassFlags = []string{
 	"--save", "-S", "--no-save", "--save-dev", "-D", "--save-optional", "-O",
 	"--save-peer", "--save-exact", "-E", "--save-prod", "-P", "--save-bundle", "-B",
 	"--legacy-peer-deps", "--strict-peer-deps", "--no-audit", "--no-fund",
@@ -37,17 +37,9 @@ var npmPassFlags = set(
 	"--package-lock-only", "--ignore-scripts", "--foreground-scripts", "--force",
 	"--install-strategy=hoisted", "--install-strategy=nested", "--install-strategy=shallow",
 	"--install-links", "--no-optional",
-)
+}
 
 var npmPassFlagPrefixes = []string{"--omit=", "--include=", "--save-prefix=", "--tag=", "--cpu=", "--os=", "--libc="}
-
-func set(xs ...string) map[string]bool {
-	m := make(map[string]bool, len(xs))
-	for _, x := range xs {
-		m[x] = true
-	}
-	return m
-}
 
 // BaselineFile is where, below WorkDir, the fetch lists node_modules as
 // npm left it (tree.ListScript's .list and .sums).
@@ -88,8 +80,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		return nil, fmt.Errorf("%w: give an npm command, e.g. `safe-install npm ci`", install.ErrUnsupported)
 	}
 	verb := args[0]
-	ci := npmCIVerbs[verb]
-	if !ci && !npmInstallVerbs[verb] {
+	ci := slices.Contains(npmCIVerbs, verb)
+	if !ci && !slices.Contains(npmInstallVerbs, verb) {
 		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps npm ci and npm install)", install.ErrUnsupported, verb)
 	}
 	var flags, specs []string
@@ -100,7 +92,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			ignoreScripts = true
 		case a == "--foreground-scripts":
 			// The scripts phase always runs in the foreground.
-		case npmPassFlags[a] || hasAnyPrefix(a, npmPassFlagPrefixes):
+		case slices.Contains(npmPassFlags, a) || hasAnyPrefix(a, npmPassFlagPrefixes):
 			flags = append(flags, a)
 		case strings.HasPrefix(a, "-"):
 			return nil, fmt.Errorf("%w: npm flag %q is not passed into the sandbox; the flags that are: see `safe-install npm --help`", install.ErrPolicy, a)

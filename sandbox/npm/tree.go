@@ -354,7 +354,7 @@ func (b npmBins) warnings() []string {
 		if len(who) > 1 {
 			out = append(out, fmt.Sprintf("the bin %s is declared by %s; npm links one of them", link, strings.Join(who, " and ")))
 		}
-		if shadowedBins[path.Base(link)] {
+		if slices.Contains(shadowedBins, path.Base(link)) {
 			out = append(out, fmt.Sprintf("a bin shadows a common command: %s (from %s)", link, strings.Join(who, ", ")))
 		}
 	}
@@ -363,7 +363,7 @@ func (b npmBins) warnings() []string {
 
 // shadowedBins are commands a bin of the same name would hijack when a
 // project script calls them.
-var shadowedBins = set("node", "npm", "npx", "git", "sh", "bash", "sudo", "python", "python3", "pip", "pip3", "curl", "ssh")
+var shadowedBins = []string{"node", "npm", "npx", "git", "sh", "bash", "sudo", "python", "python3", "pip", "pip3", "curl", "ssh"}
 
 // scriptDirs are the package directories whose install scripts run, from a
 // lockfile (v2+) and the policy; ok is false when the lockfile cannot say.
