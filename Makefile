@@ -94,7 +94,8 @@ podman5-e2e:
 		SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(CURDIR)/bin/e2e.test -test.count=1 -test.timeout 30m -test.run '$(P5_TESTS)' -test.v
 
 # The red-team corpus: every end-to-end test that plays a case of
-# shared/THREATS.md, its positive controls, and the results table.
+# cmd/safe-install/testdata/corpus/README.md, its positive controls, and
+# the results table.
 redteam: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \

@@ -10,9 +10,10 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
-// diskGuard bounds what one phase writes to the engine's disk (THREATS
-// RT-52). Rootless Podman on cgroup v1 has no storage quota for volumes,
-// so a script could fill the disk through the work volume or its home;
+// diskGuard bounds what one phase writes to the engine's disk (corpus case
+// RT-52, cmd/safe-install/testdata/corpus/README.md). Rootless Podman on
+// cgroup v1 has no storage quota for volumes, so a script could fill the
+// disk through the work volume or its home;
 // the guard watches the filesystem's free bytes and inodes and kills the
 // phase's container once either has dropped by more than the limit since
 // the phase began. The count is the whole filesystem's: other writers on

@@ -43,7 +43,7 @@ func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Steps and lines name packages, paths and output: escaped, once,
-	// here, whatever the caller passed (DESIGN invariant 11).
+	// here, whatever the caller passed (invariant 11).
 	s.cur, s.start, s.bytes = escape.Line(fmt.Sprintf(format, args...)), time.Now(), n
 	if s.quiet {
 		return

@@ -14,7 +14,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
-// Labels every container and volume of a run carries (DESIGN invariant 13:
+// Labels every container and volume of a run carries (invariant 13:
 // nothing outlives a run): which run, which client made it, and when. A
 // killed run cannot remove its own objects; the next run, `safe-install
 // clean` and doctor find them by these.

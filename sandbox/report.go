@@ -53,7 +53,7 @@ type Report struct {
 	// then the run's own, which DurationMS covers).
 	Timings []Timing `json:"timings"`
 	// PeakRSSKiB is safe-install's own peak memory (VmHWM) when the report
-	// was made, at the end of the run: DESIGN invariant 12 bounds it.
+	// was made, at the end of the run: invariant 12 bounds it.
 	PeakRSSKiB int64 `json:"peak_rss_kib"`
 }
 

@@ -157,7 +157,7 @@ type runner struct {
 
 func (r *runner) progress(format string, args ...any) { r.steps.Note(format, args...) }
 
-// run is one install, step by step (DESIGN: the flow of one run).
+// run is one install, step by step (the README's "How a run goes").
 func (r *runner) run(ctx context.Context) error {
 	if err := r.prepare(ctx); err != nil {
 		return err

@@ -29,7 +29,7 @@ import (
 
 // These tests drive sandbox.Run against the recording fake engine, with
 // npm's and pip's real plans and sessions: what must hold whichever step
-// fails (DESIGN invariant 8) and whatever the scripts write (invariant 9),
+// fails (invariant 8) and whatever the scripts write (invariant 9),
 // without Podman. The containers' commands do not run: each container
 // does what its behavior below does to its files, as npm or pip would.
 

@@ -86,7 +86,7 @@ func cacheName(manager, idmap string) string {
 	return "safe-install-cache-" + manager + "-" + hex.EncodeToString(h[:4])
 }
 
-// hardened is the part every sandbox container shares (DESIGN invariants
+// hardened is the part every sandbox container shares (invariants
 // 1, 4, 5, 6): named volumes only, a fixed environment, every capability
 // dropped, no-new-privileges, our seccomp profile, an unprivileged user, a
 // read-only root, tmpfs

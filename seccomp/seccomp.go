@@ -51,7 +51,8 @@ const netlinkRoute = 0
 // syscalls, and hold clone, socket and personality to safe arguments.
 //
 // Both phases get the same rules today: the fetch phase runs no package code
-// for npm, but runs sdist metadata hooks for pip (THREATS F2), so it is held
+// for npm, but runs sdist metadata hooks for pip (corpus case F2,
+// cmd/safe-install/testdata/corpus/README.md), so it is held
 // to the same allowlist; only its network differs, and that is not seccomp's
 // job. The function takes the phase so the two can diverge.
 func Profile(phase Phase) *specs.LinuxSeccomp {

@@ -95,7 +95,7 @@ func TestE2EAttackNpmrcPlantedForProjectScripts(t *testing.T) {
 // A3: the same output file as a FIFO: the hash container's `> file` blocks
 // until a reader comes, which never happens, and nothing bounds that
 // container's run (phase() and its --timeout are not used for it), so
-// safe-install waits forever (DESIGN invariant 6: wall time is bounded).
+// safe-install waits forever (invariant 6: wall time is bounded).
 func TestE2EAttackFIFOHangsTheHashContainer(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"ATK-3 fifo-hang", "npm: the mid-phase listing's output is a FIFO: the hash container blocks forever", "SHOULD: wall-time limit (exit 12) or a refusal"})

@@ -18,7 +18,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 )
 
-// maxPeakKiB is DESIGN invariant 12's bound on safe-install's own memory.
+// maxPeakKiB is invariant 12's bound on safe-install's own memory.
 const maxPeakKiB = 100 << 10
 
 // checkPeakRSS reads the peak RSS of a finished safe-install from the

@@ -79,10 +79,10 @@ func lastLinesOf(s string, n int) string {
 // hasCanary is assertNoCanary's mirror, for the positive controls.
 func (w *world) hasCanary(data []byte) bool { return len(w.canariesIn(data)) > 0 }
 
-// The positive controls of THREATS.md's harness: the corpus's stealers,
-// installed the plain way (in a throwaway network namespace), do steal and
-// persist. Without this, a stealer that silently broke would pass every
-// safe-install test above.
+// The positive controls of the corpus (testdata/corpus/README.md): its
+// stealers, installed the plain way (in a throwaway network namespace), do
+// steal and persist. Without this, a stealer that silently broke would pass
+// every safe-install test above.
 func TestE2EPositiveControls(t *testing.T) {
 	t.Parallel()
 	t.Run("npm stealer", func(t *testing.T) {

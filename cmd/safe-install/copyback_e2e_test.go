@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// The copy-back rule (DESIGN invariant 7, issue 15): after the scripts,
+// The copy-back rule (invariant 7, issue 15): after the scripts,
 // every entry of the returned tree is identical to what the fetch made, or
 // inside the own directory of a package that ran a script, or a .bin link
 // that the pre-script manifests declare, or a named entry outside every

@@ -9,7 +9,7 @@ import (
 
 // --dry-run prints the plan, which names the files of a file: dependency
 // (package code): a C1 control or a bidi override in such a name reaches
-// the terminal only escaped (DESIGN invariant 11), as in the --json report.
+// the terminal only escaped (invariant 11), as in the --json report.
 func TestDryRunEscapesNames(t *testing.T) {
 	dir := project(t, map[string]string{"package.json": `{"dependencies": {"v": "file:vendored"}}`})
 	if err := os.MkdirAll(filepath.Join(dir, "vendored"), 0o755); err != nil {

@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// THREATS F8: a project .npmrc that points the registry at a listener and
-// asks for ${NPM_TOKEN} there is refused before anything runs, and the
-// listener never sees the token.
+// Corpus case F8 (testdata/corpus/README.md): a project .npmrc that points
+// the registry at a listener and asks for ${NPM_TOKEN} there is refused
+// before anything runs, and the listener never sees the token.
 func TestE2EProjectRegistryRefused(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"F8", "project .npmrc adds a registry with a token", "plan: registry allowlist (exit 14)"})

@@ -34,7 +34,7 @@ func (e *env) useConnection(connection, identity string) {
 }
 
 // say prints one line to stderr, escaped: the lines name packages, paths
-// and requests that came from the sandbox (DESIGN invariant 11).
+// and requests that came from the sandbox (invariant 11).
 func (e *env) say(format string, args ...any) {
 	fmt.Fprintf(e.stderr, "safe-install: %s\n", escape.Text(fmt.Sprintf(format, args...)))
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // corpusCase ties an end-to-end test to the red-team corpus of
-// ../shared/THREATS.md: the cases it plays, their class, and the layer of
-// safe-install that must stop them ("benign" cases must just work).
+// testdata/corpus/README.md: the cases it plays, their class, and the layer
+// of safe-install that must stop them ("benign" cases must just work).
 type corpusCase struct {
 	ID, Class, Layer string
 }
@@ -64,7 +64,7 @@ func printCorpusTable(w io.Writer) {
 	}
 	rows := append([]corpusRow(nil), corpusTable.rows...)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
-	fmt.Fprintln(w, "\nred-team corpus results (cases from shared/THREATS.md):")
+	fmt.Fprintln(w, "\nred-team corpus results (cases from testdata/corpus/README.md):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "case\tclass\tstopped by\tresult\tseconds\ttest")
 	failed := 0

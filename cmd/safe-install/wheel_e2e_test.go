@@ -12,7 +12,7 @@ import (
 // wheelCase is a corpus sdist whose wheel does its harm through what pip
 // installs, later, on the host: nothing of it runs at install time, so the
 // sandbox alone cannot stop it; the wheel vetting must (issue 15, class 6;
-// DESIGN invariant 7: members are read as Python reads them, whatever
+// invariant 7: members are read as Python reads them, whatever
 // lands in the scripts directory is a command, nothing overwrites a file
 // another distribution owns).
 type wheelCase struct {

@@ -80,7 +80,7 @@ type extractor struct {
 
 // Extract reads a tar stream whose entries must all lie below root (for
 // example "node_modules") and writes them below dest, which must be an
-// empty directory. Entries are checked one by one (DESIGN invariant 7):
+// empty directory. Entries are checked one by one (invariant 7):
 // relative names without "..", without control characters, bidi overrides
 // or invalid UTF-8 (escape.Problem; symlink targets too), only regular
 // files, directories, symlinks that resolve inside root and hard links to

@@ -118,8 +118,10 @@ func hostTree(t *testing.T) (home, dest string) {
 	return home, dest
 }
 
-// hostile are crafted archives the extractor must refuse (THREATS RT-10,
-// RT-12, RT-13, RT-15, RT-52, form ii); they also seed the fuzz corpus.
+// hostile are crafted archives the extractor must refuse (corpus cases
+// RT-10, RT-12, RT-13, RT-15, RT-52 of
+// cmd/safe-install/testdata/corpus/README.md, as crafted tar streams);
+// they also seed the fuzz corpus.
 var hostile = []struct {
 	name    string
 	entries []entry

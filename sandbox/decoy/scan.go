@@ -15,7 +15,7 @@ import (
 	"syscall"
 )
 
-// The decoy scan's bounds (DESIGN invariant 12): a staged file may be as
+// The decoy scan's bounds (invariant 12): a staged file may be as
 // large as the copy-back limit (1 GiB), a wheel may hold any number of
 // members; safe-install's memory may not grow with either.
 const (

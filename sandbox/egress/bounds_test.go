@@ -15,7 +15,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/internal/footprint"
 )
 
-// Hostile input for the egress proxy and the relay mux (DESIGN invariant
+// Hostile input for the egress proxy and the relay mux (invariant
 // 12), with the memory it costs measured in a process of its own
 // (footprint).
 

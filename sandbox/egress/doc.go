@@ -3,5 +3,5 @@
 // their credentials there, and the relay that carries the fetch
 // container's connections to it over the container's own stdin and
 // stdout (the container has no network). Every reader of what the
-// container sends is bounded (DESIGN invariant 12).
+// container sends is bounded (invariant 12).
 package egress

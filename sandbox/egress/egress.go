@@ -46,7 +46,7 @@ const (
 
 // Egress is the fetch phase's only way out: an HTTP proxy on the host that
 // forwards GET and HEAD to the allow-listed registries and refuses all else
-// (DESIGN invariants 3 and 4). HTTPS is terminated with a per-run CA that
+// (invariants 3 and 4). HTTPS is terminated with a per-run CA that
 // only the fetch container trusts, so methods can be checked and
 // credentials added here; the upstream connection uses the host's own TLS
 // trust. The container itself has no network: it reaches the proxy through

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// The bounds on one connection from the sandbox to the egress proxy (DESIGN
-// invariant 12). In the pip fetch, build hooks are the client, so a
+// The bounds on one connection from the sandbox to the egress proxy
+// (invariant 12). In the pip fetch, build hooks are the client, so a
 // connection's bytes and its pace are the sandbox's to choose. Each bound is
 // far above what npm or pip needs and far below what would hurt the host;
 // exceeding one ends that connection and records a Refusal that names it.

@@ -41,7 +41,7 @@ const (
 	frameHead  = 9
 )
 
-// The relay mux's bounds (DESIGN invariant 12). The fetch container's
+// The relay mux's bounds (invariant 12). The fetch container's
 // stdout is the sandbox's: in the pip fetch, build hooks run beside
 // relay.js as the same user and can write frames of their own into it
 // (/proc/1/fd/1 opens: the pipe; corpus case relay-hijack), so no frame is

@@ -59,7 +59,7 @@ type Files interface {
 	Stage(ctx context.Context, name string) (string, error)
 }
 
-// Rule is the copy-back rule of one phase (DESIGN invariant 7).
+// Rule is the copy-back rule of one phase (invariant 7).
 type Rule interface {
 	// Check judges one entry of what came back; "" accepts it.
 	Check(name string, e tree.Entry) string

@@ -79,7 +79,8 @@ type npmLockPackage struct {
 
 // remoteSpec says whether an npm spec fetches from git or an arbitrary URL
 // rather than a registry. Git dependencies run `prepare` while packing
-// (THREATS F1); URLs bypass the registry allowlist.
+// (corpus case F1, cmd/safe-install/testdata/corpus/README.md); URLs
+// bypass the registry allowlist.
 func remoteSpec(spec string) bool {
 	s := spec
 	if i := strings.Index(s, "@npm:"); i >= 0 {
@@ -141,7 +142,7 @@ func mustParse(raw string) *url.URL {
 }
 
 // checkProjectRegistries refuses registries that only the project's .npmrc
-// names: a pull request can change that file (THREATS F8).
+// names: a pull request can change that file (corpus F8).
 func checkProjectRegistries(projectOnly map[string]string, allowed []string) error {
 	for _, u := range slices.Sorted(maps.Keys(projectOnly)) {
 		ok := false

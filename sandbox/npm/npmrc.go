@@ -15,7 +15,8 @@ const defaultRegistry = "https://registry.npmjs.org/"
 
 // npmrcDropped are keys that run code, move files, or point npm at other
 // config. A project .npmrc is attacker-controllable through a pull request
-// (THREATS F8), and the sandbox sets its own values for the rest.
+// (corpus case F8, cmd/safe-install/testdata/corpus/README.md), and the
+// sandbox sets its own values for the rest.
 var npmrcDropped = map[string]string{
 	"script-shell":          "chooses the shell that runs scripts",
 	"shell":                 "chooses a shell npm runs",

@@ -28,7 +28,8 @@ func (npmOutput) Failure(log string) (string, string)    { return npmFailure(log
 
 // Label lists a run by its event, and npm's implicit node-gyp rebuild by
 // its command too: npm adds it for a binding.gyp, and gyp runs the
-// commands that file names (THREATS RT-62).
+// commands that file names (corpus case RT-62,
+// cmd/safe-install/testdata/corpus/README.md).
 func (npmOutput) Label(s install.ScriptRun) string {
 	if s.Command == "node-gyp rebuild" {
 		return s.Event + " (node-gyp rebuild)"

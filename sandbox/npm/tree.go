@@ -13,7 +13,7 @@ import (
 )
 
 // npmTree holds a node_modules tree that a script phase returned to the
-// copy-back rule (DESIGN invariant 7). Every entry, of every kind, is one
+// copy-back rule (invariant 7). Every entry, of every kind, is one
 // of:
 //
 //   - identical to the tree before the phase (kind, executable bit, content
@@ -26,7 +26,8 @@ import (
 //     derives .bin from the manifests before any script ran, so a script
 //     that rewrites its own package.json cannot claim a bin;
 //   - a new entry outside every package (a hidden directory of
-//     node_modules, like Prisma's .prisma), allowed and named (THREATS B11);
+//     node_modules, like Prisma's .prisma), allowed and named (corpus case B11,
+//     cmd/safe-install/testdata/corpus/README.md);
 //
 // and a directory (or file, or link) where Node looks for a package
 // (node_modules/<name>, node_modules/@scope/<name>, at any depth) must be
@@ -251,7 +252,7 @@ func (v *npmTree) Culprits() string { return v.culprits }
 
 // Warnings name, per hidden directory of node_modules, what scripts wrote
 // outside every package: allowed (Prisma generates its client there), but
-// the user is told (THREATS B11).
+// the user is told (corpus B11).
 func (v *npmTree) Warnings() []string {
 	var out []string
 	counts := v.outside()

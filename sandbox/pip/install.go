@@ -74,7 +74,7 @@ func (pi *pipInstall) install(ctx context.Context, staging string, say install.S
 }
 
 // vet inspects every wheel in dir on its own, then all of them together
-// against the environment they go into (DESIGN invariant 7: members are
+// against the environment they go into (invariant 7: members are
 // read as Python reads them, whatever lands in the scripts directory is a
 // command, nothing overwrites a file another distribution owns), then
 // their commands against the tools they would shadow (pipcommands.go). It

@@ -1,7 +1,7 @@
 // Package footprint measures what a test scenario costs a process: each
 // scenario runs in a test process of its own, which reports its peak RSS
 // (VmHWM) and the bytes it allocated. The bounds tests of the egress proxy,
-// the relay and the decoy scan use it (DESIGN invariant 12).
+// the relay and the decoy scan use it (invariant 12).
 package footprint
 
 import (

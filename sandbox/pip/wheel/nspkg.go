@@ -13,7 +13,8 @@ import (
 	"syscall"
 )
 
-// The namespace rule (THREATS B10, red team ATK-5). setuptools' line in a
+// The namespace rule (corpus cases B10 and ATK-5,
+// cmd/safe-install/testdata/corpus/README.md). setuptools' line in a
 // *-nspkg.pth for the package a.b runs at every interpreter start
 //
 //	importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec('a.b', [<sitedir>/a]))

@@ -66,13 +66,14 @@ func readPth(f *zip.File, dist, site string) (p Pth, pathLine string, err error)
 var nspkgName = regexp.MustCompile(`sys\.modules\.setdefault\('([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)', types\.ModuleType\(`)
 
 // namespacePth recognises a *-nspkg.pth that setuptools writes for
-// namespace_packages (THREATS B10): every line must be exactly setuptools'
-// template for the package it names, so nothing else can ride along. The
-// template is the one of setuptools 65 and 66 (setuptools/namespaces.py),
-// checked against lines that setuptools generated. It returns the packages
-// the lines declare, or nil. The template is code all the same: Env.Check
-// refuses it for a name under which site-packages holds an extension
-// module (nspkg.go).
+// namespace_packages (corpus case B10,
+// cmd/safe-install/testdata/corpus/README.md): every line must be exactly
+// setuptools' template for the package it names, so nothing else can ride
+// along. The template is the one of setuptools 65 and 66
+// (setuptools/namespaces.py), checked against lines that setuptools
+// generated. It returns the packages the lines declare, or nil. The
+// template is code all the same: Env.Check refuses it for a name under
+// which site-packages holds an extension module (nspkg.go).
 func namespacePth(body []byte) []string {
 	var pkgs []string
 	for _, l := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
