@@ -91,13 +91,12 @@ func (c *Container) resolve(p string) (*FS, string) {
 	bestLen := 0
 	for _, m := range c.Spec.Volumes {
 		if r, ok := within(p, m.Dest); ok && len(m.Dest) > bestLen {
-			c.eng.mu.Lock()
-			v := c.eng.volumes[m.Name]
-			c.eng.mu.Unlock()
 			f := newFS() // removed under a killed container: its writes go nowhere
-			if v != nil {
-				f = v.fs
+			c.eng.mu.Lock()
+			if v := c.eng.volumes[m.Name]; v != nil {
+				f = v.fs // unmountMemory replaces it under the same lock
 			}
+			c.eng.mu.Unlock()
 			best, rel, bestLen = f, r, len(m.Dest)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // File is one entry of an in-memory tree.
@@ -23,12 +24,21 @@ type File struct {
 // FS is an in-memory tree: a volume, a tmpfs, or a container's own root.
 // Paths are slash-separated and relative ("node_modules/a/index.js"); ""
 // is the top.
-type FS struct{ files map[string]*File }
+//
+// A container's behavior runs in a goroutine of its own while the run
+// under test copies in and out of the same volumes: every method that
+// is not a helper of another takes mu.
+type FS struct {
+	mu    sync.Mutex
+	files map[string]*File
+}
 
 func newFS() *FS { return &FS{files: map[string]*File{"": {Mode: fs.ModeDir | 0o755}}} }
 
 // Files lists every path below the top, sorted.
 func (f *FS) Files() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []string
 	for p := range f.files {
 		if p != "" {
@@ -40,7 +50,11 @@ func (f *FS) Files() []string {
 }
 
 // Get returns the entry at p, or nil.
-func (f *FS) Get(p string) *File { return f.files[clean(p)] }
+func (f *FS) Get(p string) *File {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.files[clean(p)]
+}
 
 func clean(p string) string {
 	p = path.Clean("/" + p)
@@ -57,16 +71,28 @@ func (f *FS) mkdirAll(p string) {
 }
 
 func (f *FS) put(p string, e *File) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.putLocked(p, e)
+}
+
+func (f *FS) putLocked(p string, e *File) {
 	p = clean(p)
 	f.mkdirAll(path.Dir(p))
 	if old, ok := f.files[p]; ok && old.Mode.IsDir() && e.Mode.IsDir() {
 		return
 	}
-	f.remove(p)
+	f.removeLocked(p)
 	f.files[p] = e
 }
 
 func (f *FS) remove(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removeLocked(p)
+}
+
+func (f *FS) removeLocked(p string) {
 	p = clean(p)
 	for q := range f.files {
 		if q == p || strings.HasPrefix(q, p+"/") {
@@ -80,6 +106,8 @@ func (f *FS) remove(p string) {
 
 // extract writes a tar stream below dir, as the engine's copy-in does.
 func (f *FS) extract(dir string, r io.Reader) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -92,15 +120,15 @@ func (f *FS) extract(dir string, r io.Reader) error {
 		p := path.Join(dir, hdr.Name)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			f.put(p, &File{Mode: fs.ModeDir | fs.FileMode(hdr.Mode).Perm()})
+			f.putLocked(p, &File{Mode: fs.ModeDir | fs.FileMode(hdr.Mode).Perm()})
 		case tar.TypeReg:
 			data, err := io.ReadAll(tr)
 			if err != nil {
 				return err
 			}
-			f.put(p, &File{Mode: fs.FileMode(hdr.Mode).Perm(), Data: data})
+			f.putLocked(p, &File{Mode: fs.FileMode(hdr.Mode).Perm(), Data: data})
 		case tar.TypeSymlink:
-			f.put(p, &File{Mode: fs.ModeSymlink | 0o777, Target: hdr.Linkname})
+			f.putLocked(p, &File{Mode: fs.ModeSymlink | 0o777, Target: hdr.Linkname})
 		default:
 			return fmt.Errorf("enginetest: copy-in of %s: tar type %c", hdr.Name, hdr.Typeflag)
 		}
@@ -110,6 +138,8 @@ func (f *FS) extract(dir string, r io.Reader) error {
 // archive writes p and what is below it as the engine's archive endpoint
 // does: entries named from p's base name.
 func (f *FS) archive(p string, w io.Writer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	p = clean(p)
 	if _, ok := f.files[p]; !ok {
 		return fmt.Errorf("%s: %w", p, fs.ErrNotExist)
@@ -157,6 +187,8 @@ func (f *FS) below(p string) []string {
 // "$1", relative to the working directory, here "."): find's records and
 // sha256sum's, leaving out the listing's own two files.
 func (f *FS) listing(dir string, skip ...string) (list, sums []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var l, s bytes.Buffer
 	dir = clean(dir)
 	for _, q := range append([]string{dir}, f.below(dir)...) {
