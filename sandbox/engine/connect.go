@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,9 +65,14 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 }
 
 // serviceIdle is how long a private service waits for a request before it
-// ends: far longer than any pause between a run's calls, short enough that
-// a killed run's service does not linger.
-const serviceIdle = 60 * time.Second
+// ends: short enough that a killed run's service does not linger. A live
+// run can pause longer than that between calls (an image build is host-side
+// work: mmdebstrap took 92 s, and the import then found no socket), so
+// the run pings it every keepAliveEvery while it lives.
+const (
+	serviceIdle    = 60 * time.Second
+	keepAliveEvery = serviceIdle / 4
+)
 
 // startService runs `podman system service` on a socket in a private
 // directory and connects to it.
@@ -91,7 +97,9 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("%w: starting podman system service: %w", ErrUnavailable, err)
 	}
+	alive := make(chan struct{})
 	stop := func() {
+		close(alive)
 		// TERM lets podman end the process it re-executed; KILL the
 		// whole group if it has not gone in a few seconds.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -110,6 +118,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	for {
 		conn, err := bindings.NewConnection(ctx, sock)
 		if err == nil {
+			go keepAlive(conn, alive, log)
 			return &Podman{conn: conn, host: "local", local: true}, stop, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -118,5 +127,31 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 			return nil, nil, fmt.Errorf("%w: podman system service did not answer: %w\n%s", ErrUnavailable, errors.Join(err, ctx.Err()), logs)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// keepAlive pings the service until done is closed: each request restarts
+// its idle timer, and a killed client stops pinging.
+func keepAlive(conn context.Context, done <-chan struct{}, log *zap.Logger) {
+	client, err := bindings.GetClient(conn)
+	if err != nil {
+		return
+	}
+	tick := time.NewTicker(keepAliveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(conn, keepAliveEvery)
+			resp, err := client.DoRequest(ctx, nil, http.MethodGet, "/_ping", nil, nil)
+			if err == nil {
+				resp.Body.Close()
+			} else {
+				log.Debug("ping of the private Podman service", zap.Error(err))
+			}
+			cancel()
+		}
 	}
 }
