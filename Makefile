@@ -61,10 +61,14 @@ fuzz:
 
 # The e2e tests drive bin/safe-install against the rootless user's Podman;
 # as root, first provision the remote engine (sshd + a second user's Podman).
+# E2E_ONLY_PODMAN5: tests that need the engine .ci/podman5.sh runs (it can
+# restart it with other subordinate ids), left out here by name rather
+# than skipped; make test-podman5 runs them.
+E2E_ONLY_PODMAN5 := ^TestE2EEngineRestartWithOtherSubIDs$$
 test-e2e: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -p 1 -timeout 60m -run 'E2E' -v ./cmd/... ./sandbox/...
+		-count=1 -p 1 -timeout 60m -run 'E2E' -skip '$(E2E_ONLY_PODMAN5)' -v ./cmd/... ./sandbox/...
 
 # The core end-to-end set, for the CI legs on other toolchains (issue 16):
 # script semantics, native addon, script policy, tamper refusal, the
@@ -99,7 +103,7 @@ podman5-e2e:
 redteam: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
-		-count=1 -p 1 -timeout 60m -run 'E2E' ./cmd/safe-install/
+		-count=1 -p 1 -timeout 60m -run 'E2E' -skip '$(E2E_ONLY_PODMAN5)' ./cmd/safe-install/
 
 # Paired, interleaved runs of plain npm and safe-install npm: warm and cold
 # npm ci, npm install of one package into an existing tree, and pip install of
