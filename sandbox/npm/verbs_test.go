@@ -170,7 +170,7 @@ func (f fakeFiles) Read(_ context.Context, path string, max int64) ([]byte, erro
 	return []byte(data), nil
 }
 func (fakeFiles) Walk(context.Context, string, int64, func(string, []byte) error) error { return nil }
-func (fakeFiles) Stage(context.Context, string) (string, error)                       { return "", nil }
+func (fakeFiles) Stage(context.Context, string) (string, error)                         { return "", nil }
 
 // npm rebuild's scripts are those the copied-in tree's record declares,
 // of the packages named, at the tree's own locations: what the copy-back
