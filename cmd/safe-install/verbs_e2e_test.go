@@ -46,13 +46,21 @@ func TestE2ENPMUpdate(t *testing.T) {
 }
 
 // npm uninstall (and its alias rm) removes the package, its .bin link and
-// its entries in package.json and the lockfile; the rest stays.
+// its entries in package.json and the lockfile; the rest stays, with what
+// the project's own postinstall made of it (patch-package's patch: plain
+// npm leaves the tree in place, the sandbox builds it anew and so runs
+// the project's scripts again).
 func TestE2ENPMUninstall(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"B17", "benign: every reifying npm command (uninstall)", "works"})
 	w := newWorld(t)
 	w.project("writes-own-file", "has-bin", "victim")
+	w.rootScripts(map[string]string{"postinstall": `node -e "try { require('fs').appendFileSync('node_modules/victim/index.js', '// patched\n') } catch (e) {}"`})
 	w.succeeds("npm", "install")
+	patched := func() int { return strings.Count(w.read("node_modules/victim/index.js"), "// patched") }
+	if patched() != 1 {
+		t.Fatalf("the project's postinstall patched victim %d times at the install", patched())
+	}
 	if _, err := os.Lstat(filepath.Join(w.proj, "node_modules/.bin/has-bin")); err != nil {
 		t.Fatalf("has-bin's link: %v", err)
 	}
@@ -67,6 +75,9 @@ func TestE2ENPMUninstall(t *testing.T) {
 	}
 	if w.read("node_modules/writes-own-file/generated.txt") != "made by postinstall\n" {
 		t.Error("writes-own-file's build output is gone")
+	}
+	if patched() != 1 {
+		t.Errorf("after npm uninstall victim carries the project's patch %d times, want once, as before", patched())
 	}
 	w.succeeds("npm", "rm", "victim")
 	if _, err := os.Lstat(filepath.Join(w.proj, "node_modules/victim")); err == nil {

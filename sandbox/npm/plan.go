@@ -265,7 +265,13 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			Env:     scriptsEnv(),
 		}
 	}
-	if !ignoreScripts && v.rootScripts && (!v.rebuild || len(specs) == 0) {
+	// The project's own lifecycle scripts run after the dependencies'.
+	// npm install and ci run them; npm update, uninstall, dedupe and prune
+	// do not, but they change a tree in place, and the sandbox builds that
+	// tree anew: what the project's postinstall made of it (patch-package's
+	// patches) would be lost, so they run here too. npm rebuild runs them
+	// when no package is named.
+	if !ignoreScripts && (!v.rebuild || len(specs) == 0) {
 		var events []string
 		for _, e := range rootEvents {
 			if manifest.Scripts[e] != "" && (!v.rebuild || slices.Contains(rebuildRootEvents, e)) {

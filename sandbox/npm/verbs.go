@@ -24,10 +24,6 @@ type verb struct {
 	// rebuild runs scripts only, offline, against the project's
 	// installed node_modules, which is copied in.
 	rebuild bool
-	// rootScripts: npm runs the project's own lifecycle scripts after
-	// the dependencies' (install and ci do; update, uninstall, dedupe,
-	// prune do not).
-	rootScripts bool
 	// test runs `npm test` on the host after delivery, as npm
 	// install-test does.
 	test bool
@@ -40,16 +36,16 @@ var npmVerbs = []struct {
 	verb  verb
 }{
 	{[]string{"install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall", "add"},
-		verb{fetch: "install", specs: true, rootScripts: true}},
+		verb{fetch: "install", specs: true}},
 	{[]string{"ci", "clean-install", "ic", "install-clean", "isntall-clean"},
-		verb{fetch: "ci", ci: true, rootScripts: true}},
-	{[]string{"install-test", "it"}, verb{fetch: "install", specs: true, rootScripts: true, test: true}},
-	{[]string{"install-ci-test", "cit", "clean-install-test", "sit"}, verb{fetch: "ci", ci: true, rootScripts: true, test: true}},
+		verb{fetch: "ci", ci: true}},
+	{[]string{"install-test", "it"}, verb{fetch: "install", specs: true, test: true}},
+	{[]string{"install-ci-test", "cit", "clean-install-test", "sit"}, verb{fetch: "ci", ci: true, test: true}},
 	{[]string{"update", "u", "up", "upgrade", "udpate"}, verb{fetch: "update", specs: true}},
 	{[]string{"uninstall", "unlink", "remove", "rm", "r", "un"}, verb{fetch: "uninstall", specs: true, needSpecs: true}},
 	{[]string{"dedupe", "ddp"}, verb{fetch: "dedupe"}},
 	{[]string{"prune"}, verb{fetch: "prune"}},
-	{[]string{"rebuild", "rb"}, verb{specs: true, rebuild: true, rootScripts: true}},
+	{[]string{"rebuild", "rb"}, verb{specs: true, rebuild: true}},
 }
 
 // lookupVerb finds the command an npm verb names.
