@@ -48,6 +48,13 @@ func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
 	if !in.ModTime.IsZero() {
 		hdr.ModTime, hdr.AccessTime, hdr.Format = in.ModTime, in.ModTime, tar.FormatPAX
 	}
+	if in.Link != "" {
+		// A link is copied as a link, never followed: inside the
+		// container it can only point into the container, and what comes
+		// back passes the extractor's link checks like any other.
+		hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, in.Link, 0o777
+		return tw.WriteHeader(hdr)
+	}
 	if in.Source == "" {
 		hdr.Size = int64(len(in.Data))
 		if err := tw.WriteHeader(hdr); err != nil {

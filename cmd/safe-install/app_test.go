@@ -169,3 +169,20 @@ func TestFlagsBeforeTheCommand(t *testing.T) {
 		t.Errorf("-q before npm refused (exit %d): %s", code, stderr)
 	}
 }
+
+// npm install-test's npm test runs on the host after the install, and its
+// exit code is safe-install's.
+func TestHostAfterExitCodePassesThrough(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr, dir: t.TempDir(), vars: map[string]string{"PATH": os.Getenv("PATH"), "WHO": "the test"}}
+	err := runHostAfter(context.Background(), e, []string{"sh", "-c", `echo "$WHO"; exit 3`}, true)
+	if code := exitCode(err); code != 3 {
+		t.Errorf("exit %d, want the command's 3 (%v)", code, err)
+	}
+	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "the test") {
+		t.Errorf("with --json the command's output goes to stderr: stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	if err := runHostAfter(context.Background(), e, []string{"true"}, false); err != nil {
+		t.Errorf("a passing command: %v", err)
+	}
+}

@@ -54,6 +54,25 @@ func TestBenchNPMInstallPackage(t *testing.T) {
 	bench.npmPairs("npm install left-pad@1.3.0 into the tree", []string{"install", "--no-save", "left-pad@1.3.0"}, func(string) {})
 }
 
+// TestBenchNPMUpdatePackage: npm update of one outdated package in the
+// tree (left-pad, ^1.1.0 locked at 1.1.0 by plain npm before each run,
+// untimed, moves to 1.3.0).
+func TestBenchNPMUpdatePackage(t *testing.T) {
+	bench := newBench(t)
+	bench.npmPairs("npm update left-pad (1.1.0 -> 1.3.0) in the tree", []string{"update", "left-pad"}, func(string) {
+		bench.cmd("npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "left-pad@1.1.0")
+	})
+}
+
+// TestBenchNPMUninstallPackage: npm uninstall of one package from the
+// tree (left-pad, added by plain npm before each run, untimed).
+func TestBenchNPMUninstallPackage(t *testing.T) {
+	bench := newBench(t)
+	bench.npmPairs("npm uninstall left-pad from the tree", []string{"uninstall", "left-pad"}, func(string) {
+		bench.cmd("npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "left-pad@1.3.0")
+	})
+}
+
 // TestBenchPipInstall: pip install -r requirements.txt of four sdists (one
 // C extension, a chain of three, setuptools and wheel as build
 // requirements) from the loopback PEP 503 index of the pip tests into a

@@ -105,8 +105,8 @@ func TestE2EPipSdistExample(t *testing.T) {
 	}
 }
 
-// examples/alias.sh and examples/Makefile: `npm ci` through the shell
-// function and `make deps` both install through safe-install (the addon
+// examples/alias.sh and examples/Makefile: `npm ci` (and `npm rb`) through
+// the shell function and `make deps` both install through safe-install (the addon
 // loads), while other npm commands still reach npm itself.
 func TestE2EAliasAndMakefile(t *testing.T) {
 	t.Parallel()
@@ -136,6 +136,11 @@ func TestE2EAliasAndMakefile(t *testing.T) {
 	}
 	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
 		t.Errorf("addon after the alias said %q", got)
+	}
+	// npm rebuild runs install scripts too: the alias routes it (issue 19).
+	out = shell(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm rb")
+	if !strings.Contains(out, "safe-install: npm rb done") {
+		t.Errorf("npm rb through the alias did not go through safe-install:\n%s", out)
 	}
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
 	out = shell("make -f " + filepath.Join(mustAbs(t, "../../examples"), "Makefile") + " deps")

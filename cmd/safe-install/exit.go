@@ -28,10 +28,13 @@ func exitCode(err error) int {
 	var (
 		artifact *install.ArtifactError
 		script   *sandbox.ScriptError
+		host     *hostExitError
 	)
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &host):
+		return host.code // npm test's own
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, install.ErrUnsupported):

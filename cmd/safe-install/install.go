@@ -80,6 +80,9 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return err
 	}
 	summarize(e, plan, res, time.Since(start))
+	if len(plan.HostAfter) > 0 {
+		return runHostAfter(c.Context, e, plan.HostAfter, f.JSON)
+	}
 	return nil
 }
 

@@ -23,10 +23,15 @@ func newNPMCommand(e *env, log **zap.Logger) *cli.Command {
 	var f runFlags
 	return &cli.Command{
 		Name:      "npm",
-		Usage:     "run npm ci or npm install in the sandbox",
-		ArgsUsage: "ci|install [npm flags] [packages]",
+		Usage:     "run an npm command that installs (ci, install, update, uninstall, rebuild, dedupe, prune, install-test) in the sandbox",
+		ArgsUsage: "ci|install|update|uninstall|rebuild|dedupe|prune|install-test|install-ci-test [npm flags] [packages]",
 		Description: `Runs the install in two rootless Podman containers and swaps the result into the
-project. safe-install's own flags go before the npm command; these npm flags pass through:
+project. Every npm command that reifies a tree, and so can run install scripts, goes
+through the sandbox: ci, install, update, uninstall (rm), dedupe and prune build the
+new tree there; rebuild copies the installed node_modules in and runs only the scripts,
+offline; install-test (it) and install-ci-test (cit) install there, then run npm test
+on the host, as npm does. npm exec and npx are not wrapped: they run a package's code
+by design. safe-install's own flags go before or after the npm command; these npm flags pass through:
 --save-dev/-D, --save-exact/-E, --no-save, --omit=, --include=, --legacy-peer-deps,
 --ignore-scripts (then no scripts container runs at all) and the like. Flags that could undo
 the sandbox (--prefix, --global, --script-shell, --registry) are refused.
@@ -34,6 +39,8 @@ the sandbox (--prefix, --global, --script-shell, --registry) are refused.
 EXAMPLE:
    safe-install npm ci
    safe-install npm install left-pad@1.3.0
+   safe-install npm uninstall left-pad
+   safe-install npm rebuild sqlite3
    safe-install --debug npm --timeout 5m ci --omit=dev
    safe-install npm --dry-run install    # see exactly what would run`,
 		Flags:           append(runFlagSet(&f), npmFlagSet(&f)...),

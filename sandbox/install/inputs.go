@@ -57,3 +57,43 @@ func inputMode(m os.FileMode) int64 {
 	}
 	return 0o644
 }
+
+// TreeInputs lists an installed tree below project (npm's node_modules)
+// for copying in as it is: regular files and symlinks (kept as links,
+// never followed), at any depth, hidden entries included. A FIFO, socket
+// or device in it is refused: nothing of that kind is installed by a
+// package manager, and copying one would block or reach the host. Empty
+// directories are left out (the copy-in makes the parents of files).
+func TreeInputs(project, dir string) ([]Input, error) {
+	var out []Input
+	err := filepath.WalkDir(filepath.Join(project, dir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(project, p)
+		rel = filepath.ToSlash(rel)
+		switch t := d.Type(); {
+		case t.IsDir():
+			return nil
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, Input{Name: rel, Link: target})
+		case t.IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			out = append(out, Input{Name: rel, Source: p, Mode: inputMode(fi.Mode())})
+		default:
+			return fmt.Errorf("%w: %s is not a file, directory or symlink (%s): remove it, then run again", ErrPolicy, rel, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", filepath.Join(project, dir), err)
+	}
+	return out, nil
+}

@@ -110,6 +110,10 @@ type Plan struct {
 	Python string `json:"python,omitempty"`
 	// Output reads the package manager's output.
 	Output OutputParser `json:"-"`
+	// HostAfter is a command safe-install runs on the host once the
+	// artifacts are in, as the package manager itself would (npm
+	// install-test: npm test, the project's own test, outside the sandbox).
+	HostAfter []string `json:"host_after,omitempty"`
 }
 
 // Say is how a step talks to the user: a line, or a warning that even
@@ -137,7 +141,11 @@ type Input struct {
 	Name   string `json:"name"` // slash-separated, relative to the mount point
 	Source string `json:"source,omitempty"`
 	Data   []byte `json:"-"`
-	Mode   int64  `json:"mode"`
+	// Link makes the input a symlink to this target (npm rebuild copies
+	// the project's node_modules in, .bin links and workspace links
+	// included); Source and Data are unset then.
+	Link string `json:"link,omitempty"`
+	Mode int64  `json:"mode"`
 	// ModTime dates the file (and its access time); zero means now.
 	ModTime time.Time `json:"-"`
 }

@@ -15,16 +15,10 @@ import (
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
-// Manager plans `npm ci` and `npm install`.
+// Manager plans the npm commands that reify a tree (verbs.go).
 type Manager struct{}
 
 func (Manager) Name() string { return "npm" }
-
-// npmInstallVerbs and npmCIVerbs are npm's own spellings and aliases.
-var (
-	npmInstallVerbs = []string{"install", "i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall", "add"}
-	npmCIVerbs      = []string{"ci", "clean-install", "ic", "install-clean", "isntall-clean"}
-)
 
 // npmPassFlags are npm flags that only shape the result; anything else
 // (--prefix, --global, --script-shell, --registry, ...) is refused so that a
@@ -53,6 +47,11 @@ mkdir -p node_modules || exit 97
 set -- . ./` + BaselineFile + `
 ` + tree.ListScript
 
+// treeScript lists the project's node_modules as it was copied in (npm
+// rebuild: no npm runs in the fetch, and nothing is fetched).
+const treeScript = `set -- . ./` + BaselineFile + `
+` + tree.ListScript
+
 // npmEnv is the whole environment of both phases; nothing is inherited.
 func npmEnv(extra map[string]string) map[string]string {
 	env := map[string]string{
@@ -74,16 +73,19 @@ func npmEnv(extra map[string]string) map[string]string {
 	return env
 }
 
-// Plan parses `npm ci|install [flags] [specs]` for the project directory.
+// Plan parses `npm VERB [flags] [specs]` for the project directory.
 func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*install.Plan, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: give an npm command, e.g. `safe-install npm ci`", install.ErrUnsupported)
 	}
-	verb := args[0]
-	ci := slices.Contains(npmCIVerbs, verb)
-	if !ci && !slices.Contains(npmInstallVerbs, verb) {
-		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps npm ci and npm install)", install.ErrUnsupported, verb)
+	v, ok := lookupVerb(args[0])
+	if slices.Contains([]string{"exec", "x"}, args[0]) {
+		return nil, fmt.Errorf("%w: `npm %s` runs a package's code by design, which an install sandbox cannot make safe: install the tool with `safe-install npm install -D TOOL`, then `npm exec --offline TOOL` runs that reviewed copy (the README's Use section)", install.ErrUnsupported, args[0])
 	}
+	if !ok {
+		return nil, fmt.Errorf("%w: `npm %s` is not an install; run it with npm directly (safe-install wraps the commands that install: ci, install, update, uninstall, rebuild, dedupe, prune, install-test, install-ci-test)", install.ErrUnsupported, args[0])
+	}
+	ci := v.ci
 	var flags, specs []string
 	ignoreScripts := false
 	for _, a := range args[1:] {
@@ -98,13 +100,24 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			return nil, fmt.Errorf("%w: npm flag %q is not passed into the sandbox; the flags that are: see `safe-install npm --help`", install.ErrPolicy, a)
 		default:
 			if ci {
-				return nil, fmt.Errorf("%w: `npm ci` takes no package names; use `safe-install npm install %s`", install.ErrPolicy, a)
+				return nil, fmt.Errorf("%w: `npm %s` takes no package names; use `safe-install npm install %s`", install.ErrPolicy, args[0], a)
+			}
+			if !v.specs {
+				return nil, fmt.Errorf("%w: `npm %s` takes no package names here; run `safe-install npm %s` for the whole tree", install.ErrPolicy, args[0], args[0])
 			}
 			if err := checkNPMSpec(a, opts.AllowGit); err != nil {
 				return nil, err
 			}
+			if v.rebuild {
+				if err := checkRebuildSpec(a); err != nil {
+					return nil, err
+				}
+			}
 			specs = append(specs, a)
 		}
+	}
+	if v.needSpecs && len(specs) == 0 {
+		return nil, fmt.Errorf("%w: `npm %s` needs the names of the packages to remove", install.ErrPolicy, args[0])
 	}
 
 	p := &install.Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
@@ -157,6 +170,19 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	p.Inputs = append(p.Inputs, local...)
 	p.LinkTargets = append(p.LinkTargets, links...)
+	if v.rebuild {
+		// npm rebuild works on the installed tree: it comes in whole, and
+		// the listing the fetch makes of it is the copy-back rule's
+		// baseline, as a fetched tree's is.
+		if fi, err := os.Lstat(filepath.Join(project, "node_modules")); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%w: `npm %s` rebuilds the installed node_modules, and %s has none: run `safe-install npm ci` (or install) instead", install.ErrPolicy, args[0], project)
+		}
+		installed, err := install.TreeInputs(project, "node_modules")
+		if err != nil {
+			return nil, err
+		}
+		p.Inputs = append(p.Inputs, installed...)
+	}
 
 	userRC, _ := os.ReadFile(userNpmrc(opts))
 	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
@@ -186,9 +212,10 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	// container lists the sha256 of every file npm extracted (the tamper
 	// check's baseline): coreutils in the container hash in well under a
 	// second what would take seconds to stream out through the API.
-	fetchCmd := []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "ci"}
-	if !ci {
-		fetchCmd = []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", "install"}
+	fetchCmd := []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", v.fetch}
+	if !ci && !v.rebuild {
+		// install, update, uninstall, dedupe and prune write the
+		// manifests as npm left them in the fetch.
 		p.Manifests = []string{"package.json", "package-lock.json"}
 		if lock == "npm-shrinkwrap.json" {
 			p.Manifests[1] = lock
@@ -200,6 +227,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	fetchCmd = append(fetchCmd, "--ignore-scripts")
 	fetchCmd = append(fetchCmd, flags...)
 	fetchCmd = append(fetchCmd, specs...)
+	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
+	if v.rebuild {
+		fetchCmd = []string{"sh", "-c", treeScript}
+		p.FetchSummary = "listing node_modules for npm rebuild (nothing is fetched)"
+	}
 	p.Fetch = install.Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
 		"npm_config_userconfig": install.FetchConfigDir + "/npmrc",
 		"npm_config_cache":      "/cache/npm",
@@ -233,10 +265,16 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			Env:     scriptsEnv(),
 		}
 	}
-	if !ignoreScripts {
+	// The project's own lifecycle scripts run after the dependencies'.
+	// npm install and ci run them; npm update, uninstall, dedupe and prune
+	// do not, but they change a tree in place, and the sandbox builds that
+	// tree anew: what the project's postinstall made of it (patch-package's
+	// patches) would be lost, so they run here too. npm rebuild runs them
+	// when no package is named.
+	if !ignoreScripts && (!v.rebuild || len(specs) == 0) {
 		var events []string
 		for _, e := range rootEvents {
-			if manifest.Scripts[e] != "" {
+			if manifest.Scripts[e] != "" && (!v.rebuild || slices.Contains(rebuildRootEvents, e)) {
 				events = append(events, e)
 			}
 		}
@@ -256,8 +294,16 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		lockName = "package-lock.json" // what npm install writes
 	}
 	p.Tools = []install.Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}
-	p.Session = &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
-	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
+	s := &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
+	if v.rebuild {
+		// What runs is what the installed tree's record says, of the
+		// packages named; nothing new is fetched, so no cooldown applies.
+		s.treeLock, s.only, s.cooldown = true, specs, 0
+	}
+	p.Session = s
+	if v.test {
+		p.HostAfter = []string{"npm", "test"}
+	}
 	return p, nil
 }
 
@@ -326,6 +372,9 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 // install run after the dependencies' (husky's prepare, patch-package's
 // postinstall), in npm's order.
 var rootEvents = []string{"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare"}
+
+// rebuildRootEvents are those npm rebuild runs (with no package named).
+var rebuildRootEvents = []string{"preinstall", "install", "postinstall"}
 
 // projectScript runs each named script of the project, in order;
 // --ignore-scripts keeps `npm run` from adding pre- and post- hooks, which

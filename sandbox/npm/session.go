@@ -28,6 +28,12 @@ type npmSession struct {
 	scripts    bool // the plan has a scripts phase
 	registries []egress.Registry
 	cooldown   time.Duration // --min-release-age
+	// treeLock (npm rebuild): the installed tree's own record,
+	// node_modules/.package-lock.json as copied in, says who has install
+	// scripts, where they sit in that tree; only, when set, keeps the
+	// packages named (name or name@version).
+	treeLock bool
+	only     []string
 
 	lock npmLockfile     // as the fetch left it
 	dirs map[string]bool // the package directories whose scripts run
@@ -44,13 +50,21 @@ type npmSession struct {
 const timingsDir = install.DecoyHome + "/.npm/_logs"
 
 func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.Say) (install.ScriptsPlan, error) {
-	staged, err := f.Stage(ctx, s.lockfile)
-	if err != nil {
-		return install.ScriptsPlan{}, err
-	}
-	if staged != "" {
-		if s.lock, err = readLockfile(staged); err != nil {
+	if s.treeLock {
+		if err := s.readHiddenLockfile(ctx, f); err != nil {
 			return install.ScriptsPlan{}, err
+		}
+	}
+	staged := ""
+	if s.lock.Version < 2 {
+		var err error
+		if staged, err = f.Stage(ctx, s.lockfile); err != nil {
+			return install.ScriptsPlan{}, err
+		}
+		if staged != "" {
+			if s.lock, err = readLockfile(staged); err != nil {
+				return install.ScriptsPlan{}, err
+			}
 		}
 	}
 	if s.lock.Version < 2 {
@@ -58,16 +72,17 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 		// not say who has install scripts; npm's hidden lockfile in the
 		// fetched node_modules does (always version 3). Never the
 		// scripts' output, which a script can forge.
-		data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.readHiddenLockfile(ctx, f); err != nil {
 			return install.ScriptsPlan{}, err
 		}
-		_ = json.Unmarshal(data, &s.lock)
 	}
 	if err := s.checkReleaseAge(ctx, staged, say); err != nil {
 		return install.ScriptsPlan{}, err
 	}
 	dirs, ok := scriptDirs(s.lock, s.policy)
+	if len(s.only) > 0 {
+		maps.DeleteFunc(dirs, func(d string, _ bool) bool { return !s.named(d) })
+	}
 	s.dirs = dirs
 	for _, d := range slices.Sorted(maps.Keys(dirs)) {
 		s.who = append(s.who, packageOf(d+"/x")+"@"+s.lock.Packages[d].Version)
@@ -82,6 +97,42 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 			"drop --no-package-lock, or pass --ignore-scripts", install.ErrPolicy)
 	}
 	return install.ScriptsPlan{Args: s.rebuildTargets(), Skip: len(dirs) == 0, Detail: install.Plural(len(dirs), "package")}, nil
+}
+
+// readHiddenLockfile reads npm's record of the tree in the fetched (or,
+// for npm rebuild, copied-in) node_modules, before any third-party code
+// ran; none leaves the lockfile as it was.
+func (s *npmSession) readHiddenLockfile(ctx context.Context, f install.Files) error {
+	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_ = json.Unmarshal(data, &s.lock)
+	return nil
+}
+
+// named says whether the package at dir is one of those npm rebuild was
+// given: by name (an alias's real name too), or name@version.
+func (s *npmSession) named(dir string) bool {
+	pkg := s.lock.Packages[dir]
+	for _, spec := range s.only {
+		name, version := splitSpec(spec)
+		if (name == packageOf(dir+"/x") || name == pkg.Name) && (version == "" || version == pkg.Version) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSpec splits name@version (@scope/name@version).
+func splitSpec(spec string) (name, version string) {
+	if at := strings.LastIndex(spec, "@"); at > 0 {
+		return spec[:at], spec[at+1:]
+	}
+	return spec, ""
 }
 
 // checkReleaseAge applies the cooldown to the lockfile as the fetch left
