@@ -4,12 +4,17 @@
 # untrusted code and runs under the same seccomp profile, user and limits
 # as the build; only its egress differs.
 #
-# It downloads the requirements, then, for every sdist among them and every
-# local project, the build requirements: the static [build-system] requires
-# and what the backend's get_requires_for_build_wheel hook asks for. The
-# build phase can then run `pip wheel --no-index` with no network at all.
+# It downloads the requirements and, into the same wheelhouse, every build
+# requirement: pip, run in this process (pipenvs.py), installs the build
+# environments the metadata hooks need once per requirement set, and each
+# set's wheels are downloaded the first time it is installed, the static
+# [build-system] requires and what get_requires_for_build_wheel asks for
+# alike. The environments stay in STORE for the build phase, which then
+# runs `pip wheel --no-index` with no network at all. Where pip's internals
+# are not the ones pipenvs.py knows, and for sdists that are themselves
+# build requirements, this reads each sdist's build requirements itself.
 #
-# usage: python3 pipfetch.py --expect-python=TAG WHEELHOUSE [LOCAL_DIR ...] -- PIP_DOWNLOAD_ARGS...
+# usage: python3 pipfetch.py --expect-python=TAG WHEELHOUSE STORE [LOCAL_DIR ...] -- PIP_DOWNLOAD_ARGS...
 # Where pip fetches from is set in the environment (PIP_INDEX_URL and the
 # like), so that every pip started here, the backends' included, uses it.
 import os
@@ -19,6 +24,7 @@ import sys
 import tempfile
 import tomllib
 
+import pipenvs
 from pip._internal.utils.unpacking import unpack_file
 from pip._vendor.pyproject_hooks import BuildBackendHookCaller
 
@@ -103,14 +109,31 @@ def main(argv):
             "or point --python at a %s interpreter" % (sys.implementation.cache_tag, expect, sys.implementation.cache_tag))
         sys.exit(2)
     split = argv.index("--")
-    wheelhouse, local_dirs, download_args = argv[0], argv[1:split], argv[split + 1:]
+    wheelhouse, store, local_dirs, download_args = argv[0], argv[1], argv[2:split], argv[split + 1:]
     os.makedirs(wheelhouse, exist_ok=True)
+    os.makedirs(store, exist_ok=True)
+    # The sdists that arrive as build requirements: pip builds them inside
+    # a build environment's own pip, out of pipenvs.py's sight.
+    nested = set()
+
+    def on_new(requirements):
+        say("build requirements: " + ", ".join(requirements))
+        before = set(sdists(wheelhouse))
+        pip("download", "--quiet", "-d", wheelhouse, "--", *requirements)
+        nested.update(set(sdists(wheelhouse)) - before)
+
+    reused = pipenvs.reuse_build_envs(store, writable=True, on_new=on_new)
     say("downloading " + " ".join(download_args))
-    pip("download", "-d", wheelhouse, *download_args)
+    status = pipenvs.pip_main(["download", "-d", wheelhouse, *download_args])
+    if status:
+        raise subprocess.CalledProcessError(status, [sys.executable, "-m", "pip", "download", *download_args])
     scratch = tempfile.mkdtemp()
-    for d in local_dirs:
-        build_requirements(d, d, wheelhouse, scratch)
     done = set()
+    if reused:
+        done = set(sdists(wheelhouse)) - nested
+    else:
+        for d in local_dirs:
+            build_requirements(d, d, wheelhouse, scratch)
     while True:
         todo = [s for s in sdists(wheelhouse) if s not in done]
         if not todo:

@@ -29,10 +29,19 @@ func (Manager) Name() string { return "pip" }
 const (
 	pipWheelhouse = "safe-install-wheelhouse"
 	pipWheels     = "safe-install-wheels"
+	// pipBuildEnvs holds the build environments the fetch installed from
+	// the wheels it downloaded, which the build copies instead of
+	// installing them again (pipenvs.py says why that is safe and building
+	// in the fetch is not).
+	pipBuildEnvs = "safe-install-buildenvs"
 )
 
-//go:embed pipfetch.py
-var pipFetchScript []byte
+var (
+	//go:embed pipfetch.py
+	pipFetchScript []byte
+	//go:embed pipenvs.py
+	pipEnvsScript []byte
+)
 
 // pipResolveFlags shape what is resolved and built; they go to both
 // phases. pipResolveValueFlags take a value.
@@ -165,22 +174,26 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	fetchEnv["PIP_CERT"] = install.FetchConfigDir + "/ca.pem"
 	fetchEnv["PIP_CACHE_DIR"] = "/cache/pip"
 	fetch := []string{"node", install.FetchConfigDir + "/relay.js", "python3", install.FetchConfigDir + "/pipfetch.py",
-		"--expect-python=" + python.Tag, install.WorkDir + "/" + pipWheelhouse}
+		"--expect-python=" + python.Tag, install.WorkDir + "/" + pipWheelhouse, install.WorkDir + "/" + pipBuildEnvs}
 	fetch = append(fetch, localDirs...)
 	fetch = append(append(append(fetch, "--"), resolve...), specs...)
 	p.Fetch = install.Phase{Command: fetch, Env: fetchEnv}
 	p.FetchSummary = strings.Join(append(append([]string{"pip", "download"}, resolve...), specs...), " ")
-	p.FetchOnly = []install.Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}}
+	envsScript := install.Input{Name: "pipenvs.py", Data: pipEnvsScript, Mode: 0o644}
+	p.FetchOnly = []install.Input{{Name: "pipfetch.py", Data: pipFetchScript, Mode: 0o644}, envsScript}
 
-	// The build: offline, from the wheelhouse only. Wheels that were
-	// downloaded as wheels are copied to the output as they are.
+	// The build: offline, from the wheelhouse only, in build environments
+	// copied from the fetch's (pipenvs.py). Wheels that were downloaded as
+	// wheels are copied to the output as they are.
 	env["PIP_NO_INDEX"] = "1"
 	env["PIP_FIND_LINKS"] = strings.TrimSpace(install.WorkDir + "/" + pipWheelhouse + " " + env["PIP_FIND_LINKS"])
 	delete(env, "PIP_INDEX_URL")
 	delete(env, "PIP_EXTRA_INDEX_URL")
-	build := []string{"python3", "-m", "pip", "wheel", "--wheel-dir", install.WorkDir + "/" + pipWheels}
+	build := []string{"python3", install.ToolsDir + "/pipenvs.py", install.WorkDir + "/" + pipBuildEnvs,
+		"wheel", "--wheel-dir", install.WorkDir + "/" + pipWheels}
 	build = append(append(build, resolve...), specs...)
 	p.Scripts = &install.Phase{Command: build, Env: env}
+	p.Tools = []install.Input{envsScript}
 
 	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
 		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}

@@ -62,6 +62,16 @@ func TestPipPlanDefaultsToPyPI(t *testing.T) {
 	if build := strings.Join(p.Scripts.Command, " "); !strings.HasSuffix(build, "wheel --wheel-dir /work/safe-install-wheels --pre -r requirements.txt rich") {
 		t.Errorf("build command %q", build)
 	}
+	// Both phases run pip through pipenvs.py: the fetch leaves its build
+	// environments in the store, the build reads them from there.
+	store := "/work/" + pipBuildEnvs
+	if !slices.Equal(p.Scripts.Command[:3], []string{"python3", "/run/safe-install-tools/pipenvs.py", store}) ||
+		!slices.Contains(p.Fetch.Command, store) {
+		t.Errorf("the phases do not share the build environments' store: fetch %q, build %q", fetch, p.Scripts.Command)
+	}
+	if len(p.Tools) != 1 || p.Tools[0].Name != "pipenvs.py" || !slices.ContainsFunc(p.FetchOnly, func(in install.Input) bool { return in.Name == "pipenvs.py" }) {
+		t.Errorf("pipenvs.py is not given to both phases: tools %v, fetch-only %v", p.Tools, p.FetchOnly)
+	}
 	if p.Scripts.Env["PIP_NO_INDEX"] != "1" || p.Scripts.Env["PIP_PROXY"] != "" || p.Scripts.Env["PIP_INDEX_URL"] != "" {
 		t.Errorf("the build phase's pip can reach an index: %v", p.Scripts.Env)
 	}
