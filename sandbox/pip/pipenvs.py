@@ -95,7 +95,9 @@ def load(store):
     saved = {}
     for key, name in index.items():
         d = os.path.join(store, str(name))
-        if isinstance(name, str) and os.sep not in name and os.path.isdir(d):
+        # The index is the fetch's (package code ran there): only the
+        # names this module gives (0, 1, ...), never ".." or a path.
+        if isinstance(name, str) and name.isdigit() and os.path.isdir(d):
             saved[key] = d
     return saved
 
