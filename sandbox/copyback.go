@@ -19,6 +19,8 @@ import (
 	"github.com/safe-install/safe-install/sandbox/archive"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -31,7 +33,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 		opts.Check = r.rule.Check
 	}
 	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-		return archive.ExtractWith(rd, dest, root, lim, opts)
+		return archive.ExtractWith(faultpoint.Reader(faultpoint.CopyBack, rd), dest, root, lim, opts)
 	}
 	for _, a := range p.Artifacts {
 		r.copied = &atomic.Int64{}
@@ -114,12 +116,13 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 func (r *runner) makeStaging() error {
 	// The artifacts go below a subdirectory whose inodes are placed away
 	// from those the old tree freed (spread.go).
-	outer, dir, err := makeSpreadDir(r.plan.Project, ".safe-install-")
+	outer, dir, err := makeSpreadDir(r.plan.Project, staging.Prefix)
 	if err != nil {
 		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
 	}
 	r.stagingRoot, r.staging = outer, dir
-	return nil
+	return staging.Claim(outer) // who to ask whether it is still in use
+
 }
 
 // stream runs consume on a tar stream of name (below WorkDir) copied out of
