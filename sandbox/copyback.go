@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -169,6 +170,11 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	var refused *archive.RefusedError
 	if errors.As(err, &refused) {
 		return &install.ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// The host's disk, not the package nor the engine (whose copy
+		// then only sees the pipe closed).
+		return fmt.Errorf("the disk that holds %s is full, copying %s back (%w): the project is as it was; free some space there and run again", r.plan.Project, strings.TrimPrefix(name, install.WorkDir+"/"), err)
 	}
 	if cerr != nil {
 		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)
