@@ -225,7 +225,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 	// The cache outlives runs by design: it carries no run's labels, so no
 	// reaper takes it.
-	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
+	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Shared: true, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	holder, err := r.create(ctx, r.specs(nil).Holder)
