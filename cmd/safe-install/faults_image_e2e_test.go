@@ -29,9 +29,13 @@ func TestE2EInterruptedImageBuildLeavesNoHalfImage(t *testing.T) {
 	root, err := os.MkdirTemp("", "si-image-fault-")
 	must(t, err)
 	t.Cleanup(func() {
-		// The build's files belong to subordinate ids: remove them as
-		// the user namespace's root.
-		exec.Command("podman", "unshare", "rm", "-rf", root).Run()
+		// The build's files belong to subordinate ids, and the private
+		// storage's overlay stays mounted in the user namespace: remove
+		// them as its root, from inside.
+		out, err := exec.Command("podman", "unshare", "sh", "-c", `umount "$1"/storage/overlay 2>/dev/null; rm -rf "$1"`, "sh", root).CombinedOutput()
+		if err != nil {
+			t.Errorf("removing %s: %v\n%s", root, err, out)
+		}
 	})
 	// mmdebstrap's user namespace reaches its tempdir as a subordinate
 	// id: the path must be open to others, as /tmp is.
