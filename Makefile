@@ -60,14 +60,21 @@ fuzz:
 	done
 
 # The e2e tests drive bin/safe-install against the rootless user's Podman;
-# as root, first provision the remote engine (sshd + a second user's Podman).
+# as root, first provision the remote engine (sshd + a second user's Podman)
+# and mount the small file system TestE2EHostDiskFullDuringCopyBack fills
+# (the tests run unprivileged and cannot mount; without it they skip that
+# test, and fail it in CI).
+SMALLFS := /run/safe-install-test-smallfs
 # E2E_ONLY_PODMAN5: tests that need the engine .ci/podman5.sh runs (it can
 # restart it with other subordinate ids), left out here by name rather
 # than skipped; make test-podman5 runs them.
 E2E_ONLY_PODMAN5 := ^TestE2EEngineRestartWithOtherSubIDs$$
 test-e2e: build
 	if [ "$$(id -u)" = 0 ]; then bash .ci/remote-engine.sh $(SI_USER); fi
-	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
+	if [ "$$(id -u)" = 0 ]; then mkdir -p $(SMALLFS) && { mountpoint -q $(SMALLFS) || \
+		mount -t tmpfs -o size=48m,mode=0700,uid=$$(id -u $(SI_USER)),gid=$$(id -g $(SI_USER)) safe-install-test $(SMALLFS); }; fi
+	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install $(if $(AS_USER),SAFE_INSTALL_TEST_SMALLFS=$(SMALLFS)) \
+		$(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \
 		-count=1 -p 1 -timeout 60m -run 'E2E' -skip '$(E2E_ONLY_PODMAN5)' -v ./cmd/... ./sandbox/...
 
 # The core end-to-end set, for the CI legs on other toolchains (issue 16):

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // builderVersion changes whenever Build makes a different image from the
@@ -212,6 +214,12 @@ func Build(ctx context.Context, s Spec, dir string, log io.Writer) (string, erro
 		s.Suite, rootfs, s.Mirror,
 	}
 	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
+	// Interrupted, mmdebstrap removes its half-built root itself (files of
+	// subordinate ids, which the user cannot remove): TERM, not the
+	// default KILL, which left that tree in TMPDIR (seen). KILL only if it
+	// does not end in time.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 2 * time.Minute
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = log
 	if err := cmd.Start(); err != nil {
@@ -222,6 +230,9 @@ func Build(ctx context.Context, s Spec, dir string, log io.Writer) (string, erro
 		fmt.Fprintf(log, "image: %s\n", sc.Text())
 	}
 	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("building the image interrupted: %w", ctx.Err())
+		}
 		return "", fmt.Errorf("mmdebstrap %s: %w (see the lines above)", s.Suite, err)
 	}
 	return rootfs, nil

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,6 +20,8 @@ import (
 	"github.com/safe-install/safe-install/sandbox/archive"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -31,7 +34,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 		opts.Check = r.rule.Check
 	}
 	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
-		return archive.ExtractWith(rd, dest, root, lim, opts)
+		return archive.ExtractWith(faultpoint.Reader(faultpoint.CopyBack, rd), dest, root, lim, opts)
 	}
 	for _, a := range p.Artifacts {
 		r.copied = &atomic.Int64{}
@@ -114,12 +117,13 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 func (r *runner) makeStaging() error {
 	// The artifacts go below a subdirectory whose inodes are placed away
 	// from those the old tree freed (spread.go).
-	outer, dir, err := makeSpreadDir(r.plan.Project, ".safe-install-")
+	outer, dir, err := makeSpreadDir(r.plan.Project, staging.Prefix)
 	if err != nil {
 		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
 	}
 	r.stagingRoot, r.staging = outer, dir
-	return nil
+	return staging.Claim(outer) // who to ask whether it is still in use
+
 }
 
 // stream runs consume on a tar stream of name (below WorkDir) copied out of
@@ -166,6 +170,11 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	var refused *archive.RefusedError
 	if errors.As(err, &refused) {
 		return &install.ArtifactError{Package: r.blame(refused.Path), Path: refused.Path, Reason: refused.Reason}
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// The host's disk, not the package nor the engine (whose copy
+		// then only sees the pipe closed).
+		return fmt.Errorf("the disk that holds %s is full, copying %s back (%w): the project is as it was; free some space there and run again", r.plan.Project, strings.TrimPrefix(name, install.WorkDir+"/"), err)
 	}
 	if cerr != nil {
 		return fmt.Errorf("copying %s out of the sandbox: %w", name, cerr)

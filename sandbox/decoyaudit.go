@@ -12,6 +12,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -48,6 +49,7 @@ func (r *runner) startAudit(ctx context.Context, ph PhaseResult) (wait func() er
 	r.auditFinished = finished
 	go func() {
 		defer close(finished)
+		faultpoint.At(faultpoint.DecoyAudit)
 		if err := r.runTrusted(ctx, id, "the decoy audit"); err != nil {
 			done <- err
 			return

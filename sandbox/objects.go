@@ -11,6 +11,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 )
 
 // create makes one of the run's containers, with the run's labels, and
@@ -45,8 +46,18 @@ func (r *runner) createVolumeSpec(ctx context.Context, v engine.VolumeSpec) erro
 }
 
 func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []install.Input) error {
+	return r.copyInAt(ctx, id, dir, inputs, "")
+}
+
+// copyInAt is copyIn, with the test hook at step once the inputs are
+// written and the engine still waits for the stream's end.
+func (r *runner) copyInAt(ctx context.Context, id, dir string, inputs []install.Input, step string) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
+	go func() {
+		err := writeInputs(pw, inputs)
+		faultpoint.At(step)
+		pw.CloseWithError(err)
+	}()
 	err := r.eng.CopyIn(ctx, id, dir, pr)
 	pr.CloseWithError(err)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 )
 
 // scriptsPhase runs one container of third-party scripts: it gets the
@@ -104,6 +105,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	if err := r.eng.Start(pctx, id); err != nil {
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
+	faultpoint.At(name) // the test hook: fetch, scripts
 	code, werr := r.eng.Wait(pctx, id)
 	timedOut := tctx.Err() == context.DeadlineExceeded
 	var disk *diskExceeded

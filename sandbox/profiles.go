@@ -9,6 +9,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/hostlock"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -33,6 +34,16 @@ func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phas
 		return nil, nil, err
 	}
 	r.names.ProfileVolume = vol
+	// Two first runs at once: one writes the volume while the other
+	// found it and loaded a profile not yet there (seen: "opening seccomp
+	// profile failed"). The lock holds the others until it is whole; it is
+	// this machine's, so runs from two machines on one remote engine can
+	// still race.
+	unlock, err := hostlock.Lock(ctx, vol)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
 	ok, err := eng.VolumeExists(ctx, vol)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
@@ -79,7 +90,7 @@ func profileVolume() (string, []install.Input, map[seccomp.Phase]string, error) 
 // through a container that is created for this and never started.
 func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input) error {
 	eng := r.eng
-	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
+	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Shared: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
 		return err
 	}
 	id, err := r.create(ctx, r.specs(nil).Profiles)

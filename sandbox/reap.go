@@ -1,17 +1,15 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/internal/owner"
 )
 
 // Labels every container and volume of a run carries (invariant 13:
@@ -25,59 +23,10 @@ const (
 	labelKept   = "io.safe-install.kept"   // --keep: left for inspection, removed only by clean
 )
 
-// client identifies this process across pid reuse and reboots.
-type client struct {
-	host, boot string
-	pid        int
-	start      string // /proc/PID/stat field 22: start time since boot
-}
-
-func (c client) String() string { return fmt.Sprintf("%s/%s/%d/%s", c.host, c.boot, c.pid, c.start) }
-
-func parseClient(s string) (client, bool) {
-	f := strings.Split(s, "/")
-	if len(f) != 4 {
-		return client{}, false
-	}
-	pid, err := strconv.Atoi(f[2])
-	return client{host: f[0], boot: f[1], pid: pid, start: f[3]}, err == nil
-}
-
-// thisClient is the running safe-install.
-func thisClient() client {
-	host, _ := os.Hostname()
-	return client{host: host, boot: bootID(), pid: os.Getpid(), start: processStart(os.Getpid())}
-}
-
-func bootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return strings.TrimSpace(string(b))
-}
-
-// processStart reads a process's start time (clock ticks since boot), or
-// "" when there is no such process.
-func processStart(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The command name is in parentheses and may hold spaces: count
-	// fields after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19] // field 22 overall
-}
-
 // runLabels are the labels of this run's objects; kept marks a --keep
 // run's, which the user inspects and `safe-install clean` removes.
 func runLabels(runID string, kept bool) map[string]string {
-	l := map[string]string{labelRun: runID, labelClient: thisClient().String()}
+	l := map[string]string{labelRun: runID, labelClient: owner.This().String()}
 	if kept {
 		l[labelKept] = "true"
 	}
@@ -95,7 +44,7 @@ const reapGrace = 10 * time.Minute
 // process is gone (or is another process now, or the machine rebooted); any
 // object older than the longest run (the only test for another machine's,
 // or one made before clients were recorded).
-func judge(l engine.Leftover, me client, maxAge time.Duration, now time.Time, withKept bool) string {
+func judge(l engine.Leftover, me owner.Client, maxAge time.Duration, now time.Time, withKept bool) string {
 	if l.Labels[labelCache] != "" || strings.HasPrefix(l.Name, "safe-install-cache-") {
 		return ""
 	}
@@ -108,20 +57,11 @@ func judge(l engine.Leftover, me client, maxAge time.Duration, now time.Time, wi
 	if age := now.Sub(l.Created); !l.Created.IsZero() && age > maxAge+reapGrace {
 		return fmt.Sprintf("older than any run can be (%s)", age.Round(time.Minute))
 	}
-	c, ok := parseClient(l.Labels[labelClient])
-	switch {
-	case !ok:
+	c, ok := owner.Parse(l.Labels[labelClient])
+	if !ok {
 		return "" // no client recorded: its age decides
-	case c.host != me.host:
-		return "" // another machine's: its age decides
-	case c.boot != me.boot:
-		return "its client ran before this machine last booted"
-	case c.pid == me.pid && c.start == me.start:
-		return "" // this very run's
-	case processStart(c.pid) != c.start:
-		return fmt.Sprintf("its client (pid %d) is gone", c.pid)
 	}
-	return ""
+	return c.Gone(me) // "" for a live one, or another machine's: its age decides
 }
 
 // Reaper lists and removes what runs left behind.
@@ -139,7 +79,7 @@ func FindLeftovers(ctx context.Context, eng Reaper, lim Limits, withKept bool) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: listing what earlier runs left: %w", ErrEngine, err)
 	}
-	me, now := thisClient(), time.Now()
+	me, now := owner.This(), time.Now()
 	var out []engine.Leftover
 	for _, l := range all {
 		if l.Why = judge(l, me, runBound(lim), now, withKept); l.Why != "" {

@@ -7,24 +7,25 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/internal/owner"
 )
 
 func TestJudgeLeftovers(t *testing.T) {
 	t.Parallel()
-	me := thisClient()
-	if me.start == "" || me.boot == "" {
+	me := owner.This()
+	if me.Start == "" || me.Boot == "" {
 		t.Fatalf("this process's identity %+v", me)
 	}
 	now := time.Now()
 	max := runBound(DefaultLimits())
 	gone := me
-	gone.pid = 1 << 22 // beyond pid_max's default: no such process
+	gone.PID = 1 << 22 // beyond pid_max's default: no such process
 	reused := me
-	reused.start = "1" // this pid, but started at boot: another process
+	reused.Start = "1" // this pid, but started at boot: another process
 	rebooted := me
-	rebooted.boot = "another-boot"
+	rebooted.Boot = "another-boot"
 	elsewhere := me
-	elsewhere.host = "buildbox"
+	elsewhere.Host = "buildbox"
 	for _, c := range []struct {
 		name   string
 		l      engine.Leftover
@@ -59,7 +60,7 @@ func TestJudgeLeftovers(t *testing.T) {
 	if runLabels("r", true)[labelKept] == "" || runLabels("r", false)[labelKept] != "" {
 		t.Error("runLabels does not mark a --keep run's objects")
 	}
-	if processStart(os.Getpid()) != me.start {
+	if owner.ProcessStart(os.Getpid()) != me.Start {
 		t.Error("processStart is not stable")
 	}
 }

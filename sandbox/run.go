@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -20,6 +21,8 @@ import (
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -108,6 +111,7 @@ func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) 
 			r.watch.lap("until the error")
 		}
 		r.cleanup()
+		runErr = engineGone(eng, runErr)
 		r.watch.lap("clean-up")
 		r.res.Timings = r.watch.steps
 	}()
@@ -115,6 +119,21 @@ func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) 
 		return r.res, err
 	}
 	return r.res, nil
+}
+
+// engineGone says so when a run failed on the engine because its service
+// went away (killed, crashed): the run could not remove what it made.
+func engineGone(eng engine.Engine, err error) error {
+	if !errors.Is(err, ErrEngine) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, ierr := eng.Info(ctx); ierr == nil {
+		return err
+	}
+	return fmt.Errorf("%w\nthe Podman service stopped answering during the run (killed or crashed?); the project is as it was; "+
+		"the run's containers and volumes stay until the service is back: then `safe-install clean` removes them (the next run does too)", err)
 }
 
 type runner struct {
@@ -206,7 +225,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 	// The cache outlives runs by design: it carries no run's labels, so no
 	// reaper takes it.
-	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
+	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Shared: true, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	holder, err := r.create(ctx, r.specs(nil).Holder)
@@ -241,7 +260,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := r.copyIn(ctx, fetchID, install.WorkDir, p.Inputs); err != nil {
+	if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
 		return "", err
 	}
 	if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
@@ -411,7 +430,10 @@ func (r *runner) deliver(ctx context.Context) error {
 	for _, n := range names {
 		staged[n] = filepath.Join(r.staging, n)
 	}
-	if err := Swap(p.Project, names, staged); err != nil {
+	if err := staging.Journal(r.stagingRoot, names, staged); err != nil {
+		return err
+	}
+	if err := staging.Swap(p.Project, names, staged); err != nil {
 		return err
 	}
 	r.watch.lap("swap")

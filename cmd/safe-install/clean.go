@@ -17,7 +17,8 @@ func newCleanCommand(e *env, log **zap.Logger) *cli.Command {
 		Name:  "clean",
 		Usage: "remove the containers and volumes that killed or interrupted runs left behind",
 		Description: `Every container and volume of a run is labelled with the run and the process that
-made it. clean removes what --keep left, those whose process is gone (on this machine: not running, another
+made it. clean first removes the staging directories that killed runs left in the current directory (a
+project), undoing a swap such a run left half done; then it removes what --keep left, those whose process is gone (on this machine: not running, another
 process with its pid, or a reboot since) and those older than any run can be (for a remote
 engine shared by several machines). The cache volumes stay. Each run does this first too.
 
@@ -30,6 +31,11 @@ EXAMPLE:
 			&cli.BoolFlag{Name: "json", Usage: "print the list as JSON", Destination: &asJSON},
 		},
 		Action: func(c *cli.Context) error {
+			// The staging directories killed runs left in this directory
+			// (a project) first: they need no engine.
+			if err := recoverProject(e, e.dir, dryRun); err != nil {
+				return err
+			}
 			eng, stop, err := engine.Connect(c.Context, e.remote(), *log)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/staging"
 )
 
 // runInstall plans, prints the plan for --dry-run, or runs it.
@@ -21,6 +23,11 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return err
 	}
 	e.useConnection(f.Connection, f.Identity)
+	// Before the plan reads the manifests: a killed run may have left its
+	// swap half done.
+	if err := recoverProject(e, e.dir, f.DryRun); err != nil {
+		return err
+	}
 	plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
 		AllowGit:        f.AllowGit,
 		AllowRegistries: f.AllowRegistry.Value(),
@@ -39,6 +46,11 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	})
 	if err != nil {
 		return err
+	}
+	if plan.Project != e.dir {
+		if err := recoverProject(e, plan.Project, f.DryRun); err != nil {
+			return err
+		}
 	}
 	if f.DryRun {
 		return printDryRun(c, e, plan, f, lim)
@@ -82,6 +94,19 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	summarize(e, plan, res, time.Since(start))
 	if len(plan.HostAfter) > 0 {
 		return runHostAfter(c.Context, e, plan.HostAfter, f.JSON)
+	}
+	return nil
+}
+
+// recoverProject removes the staging directories that killed runs left in
+// dir, undoing a swap one left half done (sandbox/staging).
+func recoverProject(e *env, dir string, dryRun bool) error {
+	said, err := staging.Recover(dir, dryRun)
+	for _, s := range said {
+		e.say("%s", s)
+	}
+	if err != nil {
+		return fmt.Errorf("cleaning up after a killed run in %s: %w; see what it left there", dir, err)
 	}
 	return nil
 }

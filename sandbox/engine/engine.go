@@ -72,6 +72,9 @@ type VolumeSpec struct {
 	// runs (see sandbox's holderSpec).
 	Memory             bool  `json:"memory,omitempty"`
 	MaxBytes, MaxFiles int64 `json:"-"`
+	// Shared: one volume of all runs (a cache), which another run may
+	// create at the same moment; that it exists is what this one wants.
+	Shared bool `json:"shared,omitempty"`
 }
 
 // Leftover is a container or volume of some run, as the engine lists it.

@@ -169,6 +169,11 @@ func (p *Podman) CreateVolume(ctx context.Context, v VolumeSpec) error {
 		Labels:         labels,
 		IgnoreIfExists: true,
 	}, nil)
+	if err != nil && v.Shared && strings.Contains(err.Error(), "already exists") {
+		// Another run made it between the check above and this call
+		// (4.3 again, ignoring IgnoreIfExists): seen with first runs at once.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("creating volume %s: %w", v.Name, err)
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package staging
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 )
 
 // Swap moves each staged path (relative name -> staged host path) into the
@@ -29,6 +31,9 @@ func Swap(project string, names []string, staged map[string]string) error {
 			return fmt.Errorf("swapping %s into %s: %w", n, project, err)
 		}
 		done = append(done, n)
+		if len(done) < len(names) {
+			faultpoint.At(faultpoint.Swap) // half swapped: what Recover undoes
+		}
 	}
 	return nil
 }

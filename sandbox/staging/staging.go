@@ -1,0 +1,199 @@
+// Package staging keeps what a run puts into the project before the swap
+// recoverable when the run is killed (invariant 13, and invariant 8 across
+// a SIGKILL): the staging directory names the process that owns it and,
+// before the swap, what the swap exchanges, so that a later run or
+// `safe-install clean` removes what a killed run left and undoes a swap it
+// left half done. The project is then as it was before, or wholly new.
+package staging
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox/internal/owner"
+)
+
+// Prefix starts the name of every staging directory in a project.
+const Prefix = ".safe-install-"
+
+const (
+	ownerFile   = "owner"
+	journalFile = "swap.json"
+	// unowned spares a staging directory with no owner file yet (its run
+	// is between creating it and claiming it) for this long.
+	unowned = time.Hour
+)
+
+// Claim records in dir, a staging directory just made, that this process
+// owns it.
+func Claim(dir string) error {
+	return writeAtomic(filepath.Join(dir, ownerFile), []byte(owner.This().String()))
+}
+
+// entry is one name of a swap: where its replacement is staged, and that
+// replacement's inode, which is in the project once it is swapped in.
+type entry struct {
+	Name   string `json:"name"`
+	Staged string `json:"staged"`
+	Dev    uint64 `json:"dev"`
+	Ino    uint64 `json:"ino"`
+}
+
+// Journal records in dir, before Swap, what it is about to exchange.
+func Journal(dir string, names []string, staged map[string]string) error {
+	var entries []entry
+	for _, n := range names {
+		dev, ino, err := inode(staged[n])
+		if err != nil {
+			return fmt.Errorf("recording the swap: %w", err)
+		}
+		entries = append(entries, entry{Name: n, Staged: staged[n], Dev: dev, Ino: ino})
+	}
+	data, err := json.Marshal(entries)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, journalFile), data)
+}
+
+// Recover removes the staging directories in project whose run is gone,
+// first undoing a swap one left half done; with dryRun it only says what
+// it would do. It returns one line per directory.
+func Recover(project string, dryRun bool) ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(project, Prefix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	me := owner.This()
+	var said []string
+	var errs []error
+	for _, dir := range dirs {
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		why := gone(dir, fi, me)
+		if why == "" {
+			continue
+		}
+		what := "removing"
+		if dryRun {
+			what = "would remove"
+		}
+		undo, err := halfSwapped(project, dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		line := fmt.Sprintf("%s the staging directory %s that a run left (%s)", what, dir, why)
+		if len(undo) > 0 {
+			line += fmt.Sprintf(", undoing its half-done swap of %s", strings.Join(names(undo), ", "))
+		}
+		said = append(said, line)
+		if dryRun {
+			continue
+		}
+		if err := undoSwap(project, undo); err != nil {
+			errs = append(errs, fmt.Errorf("undoing the half-done swap of %s: %w; the old files are in %s", project, err, dir))
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return said, errors.Join(errs...)
+}
+
+// gone says why dir's owner is gone, or "" while it may still run.
+func gone(dir string, fi os.FileInfo, me owner.Client) string {
+	data, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	if err != nil {
+		if time.Since(fi.ModTime()) > unowned {
+			return fmt.Sprintf("no owner recorded, older than %s", unowned)
+		}
+		return ""
+	}
+	c, ok := owner.Parse(strings.TrimSpace(string(data)))
+	if !ok {
+		return "no owner recorded"
+	}
+	return c.Gone(me)
+}
+
+// halfSwapped reads dir's journal and returns the entries that are in the
+// project when not all are: a swap the run began and did not finish. A
+// finished swap, or none, needs no undoing.
+func halfSwapped(project, dir string) ([]entry, error) {
+	data, err := os.ReadFile(filepath.Join(dir, journalFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var entries []entry
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, journalFile), err)
+	}
+	var in []entry
+	for _, e := range entries {
+		// The journal is this tool's, in the user's project; still, it
+		// only ever names a top-level entry and a path in dir.
+		if filepath.Base(e.Name) != e.Name || e.Name == ".." || !strings.HasPrefix(e.Staged, dir+string(filepath.Separator)) {
+			return nil, fmt.Errorf("the swap journal in %s names %q, %q: not a swap of this project", dir, e.Name, e.Staged)
+		}
+		if dev, ino, err := inode(filepath.Join(project, e.Name)); err == nil && dev == e.Dev && ino == e.Ino {
+			in = append(in, e)
+		}
+	}
+	if len(in) == len(entries) {
+		return nil, nil
+	}
+	return in, nil
+}
+
+// undoSwap swaps the entries back, the last first, as Swap's own undo.
+func undoSwap(project string, in []entry) error {
+	for _, e := range slices.Backward(in) {
+		if err := exchangeOrMove(e.Staged, filepath.Join(project, e.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func names(es []entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func inode(p string) (dev, ino uint64, err error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, fmt.Errorf("no inode for %s", p)
+	}
+	return uint64(st.Dev), st.Ino, nil
+}
+
+// writeAtomic writes a whole file or none: a kill leaves no half of it.
+func writeAtomic(p string, data []byte) error {
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}

@@ -1,0 +1,112 @@
+package staging
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/internal/owner"
+)
+
+// stage makes a staging directory in proj as a run does, claimed by c,
+// with a new package.json and node_modules, journalled for the swap.
+func stage(t *testing.T, proj string, c owner.Client) (string, []string, map[string]string) {
+	t.Helper()
+	dir := filepath.Join(proj, Prefix+"x")
+	inner := filepath.Join(dir, "run")
+	write(t, filepath.Join(inner, "package.json"), "new manifest")
+	write(t, filepath.Join(inner, "node_modules/a/index.js"), "new")
+	if err := writeAtomic(filepath.Join(dir, ownerFile), []byte(c.String())); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"package.json", "node_modules"}
+	staged := map[string]string{"package.json": filepath.Join(inner, "package.json"), "node_modules": filepath.Join(inner, "node_modules")}
+	if err := Journal(dir, names, staged); err != nil {
+		t.Fatal(err)
+	}
+	return dir, names, staged
+}
+
+func deadClient() owner.Client {
+	c := owner.This()
+	c.PID = 1 << 22 // beyond pid_max's default: no such process
+	return c
+}
+
+// A run killed half way through its swap: Recover swaps the done part
+// back and removes the staging directory; the project is the old one.
+func TestRecoverUndoesAHalfSwap(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	write(t, filepath.Join(proj, "package.json"), "old manifest")
+	dir, _, staged := stage(t, proj, deadClient())
+	if err := exchangeOrMove(filepath.Join(proj, "package.json"), staged["package.json"]); err != nil {
+		t.Fatal(err)
+	}
+	if said, err := Recover(proj, true); err != nil || len(said) != 1 || !strings.Contains(said[0], "would remove") {
+		t.Fatalf("dry run: %q, %v", said, err)
+	}
+	if got := readFile(t, filepath.Join(proj, "package.json")); got != "new manifest" {
+		t.Fatalf("the dry run changed the project: %q", got)
+	}
+	said, err := Recover(proj, false)
+	if err != nil || len(said) != 1 || !strings.Contains(said[0], "undoing its half-done swap of package.json") || !strings.Contains(said[0], "is gone") {
+		t.Fatalf("Recover: %q, %v", said, err)
+	}
+	if got := readFile(t, filepath.Join(proj, "package.json")); got != "old manifest" {
+		t.Errorf("package.json after recovery = %q", got)
+	}
+	for _, p := range []string{dir, filepath.Join(proj, "node_modules")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is there after recovery: %v", p, err)
+		}
+	}
+}
+
+// A swap that finished before the kill stays: the project is the new one.
+func TestRecoverKeepsAFinishedSwap(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	write(t, filepath.Join(proj, "package.json"), "old manifest")
+	dir, names, staged := stage(t, proj, deadClient())
+	if err := Swap(proj, names, staged); err != nil {
+		t.Fatal(err)
+	}
+	if said, err := Recover(proj, false); err != nil || len(said) != 1 || strings.Contains(said[0], "undoing") {
+		t.Fatalf("Recover: %q, %v", said, err)
+	}
+	if got := readFile(t, filepath.Join(proj, "node_modules/a/index.js")); got != "new" {
+		t.Errorf("node_modules after recovery has %q", got)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Errorf("the staging directory is there: %v", err)
+	}
+}
+
+// A live run's staging directory, and a young one with no owner yet, stay.
+func TestRecoverLeavesLiveRuns(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	dir, _, _ := stage(t, proj, owner.This())
+	if err := os.Mkdir(filepath.Join(proj, Prefix+"unclaimed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if said, err := Recover(proj, false); err != nil || len(said) != 0 {
+		t.Fatalf("Recover: %q, %v", said, err)
+	}
+	if _, err := os.Lstat(dir); err != nil {
+		t.Error(err)
+	}
+}
+
+// A journal that names a path outside its staging directory is refused.
+func TestRecoverRefusesAForeignJournal(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	dir, _, _ := stage(t, proj, deadClient())
+	write(t, filepath.Join(dir, journalFile), `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
+	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
+		t.Fatalf("Recover: %v", err)
+	}
+}
