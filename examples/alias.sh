@@ -1,4 +1,4 @@
-# Route npm installs through safe-install. Source this from ~/.bashrc or
+# Route npm and pnpm installs through safe-install. Source this from ~/.bashrc or
 # ~/.zshrc; fish users: see the last lines.
 #
 # safe-install wraps installs only: `npm ci`, `npm install`, `npm i`,
@@ -7,6 +7,14 @@ npm() {
 	case "$1" in
 	ci | clean-install | install | i | add) safe-install npm "$@" ;;
 	*) command npm "$@" ;;
+	esac
+}
+# pnpm: `pnpm install` and `pnpm i` (safe-install wraps no other pnpm
+# command yet; pnpm add goes to pnpm).
+pnpm() {
+	case "$1" in
+	install | i) safe-install pnpm "$@" ;;
+	*) command pnpm "$@" ;;
 	esac
 }
 # fish:
