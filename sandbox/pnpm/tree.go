@@ -251,11 +251,7 @@ func (v *pnpmTree) Check(name string, e tree.Entry) string {
 // Missing returns an entry of the tree before the phase, below roots
 // (everywhere when none), that is gone and was not a built package's own.
 func (v *pnpmTree) Missing(roots []string) (name, reason string) {
-	names := slices.DeleteFunc(slices.Sorted(maps.Keys(v.before)), func(name string) bool {
-		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
-	})
-	slices.SortStableFunc(names, func(a, b string) int { return boolCmp(v.before[a].Kind == tree.Dir, v.before[b].Kind == tree.Dir) })
-	for _, n := range names {
+	for _, n := range v.before.FilesFirst(roots) {
 		if _, ok := v.seen[n]; ok {
 			continue
 		}
