@@ -49,7 +49,8 @@ const (
 
 // fetchScript gets pnpm into the cache once per version ($1, with the
 // packageManager field's sha512 of pnpm's tarball in $2 when it gives one)
-// from the npm registry through the egress proxy, copies it into the work
+// from the npm registry (the public one, as Corepack's default: a project's
+// own registry need not mirror pnpm) through the egress proxy, copies it into the work
 // directory, installs with it (the rest of the arguments), then lists the
 // work directory with tree.ListScript and keeps pnpm's .bin shims as they
 // are (they are rewritten when a package builds; see shim.go). pnpm 12 is
@@ -61,7 +62,7 @@ case $(uname -m) in x86_64) t=linux-x64;; aarch64) t=linux-arm64;; *) echo "safe
 c=/cache/pnpm-bin/$v-$t
 if [ ! -x "$c/pnpm" ]; then
   mkdir -p /cache/pnpm-bin && d=$(mktemp -d /cache/pnpm-bin/.get.XXXXXX) || exit 97
-  (cd "$d" && npm pack --silent "pnpm@$v" "@pnpm/exe.$t@$v" >/dev/null) || { echo "safe-install: npm pack pnpm@$v failed" >&2; rm -rf "$d"; exit 96; }
+  (cd "$d" && npm pack --silent --registry=https://registry.npmjs.org/ "pnpm@$v" "@pnpm/exe.$t@$v" >/dev/null) || { echo "safe-install: npm pack pnpm@$v failed" >&2; rm -rf "$d"; exit 96; }
   if [ -n "$sum" ] && ! echo "$sum  $d/pnpm-$v.tgz" | sha512sum -c --status; then
     echo "safe-install: pnpm-$v.tgz does not match the sha512 in package.json's packageManager" >&2; rm -rf "$d"; exit 95
   fi
