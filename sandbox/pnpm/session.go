@@ -150,6 +150,11 @@ func (s *session) PhaseDone(ctx context.Context, c install.Files, runs []install
 		// pnpm keeps no record of its own of what ran: a header that names
 		// a package the phase rebuilt counts (a script could print one).
 		runs[i].Recorded = slices.Contains(s.rebuild, baseName(r.Package))
+		if !strings.Contains(r.Package[min(1, len(r.Package)):], "@") {
+			// pnpm shortens the header's directory, version and all: the
+			// version is the pending build's, when it had one only.
+			runs[i].Package = s.withVersion(r.Package)
+		}
 	}
 	var found install.Findings
 	found.NetworkAttempts = npm.ReadNetLog(ctx, c)
@@ -250,4 +255,19 @@ func (s *session) culprits() string {
 		return "no script"
 	}
 	return s.rule.Culprits()
+}
+
+// withVersion is name@version for the one pending build of name (name
+// alone when there are none or several).
+func (s *session) withVersion(name string) string {
+	var versions []string
+	for _, dp := range s.pending {
+		if n, v := splitDepPath(dp); n == name && !slices.Contains(versions, v) {
+			versions = append(versions, v)
+		}
+	}
+	if len(versions) != 1 {
+		return name
+	}
+	return name + "@" + versions[0]
 }

@@ -1,8 +1,10 @@
 package pnpm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,3 +47,21 @@ func TestModulesRecordMayOnlyLoseItsPendingBuilds(t *testing.T) {
 		}
 	}
 }
+
+func TestShortenedHeadersGetThePendingVersion(t *testing.T) {
+	s := &session{pending: []string{"writes-own-file@1.0.0", "two@1.0.0", "two@2.0.0"}, rebuild: []string{"writes-own-file", "two"}}
+	runs := []install.ScriptRun{{Package: "writes-own-file", Event: "postinstall"}, {Package: "two", Event: "install"}, {Package: "evil@6.6.6", Event: "install"}}
+	s.PhaseDone(t.Context(), noFiles{}, runs)
+	if runs[0].Package != "writes-own-file@1.0.0" || runs[1].Package != "two" || !runs[0].Recorded || runs[2].Recorded {
+		t.Fatalf("runs %+v", runs)
+	}
+}
+
+// noFiles is a container with no files.
+type noFiles struct{}
+
+func (noFiles) Read(context.Context, string, int64) ([]byte, error) { return nil, fs.ErrNotExist }
+func (noFiles) Walk(context.Context, string, int64, func(string, []byte) error) error {
+	return nil
+}
+func (noFiles) Stage(context.Context, string) (string, error) { return "", nil }
