@@ -1,4 +1,4 @@
-# Route npm installs through safe-install. Source this from ~/.bashrc or
+# Route npm and pnpm installs through safe-install. Source this from ~/.bashrc or
 # ~/.zshrc; fish users: see the last lines.
 #
 # safe-install wraps every npm command that installs, and so can run
@@ -17,6 +17,14 @@ npm() {
 		rebuild | rb | dedupe | ddp | prune)
 		safe-install npm "$@" ;;
 	*) command npm "$@" ;;
+	esac
+}
+# pnpm: `pnpm install` and `pnpm i` (safe-install wraps no other pnpm
+# command yet; pnpm add goes to pnpm).
+pnpm() {
+	case "$1" in
+	install | i) safe-install pnpm "$@" ;;
+	*) command pnpm "$@" ;;
 	esac
 }
 # fish:

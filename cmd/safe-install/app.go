@@ -63,6 +63,7 @@ EXAMPLE:
 		Commands: []*cli.Command{
 			newNPMCommand(e, logp),
 			newPipCommand(e, logp),
+			newPNPMCommand(e, logp),
 			newImageCommand(e, logp),
 			newDoctorCommand(e),
 			newCleanCommand(e, logp),

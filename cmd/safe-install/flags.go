@@ -40,6 +40,9 @@ type runFlags struct {
 	AllowPth     cli.StringSlice
 	AllowCommand cli.StringSlice
 	Python       string
+	// pnpm only: the host's pnpm version, and --allow-pnpmfile.
+	PNPMVersion   string
+	AllowPnpmfile bool
 }
 
 func (f runFlags) limits() (sandbox.Limits, error) {

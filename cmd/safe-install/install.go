@@ -36,6 +36,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		AllUnreviewed:   f.AllScripts,
 		MinReleaseAge:   f.MinReleaseAge,
 		NPMVersion:      npmVersion(c.Context, mgr),
+		PNPMVersion:     f.PNPMVersion,
+		AllowPnpmfile:   f.AllowPnpmfile,
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),
 		AllowCommand:    f.AllowCommand.Value(),

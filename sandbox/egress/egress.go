@@ -262,6 +262,10 @@ func (e *Egress) forward(ctx context.Context, w io.Writer, req *http.Request, u 
 	}
 	defer resp.Body.Close()
 	resp.Close = req.Close
+	// The sandbox's side is HTTP/1.1 whatever the registry spoke: an
+	// HTTP/2 upstream's response would be written "HTTP/2.0 200 OK", which
+	// node reads but pnpm 12's client (hyper) refuses.
+	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "HTTP/1.1", 1, 1
 	if resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && req.Method != http.MethodHead {
 		// Length unknown (the transport decompressed it): chunk it, so the
 		// connection can carry the next request.

@@ -124,16 +124,19 @@ func TestEgressCredentialOnlyForItsRegistry(t *testing.T) {
 // and forwards the request inside the tunnel.
 func TestEgressConnectTerminatesTLS(t *testing.T) {
 	t.Parallel()
-	reg := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	reg := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Method+" "+r.Header.Get("Authorization"))
 	}))
+	// The registry speaks HTTP/2, as registry.npmjs.org does.
+	reg.EnableHTTP2 = true
+	reg.StartTLS()
 	defer reg.Close()
 	e, err := New([]Registry{{URL: reg.URL + "/", Auth: "Bearer T"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Upstream trust: the test server's own certificate.
-	e.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: poolOf(reg.Certificate())}
+	e.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: poolOf(reg.Certificate()), NextProtos: []string{"h2", "http/1.1"}}
 	host := strings.TrimPrefix(reg.URL, "https://")
 	client, server := net.Pipe()
 	go e.ServeConn(context.Background(), server)
@@ -155,6 +158,10 @@ func TestEgressConnectTerminatesTLS(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if string(body) != "GET Bearer T" {
 		t.Errorf("upstream answered %q", body)
+	}
+	if resp.Proto != "HTTP/1.1" {
+		// pnpm 12's client refuses an "HTTP/2.0" status line.
+		t.Errorf("the sandbox got a %s status line, want HTTP/1.1", resp.Proto)
 	}
 }
 

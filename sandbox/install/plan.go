@@ -32,6 +32,11 @@ type PlanOptions struct {
 	// NPMVersion is the npm the sandbox runs (the host's): from npm 12 on,
 	// dependencies' scripts that allowScripts does not cover do not run.
 	NPMVersion string
+	// PNPMVersion is the host's pnpm (`pnpm --version`), the sandbox's
+	// when the project's packageManager names none; AllowPnpmfile lets
+	// pnpm run the project's .pnpmfile.cjs (code, run while resolving).
+	PNPMVersion   string
+	AllowPnpmfile bool
 	// MinReleaseAge refuses package versions published less than this ago
 	// (npm: --min-release-age; 0: off).
 	MinReleaseAge time.Duration

@@ -2,6 +2,7 @@ package npm
 
 import (
 	"bufio"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -75,3 +76,22 @@ func networkWarning(attempts []install.NetworkAttempt) string {
 	return "install scripts tried to reach the network, which they have no way to here (only lo), by design: " + strings.Join(parts, "; ") +
 		". Whatever they meant to download is missing from the tree, even where the script exited 0; fetch it at first use, or drop the package"
 }
+
+// NetlogTool is netlog.js as a plan's Tools input: another manager whose
+// scripts run under node (pnpm) notes network attempts the same way.
+func NetlogTool() install.Input {
+	return install.Input{Name: "netlog.js", Data: netlogScript, Mode: 0o644}
+}
+
+// ReadNetLog reads the network attempts netlog.js noted in a finished
+// scripts container (none when it noted nothing).
+func ReadNetLog(ctx context.Context, c install.Files) []install.NetworkAttempt {
+	data, err := c.Read(ctx, NetLog, maxNetLog)
+	if err != nil {
+		return nil
+	}
+	return parseNetLog(strings.NewReader(string(data)))
+}
+
+// NetworkWarning is the line that names what scripts tried to reach.
+func NetworkWarning(a []install.NetworkAttempt) string { return networkWarning(a) }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
-	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -184,29 +183,18 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		p.Inputs = append(p.Inputs, installed...)
 	}
 
-	userRC, _ := os.ReadFile(userNpmrc(opts))
-	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
-	cfg := sanitizeNpmrc(userRC, projectRC, opts.Env, opts.Warn)
-	if err := checkProjectRegistries(cfg.projectOnly, opts.AllowRegistries); err != nil {
+	rs, err := Registries(project, opts)
+	if err != nil {
 		return nil, err
 	}
-	p.Registries = cfg.registries
-	for _, a := range opts.AllowRegistries {
-		if _, ok := egress.Match(p.Registries, mustParse(a)); !ok {
-			p.Registries = append(p.Registries, egress.Registry{URL: a})
-		}
-	}
+	p.Registries = rs.Registries
 	if err := checkResolvedHosts(lockfile, lock, p.Registries); err != nil {
 		return nil, err
 	}
-	if len(cfg.project) > 0 {
-		p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Data: []byte(strings.Join(cfg.project, "\n") + "\n"), Mode: 0o644})
+	if rs.ProjectRC != nil {
+		p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Data: rs.ProjectRC, Mode: 0o644})
 	}
-	// npm reaches the registries only through the relay to the egress
-	// proxy, which holds the credentials.
-	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
-	fetchRC := append(cfg.fetch, "proxy="+proxy, "https-proxy="+proxy, "noproxy=", "strict-ssl=true")
-	p.FetchOnly = []install.Input{{Name: "npmrc", Data: []byte(strings.Join(fetchRC, "\n") + "\n"), Mode: 0o644}}
+	p.FetchOnly = []install.Input{{Name: "npmrc", Data: rs.FetchRC, Mode: 0o644}}
 
 	// After npm, and before any third-party code runs, the fetch
 	// container lists the sha256 of every file npm extracted (the tamper
@@ -293,7 +281,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	if lockName == "" {
 		lockName = "package-lock.json" // what npm install writes
 	}
-	p.Tools = []install.Input{{Name: "netlog.js", Data: netlogScript, Mode: 0o644}}
+	p.Tools = []install.Input{NetlogTool()}
 	s := &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
 	if v.rebuild {
 		// What runs is what the installed tree's record says, of the

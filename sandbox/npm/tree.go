@@ -201,13 +201,7 @@ func (v *npmTree) Check(name string, e tree.Entry) string {
 // file. A copy-back sees only the artifacts (roots: node_modules), and
 // nothing else comes back.
 func (v *npmTree) Missing(roots []string) (name, reason string) {
-	names := slices.DeleteFunc(slices.Sorted(maps.Keys(v.before)), func(name string) bool {
-		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
-	})
-	slices.SortStableFunc(names, func(a, b string) int {
-		return cmpBool(v.before[a].Kind == tree.Dir, v.before[b].Kind == tree.Dir)
-	})
-	for _, n := range names {
+	for _, n := range v.before.FilesFirst(roots) {
 		if _, ok := v.seen[n]; ok {
 			continue
 		}

@@ -3,6 +3,9 @@ package tree
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // Kind is what an entry is.
@@ -55,4 +58,24 @@ type Tree map[string]Entry
 // FileEntry is a file's entry from its mode bits and content hash.
 func FileEntry(mode int64, sum Sum) Entry {
 	return Entry{Kind: File, Exec: mode&0o111 != 0, Sum: sum}
+}
+
+// FilesFirst is the tree's names at or below one of roots (every name when
+// roots is empty), files and links before directories, each in name order:
+// the order in which a copy-back rule names what went missing, so that the
+// message names a file rather than the directory it was in.
+func (t Tree) FilesFirst(roots []string) []string {
+	names := slices.DeleteFunc(slices.Sorted(maps.Keys(t)), func(name string) bool {
+		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+	})
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch da, db := t[a].Kind == Dir, t[b].Kind == Dir; {
+		case da == db:
+			return 0
+		case da:
+			return 1
+		}
+		return -1
+	})
+	return names
 }

