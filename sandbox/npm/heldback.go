@@ -82,7 +82,7 @@ func heldBackWarning(hb []install.HeldBack) string {
 	var pkgs, names, entries []string
 	for _, h := range hb {
 		pkgs = append(pkgs, fmt.Sprintf("%s (%s)", h.Package, strings.Join(h.Scripts, "; ")))
-		names = append(names, policyName(h.Package))
+		names = append(names, PolicyName(h.Package))
 		entries = append(entries, fmt.Sprintf("%q: true", h.Package))
 	}
 	names = slices.Compact(names)

@@ -26,7 +26,7 @@ func gitHookNotes(ran []install.ScriptRun) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range ran {
-		name := policyName(s.Package)
+		name := PolicyName(s.Package)
 		cmd, ok := gitHookInstallers[name]
 		if !ok || !s.Recorded || seen[name] {
 			continue

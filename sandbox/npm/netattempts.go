@@ -68,7 +68,7 @@ func networkWarning(attempts []install.NetworkAttempt) string {
 	var parts []string
 	for _, p := range pkgs {
 		part := fmt.Sprintf("%s tried %s", p, strings.Join(hosts[p], ", "))
-		if sw, ok := downloadSwitches[policyName(p)]; ok {
+		if sw, ok := downloadSwitches[PolicyName(p)]; ok {
 			part += " (" + sw + " skips its download)"
 		}
 		parts = append(parts, part)

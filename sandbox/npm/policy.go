@@ -80,7 +80,7 @@ func readScriptPolicy(pkgJSON []byte, allow, deny []string, npmMajor int, allUnr
 		p.Sources = append(p.Sources, "--sandbox-all-scripts (every script but the denied runs, in the sandbox)")
 	}
 	for k := range allowed {
-		if !denied[k] && !denied[policyName(k)] {
+		if !denied[k] && !denied[PolicyName(k)] {
 			p.Allowed = append(p.Allowed, k)
 		}
 	}
@@ -92,8 +92,8 @@ func readScriptPolicy(pkgJSON []byte, allow, deny []string, npmMajor int, allUnr
 	return p
 }
 
-// policyName strips a version from "name@version" (keeping a scope's @).
-func policyName(k string) string {
+// PolicyName strips a version from "name@version" (keeping a scope's @).
+func PolicyName(k string) string {
 	if i := strings.LastIndex(k, "@"); i > 0 {
 		return k[:i]
 	}

@@ -222,7 +222,7 @@ func (s *npmSession) scriptTimes(ctx context.Context, c install.Files, runs []in
 	for i, r := range runs {
 		for key, ms := range timers {
 			rest, ok := strings.CutPrefix(key, "build:run:"+r.Event+":")
-			if ok && packageOf(rest+"/package.json") == policyName(r.Package) {
+			if ok && packageOf(rest+"/package.json") == PolicyName(r.Package) {
 				runs[i].DurationMS, runs[i].Recorded = int64(ms), true
 			}
 		}

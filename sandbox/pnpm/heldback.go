@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm"
 )
 
 // heldBack lists the pending builds that did not run, with the scripts
@@ -57,7 +58,7 @@ func heldBackWarning(hb []install.HeldBack) string {
 			what += " (" + strings.Join(h.Scripts, "; ") + ")"
 		}
 		pkgs = append(pkgs, what)
-		names = append(names, baseName(h.Package))
+		names = append(names, npm.PolicyName(h.Package))
 	}
 	names = slices.Compact(names)
 	for _, n := range names {

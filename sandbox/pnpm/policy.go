@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm"
 )
 
 // policy is which dependencies' builds run. pnpm 10 and later hold back
@@ -71,7 +71,7 @@ func readPolicy(pkgJSON []byte, ws workspace, allow, deny []string, allUnreviewe
 		p.Sources = append(p.Sources, "--sandbox-all-scripts (every build but the denied runs, in the sandbox)")
 	}
 	for k := range allowed {
-		if !denied[k] && !denied[baseName(k)] {
+		if !denied[k] && !denied[npm.PolicyName(k)] {
 			p.Allowed = append(p.Allowed, k)
 		}
 	}
@@ -79,14 +79,6 @@ func readPolicy(pkgJSON []byte, ws workspace, allow, deny []string, allUnreviewe
 	slices.Sort(p.Allowed)
 	slices.Sort(p.Denied)
 	return p
-}
-
-// baseName strips a version from "name@version" (keeping a scope's @).
-func baseName(k string) string {
-	if i := strings.LastIndex(k, "@"); i > 0 {
-		return k[:i]
-	}
-	return k
 }
 
 func (p policy) in(set []string, name, version string) bool {

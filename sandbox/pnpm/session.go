@@ -149,7 +149,7 @@ func (s *session) PhaseDone(ctx context.Context, c install.Files, runs []install
 	for i, r := range runs {
 		// pnpm keeps no record of its own of what ran: a header that names
 		// a package the phase rebuilt counts (a script could print one).
-		runs[i].Recorded = slices.Contains(s.rebuild, baseName(r.Package))
+		runs[i].Recorded = slices.Contains(s.rebuild, npm.PolicyName(r.Package))
 		if !strings.Contains(r.Package[min(1, len(r.Package)):], "@") {
 			// pnpm shortens the header's directory, version and all: the
 			// version is the pending build's, when it had one only.
