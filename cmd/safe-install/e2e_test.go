@@ -82,10 +82,8 @@ func setupE2E() (func(), error) {
 	}
 	stop := func() {
 		if localService != nil {
-			// TERM: a rootless Podman that made the user namespace passes
-			// it on to the service inside; KILL would orphan that one.
-			localService.Process.Signal(syscall.SIGTERM)
-			localService.Wait()
+			stopService(localService)
+			localService = nil
 		}
 	}
 	url := testEngine
@@ -140,6 +138,13 @@ func startLocalService() error {
 		return err
 	}
 	cmd := exec.Command("podman", "system", "service", "--time=0", sock)
+	// A process group of its own, as the product's private service has:
+	// a rootless Podman re-executes itself in the user namespace, and a
+	// TERM to the first process alone left that one running (a service
+	// of an earlier CI run was still there, re-parented to init, and the
+	// next run's restart and fault tests found a service they had not
+	// started).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting podman system service: %w", err)
 	}
@@ -153,6 +158,22 @@ func startLocalService() error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// stopService ends a service startLocalService started, with every
+// process of its group: TERM (Podman passes it on and cleans up), then
+// KILL for what is left after ten seconds.
+func stopService(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	// The group outlives its leader when the re-executed child lingers.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
 }
 
 func requireE2E(t testing.TB) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,7 +130,7 @@ func restartEngine(t *testing.T) {
 	if localService == nil {
 		skipOrFail(t, "the user's Podman service was not started by these tests; not restarting it")
 	}
-	localService.Process.Kill()
+	_ = syscall.Kill(-localService.Process.Pid, syscall.SIGKILL) // as a reboot would: no clean-up
 	localService.Wait()
 	localService = nil
 	t.Logf("restarting the local engine: %d processes in its user namespaces killed", killUserNamespaces())
