@@ -1,6 +1,7 @@
 package staging
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,70 @@ func TestRecoverRefusesAForeignJournal(t *testing.T) {
 	dir, _, _ := stage(t, proj, deadClient())
 	write(t, filepath.Join(dir, journalFile), `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
 	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
+		t.Fatalf("Recover: %v", err)
+	}
+}
+
+// A staging directory planted in a checkout (a cloned repository's
+// .safe-install-x, its owner a dead process) whose journal names, inside
+// the directory by prefix, a path that leaves it: by "..", or through a
+// symlink the directory holds. The inode it records is the project's
+// package.json (an attacker guesses it: a journal may hold many guesses).
+// The "undo" would exchange the project's package.json with the file
+// outside; Recover must refuse it and touch neither.
+func TestRecoverRefusesAJournalLeavingItsDirectory(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"dotdot", "symlink"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			outside := filepath.Join(home, ".bashrc")
+			write(t, outside, "the user's own")
+			proj := filepath.Join(home, "checkout")
+			write(t, filepath.Join(proj, "package.json"), "planted: echo pwned")
+			dir := filepath.Join(proj, Prefix+"planted")
+			write(t, filepath.Join(dir, ownerFile), deadClient().String())
+			staged := dir + "/run/../../../.bashrc" // not cleaned: it has the prefix
+			if via == "dotdot" {
+				if err := os.Mkdir(filepath.Join(dir, "run"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if via == "symlink" {
+				if err := os.Symlink(home, filepath.Join(dir, "run")); err != nil {
+					t.Fatal(err)
+				}
+				staged = filepath.Join(dir, "run", ".bashrc")
+			}
+			dev, ino, err := inode(filepath.Join(proj, "package.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := fmt.Sprintf(`[{"name":"package.json","staged":%q,"dev":%d,"ino":%d},{"name":"node_modules","staged":%q}]`,
+				staged, dev, ino, filepath.Join(dir, "run", "node_modules"))
+			write(t, filepath.Join(dir, journalFile), j)
+			_, err = Recover(proj, false)
+			if got := readFile(t, outside); got != "the user's own" {
+				t.Fatalf("the file outside the project now holds %q (Recover: %v)", got, err)
+			}
+			if got := readFile(t, filepath.Join(proj, "package.json")); got != "planted: echo pwned" {
+				t.Errorf("the project's package.json is now %q", got)
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
+				t.Errorf("Recover: %v, want the journal refused", err)
+			}
+		})
+	}
+}
+
+// A journal larger than any swap's is not read whole (it is in the
+// user's checkout, which may be someone else's repository).
+func TestRecoverRefusesAHugeJournal(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	dir, _, _ := stage(t, proj, deadClient())
+	write(t, filepath.Join(dir, journalFile), "["+strings.Repeat(`{"name":"x","staged":"y"},`, 1<<16)+"{}]")
+	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("Recover: %v", err)
 	}
 }
