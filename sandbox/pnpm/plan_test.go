@@ -87,6 +87,15 @@ func TestPlanRefuses(t *testing.T) {
 		{"a flag that moves things", nil, []string{"install", "--store-dir=/x"}, nil, "not passed"},
 		{"frozen without a lockfile", nil, []string{"install", "--frozen-lockfile"}, nil, "needs pnpm-lock.yaml"},
 		{"a pnpmfile", map[string]string{".pnpmfile.cjs": "module.exports = {}"}, []string{"install"}, nil, "--allow-pnpmfile"},
+		// pnpm 10.13 and later load the pnpmfile.cjs of every config
+		// dependency named pnpm-plugin-* (or @*/pnpm-plugin-*) by
+		// themselves, in the fetch, where the registries are in reach.
+		{"a config dependency's pnpmfile", map[string]string{"pnpm-workspace.yaml": "configDependencies:\n  pnpm-plugin-evil: \"1.0.0+sha512-30iZtAPgz+LTIYoeivqYo853f02jBYSd5uGnGpkFV0M3xOt9aN73erkgYAmZU43x4VfqcnLxW9Kpg3R5LC4YYw==\"\n"},
+			[]string{"install"}, nil, "--allow-pnpmfile"},
+		// A pnpmfile setting naming a file the host does not have (yet):
+		// a config dependency puts it there in the sandbox.
+		{"a pnpmfile only the sandbox has", map[string]string{"pnpm-workspace.yaml": "pnpmfile: node_modules/.pnpm-config/x/pnpmfile.cjs\n"},
+			[]string{"install"}, nil, "--allow-pnpmfile"},
 		{"a hoisted layout", map[string]string{"pnpm-workspace.yaml": "nodeLinker: hoisted\n"}, []string{"install"}, nil, "nodeLinker"},
 		{"no pnpm anywhere", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "" }, "packageManager"},
 		{"an old pnpm", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "9.15.0" }, "pnpm 12 or later"},
