@@ -96,6 +96,7 @@ func TestPlanRefuses(t *testing.T) {
 		// a config dependency puts it there in the sandbox.
 		{"a pnpmfile only the sandbox has", map[string]string{"pnpm-workspace.yaml": "pnpmfile: node_modules/.pnpm-config/x/pnpmfile.cjs\n"},
 			[]string{"install"}, nil, "--allow-pnpmfile"},
+		{"a list of pnpmfiles", map[string]string{"pnpm-workspace.yaml": "pnpmfile:\n  - hooks/a.cjs\n"}, []string{"install"}, nil, "--allow-pnpmfile"},
 		{"a hoisted layout", map[string]string{"pnpm-workspace.yaml": "nodeLinker: hoisted\n"}, []string{"install"}, nil, "nodeLinker"},
 		{"no pnpm anywhere", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "" }, "packageManager"},
 		{"an old pnpm", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "9.15.0" }, "pnpm 12 or later"},
