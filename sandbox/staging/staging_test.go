@@ -1,6 +1,7 @@
 package staging
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,5 +174,39 @@ func TestRecoverRefusesAHugeJournal(t *testing.T) {
 	write(t, filepath.Join(dir, journalFile), "["+strings.Repeat(`{"name":"x","staged":"y"},`, 1<<16)+"{}]")
 	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("Recover: %v", err)
+	}
+}
+
+// A planted staging directory whose journal is in the form a run writes
+// (staged at DIR/RUN/NAME) and names the project's .git with its inode
+// (guessed: a journal may list many): the undo would swap the planted
+// directory's .git, hooks and all, for the user's. A journal is only ever
+// one this tool wrote for this very staging directory, which records what
+// no checkout can know in advance (the directory's own birth).
+func TestRecoverRefusesAPlantedJournalOfTheRightForm(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	write(t, filepath.Join(proj, ".git/config"), "the user's")
+	dir := filepath.Join(proj, Prefix+"planted")
+	write(t, filepath.Join(dir, ownerFile), deadClient().String())
+	write(t, filepath.Join(dir, "run/.git/config"), "[core]\n\tfsmonitor = pwn\n")
+	dev, ino, err := inode(filepath.Join(proj, ".git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []entry{{Name: ".git", Staged: filepath.Join(dir, "run/.git"), Dev: dev, Ino: ino}, {Name: "node_modules", Staged: filepath.Join(dir, "run/node_modules")}}
+	for _, j := range []any{entries, map[string]any{"entries": entries}} {
+		data, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, journalFile), string(data))
+		_, err = Recover(proj, false)
+		if got := readFile(t, filepath.Join(proj, ".git/config")); got != "the user's" {
+			t.Fatalf("the project's .git/config is now %q (Recover: %v)", got, err)
+		}
+		if err == nil {
+			t.Errorf("Recover took the planted journal %s", data)
+		}
 	}
 }
