@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/safe-install/safe-install/sandbox/internal/owner"
 )
 
@@ -51,8 +53,41 @@ type entry struct {
 	Ino    uint64 `json:"ino"`
 }
 
+// journal is what swap.json holds: the entries, and the staging
+// directory's own stamp. The directory sits in the user's checkout, which
+// may be someone else's repository with a planted staging directory and
+// journal; the stamp (the directory's inode and birth time, to the
+// nanosecond) is what no checkout can know before it is made, so a journal
+// whose stamp is not its directory's was not written for it by a run.
+type journal struct {
+	Dir     stamp   `json:"dir"`
+	Entries []entry `json:"entries"`
+}
+
+type stamp struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Birth int64  `json:"birth"` // ns since the epoch; 0 where the filesystem keeps none
+}
+
+func stampOf(dir string) (stamp, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO|unix.STATX_BTIME, &stx); err != nil {
+		return stamp{}, err
+	}
+	s := stamp{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		s.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+	}
+	return s, nil
+}
+
 // Journal records in dir, before Swap, what it is about to exchange.
 func Journal(dir string, names []string, staged map[string]string) error {
+	st, err := stampOf(dir)
+	if err != nil {
+		return fmt.Errorf("recording the swap: %w", err)
+	}
 	var entries []entry
 	for _, n := range names {
 		dev, ino, err := inode(staged[n])
@@ -61,7 +96,7 @@ func Journal(dir string, names []string, staged map[string]string) error {
 		}
 		entries = append(entries, entry{Name: n, Staged: staged[n], Dev: dev, Ino: ino})
 	}
-	data, err := json.Marshal(entries)
+	data, err := json.Marshal(journal{Dir: st, Entries: entries})
 	if err != nil {
 		return err
 	}
@@ -143,10 +178,14 @@ func halfSwapped(project, dir string) ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var entries []entry
-	if err := json.Unmarshal(data, &entries); err != nil {
+	var j journal
+	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, journalFile), err)
 	}
+	if st, err := stampOf(dir); err != nil || st != j.Dir {
+		return nil, fmt.Errorf("the swap journal in %s was not written for that directory by a run of safe-install (a planted one?): not a swap of this project; nothing in it was undone", dir)
+	}
+	entries := j.Entries
 	var in []entry
 	for _, e := range entries {
 		if !ours(dir, e) {

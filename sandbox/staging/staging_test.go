@@ -107,7 +107,7 @@ func TestRecoverRefusesAForeignJournal(t *testing.T) {
 	t.Parallel()
 	proj := t.TempDir()
 	dir, _, _ := stage(t, proj, deadClient())
-	write(t, filepath.Join(dir, journalFile), `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
+	plantJournal(t, dir, `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
 	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
 		t.Fatalf("Recover: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestRecoverRefusesAJournalLeavingItsDirectory(t *testing.T) {
 			}
 			j := fmt.Sprintf(`[{"name":"package.json","staged":%q,"dev":%d,"ino":%d},{"name":"node_modules","staged":%q}]`,
 				staged, dev, ino, filepath.Join(dir, "run", "node_modules"))
-			write(t, filepath.Join(dir, journalFile), j)
+			plantJournal(t, dir, j)
 			_, err = Recover(proj, false)
 			if got := readFile(t, outside); got != "the user's own" {
 				t.Fatalf("the file outside the project now holds %q (Recover: %v)", got, err)
@@ -209,4 +209,20 @@ func TestRecoverRefusesAPlantedJournalOfTheRightForm(t *testing.T) {
 			t.Errorf("Recover took the planted journal %s", data)
 		}
 	}
+}
+
+// plantJournal writes entries (JSON) as dir's journal with dir's true
+// stamp, as if an attacker could know it: the tests of the rule for the
+// entries then test that rule alone.
+func plantJournal(t *testing.T, dir, entries string) {
+	t.Helper()
+	st, err := stampOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, journalFile), `{"dir":`+string(stamp)+`,"entries":`+entries+`}`)
 }
