@@ -195,7 +195,13 @@ func TestRecoverRefusesAPlantedJournalOfTheRightForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := []entry{{Name: ".git", Staged: filepath.Join(dir, "run/.git"), Dev: dev, Ino: ino}, {Name: "node_modules", Staged: filepath.Join(dir, "run/node_modules")}}
-	for _, j := range []any{entries, map[string]any{"entries": entries}} {
+	// The directory's inode guessed as well, its birth not to the ns.
+	guess, err := stampOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess.Birth++
+	for _, j := range []any{entries, map[string]any{"entries": entries}, journal{Dir: guess, Entries: entries}} {
 		data, err := json.Marshal(j)
 		if err != nil {
 			t.Fatal(err)
