@@ -166,6 +166,10 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		return nil, err
 	}
 	p.Inputs = append(p.Inputs, pnpmfiles...)
+	// An allowed pnpmfile or config dependency runs in the fetch, beside
+	// the cache that holds pnpm itself and the store: trusted for this
+	// project, not for every later one.
+	p.PrivateCache = len(pnpmfiles) > 0 || len(ws.codeSettings()) > 0
 
 	rs, err := npm.Registries(project, opts)
 	if err != nil {

@@ -135,6 +135,15 @@ func TestPlanAllowedPnpmfileGoesIn(t *testing.T) {
 	if !slices.ContainsFunc(p.Inputs, func(in install.Input) bool { return in.Name == ".pnpmfile.cjs" }) {
 		t.Errorf("inputs %v lack the allowed pnpmfile", p.Inputs)
 	}
+	// The pnpmfile runs in the fetch, beside the cache of pnpm itself and
+	// the store: what it writes there must reach no other project.
+	if !p.PrivateCache {
+		t.Error("a run whose fetch runs the project's pnpmfile shares the lasting cache")
+	}
+	plain, err := Manager{}.Plan(project(t, map[string]string{"package.json": `{"name":"p"}`}), []string{"install"}, opts())
+	if err != nil || plain.PrivateCache {
+		t.Errorf("a plain install (%v) does not use the lasting cache", err)
+	}
 }
 
 func TestPackageManagerVersion(t *testing.T) {
