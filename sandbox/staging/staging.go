@@ -180,7 +180,8 @@ func halfSwapped(project, dir string) ([]entry, error) {
 	}
 	var j journal
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, journalFile), err)
+		// An older build's journal (a bare list) reads as one planted.
+		return nil, fmt.Errorf("the swap journal in %s is not one this safe-install writes (%v): not a swap of this project; nothing in it was undone", dir, err)
 	}
 	if st, err := stampOf(dir); err != nil || st != j.Dir {
 		return nil, fmt.Errorf("the swap journal in %s was not written for that directory by a run of safe-install (a planted one?): not a swap of this project; nothing in it was undone", dir)
