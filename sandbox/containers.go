@@ -102,6 +102,9 @@ func (r *runner) specs(scriptsArgs []string) Containers {
 func DryRunContainers(p *install.Plan, image string, lim Limits) (Containers, error) {
 	n := namesFor("RUNID", p.Manager, "")
 	n.Cache = "safe-install-cache-" + p.Manager + "-IDMAP"
+	if p.PrivateCache {
+		n.Cache = "safe-install-RUNID-cache"
+	}
 	var err error
 	if n.ProfileVolume, _, _, err = profileVolume(); err != nil {
 		return Containers{}, err

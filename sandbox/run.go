@@ -104,6 +104,9 @@ func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) 
 	defer r.steps.end()
 	runID := newRunID()
 	r.names = namesFor(runID, p.Manager, info.IDMap)
+	if p.PrivateCache {
+		r.names.Cache = "safe-install-" + runID + "-cache"
+	}
 	r.labels = runLabels(runID, opts.Keep)
 	defer func() {
 		if runErr != nil {
@@ -223,9 +226,13 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err := r.createVolume(ctx, r.names.FetchConfig); err != nil {
 		return err
 	}
-	// The cache outlives runs by design: it carries no run's labels, so no
-	// reaper takes it.
-	if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Shared: true, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
+	if p.PrivateCache {
+		if err := r.createVolume(ctx, r.names.Cache); err != nil {
+			return err
+		}
+	} else if err := r.eng.CreateVolume(ctx, engine.VolumeSpec{Name: r.names.Cache, Shared: true, Labels: map[string]string{labelCache: p.Manager}}); err != nil {
+		// The lasting cache outlives runs by design: it carries no run's
+		// labels, so no reaper takes it.
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	holder, err := r.create(ctx, r.specs(nil).Holder)

@@ -486,3 +486,32 @@ func specNames(specs []engine.ContainerSpec) []string {
 	}
 	return out
 }
+
+// A plan whose fetch runs the project's own code (pnpm with an allowed
+// pnpmfile) gets a cache of the run's own, gone after it: that code is
+// trusted for this project only, and the lasting cache is every project's.
+func TestPrivateCacheIsTheRunsOwn(t *testing.T) {
+	w := npmWorld(t, "ci", nil)
+	plan := w.plan
+	w.plan = func(t *testing.T) *install.Plan {
+		p := plan(t)
+		p.PrivateCache = true
+		return p
+	}
+	e := w.engine()
+	if _, err := w.run(context.Background(), t, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.Created() {
+		for _, m := range s.Volumes {
+			if m.Dest == "/cache" && strings.Contains(m.Name, "safe-install-cache-") {
+				t.Errorf("%s mounts the lasting cache %s", s.Name, m.Name)
+			}
+		}
+	}
+	for _, o := range e.Objects() {
+		if !strings.Contains(o, "safe-install-cache-seccomp-") { // the profiles: the pipeline's own
+			t.Errorf("left behind: %s", o)
+		}
+	}
+}

@@ -81,6 +81,7 @@ func publishPnpmFixtures(t *testing.T, v *verdaccio) {
 			filepath.Join("testdata", "corpus", "npm", "fail-postinstall"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-tamper"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-symlink"),
+			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plugin-canary"),
 			filepath.Join("..", "..", "examples", "native-addon", "hello-addon"),
 		} {
 			tgz := filepath.Join(dir, filepath.Base(src)+".tgz")

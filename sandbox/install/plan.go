@@ -119,6 +119,12 @@ type Plan struct {
 	// artifacts are in, as the package manager itself would (npm
 	// install-test: npm test, the project's own test, outside the sandbox).
 	HostAfter []string `json:"host_after,omitempty"`
+	// PrivateCache gives the fetch a cache volume of this run's own
+	// instead of the manager's lasting one: the fetch runs the project's
+	// own code (a pnpmfile the user allowed), which is trusted for this
+	// project, and what it wrote in a shared cache (pnpm itself, the
+	// store) would be what every later run of every project fetches.
+	PrivateCache bool `json:"private_cache,omitempty"`
 }
 
 // Say is how a step talks to the user: a line, or a warning that even

@@ -166,6 +166,10 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		return nil, err
 	}
 	p.Inputs = append(p.Inputs, pnpmfiles...)
+	// An allowed pnpmfile or config dependency runs in the fetch, beside
+	// the cache that holds pnpm itself and the store: trusted for this
+	// project, not for every later one.
+	p.PrivateCache = len(pnpmfiles) > 0 || len(ws.codeSettings()) > 0
 
 	rs, err := npm.Registries(project, opts)
 	if err != nil {
@@ -257,9 +261,13 @@ func projectEvents(scripts map[string]string) []string {
 // resolves, in the fetch container, which reaches the registries and holds
 // the relay) unless the user allows it, and then copies it in.
 func pnpmfileInputs(project string, ws workspace, allow bool) ([]install.Input, error) {
-	names := []string{".pnpmfile.cjs", ".pnpmfile.mjs"}
-	if ws.Pnpmfile != "" {
-		names = append(names, ws.Pnpmfile)
+	if code := ws.codeSettings(); len(code) > 0 && !allow {
+		return nil, fmt.Errorf("%w: pnpm-workspace.yaml sets %s: code that pnpm loads while it resolves, with the registries in reach; "+
+			"review it and rerun with --allow-pnpmfile, or remove the setting", install.ErrPolicy, strings.Join(code, "; "))
+	}
+	names := append([]string{".pnpmfile.cjs", ".pnpmfile.mjs"}, ws.Pnpmfile...)
+	if ws.GlobalPnpmfile != "" {
+		names = append(names, ws.GlobalPnpmfile)
 	}
 	var out []install.Input
 	for _, name := range names {

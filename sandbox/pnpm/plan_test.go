@@ -87,6 +87,16 @@ func TestPlanRefuses(t *testing.T) {
 		{"a flag that moves things", nil, []string{"install", "--store-dir=/x"}, nil, "not passed"},
 		{"frozen without a lockfile", nil, []string{"install", "--frozen-lockfile"}, nil, "needs pnpm-lock.yaml"},
 		{"a pnpmfile", map[string]string{".pnpmfile.cjs": "module.exports = {}"}, []string{"install"}, nil, "--allow-pnpmfile"},
+		// pnpm 10.13 and later load the pnpmfile.cjs of every config
+		// dependency named pnpm-plugin-* (or @*/pnpm-plugin-*) by
+		// themselves, in the fetch, where the registries are in reach.
+		{"a config dependency's pnpmfile", map[string]string{"pnpm-workspace.yaml": "configDependencies:\n  pnpm-plugin-evil: \"1.0.0+sha512-30iZtAPgz+LTIYoeivqYo853f02jBYSd5uGnGpkFV0M3xOt9aN73erkgYAmZU43x4VfqcnLxW9Kpg3R5LC4YYw==\"\n"},
+			[]string{"install"}, nil, "--allow-pnpmfile"},
+		// A pnpmfile setting naming a file the host does not have (yet):
+		// a config dependency puts it there in the sandbox.
+		{"a pnpmfile only the sandbox has", map[string]string{"pnpm-workspace.yaml": "pnpmfile: node_modules/.pnpm-config/x/pnpmfile.cjs\n"},
+			[]string{"install"}, nil, "--allow-pnpmfile"},
+		{"a list of pnpmfiles", map[string]string{"pnpm-workspace.yaml": "pnpmfile:\n  - hooks/a.cjs\n"}, []string{"install"}, nil, "--allow-pnpmfile"},
 		{"a hoisted layout", map[string]string{"pnpm-workspace.yaml": "nodeLinker: hoisted\n"}, []string{"install"}, nil, "nodeLinker"},
 		{"no pnpm anywhere", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "" }, "packageManager"},
 		{"an old pnpm", nil, []string{"install"}, func(o *install.PlanOptions) { o.PNPMVersion = "9.15.0" }, "pnpm 12 or later"},
@@ -124,6 +134,15 @@ func TestPlanAllowedPnpmfileGoesIn(t *testing.T) {
 	}
 	if !slices.ContainsFunc(p.Inputs, func(in install.Input) bool { return in.Name == ".pnpmfile.cjs" }) {
 		t.Errorf("inputs %v lack the allowed pnpmfile", p.Inputs)
+	}
+	// The pnpmfile runs in the fetch, beside the cache of pnpm itself and
+	// the store: what it writes there must reach no other project.
+	if !p.PrivateCache {
+		t.Error("a run whose fetch runs the project's pnpmfile shares the lasting cache")
+	}
+	plain, err := Manager{}.Plan(project(t, map[string]string{"package.json": `{"name":"p"}`}), []string{"install"}, opts())
+	if err != nil || plain.PrivateCache {
+		t.Errorf("a plain install (%v) does not use the lasting cache", err)
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,11 +27,17 @@ type workspace struct {
 	IgnoredBuiltDependencies  []string       `yaml:"ignoredBuiltDependencies"`
 	DangerouslyAllowAllBuilds bool           `yaml:"dangerouslyAllowAllBuilds"`
 	NodeLinker                string         `yaml:"nodeLinker"`
-	Pnpmfile                  string         `yaml:"pnpmfile"`
-	PatchedDependencies       map[string]any `yaml:"patchedDependencies"`
-	VirtualStoreDir           string         `yaml:"virtualStoreDir"`
-	ModulesDir                string         `yaml:"modulesDir"`
-	EnableGlobalVirtualStore  bool           `yaml:"enableGlobalVirtualStore"`
+	// Pnpmfile is one path or, from pnpm 10.13 on, a list of them;
+	// GlobalPnpmfile one more; ConfigDependencies are packages installed
+	// before anything else, whose pnpmfile.cjs pnpm loads by itself when
+	// the name is pnpm-plugin-* or @*/pnpm-plugin-* (see codeSettings).
+	Pnpmfile                 stringList     `yaml:"pnpmfile"`
+	GlobalPnpmfile           string         `yaml:"globalPnpmfile"`
+	ConfigDependencies       map[string]any `yaml:"configDependencies"`
+	PatchedDependencies      map[string]any `yaml:"patchedDependencies"`
+	VirtualStoreDir          string         `yaml:"virtualStoreDir"`
+	ModulesDir               string         `yaml:"modulesDir"`
+	EnableGlobalVirtualStore bool           `yaml:"enableGlobalVirtualStore"`
 }
 
 // maxWorkspaceFile bounds pnpm-workspace.yaml: the project's, but a pull
@@ -56,6 +65,41 @@ func readWorkspace(project string) (workspace, error) {
 		return ws, fmt.Errorf("parsing %s: %w", f, err)
 	}
 	return ws, nil
+}
+
+// stringList is a YAML string or list of strings.
+type stringList []string
+
+func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = stringList{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*l = list
+	return nil
+}
+
+// codeSettings names the settings through which pnpm loads code while it
+// resolves, in the fetch, with the registries in reach: a pnpmfile the
+// setting names (on the host or not: a config dependency brings one into
+// the sandbox), and every config dependency (pnpm loads a plugin's
+// pnpmfile unasked). None is allowed without --allow-pnpmfile.
+func (ws workspace) codeSettings() []string {
+	var out []string
+	if len(ws.Pnpmfile) > 0 {
+		out = append(out, "pnpmfile ("+strings.Join(ws.Pnpmfile, ", ")+")")
+	}
+	if ws.GlobalPnpmfile != "" {
+		out = append(out, "globalPnpmfile ("+ws.GlobalPnpmfile+")")
+	}
+	if len(ws.ConfigDependencies) > 0 {
+		out = append(out, "configDependencies ("+strings.Join(slices.Sorted(maps.Keys(ws.ConfigDependencies)), ", ")+")")
+	}
+	return out
 }
 
 // check refuses the settings whose layout the copy-back rule does not

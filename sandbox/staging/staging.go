@@ -10,12 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/safe-install/safe-install/sandbox/internal/owner"
 )
@@ -29,6 +32,10 @@ const (
 	// unowned spares a staging directory with no owner file yet (its run
 	// is between creating it and claiming it) for this long.
 	unowned = time.Hour
+	// maxRecord bounds what Recover reads of a staging directory's
+	// files: a real journal names a few entries, and the directory is in
+	// the user's checkout, which may be someone else's repository.
+	maxRecord = 64 << 10
 )
 
 // Claim records in dir, a staging directory just made, that this process
@@ -46,8 +53,41 @@ type entry struct {
 	Ino    uint64 `json:"ino"`
 }
 
+// journal is what swap.json holds: the entries, and the staging
+// directory's own stamp. The directory sits in the user's checkout, which
+// may be someone else's repository with a planted staging directory and
+// journal; the stamp (the directory's inode and birth time, to the
+// nanosecond) is what no checkout can know before it is made, so a journal
+// whose stamp is not its directory's was not written for it by a run.
+type journal struct {
+	Dir     stamp   `json:"dir"`
+	Entries []entry `json:"entries"`
+}
+
+type stamp struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Birth int64  `json:"birth"` // ns since the epoch; 0 where the filesystem keeps none
+}
+
+func stampOf(dir string) (stamp, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO|unix.STATX_BTIME, &stx); err != nil {
+		return stamp{}, err
+	}
+	s := stamp{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		s.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+	}
+	return s, nil
+}
+
 // Journal records in dir, before Swap, what it is about to exchange.
 func Journal(dir string, names []string, staged map[string]string) error {
+	st, err := stampOf(dir)
+	if err != nil {
+		return fmt.Errorf("recording the swap: %w", err)
+	}
 	var entries []entry
 	for _, n := range names {
 		dev, ino, err := inode(staged[n])
@@ -56,7 +96,7 @@ func Journal(dir string, names []string, staged map[string]string) error {
 		}
 		entries = append(entries, entry{Name: n, Staged: staged[n], Dev: dev, Ino: ino})
 	}
-	data, err := json.Marshal(entries)
+	data, err := json.Marshal(journal{Dir: st, Entries: entries})
 	if err != nil {
 		return err
 	}
@@ -113,7 +153,7 @@ func Recover(project string, dryRun bool) ([]string, error) {
 
 // gone says why dir's owner is gone, or "" while it may still run.
 func gone(dir string, fi os.FileInfo, me owner.Client) string {
-	data, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	data, err := readRecord(filepath.Join(dir, ownerFile))
 	if err != nil {
 		if time.Since(fi.ModTime()) > unowned {
 			return fmt.Sprintf("no owner recorded, older than %s", unowned)
@@ -131,22 +171,25 @@ func gone(dir string, fi os.FileInfo, me owner.Client) string {
 // project when not all are: a swap the run began and did not finish. A
 // finished swap, or none, needs no undoing.
 func halfSwapped(project, dir string) ([]entry, error) {
-	data, err := os.ReadFile(filepath.Join(dir, journalFile))
+	data, err := readRecord(filepath.Join(dir, journalFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var entries []entry
-	if err := json.Unmarshal(data, &entries); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, journalFile), err)
+	var j journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		// An older build's journal (a bare list) reads as one planted.
+		return nil, fmt.Errorf("the swap journal in %s is not one this safe-install writes (%v): not a swap of this project; nothing in it was undone", dir, err)
 	}
+	if st, err := stampOf(dir); err != nil || st != j.Dir {
+		return nil, fmt.Errorf("the swap journal in %s was not written for that directory by a run of safe-install (a planted one?): not a swap of this project; nothing in it was undone", dir)
+	}
+	entries := j.Entries
 	var in []entry
 	for _, e := range entries {
-		// The journal is this tool's, in the user's project; still, it
-		// only ever names a top-level entry and a path in dir.
-		if filepath.Base(e.Name) != e.Name || e.Name == ".." || !strings.HasPrefix(e.Staged, dir+string(filepath.Separator)) {
+		if !ours(dir, e) {
 			return nil, fmt.Errorf("the swap journal in %s names %q, %q: not a swap of this project", dir, e.Name, e.Staged)
 		}
 		if dev, ino, err := inode(filepath.Join(project, e.Name)); err == nil && dev == e.Dev && ino == e.Ino {
@@ -157,6 +200,45 @@ func halfSwapped(project, dir string) ([]entry, error) {
 		return nil, nil
 	}
 	return in, nil
+}
+
+// ours says whether e is an entry of a swap this tool journals: a
+// top-level name of the project, staged at dir/RUN/name, RUN one plain
+// component and a directory, not a link. The journal sits in the user's
+// checkout, which may hold a planted staging directory: a path that is in
+// dir by its prefix but climbs out of it ("..") or leads through a link dir
+// holds would have the undo exchange a project entry with a file anywhere.
+func ours(dir string, e entry) bool {
+	if !plain(e.Name) || filepath.Clean(e.Staged) != e.Staged {
+		return false
+	}
+	run, name := filepath.Split(strings.TrimPrefix(e.Staged, dir+string(filepath.Separator)))
+	run = strings.TrimSuffix(run, string(filepath.Separator))
+	if name != e.Name || !plain(run) || filepath.Join(dir, run, name) != e.Staged {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(dir, run))
+	return err == nil && fi.IsDir()
+}
+
+// plain is one path component that names an entry: not "", ".", "..".
+func plain(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsRune(s, filepath.Separator)
+}
+
+// readRecord reads one of a staging directory's files, up to maxRecord,
+// never through a link.
+func readRecord(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	if err == nil && len(data) > maxRecord {
+		err = fmt.Errorf("%s is larger than %d bytes, which no run writes", p, maxRecord)
+	}
+	return data, err
 }
 
 // undoSwap swaps the entries back, the last first, as Swap's own undo.

@@ -1,6 +1,8 @@
 package staging
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,8 +107,128 @@ func TestRecoverRefusesAForeignJournal(t *testing.T) {
 	t.Parallel()
 	proj := t.TempDir()
 	dir, _, _ := stage(t, proj, deadClient())
-	write(t, filepath.Join(dir, journalFile), `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
+	plantJournal(t, dir, `[{"name":"package.json","staged":"/etc/passwd"},{"name":"x","staged":"/etc/x"}]`)
 	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
 		t.Fatalf("Recover: %v", err)
 	}
+}
+
+// A staging directory planted in a checkout (a cloned repository's
+// .safe-install-x, its owner a dead process) whose journal names, inside
+// the directory by prefix, a path that leaves it: by "..", or through a
+// symlink the directory holds. The inode it records is the project's
+// package.json (an attacker guesses it: a journal may hold many guesses).
+// The "undo" would exchange the project's package.json with the file
+// outside; Recover must refuse it and touch neither.
+func TestRecoverRefusesAJournalLeavingItsDirectory(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"dotdot", "symlink"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			outside := filepath.Join(home, ".bashrc")
+			write(t, outside, "the user's own")
+			proj := filepath.Join(home, "checkout")
+			write(t, filepath.Join(proj, "package.json"), "planted: echo pwned")
+			dir := filepath.Join(proj, Prefix+"planted")
+			write(t, filepath.Join(dir, ownerFile), deadClient().String())
+			staged := dir + "/run/../../../.bashrc" // not cleaned: it has the prefix
+			if via == "dotdot" {
+				if err := os.Mkdir(filepath.Join(dir, "run"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if via == "symlink" {
+				if err := os.Symlink(home, filepath.Join(dir, "run")); err != nil {
+					t.Fatal(err)
+				}
+				staged = filepath.Join(dir, "run", ".bashrc")
+			}
+			dev, ino, err := inode(filepath.Join(proj, "package.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := fmt.Sprintf(`[{"name":"package.json","staged":%q,"dev":%d,"ino":%d},{"name":"node_modules","staged":%q}]`,
+				staged, dev, ino, filepath.Join(dir, "run", "node_modules"))
+			plantJournal(t, dir, j)
+			_, err = Recover(proj, false)
+			if got := readFile(t, outside); got != "the user's own" {
+				t.Fatalf("the file outside the project now holds %q (Recover: %v)", got, err)
+			}
+			if got := readFile(t, filepath.Join(proj, "package.json")); got != "planted: echo pwned" {
+				t.Errorf("the project's package.json is now %q", got)
+			}
+			if err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
+				t.Errorf("Recover: %v, want the journal refused", err)
+			}
+		})
+	}
+}
+
+// A journal larger than any swap's is not read whole (it is in the
+// user's checkout, which may be someone else's repository).
+func TestRecoverRefusesAHugeJournal(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	dir, _, _ := stage(t, proj, deadClient())
+	write(t, filepath.Join(dir, journalFile), "["+strings.Repeat(`{"name":"x","staged":"y"},`, 1<<16)+"{}]")
+	if _, err := Recover(proj, false); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("Recover: %v", err)
+	}
+}
+
+// A planted staging directory whose journal is in the form a run writes
+// (staged at DIR/RUN/NAME) and names the project's .git with its inode
+// (guessed: a journal may list many): the undo would swap the planted
+// directory's .git, hooks and all, for the user's. A journal is only ever
+// one this tool wrote for this very staging directory, which records what
+// no checkout can know in advance (the directory's own birth).
+func TestRecoverRefusesAPlantedJournalOfTheRightForm(t *testing.T) {
+	t.Parallel()
+	proj := t.TempDir()
+	write(t, filepath.Join(proj, ".git/config"), "the user's")
+	dir := filepath.Join(proj, Prefix+"planted")
+	write(t, filepath.Join(dir, ownerFile), deadClient().String())
+	write(t, filepath.Join(dir, "run/.git/config"), "[core]\n\tfsmonitor = pwn\n")
+	dev, ino, err := inode(filepath.Join(proj, ".git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []entry{{Name: ".git", Staged: filepath.Join(dir, "run/.git"), Dev: dev, Ino: ino}, {Name: "node_modules", Staged: filepath.Join(dir, "run/node_modules")}}
+	// The directory's inode guessed as well, its birth not to the ns.
+	guess, err := stampOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess.Birth++
+	for _, j := range []any{entries, map[string]any{"entries": entries}, journal{Dir: guess, Entries: entries}} {
+		data, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, journalFile), string(data))
+		_, err = Recover(proj, false)
+		if got := readFile(t, filepath.Join(proj, ".git/config")); got != "the user's" {
+			t.Fatalf("the project's .git/config is now %q (Recover: %v)", got, err)
+		}
+		if err == nil {
+			t.Errorf("Recover took the planted journal %s", data)
+		}
+	}
+}
+
+// plantJournal writes entries (JSON) as dir's journal with dir's true
+// stamp, as if an attacker could know it: the tests of the rule for the
+// entries then test that rule alone.
+func plantJournal(t *testing.T, dir, entries string) {
+	t.Helper()
+	st, err := stampOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, journalFile), `{"dir":`+string(stamp)+`,"entries":`+entries+`}`)
 }
