@@ -94,10 +94,17 @@ func TestE2EPipRelayFloodIsBounded(t *testing.T) {
 		}
 		bounds[ref.Method] = true
 	}
-	for _, want := range []string{"maxRequestHead", "maxRelayConns", "headTimeout", "POST"} {
+	for _, want := range []string{"maxRequestHead", "maxRelayConns", "headTimeout"} {
 		if !bounds[want] {
 			t.Errorf("no refusal for %s: %+v", want, rep.Egress.Refused)
 		}
+	}
+	// The 4 GiB POST is cut by whichever bound comes first: the proxy
+	// refuses its method once it has read the head, or, when the proxy is
+	// slower to read than the flood is to arrive (CI under load), the
+	// relay closes the connection at its per-connection queue bound.
+	if !bounds["POST"] && !bounds["maxRelayQueue"] {
+		t.Errorf("no refusal for the POST flood (its method, or maxRelayQueue): %+v", rep.Egress.Refused)
 	}
 	if !strings.Contains(r.stderr, "refused in the fetch phase") {
 		t.Error("the refusals were not shown")

@@ -17,12 +17,12 @@ import (
 // Lock takes the lock called name, waiting for it until ctx ends, and
 // returns the function that lets it go.
 func Lock(ctx context.Context, name string) (func(), error) {
-	dir := os.Getenv("XDG_RUNTIME_DIR")
-	if dir == "" {
-		dir = os.TempDir()
+	dir, err := lockDir()
+	if err != nil {
+		return nil, err
 	}
-	p := filepath.Join(dir, fmt.Sprintf("safe-install-%d-%s.lock", os.Getuid(), name))
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	p := filepath.Join(dir, name+".lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", p, err)
 	}
@@ -42,4 +42,23 @@ func Lock(ctx context.Context, name string) (func(), error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// lockDir is a directory of this user's own for the locks: safe-install/
+// in the runtime directory, or in the user's cache directory when there
+// is none. Never the shared /tmp, where another user could make the file
+// first and hold the lock, or refuse it, and so stop every run.
+func lockDir() (string, error) {
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if base == "" {
+		var err error
+		if base, err = os.UserCacheDir(); err != nil {
+			return "", fmt.Errorf("no runtime or cache directory for safe-install's locks: %w", err)
+		}
+	}
+	dir := filepath.Join(base, "safe-install")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("making the directory of safe-install's locks: %w", err)
+	}
+	return dir, nil
 }
