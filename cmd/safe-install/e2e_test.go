@@ -383,19 +383,28 @@ func (w *world) run(args ...string) result {
 	cmd.Dir = w.proj
 	report := filepath.Join(w.t.TempDir(), "report.json")
 	cmd.Env = append(slices.Clone(w.env), "SAFE_INSTALL_REPORT="+report)
+	res, err := runCmd(cmd)
+	if err != nil {
+		w.t.Fatalf("running safe-install: %v", err)
+	}
+	code := res.code
+	res.peakKiB = w.checkPeakRSS(report)
+	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
+	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
+	return res
+}
+
+// runCmd runs cmd and collects its exit code and output; the error is
+// one that kept it from running at all.
+func runCmd(cmd *exec.Cmd) (result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		w.t.Fatalf("running safe-install: %v", err)
+		code, err = ee.ExitCode(), nil
 	}
-	res := result{code: code, stdout: stdout.String(), stderr: stderr.String(), peakKiB: w.checkPeakRSS(report)}
-	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
-	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
-	return res
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}, err
 }
 
 // expect checks a run's exit code and that its error names each of wants.

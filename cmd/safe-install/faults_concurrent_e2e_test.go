@@ -102,17 +102,11 @@ func runAtOnce(worlds []*world) []result {
 func (w *world) runQuiet(args ...string) result {
 	cmd := exec.Command(binary, args...)
 	cmd.Dir, cmd.Env = w.proj, w.env
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code, stderr = -1, strings.Builder{}
-		fmt.Fprintf(&stderr, "running safe-install: %v", err)
+	res, err := runCmd(cmd)
+	if err != nil {
+		return result{code: -1, stderr: fmt.Sprintf("running safe-install: %v", err)}
 	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return res
 }
 
 // removeSharedVolumes removes the volumes runs share and make when they

@@ -53,11 +53,7 @@ type npmTree struct {
 }
 
 func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []string, bins npmBins) *npmTree {
-	c := "no script"
-	if len(culprits) > 0 {
-		c = strings.Join(culprits, ", ")
-	}
-	return &npmTree{before: before, ran: ran, culprits: c, bins: bins, seen: tree.Tree{}}
+	return &npmTree{before: before, ran: ran, culprits: tree.Culprits(culprits), bins: bins, seen: tree.Tree{}}
 }
 
 // position is where an entry sits in a node_modules tree, which decides
@@ -125,16 +121,7 @@ func locatePosition(name string) position {
 // CheckAll judges a listing, node_modules first: a package tampered with
 // is the finding to name, before the project file that tampering explains.
 func (v *npmTree) CheckAll(t tree.Tree) (name, reason string) {
-	names := slices.Sorted(maps.Keys(t))
-	slices.SortStableFunc(names, func(a, b string) int {
-		return cmpBool(locatePosition(a) == posProject, locatePosition(b) == posProject)
-	})
-	for _, n := range names {
-		if reason := v.Check(n, t[n]); reason != "" {
-			return n, reason
-		}
-	}
-	return "", ""
+	return t.CheckAll(func(name string) bool { return locatePosition(name) == posProject }, v.Check)
 }
 
 // Check judges one entry of the returned tree; "" accepts it.
@@ -269,17 +256,6 @@ func (v *npmTree) outside() map[string]int {
 		dirs[name[:i]+"node_modules/"+top]++
 	}
 	return dirs
-}
-
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
 }
 
 // npmBins are the .bin links npm makes from the lockfile as the fetch left

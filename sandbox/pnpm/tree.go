@@ -50,11 +50,7 @@ type pnpmTree struct {
 }
 
 func newPnpmTree(before tree.Tree, built map[string]bool, shims map[string]tree.Sum, culprits []string) *pnpmTree {
-	c := "no script"
-	if len(culprits) > 0 {
-		c = strings.Join(culprits, ", ")
-	}
-	return &pnpmTree{before: before, built: built, shims: shims, culprits: c, seen: tree.Tree{}}
+	return &pnpmTree{before: before, built: built, shims: shims, culprits: tree.Culprits(culprits), seen: tree.Tree{}}
 }
 
 type position uint8
@@ -162,28 +158,7 @@ func (v *pnpmTree) locate(name string) (position, string) { return locate(name, 
 // CheckAll judges a listing, node_modules first: a package tampered with
 // is the finding to name, before the project file that tampering explains.
 func (v *pnpmTree) CheckAll(t tree.Tree) (name, reason string) {
-	names := slices.Sorted(maps.Keys(t))
-	slices.SortStableFunc(names, func(a, b string) int {
-		pa, _ := v.locate(a)
-		pb, _ := v.locate(b)
-		return boolCmp(pa == posProject, pb == posProject)
-	})
-	for _, n := range names {
-		if reason := v.Check(n, t[n]); reason != "" {
-			return n, reason
-		}
-	}
-	return "", ""
-}
-
-func boolCmp(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
+	return t.CheckAll(func(name string) bool { pos, _ := v.locate(name); return pos == posProject }, v.Check)
 }
 
 // Check judges one entry of the returned tree; "" accepts it.

@@ -68,14 +68,41 @@ func (t Tree) FilesFirst(roots []string) []string {
 	names := slices.DeleteFunc(slices.Sorted(maps.Keys(t)), func(name string) bool {
 		return len(roots) > 0 && !slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
 	})
-	slices.SortStableFunc(names, func(a, b string) int {
-		switch da, db := t[a].Kind == Dir, t[b].Kind == Dir; {
-		case da == db:
-			return 0
-		case da:
-			return 1
-		}
-		return -1
-	})
+	slices.SortStableFunc(names, func(a, b string) int { return falseFirst(t[a].Kind == Dir, t[b].Kind == Dir) })
 	return names
+}
+
+// CheckAll judges every entry of t with check, in name order but with the
+// entries for which last says true (the project's own files) after the
+// rest: a package tampered with is the finding to name, before the
+// project file that tampering explains. It returns the first refusal.
+func (t Tree) CheckAll(last func(name string) bool, check func(name string, e Entry) string) (name, reason string) {
+	names := slices.Sorted(maps.Keys(t))
+	slices.SortStableFunc(names, func(a, b string) int { return falseFirst(last(a), last(b)) })
+	for _, n := range names {
+		if reason := check(n, t[n]); reason != "" {
+			return n, reason
+		}
+	}
+	return "", ""
+}
+
+// falseFirst orders false before true.
+func falseFirst(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// Culprits is how a copy-back rule names the packages whose scripts ran in
+// a phase: their names, or "no script".
+func Culprits(names []string) string {
+	if len(names) == 0 {
+		return "no script"
+	}
+	return strings.Join(names, ", ")
 }
