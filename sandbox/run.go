@@ -114,7 +114,7 @@ func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) 
 			r.watch.lap("until the error")
 		}
 		r.cleanup()
-		runErr = engineGone(eng, runErr)
+		runErr = engineGone(ctx, eng, runErr)
 		r.watch.lap("clean-up")
 		r.res.Timings = r.watch.steps
 	}()
@@ -125,9 +125,12 @@ func Run(ctx context.Context, eng engine.Engine, p *install.Plan, opts Options) 
 }
 
 // engineGone says so when a run failed on the engine because its service
-// went away (killed, crashed): the run could not remove what it made.
-func engineGone(eng engine.Engine, err error) error {
-	if !errors.Is(err, ErrEngine) {
+// went away (killed, crashed, its connection lost): the run could not
+// remove what it made. The calls that the loss of a connection ended
+// failed as canceled: unless the user interrupted the run, the error keeps
+// only their words, so that it ends as the engine's failure.
+func engineGone(ctx context.Context, eng engine.Engine, err error) error {
+	if !errors.Is(err, ErrEngine) || ctx.Err() != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -135,7 +138,10 @@ func engineGone(eng engine.Engine, err error) error {
 	if _, ierr := eng.Info(ctx); ierr == nil {
 		return err
 	}
-	return fmt.Errorf("%w\nthe Podman service stopped answering during the run (killed or crashed?); the project is as it was; "+
+	if errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %s", ErrEngine, strings.TrimPrefix(err.Error(), ErrEngine.Error()+": "))
+	}
+	return fmt.Errorf("%w\nthe Podman service stopped answering during the run (killed or crashed, or the connection to it lost?); the project is as it was; "+
 		"the run's containers and volumes stay until the service is back: then `safe-install clean` removes them (the next run does too)", err)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +49,13 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 		if err != nil {
 			return nil, nil, fmt.Errorf("connecting to Podman at %s: %w: %w", escape.RedactedURL(uri), ErrUnavailable, err)
 		}
-		return &Podman{conn: conn, host: escape.RedactedURL(uri), local: strings.HasPrefix(uri, "unix:")}, func() {}, nil
+		p := &Podman{conn: conn, host: escape.RedactedURL(uri), local: strings.HasPrefix(uri, "unix:")}
+		if p.local {
+			return p, func() {}, nil
+		}
+		lost, stop := watch(conn, log)
+		p.lost = lost
+		return p, stop, nil
 	}
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	if runtime == "" {
@@ -118,7 +123,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	for {
 		conn, err := bindings.NewConnection(ctx, sock)
 		if err == nil {
-			go keepAlive(conn, alive, log)
+			go ping(conn, alive, nil, log)
 			return &Podman{conn: conn, host: "local", local: true}, stop, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -127,31 +132,5 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 			return nil, nil, fmt.Errorf("%w: podman system service did not answer: %w\n%s", ErrUnavailable, errors.Join(err, ctx.Err()), logs)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// keepAlive pings the service until done is closed: each request restarts
-// its idle timer, and a killed client stops pinging.
-func keepAlive(conn context.Context, done <-chan struct{}, log *zap.Logger) {
-	client, err := bindings.GetClient(conn)
-	if err != nil {
-		return
-	}
-	tick := time.NewTicker(keepAliveEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-tick.C:
-			ctx, cancel := context.WithTimeout(conn, keepAliveEvery)
-			resp, err := client.DoRequest(ctx, nil, http.MethodGet, "/_ping", nil, nil)
-			if err == nil {
-				resp.Body.Close()
-			} else {
-				log.Debug("ping of the private Podman service", zap.Error(err))
-			}
-			cancel()
-		}
 	}
 }

@@ -38,10 +38,20 @@ type Podman struct {
 	// pidfds holds, per running container of a local engine, a pidfd on
 	// its init process (see pinInit).
 	pidfds sync.Map
+	// lost ends when the watch of a network connection gave it up (watch.go).
+	lost context.Context
 }
 
-// conn joins the caller's cancellation to the connection's values.
+// conn joins the caller's cancellation to the connection's values, and,
+// for a watched connection, to its loss. (Each call leaves a small
+// registration on lost until the caller's context ends: a run's few
+// hundred calls.)
 func (p *Podman) ctx(ctx context.Context) context.Context {
+	if p.lost != nil {
+		withLoss, cancel := context.WithCancelCause(ctx)
+		context.AfterFunc(p.lost, func() { cancel(context.Cause(p.lost)) })
+		ctx = withLoss
+	}
 	return connCtx{Context: ctx, conn: p.conn}
 }
 
