@@ -79,8 +79,10 @@ func publishPnpmFixtures(t *testing.T, v *verdaccio) {
 		for _, src := range []string{
 			filepath.Join("testdata", "corpus", "npm", "victim"),
 			filepath.Join("testdata", "corpus", "npm", "fail-postinstall"),
+			filepath.Join("testdata", "corpus", "npm", "rewrite-manifest"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-tamper"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-symlink"),
+			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-ws-symlink"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plugin-canary"),
 			filepath.Join("..", "..", "examples", "native-addon", "hello-addon"),
 		} {

@@ -25,8 +25,9 @@ import (
 // written before any third-party code ran) and the policy decide which
 // packages build, and so the copy-back rule.
 type session struct {
-	policy  policy
-	scripts bool // the plan has a scripts phase
+	policy     policy
+	scripts    bool     // the plan has a scripts phase
+	workspaces []string // the workspace packages' directories
 
 	modules map[string]any // .modules.yaml as the fetch left it (nil: none)
 	pending []string       // its pendingBuilds: depPaths (name@version, peers in parentheses)
@@ -137,11 +138,12 @@ func (s *session) Rule(phase string, before tree.Tree) install.Rule {
 	isDir := func(n string) bool { return before[n].Kind == tree.Dir }
 	shims := map[string]tree.Sum{}
 	for name, rw := range s.shims {
-		if _, dir := locate(rw.target, isDir); built[dir] {
+		if _, dir := locateIn(s.workspaces, rw.target, isDir); built[dir] {
 			shims[name] = rw.sum
 		}
 	}
 	s.rule = newPnpmTree(before, built, shims, s.built)
+	s.rule.workspaces = s.workspaces
 	return s.rule
 }
 
@@ -171,7 +173,7 @@ func (s *session) Owner(entry, staging string) string {
 		fi, err := os.Lstat(filepath.Join(staging, filepath.FromSlash(n)))
 		return err == nil && fi.IsDir()
 	}
-	if _, pkg := locate(entry, isDir); pkg != "" {
+	if _, pkg := locateIn(s.workspaces, entry, isDir); pkg != "" {
 		return packageID(pkg)
 	}
 	return ""
