@@ -44,6 +44,7 @@ func TestBenchColdPnpmInstall(t *testing.T) {
 
 type pnpmBench struct {
 	*bench
+	pnpm         string // the host's pnpm 12 (exec looks a bare name up in this process's PATH)
 	store, cache string
 }
 
@@ -54,17 +55,17 @@ func newPnpmBench(t *testing.T) *pnpmBench {
 	dir := hostPNPM(t)
 	tmp := t.TempDir()
 	x := &pnpmBench{bench: &bench{t: t, proj: t.TempDir(), env: append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))},
-		store: filepath.Join(tmp, "store"), cache: filepath.Join(tmp, "cache")}
+		pnpm: filepath.Join(dir, "pnpm"), store: filepath.Join(tmp, "store"), cache: filepath.Join(tmp, "cache")}
 	for _, f := range []string{"package.json", "package-lock.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "bench", f))
 		must(t, err)
 		must(t, os.WriteFile(filepath.Join(x.proj, f), data, 0o644))
 	}
 	must(t, os.WriteFile(filepath.Join(x.proj, "pnpm-workspace.yaml"), []byte("allowBuilds:\n  bufferutil: true\n  esbuild: true\n"), 0o644))
-	x.cmd("pnpm", "import", "--cache-dir", x.cache)
+	x.cmd(x.pnpm, "import", "--cache-dir", x.cache)
 	must(t, os.Remove(filepath.Join(x.proj, "package-lock.json")))
 	// Warm both stores and leave a tree.
-	x.cmd("pnpm", x.plainArgs()...)
+	x.cmd(x.pnpm, x.plainArgs()...)
 	x.removeTree()
 	x.cmd(binary, "pnpm", "install", "--frozen-lockfile")
 	return x
@@ -75,5 +76,5 @@ func (x *pnpmBench) plainArgs() []string {
 }
 
 func (x *pnpmBench) pnpmPairs(what string, prepare func(who string)) {
-	x.pairs(what, append([]string{"pnpm"}, x.plainArgs()...), []string{binary, "pnpm", "--json", "install", "--frozen-lockfile"}, prepare)
+	x.pairs(what, append([]string{x.pnpm}, x.plainArgs()...), []string{binary, "pnpm", "--json", "install", "--frozen-lockfile"}, prepare)
 }

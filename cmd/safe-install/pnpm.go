@@ -54,16 +54,22 @@ EXAMPLE:
    safe-install pnpm --dry-run install    # see exactly what would run`,
 		Flags: append(runFlagSet(&f), pnpmFlagSet(&f)...),
 		Action: func(c *cli.Context) error {
-			f.PNPMVersion = hostPNPMVersion(c.Context)
+			store := make(chan string, 1)
+			go func() { store <- askHostPNPM(c.Context, "/", "store", "path") }()
+			f.PNPMVersion = askHostPNPM(c.Context, os.TempDir(), "--version")
+			f.PNPMStoreDir = <-store
 			return runInstall(c, e, *log, pnpm.Manager{}, f)
 		},
 	}
 }
 
-// hostPNPMVersion is the host's `pnpm --version` ("" when there is no
-// pnpm). It runs outside the project, so that no packageManager field
-// makes pnpm fetch another version of itself.
-func hostPNPMVersion(ctx context.Context) string {
+// askHostPNPM is what the host's pnpm prints for args ("" when there is no
+// pnpm, or it fails): --version, or store path (the store a later plain
+// pnpm install on the host uses). It runs outside the project, so that no
+// packageManager field makes pnpm fetch another version of itself; store
+// path runs in /, above which no other user can plant a
+// pnpm-workspace.yaml for pnpm to find.
+func askHostPNPM(ctx context.Context, dir string, args ...string) string {
 	bin, err := exec.LookPath("pnpm")
 	if err != nil {
 		return ""
@@ -71,10 +77,10 @@ func hostPNPMVersion(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--version")
-	cmd.Dir = os.TempDir()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout = &out
-	if cmd.Run() != nil || out.Len() > 64 {
+	if cmd.Run() != nil || out.Len() > 4096 {
 		return ""
 	}
 	return strings.TrimSpace(out.String())

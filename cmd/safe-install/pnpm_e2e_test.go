@@ -127,14 +127,26 @@ func newPnpmWorld(t *testing.T) *world {
 // the host's pnpm (--lockfile-only: nothing is installed, no script runs).
 func (w *world) pnpmProject(deps []string, allow ...string) {
 	w.t.Helper()
+	data, _ := json.MarshalIndent(map[string]any{"name": "proj", "version": "1.0.0", "private": true, "dependencies": depsMap(deps)}, "", "  ")
+	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	w.pnpmLock("", allow)
+}
+
+// depsMap turns name@version strings into package.json's dependencies.
+func depsMap(deps []string) map[string]string {
 	d := map[string]string{}
 	for _, dep := range deps {
 		name, version, _ := strings.Cut(dep, "@")
 		d[name] = version
 	}
-	data, _ := json.MarshalIndent(map[string]any{"name": "proj", "version": "1.0.0", "private": true, "dependencies": d}, "", "  ")
-	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
-	ws := "minimumReleaseAge: 0\n"
+	return d
+}
+
+// pnpmLock writes pnpm-workspace.yaml (head, then no release-age wait and
+// allowBuilds for allow) and pnpm-lock.yaml from the host's pnpm.
+func (w *world) pnpmLock(head string, allow []string) {
+	w.t.Helper()
+	ws := head + "minimumReleaseAge: 0\n"
 	if len(allow) > 0 {
 		ws += "allowBuilds:\n"
 		for _, a := range allow {
@@ -158,17 +170,25 @@ func (w *world) plainPnpm(dir string, args ...string) string {
 	return string(out)
 }
 
-// control copies the project's manifests into another directory beside
-// it and installs there with plain pnpm: the attack's positive control.
-func (w *world) pnpmControl() string {
+// pnpmControlDir copies the project's manifests (and extra, like a
+// workspace package's package.json) into another directory beside it.
+func (w *world) pnpmControlDir(extra ...string) string {
 	w.t.Helper()
 	dir := filepath.Join(w.home, "control")
-	must(w.t, os.MkdirAll(dir, 0o755))
-	for _, name := range []string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"} {
+	for _, name := range append([]string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"}, extra...) {
 		data, err := os.ReadFile(filepath.Join(w.proj, name))
 		must(w.t, err)
+		must(w.t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
 		must(w.t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
 	}
+	return dir
+}
+
+// pnpmControl installs a copy of the project's manifests with plain pnpm:
+// the attack's positive control.
+func (w *world) pnpmControl(extra ...string) string {
+	w.t.Helper()
+	dir := w.pnpmControlDir(extra...)
 	w.plainPnpm(dir, "install", "--frozen-lockfile")
 	return dir
 }

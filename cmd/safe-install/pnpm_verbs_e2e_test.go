@@ -71,13 +71,7 @@ func TestE2EPnpmAddManifestRewriteIgnored(t *testing.T) {
 	corpus(t, corpusCase{"RT-18 (pnpm add)", "pnpm add: postinstall rewrites package.json and .npmrc", "manifests from the fetch (invariant 9)"})
 	w := newPnpmWorld(t)
 	w.pnpmProject([]string{"victim@1.0.0"}, "rewrite-manifest")
-	control := filepath.Join(w.home, "control")
-	must(t, os.MkdirAll(control, 0o755))
-	for _, name := range []string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"} {
-		data, err := os.ReadFile(filepath.Join(w.proj, name))
-		must(t, err)
-		must(t, os.WriteFile(filepath.Join(control, name), data, 0o644))
-	}
+	control := w.pnpmControlDir()
 	w.plainPnpm(control, "add", "-D", "rewrite-manifest@1.0.0")
 	// pnpm add writes package.json after the builds, over the rewrite; the
 	// .npmrc the build wrote stays, for the host's next npm or pnpm to load.
@@ -104,24 +98,9 @@ func TestE2EPnpmAliasAndMakefile(t *testing.T) {
 	corpus(t, corpusCase{"examples (pnpm)", "benign: alias.sh and the Makefile deps-pnpm target", "works"})
 	w := newPnpmWorld(t)
 	w.pnpmProject([]string{"writes-own-file@1.0.0"}, "writes-own-file")
-	bin := t.TempDir()
-	must(t, os.Symlink(binary, filepath.Join(bin, "safe-install")))
-	for i, kv := range w.env {
-		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
-			w.env[i] = "PATH=" + bin + ":" + p
-		}
-	}
-	shell := func(script string) string {
-		cmd := exec.Command("bash", "-c", script)
-		cmd.Dir, cmd.Env = w.proj, w.env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", script, err, out)
-		}
-		return string(out)
-	}
+	w.safeInstallOnPath()
 	examples := mustAbs(t, "../../examples")
-	out := shell(". " + filepath.Join(examples, "alias.sh") + "; pnpm install --frozen-lockfile && pnpm --version")
+	out := w.bash(". " + filepath.Join(examples, "alias.sh") + "; pnpm install --frozen-lockfile && pnpm --version")
 	if !strings.Contains(out, "safe-install: pnpm install --frozen-lockfile done") || !strings.Contains(out, pnpmTestVersion) {
 		t.Errorf("pnpm install through the alias did not go through safe-install, or pnpm --version not to pnpm:\n%s", out)
 	}
@@ -129,11 +108,56 @@ func TestE2EPnpmAliasAndMakefile(t *testing.T) {
 		t.Errorf("the build after the alias: %q", got)
 	}
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
-	out = shell("make -f " + filepath.Join(examples, "Makefile") + " deps-pnpm")
+	out = w.bash("make -f " + filepath.Join(examples, "Makefile") + " deps-pnpm")
 	if !strings.Contains(out, "safe-install: pnpm install --frozen-lockfile done") {
 		t.Errorf("make deps-pnpm did not go through safe-install:\n%s", out)
 	}
 	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
 		t.Errorf("the build after make deps-pnpm: %q", got)
+	}
+}
+
+// The node_modules/.modules.yaml that comes back names the host's store
+// (`pnpm store path`), so a later plain `pnpm install --offline
+// --frozen-lockfile` on the host finds the tree up to date: no re-fetch
+// (offline, from an empty host store, it could fetch nothing), the build's
+// output still there. Positive control: the same tree with the record
+// naming the sandbox's store, as main returned it, makes that host pnpm
+// remove node_modules to install again, which fails offline.
+func TestE2EPnpmHostInstallAfterwardsKeepsTheTree(t *testing.T) {
+	t.Parallel()
+	w := newPnpmWorld(t)
+	w.pnpmProject([]string{"writes-own-file@1.0.0", "victim@1.0.0"}, "writes-own-file")
+	w.expect(w.run("pnpm", "install", "--frozen-lockfile"), 0)
+	hostInstall := func(dir string) (string, error) {
+		cmd := exec.Command(filepath.Join(hostPNPMDir, "pnpm"), "install", "--offline", "--frozen-lockfile")
+		cmd.Dir, cmd.Env = dir, w.env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	control := filepath.Join(w.home, "control")
+	if out, err := exec.Command("cp", "-a", w.proj, control).CombinedOutput(); err != nil {
+		t.Fatalf("copying the project: %v\n%s", err, out)
+	}
+	record := filepath.Join(control, "node_modules", ".modules.yaml")
+	data, err := os.ReadFile(record)
+	must(t, err)
+	var m map[string]any
+	must(t, json.Unmarshal(data, &m))
+	m["storeDir"] = "/cache/pnpm-store/v11"
+	data, _ = json.Marshal(m)
+	must(t, os.WriteFile(record, data, 0o644))
+	out, err := hostInstall(control)
+	if _, statErr := os.Stat(filepath.Join(control, "node_modules", "writes-own-file", "generated.txt")); err == nil && statErr == nil {
+		t.Fatalf("positive control: with the sandbox's store in the record the host's pnpm kept the tree (the check is not armed):\n%s", out)
+	}
+	must(t, os.RemoveAll(control))
+
+	if out, err := hostInstall(w.proj); err != nil {
+		t.Fatalf("plain pnpm install --offline --frozen-lockfile after safe-install: %v\n%s", err, out)
+	}
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the sandbox's build output after the host's install: %q", got)
 	}
 }

@@ -24,36 +24,10 @@ func (w *world) pnpmWorkspace(deps []string, allow ...string) {
 	write("package.json", map[string]any{"name": "proj", "version": "1.0.0", "private": true})
 	write("packages/a/package.json", map[string]any{"name": "a", "version": "1.0.0", "main": "index.js"})
 	must(w.t, os.WriteFile(filepath.Join(w.proj, "packages/a/index.js"), []byte("module.exports = 'from a';\n"), 0o644))
-	bDeps := map[string]string{"a": "workspace:*"}
-	for _, dep := range deps {
-		name, version, _ := strings.Cut(dep, "@")
-		bDeps[name] = version
-	}
+	bDeps := depsMap(deps)
+	bDeps["a"] = "workspace:*"
 	write("packages/b/package.json", map[string]any{"name": "b", "version": "1.0.0", "dependencies": bDeps})
-	ws := "packages:\n  - packages/*\nminimumReleaseAge: 0\n"
-	if len(allow) > 0 {
-		ws += "allowBuilds:\n"
-		for _, a := range allow {
-			ws += "  " + a + ": true\n"
-		}
-	}
-	must(w.t, os.WriteFile(filepath.Join(w.proj, "pnpm-workspace.yaml"), []byte(ws), 0o644))
-	w.plainPnpm(w.proj, "install", "--lockfile-only", "--no-frozen-lockfile")
-}
-
-// pnpmWorkspaceControl copies the workspace's manifests beside the project
-// and installs there with plain pnpm: the attack's positive control.
-func (w *world) pnpmWorkspaceControl() string {
-	w.t.Helper()
-	dir := filepath.Join(w.home, "control")
-	for _, name := range []string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml", "packages/a/package.json", "packages/b/package.json"} {
-		data, err := os.ReadFile(filepath.Join(w.proj, name))
-		must(w.t, err)
-		must(w.t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
-		must(w.t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
-	}
-	w.plainPnpm(dir, "install", "--frozen-lockfile")
-	return dir
+	w.pnpmLock("packages:\n  - packages/*\n", allow)
 }
 
 // A two-package workspace installs: b's node_modules links a (the
@@ -91,7 +65,7 @@ func TestE2EPnpmWorkspaceSymlinkEscapeRefused(t *testing.T) {
 	corpus(t, corpusCase{"RT-10 (pnpm workspace)", "pnpm: symlink out of the project from a workspace package's node_modules", "copy-back validation (exit 10)"})
 	w := newPnpmWorld(t)
 	w.pnpmWorkspace([]string{"pnpm-plant-ws-symlink@1.0.0"}, "pnpm-plant-ws-symlink")
-	control := w.pnpmWorkspaceControl()
+	control := w.pnpmControl("packages/a/package.json", "packages/b/package.json")
 	rc := filepath.Join(control, "packages", "b", "node_modules", "rc")
 	if data, err := os.ReadFile(rc); err != nil || !strings.Contains(string(data), "the user's shell setup") {
 		t.Fatalf("positive control: under plain pnpm the planted link does not reach ~/.bashrc (%q, %v): the attack is not armed", data, err)

@@ -261,7 +261,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		}
 	}
 	p.Tools = []install.Input{npm.NetlogTool()}
-	p.Session = &session{policy: pol, scripts: p.Scripts != nil, workspaces: wsDirs}
+	p.Session = &session{policy: pol, scripts: p.Scripts != nil, workspaces: wsDirs, hostStore: opts.PNPMStoreDir}
 	return p, nil
 }
 

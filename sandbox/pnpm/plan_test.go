@@ -224,10 +224,7 @@ func TestPlanWorkspace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, in := range p.Inputs {
-		names = append(names, in.Name)
-	}
+	names := inputNames(p)
 	for _, want := range []string{"packages/a/package.json", "packages/b/package.json", "tools/cli/package.json"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("inputs %q lack %s", names, want)
@@ -297,4 +294,12 @@ func TestPlanVerbs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func inputNames(p *install.Plan) []string {
+	var names []string
+	for _, in := range p.Inputs {
+		names = append(names, in.Name)
+	}
+	return names
 }
