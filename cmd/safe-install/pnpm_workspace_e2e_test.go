@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -73,4 +74,36 @@ func TestE2EPnpmWorkspaceSymlinkEscapeRefused(t *testing.T) {
 	must(t, os.RemoveAll(control))
 	w.failsUnchanged([]string{"pnpm", "install", "--frozen-lockfile"}, exitArtifact,
 		"packages/b/node_modules/rc", `"../../../../.bashrc"`)
+}
+
+// A run killed between the exchanges of a workspace's node_modules trees
+// (the root's swapped in, packages/b's not yet) leaves a half set only
+// until `safe-install clean` (or the next run) reads the journal and swaps
+// the root's back: the project is then the old one, every tree of it.
+func TestE2EPnpmWorkspaceKilledMidSwapIsUndone(t *testing.T) {
+	t.Parallel()
+	w := newPnpmWorld(t)
+	w.pnpmWorkspace([]string{"writes-own-file@1.0.0"}, "writes-own-file")
+	w.expect(w.run("pnpm", "install", "--frozen-lockfile"), 0)
+	rootMark := filepath.Join(w.proj, "node_modules", ".old-tree")
+	bMark := filepath.Join(w.proj, "packages", "b", "node_modules", ".old-tree")
+	must(t, os.WriteFile(rootMark, []byte("old"), 0o644))
+	must(t, os.WriteFile(bMark, []byte("old"), 0o644))
+	before := w.snapshot()
+
+	p := w.pauseAt("swap", "pnpm", "install", "--frozen-lockfile")
+	_, rootErr := os.Stat(rootMark)
+	_, bErr := os.Stat(bMark)
+	must(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	p.wait()
+	if !os.IsNotExist(rootErr) || bErr != nil {
+		t.Fatalf("at the pause the root's tree is new (%v) and b's old (%v)? the kill did not fall between the exchanges", rootErr, bErr)
+	}
+	r := w.run("clean")
+	w.expect(r, 0, "undoing its half-done swap of node_modules")
+	w.assertSame(before, w.snapshot())
+	w.expect(w.run("pnpm", "install", "--frozen-lockfile"), 0)
+	if got := w.read("packages/b/node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the run after the recovery: %q", got)
+	}
 }

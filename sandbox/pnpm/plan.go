@@ -42,6 +42,9 @@ const (
 	// StoreDir is pnpm's content-addressable store, in the manager's cache
 	// volume (the fetch container's only).
 	StoreDir = "/cache/pnpm-store"
+	// metadataDir is pnpm's cache of registry metadata, beside the store:
+	// kept between runs as plain pnpm keeps it in ~/.cache/pnpm.
+	metadataDir = "/cache/pnpm-metadata"
 )
 
 // fetchScript gets pnpm into the cache once per version ($1, with the
@@ -213,7 +216,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		p.Manifests = []string{"pnpm-lock.yaml"}
 	}
 
-	pnpmArgs := append(append([]string{v.fetch, "--ignore-scripts", "--store-dir=" + StoreDir, "--package-import-method=copy"}, flags...), specs...)
+	pnpmArgs := append(append([]string{v.fetch, "--ignore-scripts", "--store-dir=" + StoreDir, "--cache-dir=" + metadataDir, "--package-import-method=copy"}, flags...), specs...)
 	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
 	p.Fetch = install.Phase{
 		Command: append([]string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", fetchScript, "sh", version, sum}, pnpmArgs...),

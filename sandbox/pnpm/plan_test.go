@@ -51,7 +51,7 @@ func TestPlanFrozenInstall(t *testing.T) {
 		t.Errorf("inputs %q, want %q", names, want)
 	}
 	cmd := strings.Join(p.Fetch.Command, " ")
-	for _, want := range []string{"sh 12.23.0  install --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy --frozen-lockfile"} {
+	for _, want := range []string{"sh 12.23.0  install --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --frozen-lockfile"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("fetch command %q lacks %q", cmd, want)
 		}
@@ -275,10 +275,10 @@ func TestPlanVerbs(t *testing.T) {
 		fetch     string
 		manifests []string
 	}{
-		{[]string{"add", "-D", "-E", "esbuild@0.23.1", "@scope/x"}, "add --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy -D -E --no-frozen-lockfile esbuild@0.23.1 @scope/x", []string{"package.json", "pnpm-lock.yaml"}},
-		{[]string{"remove", "left-pad"}, "remove --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy --no-frozen-lockfile left-pad", []string{"package.json", "pnpm-lock.yaml"}},
-		{[]string{"up", "--latest"}, "update --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy --latest --no-frozen-lockfile", []string{"package.json", "pnpm-lock.yaml"}},
-		{[]string{"rebuild"}, "install --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy --frozen-lockfile", nil},
+		{[]string{"add", "-D", "-E", "esbuild@0.23.1", "@scope/x"}, "add --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy -D -E --no-frozen-lockfile esbuild@0.23.1 @scope/x", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"remove", "left-pad"}, "remove --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --no-frozen-lockfile left-pad", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"up", "--latest"}, "update --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --latest --no-frozen-lockfile", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"rebuild"}, "install --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --frozen-lockfile", nil},
 	} {
 		t.Run(c.args[0], func(t *testing.T) {
 			dir := project(t, map[string]string{"package.json": `{"name":"p"}`, "pnpm-lock.yaml": "lockfileVersion: '9.0'\n"})
