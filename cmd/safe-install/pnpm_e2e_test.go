@@ -83,6 +83,7 @@ func publishPnpmFixtures(t *testing.T, v *verdaccio) {
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-tamper"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-symlink"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-ws-symlink"),
+			filepath.Join("testdata", "corpus", "pnpm", "pnpm-bin-hijack"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plugin-canary"),
 			filepath.Join("..", "..", "examples", "native-addon", "hello-addon"),
 		} {
@@ -275,4 +276,20 @@ func TestE2EPnpmUnallowedBuildsAreNamed(t *testing.T) {
 	if slices.Contains(strings.Fields(r.stderr), "ran:") {
 		t.Errorf("the run names builds that ran")
 	}
+}
+
+// RT-16, pnpm's twin: an allowed build plants the project's
+// node_modules/.bin/eslint from the virtual store. Plain pnpm leaves it
+// for the host's next `pnpm lint`; safe-install refuses the tree.
+func TestE2EPnpmBinShimRefused(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-16 (pnpm)", "pnpm: .bin shim hijack from the virtual store", "copy-back .bin check (exit 10)"})
+	w := newPnpmWorld(t)
+	w.pnpmProject([]string{"pnpm-bin-hijack@1.0.0", "victim@1.0.0"}, "pnpm-bin-hijack")
+	control := w.pnpmControl()
+	if data, err := os.ReadFile(filepath.Join(control, "node_modules", ".bin", "eslint")); err != nil || !strings.Contains(string(data), "curl") {
+		t.Fatalf("positive control: under plain pnpm the build did not plant node_modules/.bin/eslint (%q, %v): the attack is not armed", data, err)
+	}
+	must(t, os.RemoveAll(control))
+	w.failsUnchanged([]string{"pnpm", "install", "--frozen-lockfile"}, exitArtifact, "node_modules/.bin")
 }
