@@ -113,7 +113,8 @@ redteam: build
 		-count=1 -p 1 -timeout 60m -run 'E2E' -skip '$(E2E_ONLY_PODMAN5)' ./cmd/safe-install/
 
 # Paired, interleaved runs of plain npm and safe-install npm: warm and cold
-# npm ci, npm install of one package into an existing tree, and pip install of
+# npm ci, npm install of one package into an existing tree, warm and cold
+# pnpm install --frozen-lockfile against plain pnpm 12, and pip install of
 # four sdists from a loopback index. BENCH_PAIRS=N for more pairs than 3.
 bench: build
 	$(AS_USER) SAFE_INSTALL_BIN=$(CURDIR)/bin/safe-install BENCH_PAIRS=$(BENCH_PAIRS) $(GO) test -tags '$(BUILDTAGS) e2e' -buildvcs=false \

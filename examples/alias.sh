@@ -19,11 +19,13 @@ npm() {
 	*) command npm "$@" ;;
 	esac
 }
-# pnpm: `pnpm install` and `pnpm i` (safe-install wraps no other pnpm
-# command yet; pnpm add goes to pnpm).
+# pnpm: every pnpm command that installs, and so could run dependency
+# builds: install, add, remove, update and rebuild, in pnpm's spellings.
+# pnpm exec and pnpm dlx run a package's code by design: they stay pnpm's.
 pnpm() {
 	case "$1" in
-	install | i) safe-install pnpm "$@" ;;
+	install | i | add | remove | rm | uninstall | un | uni | update | up | upgrade | rebuild | rb)
+		safe-install pnpm "$@" ;;
 	*) command pnpm "$@" ;;
 	esac
 }
@@ -34,5 +36,13 @@ pnpm() {
 #               safe-install npm $argv
 #           case '*'
 #               command npm $argv
+#       end
+#   end
+#   function pnpm
+#       switch $argv[1]
+#           case install i add remove rm uninstall un uni update up upgrade rebuild rb
+#               safe-install pnpm $argv
+#           case '*'
+#               command pnpm $argv
 #       end
 #   end

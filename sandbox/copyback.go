@@ -29,7 +29,7 @@ import (
 // the validating extractor, every entry held to the phase's rule.
 func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 	p := r.plan
-	opts := archive.Options{Links: p.LinkTargets}
+	opts := archive.Options{Links: p.LinkTargets, Trees: p.Artifacts}
 	if r.rule != nil {
 		opts.Check = r.rule.Check
 	}

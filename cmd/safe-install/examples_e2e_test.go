@@ -113,24 +113,8 @@ func TestE2EAliasAndMakefile(t *testing.T) {
 	corpus(t, corpusCase{"examples", "benign: alias.sh and the Makefile deps target", "works"})
 	w := newWorld(t)
 	w.copyExample("native-addon")
-	bin := t.TempDir()
-	must(t, os.Symlink(binary, filepath.Join(bin, "safe-install")))
-	for i, kv := range w.env {
-		if strings.HasPrefix(kv, "PATH=") {
-			w.env[i] = "PATH=" + bin + ":" + strings.TrimPrefix(kv, "PATH=")
-		}
-	}
-	shell := func(script string) string {
-		cmd := exec.Command("bash", "-c", script)
-		cmd.Dir, cmd.Env = w.proj, w.env
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", script, err, out)
-		}
-		w.assertNoCanary("the example's output", out)
-		return string(out)
-	}
-	out := shell(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm ci && npm --version")
+	w.safeInstallOnPath()
+	out := w.bash(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm ci && npm --version")
 	if !strings.Contains(out, "safe-install: npm ci done") {
 		t.Errorf("npm ci through the alias did not go through safe-install:\n%s", out)
 	}
@@ -138,18 +122,45 @@ func TestE2EAliasAndMakefile(t *testing.T) {
 		t.Errorf("addon after the alias said %q", got)
 	}
 	// npm rebuild runs install scripts too: the alias routes it (issue 19).
-	out = shell(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm rb")
+	out = w.bash(". " + filepath.Join(mustAbs(t, "../../examples"), "alias.sh") + "; npm rb")
 	if !strings.Contains(out, "safe-install: npm rb done") {
 		t.Errorf("npm rb through the alias did not go through safe-install:\n%s", out)
 	}
 	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
-	out = shell("make -f " + filepath.Join(mustAbs(t, "../../examples"), "Makefile") + " deps")
+	out = w.bash("make -f " + filepath.Join(mustAbs(t, "../../examples"), "Makefile") + " deps")
 	if !strings.Contains(out, "safe-install: npm ci done") {
 		t.Errorf("make deps did not go through safe-install:\n%s", out)
 	}
 	if got := w.nodeOnHost(`console.log(require("hello-addon").hello())`); got != "hello from a sandboxed build" {
 		t.Errorf("addon after make deps said %q", got)
 	}
+}
+
+// safeInstallOnPath puts safe-install first on the world's PATH, as for a
+// user who installed it.
+func (w *world) safeInstallOnPath() {
+	w.t.Helper()
+	bin := w.t.TempDir()
+	must(w.t, os.Symlink(binary, filepath.Join(bin, "safe-install")))
+	for i, kv := range w.env {
+		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+			w.env[i] = "PATH=" + bin + ":" + p
+		}
+	}
+}
+
+// bash runs a shell script in the project with the world's environment
+// and returns its output, which holds no canary.
+func (w *world) bash(script string) string {
+	w.t.Helper()
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir, cmd.Env = w.proj, w.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	w.assertNoCanary("the example's output", out)
+	return string(out)
 }
 
 func mustAbs(t *testing.T, p string) string {

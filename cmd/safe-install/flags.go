@@ -40,8 +40,9 @@ type runFlags struct {
 	AllowPth     cli.StringSlice
 	AllowCommand cli.StringSlice
 	Python       string
-	// pnpm only: the host's pnpm version, and --allow-pnpmfile.
+	// pnpm only: the host's pnpm version and store, and --allow-pnpmfile.
 	PNPMVersion   string
+	PNPMStoreDir  string
 	AllowPnpmfile bool
 }
 

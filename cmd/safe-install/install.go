@@ -37,6 +37,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		MinReleaseAge:   f.MinReleaseAge,
 		NPMVersion:      npmVersion(c.Context, mgr),
 		PNPMVersion:     f.PNPMVersion,
+		PNPMStoreDir:    f.PNPMStoreDir,
 		AllowPnpmfile:   f.AllowPnpmfile,
 		AllowIndex:      f.AllowIndex,
 		AllowPth:        f.AllowPth.Value(),

@@ -29,8 +29,8 @@ func newPNPMCommand(e *env, log **zap.Logger) *cli.Command {
 	var f runFlags
 	return &cli.Command{
 		Name:      "pnpm",
-		Usage:     "run pnpm install in the sandbox",
-		ArgsUsage: "install [--frozen-lockfile] [pnpm flags]",
+		Usage:     "run pnpm install, add, remove, update or rebuild in the sandbox",
+		ArgsUsage: "install [--frozen-lockfile] | add PKGS [-D] [-E] | remove PKGS | update [PKGS] [--latest] | rebuild",
 		Description: `Runs pnpm install --ignore-scripts in a fetch container (pnpm itself, the version of
 package.json's packageManager field or else the host's, is fetched from the npm registry
 into the cache volume), then the builds the project allows (allowBuilds or
@@ -38,24 +38,38 @@ onlyBuiltDependencies in pnpm-workspace.yaml or package.json, and --allow-script
 pnpm rebuild in a container with no network, and swaps node_modules into the project
 once every entry passed pnpm's copy-back rule. Builds not allowed do not run and are named.
 These pnpm flags pass through: --frozen-lockfile, --prefer-offline, --prod, --dev,
---no-optional, --ignore-scripts, --lockfile-only. A .pnpmfile.cjs needs --allow-pnpmfile.
+--no-optional, --ignore-scripts, --lockfile-only. pnpm add, remove and update run the same
+way (pnpm add --ignore-scripts ... in the fetch), with -D, -P, -O, -E, --save-peer, -w and
+(update) --latest; package.json and pnpm-lock.yaml come back as pnpm wrote them there,
+before any third-party code ran. pnpm rebuild reinstalls from pnpm-lock.yaml and runs the
+allowed builds. Other pnpm commands run with pnpm directly. A workspace (packages: in
+pnpm-workspace.yaml) installs whole: every workspace package's node_modules comes back.
+A .pnpmfile.cjs needs --allow-pnpmfile.
 
 EXAMPLE:
    safe-install pnpm install --frozen-lockfile
    safe-install pnpm --allow-scripts esbuild install
+   safe-install pnpm add -D esbuild
+   safe-install pnpm remove left-pad
    safe-install pnpm --dry-run install    # see exactly what would run`,
 		Flags: append(runFlagSet(&f), pnpmFlagSet(&f)...),
 		Action: func(c *cli.Context) error {
-			f.PNPMVersion = hostPNPMVersion(c.Context)
+			store := make(chan string, 1)
+			go func() { store <- askHostPNPM(c.Context, "/", "store", "path") }()
+			f.PNPMVersion = askHostPNPM(c.Context, os.TempDir(), "--version")
+			f.PNPMStoreDir = <-store
 			return runInstall(c, e, *log, pnpm.Manager{}, f)
 		},
 	}
 }
 
-// hostPNPMVersion is the host's `pnpm --version` ("" when there is no
-// pnpm). It runs outside the project, so that no packageManager field
-// makes pnpm fetch another version of itself.
-func hostPNPMVersion(ctx context.Context) string {
+// askHostPNPM is what the host's pnpm prints for args ("" when there is no
+// pnpm, or it fails): --version, or store path (the store a later plain
+// pnpm install on the host uses). It runs outside the project, so that no
+// packageManager field makes pnpm fetch another version of itself; store
+// path runs in /, above which no other user can plant a
+// pnpm-workspace.yaml for pnpm to find.
+func askHostPNPM(ctx context.Context, dir string, args ...string) string {
 	bin, err := exec.LookPath("pnpm")
 	if err != nil {
 		return ""
@@ -63,10 +77,10 @@ func hostPNPMVersion(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--version")
-	cmd.Dir = os.TempDir()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout = &out
-	if cmd.Run() != nil || out.Len() > 64 {
+	if cmd.Run() != nil || out.Len() > 4096 {
 		return ""
 	}
 	return strings.TrimSpace(out.String())

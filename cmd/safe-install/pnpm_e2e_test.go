@@ -79,8 +79,11 @@ func publishPnpmFixtures(t *testing.T, v *verdaccio) {
 		for _, src := range []string{
 			filepath.Join("testdata", "corpus", "npm", "victim"),
 			filepath.Join("testdata", "corpus", "npm", "fail-postinstall"),
+			filepath.Join("testdata", "corpus", "npm", "rewrite-manifest"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-tamper"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-symlink"),
+			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plant-ws-symlink"),
+			filepath.Join("testdata", "corpus", "pnpm", "pnpm-bin-hijack"),
 			filepath.Join("testdata", "corpus", "pnpm", "pnpm-plugin-canary"),
 			filepath.Join("..", "..", "examples", "native-addon", "hello-addon"),
 		} {
@@ -125,14 +128,26 @@ func newPnpmWorld(t *testing.T) *world {
 // the host's pnpm (--lockfile-only: nothing is installed, no script runs).
 func (w *world) pnpmProject(deps []string, allow ...string) {
 	w.t.Helper()
+	data, _ := json.MarshalIndent(map[string]any{"name": "proj", "version": "1.0.0", "private": true, "dependencies": depsMap(deps)}, "", "  ")
+	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+	w.pnpmLock("", allow)
+}
+
+// depsMap turns name@version strings into package.json's dependencies.
+func depsMap(deps []string) map[string]string {
 	d := map[string]string{}
 	for _, dep := range deps {
 		name, version, _ := strings.Cut(dep, "@")
 		d[name] = version
 	}
-	data, _ := json.MarshalIndent(map[string]any{"name": "proj", "version": "1.0.0", "private": true, "dependencies": d}, "", "  ")
-	must(w.t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
-	ws := "minimumReleaseAge: 0\n"
+	return d
+}
+
+// pnpmLock writes pnpm-workspace.yaml (head, then no release-age wait and
+// allowBuilds for allow) and pnpm-lock.yaml from the host's pnpm.
+func (w *world) pnpmLock(head string, allow []string) {
+	w.t.Helper()
+	ws := head + "minimumReleaseAge: 0\n"
 	if len(allow) > 0 {
 		ws += "allowBuilds:\n"
 		for _, a := range allow {
@@ -156,17 +171,25 @@ func (w *world) plainPnpm(dir string, args ...string) string {
 	return string(out)
 }
 
-// control copies the project's manifests into another directory beside
-// it and installs there with plain pnpm: the attack's positive control.
-func (w *world) pnpmControl() string {
+// pnpmControlDir copies the project's manifests (and extra, like a
+// workspace package's package.json) into another directory beside it.
+func (w *world) pnpmControlDir(extra ...string) string {
 	w.t.Helper()
 	dir := filepath.Join(w.home, "control")
-	must(w.t, os.MkdirAll(dir, 0o755))
-	for _, name := range []string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"} {
+	for _, name := range append([]string{"package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml"}, extra...) {
 		data, err := os.ReadFile(filepath.Join(w.proj, name))
 		must(w.t, err)
+		must(w.t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
 		must(w.t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
 	}
+	return dir
+}
+
+// pnpmControl installs a copy of the project's manifests with plain pnpm:
+// the attack's positive control.
+func (w *world) pnpmControl(extra ...string) string {
+	w.t.Helper()
+	dir := w.pnpmControlDir(extra...)
 	w.plainPnpm(dir, "install", "--frozen-lockfile")
 	return dir
 }
@@ -253,4 +276,20 @@ func TestE2EPnpmUnallowedBuildsAreNamed(t *testing.T) {
 	if slices.Contains(strings.Fields(r.stderr), "ran:") {
 		t.Errorf("the run names builds that ran")
 	}
+}
+
+// RT-16, pnpm's twin: an allowed build plants the project's
+// node_modules/.bin/eslint from the virtual store. Plain pnpm leaves it
+// for the host's next `pnpm lint`; safe-install refuses the tree.
+func TestE2EPnpmBinShimRefused(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"RT-16 (pnpm)", "pnpm: .bin shim hijack from the virtual store", "copy-back .bin check (exit 10)"})
+	w := newPnpmWorld(t)
+	w.pnpmProject([]string{"pnpm-bin-hijack@1.0.0", "victim@1.0.0"}, "pnpm-bin-hijack")
+	control := w.pnpmControl()
+	if data, err := os.ReadFile(filepath.Join(control, "node_modules", ".bin", "eslint")); err != nil || !strings.Contains(string(data), "curl") {
+		t.Fatalf("positive control: under plain pnpm the build did not plant node_modules/.bin/eslint (%q, %v): the attack is not armed", data, err)
+	}
+	must(t, os.RemoveAll(control))
+	w.failsUnchanged([]string{"pnpm", "install", "--frozen-lockfile"}, exitArtifact, "node_modules/.bin")
 }

@@ -64,8 +64,13 @@ const (
 // with O_EXCL|O_NOFOLLOW in directories it made itself.
 type extractor struct {
 	dest string // host directory that stands for the archive's root
-	root string // the only top-level name accepted, e.g. "node_modules"
-	lim  Limits
+	// root is the only top-level name accepted, e.g. "node_modules", or a
+	// path below the archive's top, e.g. "packages/a/node_modules", whose
+	// entries the engine names from its last element ("node_modules/..."):
+	// they are placed below the rest (prefix) as they are read.
+	root   string
+	prefix string
+	lim    Limits
 	// fileRoot accepts root itself as a regular file (a manifest).
 	fileRoot bool
 	// check, when set, sees every entry once it is written (a file with
@@ -74,6 +79,10 @@ type extractor struct {
 	// links are archive paths outside root that a symlink may point at
 	// exactly (npm's workspace and file: directory links).
 	links map[string]bool
+	// trees are the archive paths (other artifacts, like the root
+	// node_modules of a workspace) that a symlink may point inside: their
+	// own links are held to the same rule when they are extracted.
+	trees []string
 	made  map[string]kind
 	stats Stats
 }
@@ -109,11 +118,15 @@ type Options struct {
 	// (like "packages/a"), that a symlink may point at exactly: npm links
 	// workspaces and file: directories into node_modules that way.
 	Links []string
+	// Trees are the other artifact roots a symlink may point inside (pnpm
+	// links a workspace package's dependencies into the root's virtual
+	// store); each is extracted under the same rules.
+	Trees []string
 }
 
 // ExtractWith is Extract with Options.
 func ExtractWith(r io.Reader, dest, root string, lim Limits, opts Options) (Stats, error) {
-	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}}
+	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}, trees: opts.Trees}
 	for _, l := range opts.Links {
 		x.links[path.Clean(l)] = true
 	}
@@ -174,6 +187,17 @@ func Hash(r io.Reader, root string, lim Limits) (tree.Tree, error) {
 func (x *extractor) run(r io.Reader) (Stats, error) {
 	x.made = map[string]kind{".": kindDir}
 	root, lim := x.root, x.lim
+	if x.prefix = path.Dir(root); x.prefix != "." {
+		// The directories above a nested root are the project's own, made
+		// here (a later artifact's may have made them already), never an
+		// archive's entries.
+		if err := os.MkdirAll(x.host(x.prefix), 0o755); err != nil {
+			return x.stats, fmt.Errorf("creating %s: %w", x.prefix, err)
+		}
+		for d := x.prefix; d != "."; d = path.Dir(d) {
+			x.made[d] = kindDir
+		}
+	}
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
@@ -196,6 +220,10 @@ func (x *extractor) run(r io.Reader) (Stats, error) {
 }
 
 func (x *extractor) refuse(name, reason string) error {
+	if x.prefix != "" && x.prefix != "." && !strings.HasPrefix(name, x.prefix+"/") &&
+		(name == path.Base(x.root) || strings.HasPrefix(name, path.Base(x.root)+"/")) {
+		name = x.prefix + "/" + name // as the project names it
+	}
 	return &RefusedError{Path: name, Reason: reason}
 }
 
@@ -227,8 +255,11 @@ func (x *extractor) clean(name string) (string, error) {
 	if len(parts) == 0 {
 		return "", x.refuse(name, "empty name")
 	}
-	if parts[0] != x.root {
+	if parts[0] != path.Base(x.root) {
 		return "", x.refuse(name, "outside "+x.root)
+	}
+	if x.prefix != "" && x.prefix != "." {
+		parts = append([]string{x.prefix}, parts...)
 	}
 	return strings.Join(parts, "/"), nil
 }
@@ -390,7 +421,7 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 	if problem := escape.Problem(target); problem != "" {
 		return x.refuse(hdr.Name, "symlink target: "+problem)
 	}
-	below := strings.Count(name, "/") - 1 // levels from root down to the link's directory
+	below := strings.Count(name, "/") - strings.Count(x.root, "/") - 1 // levels from root down to the link's directory
 	up, descending := 0, false
 	for _, p := range strings.Split(target, "/") {
 		switch p {
@@ -408,7 +439,7 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 	// it may climb at most two levels (reaching root itself). Beyond root,
 	// only the exact declared link targets: what such a link points at is
 	// the user's own directory, never something the archive made.
-	if up > below && !x.links[path.Join(path.Dir(name), target)] {
+	if up > below && !x.links[path.Join(path.Dir(name), target)] && !x.inTrees(path.Join(path.Dir(name), target)) {
 		return x.refuse(hdr.Name, fmt.Sprintf("symlink to %q leaves %s", target, x.root))
 	}
 	if err := os.Symlink(target, x.host(name)); err != nil {
@@ -417,6 +448,17 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 	x.made[name] = kindSymlink
 	x.stats.Symlinks++
 	return x.checked(name, tree.Entry{Kind: tree.Symlink, Target: target})
+}
+
+// inTrees says whether p (lexical, from the archive's top) is inside one
+// of the other artifact roots.
+func (x *extractor) inTrees(p string) bool {
+	for _, t := range x.trees {
+		if t != x.root && (p == t || strings.HasPrefix(p, t+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 // hardlink writes a copy of an earlier regular file of this archive: a real

@@ -284,6 +284,47 @@ func TestExtractWorkspaceLinks(t *testing.T) {
 	}
 }
 
+// A pnpm workspace package's node_modules is a nested root, named by the
+// engine from its last element, whose links reach the root's virtual
+// store (another artifact root) and the workspace packages themselves;
+// nothing else outside it.
+func TestExtractNestedRoot(t *testing.T) {
+	t.Parallel()
+	opts := Options{Links: []string{"packages/a"}, Trees: []string{"node_modules", "packages/b/node_modules"}}
+	ok := craft(t,
+		dir("node_modules/"),
+		symlink("node_modules/a", "../../a"),
+		symlink("node_modules/dep", "../../../node_modules/.pnpm/dep@1.0.0/node_modules/dep"),
+		dir("node_modules/.bin/"),
+		file("node_modules/.bin/dep", "#!/bin/sh\n"),
+	)
+	_, dest := hostTree(t)
+	stats, err := ExtractWith(bytes.NewReader(ok), dest, "packages/b/node_modules", DefaultLimits(), opts)
+	if err != nil || stats.Symlinks != 2 || stats.Files != 1 {
+		t.Fatalf("ExtractWith(a workspace package's node_modules) = %+v, %v", stats, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dest, "packages", "b", "node_modules", "a")); err != nil || target != "../../a" {
+		t.Errorf("packages/b/node_modules/a -> %q, %v", target, err)
+	}
+	for name, entries := range map[string][]entry{
+		"the project's root":       {dir("node_modules/"), symlink("node_modules/x", "../../..")},
+		"a project file":           {dir("node_modules/"), symlink("node_modules/x", "../../../package.json")},
+		"out of the project":       {dir("node_modules/"), symlink("node_modules/x", "../../../../.bashrc")},
+		"another workspace's dir":  {dir("node_modules/"), symlink("node_modules/x", "../../c")},
+		"another root's name":      {dir("packages/b/node_modules/")},
+		"its own root, then climb": {dir("node_modules/"), symlink("node_modules/x", "../../../node_modules/../..")},
+	} {
+		_, dest := hostTree(t)
+		var refused *RefusedError
+		_, err := ExtractWith(bytes.NewReader(craft(t, entries...)), dest, "packages/b/node_modules", DefaultLimits(), opts)
+		if !errors.As(err, &refused) {
+			t.Errorf("%s: not refused (%v)", name, err)
+		} else if !strings.HasPrefix(refused.Path, "packages/b/") {
+			t.Errorf("%s: refused as %q, not by the project's name for it", name, refused.Path)
+		}
+	}
+}
+
 // Check sees every entry exactly once, of every kind, implicit parent
 // directories included, and its answer refuses the entry.
 func TestExtractChecksEveryEntry(t *testing.T) {

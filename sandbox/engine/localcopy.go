@@ -8,8 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -61,10 +63,15 @@ func ReadableTree(dir, name string) bool {
 	return ok && err == nil
 }
 
-// WriteTar writes dir/name as a tar stream whose entries are named name,
-// name/..., as the engine's archive endpoint names them.
+// WriteTar writes dir/name as a tar stream whose entries are named from
+// name's last element (for a/node_modules: node_modules, node_modules/...),
+// as the engine's archive endpoint names them.
 func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
 	tw := tar.NewWriter(w)
+	above := ""
+	if d := path.Dir(name); d != "." {
+		above = d + "/"
+	}
 	var walk func(rel string) error
 	walk = func(rel string) error {
 		if err := ctx.Err(); err != nil {
@@ -88,7 +95,7 @@ func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
-		hdr.Name, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = rel, 0, 0, "", ""
+		hdr.Name, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = strings.TrimPrefix(rel, above), 0, 0, "", ""
 		switch {
 		case fi.IsDir():
 			hdr.Name += "/"

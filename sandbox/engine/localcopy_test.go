@@ -40,6 +40,25 @@ func TestWriteTarRoundTrip(t *testing.T) {
 	}
 }
 
+// A nested tree (a pnpm workspace package's node_modules) is named from its
+// last element, as Podman's archive endpoint names it, and lands where it
+// was once extracted.
+func TestWriteTarNamesANestedTreeAsTheEngine(t *testing.T) {
+	t.Parallel()
+	dir := testproject.Write(t, map[string]string{"packages/b/node_modules/x/index.js": "1"})
+	var buf bytes.Buffer
+	if err := WriteTar(context.Background(), &buf, dir, "packages/b/node_modules"); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	if _, err := archive.Extract(bytes.NewReader(buf.Bytes()), dest, "packages/b/node_modules", archive.DefaultLimits()); err != nil {
+		t.Fatalf("Extract = %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dest, "packages/b/node_modules/x/index.js")); string(got) != "1" {
+		t.Errorf("extracted %q", got)
+	}
+}
+
 // The walk never follows a symlink, so a tree that links out of itself
 // shows the links, which the extractor refuses, and never what they point
 // at.

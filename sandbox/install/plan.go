@@ -37,6 +37,9 @@ type PlanOptions struct {
 	// pnpm run the project's .pnpmfile.cjs (code, run while resolving).
 	PNPMVersion   string
 	AllowPnpmfile bool
+	// PNPMStoreDir is the host's pnpm store (`pnpm store path`; "": none
+	// known), which the returned node_modules/.modules.yaml names.
+	PNPMStoreDir string
 	// MinReleaseAge refuses package versions published less than this ago
 	// (npm: --min-release-age; 0: off).
 	MinReleaseAge time.Duration

@@ -96,7 +96,9 @@ func remoteSpec(spec string) bool {
 		!strings.HasPrefix(s, "/") && strings.Contains(s, "/") && !strings.Contains(s, "@")
 }
 
-func checkNPMSpec(spec string, allowGit bool) error {
+// CheckSpec refuses a package spec the fetch must not take unasked: a git
+// or URL source (unless allowGit), a local path. pnpm takes npm's specs.
+func CheckSpec(spec string, allowGit bool) error {
 	// A spec is "name", "name@range" or a URL-ish source; only the source
 	// part after name@ matters.
 	src := spec

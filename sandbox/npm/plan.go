@@ -104,7 +104,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			if !v.specs {
 				return nil, fmt.Errorf("%w: `npm %s` takes no package names here; run `safe-install npm %s` for the whole tree", install.ErrPolicy, args[0], args[0])
 			}
-			if err := checkNPMSpec(a, opts.AllowGit); err != nil {
+			if err := CheckSpec(a, opts.AllowGit); err != nil {
 				return nil, err
 			}
 			if v.rebuild {

@@ -16,13 +16,10 @@ import (
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
-// Manager plans `pnpm install`.
+// Manager plans the pnpm commands that install (verbs.go).
 type Manager struct{}
 
 func (Manager) Name() string { return "pnpm" }
-
-// installVerbs are pnpm's spellings of install.
-var installVerbs = []string{"install", "i"}
 
 // passFlags are pnpm flags that only shape the result; anything else
 // (--dir, --store-dir, --virtual-store-dir, --global, --registry, ...) is
@@ -45,6 +42,9 @@ const (
 	// StoreDir is pnpm's content-addressable store, in the manager's cache
 	// volume (the fetch container's only).
 	StoreDir = "/cache/pnpm-store"
+	// metadataDir is pnpm's cache of registry metadata, beside the store:
+	// kept between runs as plain pnpm keeps it in ~/.cache/pnpm.
+	metadataDir = "/cache/pnpm-metadata"
 )
 
 // fetchScript gets pnpm into the cache once per version ($1, with the
@@ -72,8 +72,8 @@ if [ ! -x "$c/pnpm" ]; then
 fi
 mkdir -p ` + ToolDir + ` && cp -a "$c" ` + ToolDir + `/pnpm || exit 97
 ` + pnpmBinary + ` "$@" || exit $?
-mkdir -p node_modules || exit 97
-find node_modules -path '*/.bin/*' -type f -print0 | tar --null -cf ` + shimsFile + ` -T - || exit 97
+mkdir -p node_modules $SAFE_INSTALL_MODULES || exit 97
+find node_modules $SAFE_INSTALL_MODULES -path '*/.bin/*' -type f -print0 | tar --null -cf ` + shimsFile + ` -T - || exit 97
 set -- . ./` + BaselineFile + `
 ` + tree.ListScript
 
@@ -95,34 +95,49 @@ func baseEnv(extra map[string]string) map[string]string {
 	return env
 }
 
-// Plan parses `pnpm install [flags]` for the project directory.
+// Plan parses `pnpm VERB [flags] [specs]` for the project directory.
 func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*install.Plan, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: give a pnpm command, e.g. `safe-install pnpm install --frozen-lockfile`", install.ErrUnsupported)
 	}
-	if !slices.Contains(installVerbs, args[0]) {
-		return nil, fmt.Errorf("%w: `pnpm %s` is not an install; run it with pnpm directly (safe-install wraps pnpm install)", install.ErrUnsupported, args[0])
+	v, err := lookupVerb(args[0])
+	if err != nil {
+		return nil, err
 	}
-	var flags []string
-	ignoreScripts, frozen := false, false
+	var flags, specs []string
+	ignoreScripts, frozen := false, v.rebuild
 	for _, a := range args[1:] {
 		switch {
 		case a == "--ignore-scripts":
 			ignoreScripts = true
-		case a == "--frozen-lockfile":
+		case a == "--frozen-lockfile" && !v.specs:
 			frozen = true
-			flags = append(flags, a)
-		case slices.Contains(passFlags, a):
+		case slices.Contains(v.flags, a) || !v.rebuild && !v.specs && slices.Contains(passFlags, a):
 			flags = append(flags, a)
 		case strings.HasPrefix(a, "-"):
-			return nil, fmt.Errorf("%w: pnpm flag %q is not passed into the sandbox; the flags that are: see `safe-install pnpm --help`", install.ErrPolicy, a)
+			return nil, fmt.Errorf("%w: pnpm flag %q is not passed into the sandbox for `pnpm %s`; the flags that are: see `safe-install pnpm --help`", install.ErrPolicy, a, args[0])
+		case !v.specs:
+			return nil, fmt.Errorf("%w: `pnpm %s` takes no package names here (%q); add packages with `safe-install pnpm add`", install.ErrPolicy, args[0], a)
 		default:
-			return nil, fmt.Errorf("%w: `pnpm install` takes no package names (%q); add packages with pnpm add, which safe-install does not wrap yet", install.ErrPolicy, a)
+			if err := checkSpec(a, opts.AllowGit); err != nil {
+				return nil, err
+			}
+			specs = append(specs, a)
 		}
 	}
-	if !frozen && !slices.Contains(flags, "--no-frozen-lockfile") && !slices.Contains(flags, "--prefer-frozen-lockfile") {
+	if v.needSpecs && len(specs) == 0 {
+		return nil, fmt.Errorf("%w: `pnpm %s` needs the names of the packages", install.ErrPolicy, args[0])
+	}
+	if v.rebuild && ignoreScripts {
+		return nil, fmt.Errorf("%w: `pnpm %s --ignore-scripts` would build nothing", install.ErrPolicy, args[0])
+	}
+	switch {
+	case frozen:
+		flags = append(flags, "--frozen-lockfile")
+	case !slices.Contains(flags, "--no-frozen-lockfile") && !slices.Contains(flags, "--prefer-frozen-lockfile"):
 		// pnpm defaults to a frozen lockfile in CI, and the sandbox is CI
-		// to it: plain `pnpm install` may update the lockfile.
+		// to it: plain `pnpm install` (and add, remove, update) may
+		// update the lockfile.
 		flags = append(flags, "--no-frozen-lockfile")
 	}
 
@@ -148,9 +163,22 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	if err := ws.check(); err != nil {
 		return nil, err
 	}
+	wsDirs, err := ws.dirs(project)
+	if err != nil {
+		return nil, err
+	}
 	p := &install.Plan{Manager: "pnpm", Args: args, Project: project, Artifacts: []string{"node_modules"},
 		Baseline: BaselineFile, Output: pnpmOutput{}}
 	p.Inputs = append(p.Inputs, install.Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
+	// Each workspace package comes in as its package.json, and its
+	// node_modules comes back with the root's, in one journaled swap.
+	var wsModules []string
+	for _, d := range wsDirs {
+		p.Inputs = append(p.Inputs, install.Input{Name: d + "/package.json", Source: filepath.Join(project, filepath.FromSlash(d), "package.json"), Mode: 0o644})
+		p.Artifacts = append(p.Artifacts, d+"/node_modules")
+		p.LinkTargets = append(p.LinkTargets, d)
+		wsModules = append(wsModules, d+"/node_modules")
+	}
 	haveLock := false
 	for _, name := range []string{"pnpm-lock.yaml", "pnpm-workspace.yaml"} {
 		if fi, err := os.Stat(filepath.Join(project, name)); err == nil && fi.Mode().IsRegular() {
@@ -159,7 +187,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		}
 	}
 	if frozen && !haveLock {
-		return nil, fmt.Errorf("%w: `pnpm install --frozen-lockfile` needs pnpm-lock.yaml in %s; run `safe-install pnpm install` first", install.ErrPolicy, project)
+		return nil, fmt.Errorf("%w: `pnpm %s` needs pnpm-lock.yaml in %s; run `safe-install pnpm install` first", install.ErrPolicy, strings.Join(args, " "), project)
 	}
 	pnpmfiles, err := pnpmfileInputs(project, ws, opts.AllowPnpmfile)
 	if err != nil {
@@ -180,12 +208,15 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Data: rs.ProjectRC, Mode: 0o644})
 	}
 	p.FetchOnly = []install.Input{{Name: "npmrc", Data: rs.FetchRC, Mode: 0o644}}
-	if !frozen && !slices.Contains(flags, "--frozen-lockfile") {
+	switch {
+	case v.specs:
 		// Written by pnpm in the fetch, before any third-party code ran.
+		p.Manifests = []string{"package.json", "pnpm-lock.yaml"}
+	case !frozen:
 		p.Manifests = []string{"pnpm-lock.yaml"}
 	}
 
-	pnpmArgs := append([]string{"install", "--ignore-scripts", "--store-dir=" + StoreDir, "--package-import-method=copy"}, flags...)
+	pnpmArgs := append(append([]string{v.fetch, "--ignore-scripts", "--store-dir=" + StoreDir, "--cache-dir=" + metadataDir, "--package-import-method=copy"}, flags...), specs...)
 	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
 	p.Fetch = install.Phase{
 		Command: append([]string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", fetchScript, "sh", version, sum}, pnpmArgs...),
@@ -200,6 +231,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			"NO_PROXY":                   "",
 			// The egress proxy's per-run CA: the only HTTPS peer there is.
 			"NODE_EXTRA_CA_CERTS": install.FetchConfigDir + "/ca.pem",
+			// The workspace packages' node_modules (plainDir names).
+			"SAFE_INSTALL_MODULES": strings.Join(wsModules, " "),
 		}),
 	}
 	p.FetchSummary = "pnpm " + strings.Join(pnpmArgs, " ") + " (pnpm " + version + ")"
@@ -216,14 +249,22 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			Env:     scriptsEnv(),
 		}
 	}
+	if p.Scripts != nil && len(wsDirs) > 0 {
+		// Without it pnpm rebuild takes the root's dependencies only.
+		p.Scripts.Command = append(p.Scripts.Command, "--recursive")
+	}
 	if !ignoreScripts {
-		if events := projectEvents(manifest.Scripts); len(events) > 0 {
-			return nil, fmt.Errorf("%w: the project's own %s scripts would run after the install, which safe-install does not do for pnpm yet; "+
-				"run `safe-install pnpm install --ignore-scripts` and then `pnpm run %s` on the host", install.ErrPolicy, strings.Join(events, ", "), events[0])
+		if err := refuseOwnScripts("", manifest.Scripts); err != nil {
+			return nil, err
+		}
+		for _, d := range wsDirs {
+			if err := workspaceScripts(project, d); err != nil {
+				return nil, err
+			}
 		}
 	}
 	p.Tools = []install.Input{npm.NetlogTool()}
-	p.Session = &session{policy: pol, scripts: p.Scripts != nil}
+	p.Session = &session{policy: pol, scripts: p.Scripts != nil, workspaces: wsDirs, hostStore: opts.PNPMStoreDir}
 	return p, nil
 }
 
@@ -242,6 +283,38 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 func scriptsEnv() map[string]string {
 	return baseEnv(map[string]string{"pnpm_config_minimum_release_age": "0", "npm_config_nodedir": "/usr/local", "npm_config_userconfig": "/nonexistent/npmrc",
 		"PYTHONDONTWRITEBYTECODE": "1", "NODE_OPTIONS": "--require " + install.ToolsDir + "/netlog.js", "SAFE_INSTALL_NETLOG": npm.NetLog})
+}
+
+// refuseOwnScripts refuses the lifecycle scripts of the project's own
+// package.json (dir "" for the root, else a workspace package's).
+func refuseOwnScripts(dir string, scripts map[string]string) error {
+	events := projectEvents(scripts)
+	if len(events) == 0 {
+		return nil
+	}
+	whose := "the project's own"
+	if dir != "" {
+		whose = "the workspace package " + dir + "'s own"
+	}
+	return fmt.Errorf("%w: %s %s scripts would run after the install, which safe-install does not do for pnpm yet; "+
+		"run `safe-install pnpm install --ignore-scripts` and then `pnpm run %s` on the host", install.ErrPolicy, whose, strings.Join(events, ", "), events[0])
+}
+
+// workspaceScripts reads a workspace package's scripts and refuses its
+// lifecycle scripts, as the root's.
+func workspaceScripts(project, dir string) error {
+	file := filepath.Join(project, filepath.FromSlash(dir), "package.json")
+	data, err := readStaged(file, maxWorkspaceFile)
+	if err != nil {
+		return fmt.Errorf("reading the workspace package %s: %w", dir, err)
+	}
+	var m struct {
+		Scripts map[string]string `json:"scripts"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("parsing %s: %w", file, err)
+	}
+	return refuseOwnScripts(dir, m.Scripts)
 }
 
 // rootEvents are the project's own lifecycle scripts pnpm install runs.

@@ -15,6 +15,9 @@ func project(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +51,7 @@ func TestPlanFrozenInstall(t *testing.T) {
 		t.Errorf("inputs %q, want %q", names, want)
 	}
 	cmd := strings.Join(p.Fetch.Command, " ")
-	for _, want := range []string{"sh 12.23.0  install --ignore-scripts --store-dir=/cache/pnpm-store --package-import-method=copy --frozen-lockfile"} {
+	for _, want := range []string{"sh 12.23.0  install --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --frozen-lockfile"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("fetch command %q lacks %q", cmd, want)
 		}
@@ -83,7 +86,15 @@ func TestPlanRefuses(t *testing.T) {
 		opts  func(*install.PlanOptions)
 		want  string
 	}{
-		{"another command", nil, []string{"exec", "x"}, nil, "not an install"},
+		{"another command", nil, []string{"publish"}, nil, "not an install"},
+		{"exec", nil, []string{"exec", "x"}, nil, "by design"},
+		{"add without names", nil, []string{"add", "-D"}, nil, "needs the names"},
+		{"add a link", nil, []string{"add", "x@link:../x"}, nil, "link:"},
+		{"add a git spec", nil, []string{"add", "github:evil/x"}, nil, "git"},
+		{"add a local path", nil, []string{"add", "../x"}, nil, "local path"},
+		{"rebuild with names", nil, []string{"rebuild", "esbuild"}, nil, "takes no package names"},
+		{"rebuild without a lockfile", nil, []string{"rebuild"}, nil, "needs pnpm-lock.yaml"},
+		{"install's flags on add", nil, []string{"add", "--prod", "x"}, nil, "not passed"},
 		{"a flag that moves things", nil, []string{"install", "--store-dir=/x"}, nil, "not passed"},
 		{"frozen without a lockfile", nil, []string{"install", "--frozen-lockfile"}, nil, "needs pnpm-lock.yaml"},
 		{"a pnpmfile", map[string]string{".pnpmfile.cjs": "module.exports = {}"}, []string{"install"}, nil, "--allow-pnpmfile"},
@@ -103,6 +114,12 @@ func TestPlanRefuses(t *testing.T) {
 		{"another manager", map[string]string{"package.json": `{"packageManager":"yarn@4.0.0"}`}, []string{"install"}, nil, "not pnpm"},
 		{"a bad hash", map[string]string{"package.json": `{"packageManager":"pnpm@12.23.0+sha256.abc"}`}, []string{"install"}, nil, "sha512"},
 		{"project scripts", map[string]string{"package.json": `{"scripts":{"postinstall":"husky"}}`}, []string{"install"}, nil, "own postinstall"},
+		{"a workspace package's scripts", map[string]string{"pnpm-workspace.yaml": "packages: [pkgs/*]\n", "pkgs/a/package.json": `{"scripts":{"prepare":"tsc"}}`},
+			[]string{"install"}, nil, "pkgs/a's own prepare"},
+		{"a ** glob", map[string]string{"pnpm-workspace.yaml": "packages: ['pkgs/**']\n"}, []string{"install"}, nil, "**"},
+		{"a glob out of the project", map[string]string{"pnpm-workspace.yaml": "packages: ['../*']\n"}, []string{"install"}, nil, "outside the project"},
+		{"a workspace name the fetch cannot quote", map[string]string{"pnpm-workspace.yaml": "packages: ['pkgs/*']\n", "pkgs/a b/package.json": `{}`},
+			[]string{"install"}, nil, "rename it"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			files := map[string]string{"package.json": `{"name":"p"}`}
@@ -187,4 +204,102 @@ func TestOutputNamesTheBuilds(t *testing.T) {
 	if pkg, cmd := (pnpmOutput{}).Failure(log); pkg != "@s/n@1.0.0" || cmd != "node-gyp rebuild" {
 		t.Fatalf("failure %q %q", pkg, cmd)
 	}
+}
+
+// A workspace: every package's package.json goes in, its node_modules
+// comes back beside the root's, a link may point at its directory, and
+// the builds rebuild across the workspace.
+func TestPlanWorkspace(t *testing.T) {
+	dir := project(t, map[string]string{
+		"package.json":               `{"name":"root","private":true}`,
+		"pnpm-lock.yaml":             "lockfileVersion: '9.0'\n",
+		"pnpm-workspace.yaml":        "packages:\n  - packages/*\n  - '!packages/skip'\n  - tools/cli\nallowBuilds:\n  esbuild: true\n",
+		"packages/a/package.json":    `{"name":"a"}`,
+		"packages/b/package.json":    `{"name":"b","dependencies":{"a":"workspace:*"}}`,
+		"packages/skip/package.json": `{"name":"skip"}`,
+		"packages/none/README.md":    "no package.json: not a workspace package",
+		"tools/cli/package.json":     `{"name":"cli"}`,
+	})
+	p, err := Manager{}.Plan(dir, []string{"install", "--frozen-lockfile"}, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := inputNames(p)
+	for _, want := range []string{"packages/a/package.json", "packages/b/package.json", "tools/cli/package.json"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("inputs %q lack %s", names, want)
+		}
+	}
+	if slices.Contains(names, "packages/skip/package.json") {
+		t.Errorf("the excluded package went in: %q", names)
+	}
+	if want := []string{"node_modules", "packages/a/node_modules", "packages/b/node_modules", "tools/cli/node_modules"}; !slices.Equal(p.Artifacts, want) {
+		t.Errorf("artifacts %q, want %q", p.Artifacts, want)
+	}
+	if want := []string{"packages/a", "packages/b", "tools/cli"}; !slices.Equal(p.LinkTargets, want) {
+		t.Errorf("link targets %q, want %q", p.LinkTargets, want)
+	}
+	if got := p.Fetch.Env["SAFE_INSTALL_MODULES"]; got != "packages/a/node_modules packages/b/node_modules tools/cli/node_modules" {
+		t.Errorf("the fetch makes and lists %q", got)
+	}
+	if p.Scripts == nil || !slices.Contains(p.Scripts.Command, "--recursive") {
+		t.Errorf("scripts phase %v does not rebuild the whole workspace", p.Scripts)
+	}
+}
+
+// A workspace package reached through a link would have its node_modules
+// swapped in outside the project.
+func TestPlanRefusesALinkedWorkspacePackage(t *testing.T) {
+	elsewhere := project(t, map[string]string{"package.json": `{"name":"x"}`})
+	dir := project(t, map[string]string{
+		"package.json":        `{"name":"root","private":true}`,
+		"pnpm-workspace.yaml": "packages: [packages/*]\n",
+	})
+	if err := os.MkdirAll(filepath.Join(dir, "packages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "packages", "x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Manager{}.Plan(dir, []string{"install"}, opts())
+	if !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), "outside the project") {
+		t.Fatalf("error %v, want the linked package refused", err)
+	}
+}
+
+// pnpm add, remove and update bring package.json and pnpm-lock.yaml back
+// from the fetch; rebuild reinstalls from the lockfile and changes none.
+func TestPlanVerbs(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		fetch     string
+		manifests []string
+	}{
+		{[]string{"add", "-D", "-E", "esbuild@0.23.1", "@scope/x"}, "add --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy -D -E --no-frozen-lockfile esbuild@0.23.1 @scope/x", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"remove", "left-pad"}, "remove --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --no-frozen-lockfile left-pad", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"up", "--latest"}, "update --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --latest --no-frozen-lockfile", []string{"package.json", "pnpm-lock.yaml"}},
+		{[]string{"rebuild"}, "install --ignore-scripts --store-dir=/cache/pnpm-store --cache-dir=/cache/pnpm-metadata --package-import-method=copy --frozen-lockfile", nil},
+	} {
+		t.Run(c.args[0], func(t *testing.T) {
+			dir := project(t, map[string]string{"package.json": `{"name":"p"}`, "pnpm-lock.yaml": "lockfileVersion: '9.0'\n"})
+			p, err := Manager{}.Plan(dir, c.args, opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cmd := strings.Join(p.Fetch.Command, " "); !strings.HasSuffix(cmd, " "+c.fetch) {
+				t.Errorf("fetch command %q, want it to end with %q", cmd, c.fetch)
+			}
+			if !slices.Equal(p.Manifests, c.manifests) {
+				t.Errorf("manifests %q, want %q", p.Manifests, c.manifests)
+			}
+		})
+	}
+}
+
+func inputNames(p *install.Plan) []string {
+	var names []string
+	for _, in := range p.Inputs {
+		names = append(names, in.Name)
+	}
+	return names
 }

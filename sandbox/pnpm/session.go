@@ -25,8 +25,10 @@ import (
 // written before any third-party code ran) and the policy decide which
 // packages build, and so the copy-back rule.
 type session struct {
-	policy  policy
-	scripts bool // the plan has a scripts phase
+	policy     policy
+	scripts    bool     // the plan has a scripts phase
+	workspaces []string // the workspace packages' directories
+	hostStore  string   // the host's pnpm store ("": unknown)
 
 	modules map[string]any // .modules.yaml as the fetch left it (nil: none)
 	pending []string       // its pendingBuilds: depPaths (name@version, peers in parentheses)
@@ -137,11 +139,12 @@ func (s *session) Rule(phase string, before tree.Tree) install.Rule {
 	isDir := func(n string) bool { return before[n].Kind == tree.Dir }
 	shims := map[string]tree.Sum{}
 	for name, rw := range s.shims {
-		if _, dir := locate(rw.target, isDir); built[dir] {
+		if _, dir := locateIn(s.workspaces, rw.target, isDir); built[dir] {
 			shims[name] = rw.sum
 		}
 	}
 	s.rule = newPnpmTree(before, built, shims, s.built)
+	s.rule.workspaces = s.workspaces
 	return s.rule
 }
 
@@ -171,7 +174,7 @@ func (s *session) Owner(entry, staging string) string {
 		fi, err := os.Lstat(filepath.Join(staging, filepath.FromSlash(n)))
 		return err == nil && fi.IsDir()
 	}
-	if _, pkg := locate(entry, isDir); pkg != "" {
+	if _, pkg := locateIn(s.workspaces, entry, isDir); pkg != "" {
 		return packageID(pkg)
 	}
 	return ""
@@ -180,6 +183,9 @@ func (s *session) Owner(entry, staging string) string {
 func (s *session) Finish(staging string) (install.Findings, error) {
 	found := s.found
 	if err := s.checkModules(staging); err != nil {
+		return found, err
+	}
+	if err := s.pointAtHostStore(staging); err != nil {
 		return found, err
 	}
 	if len(found.NetworkAttempts) > 0 {
@@ -226,6 +232,48 @@ func (s *session) checkModules(staging string) error {
 		if dp, ok := p.(string); !ok || !slices.Contains(s.pending, dp) {
 			return refuse(fmt.Sprintf("pnpm's record of the install lists a pending build the fetch did not (scripts that ran: %s)", s.culprits()))
 		}
+	}
+	return nil
+}
+
+// pointAtHostStore names the host's store in the staged .modules.yaml
+// (checked, so pnpm's own), instead of the sandbox's: pnpm compares the
+// record's storeDir with its own store and, when they differ, removes
+// node_modules and installs it again, from the host's store or the
+// network, with the builds on the host. The rest is pnpm's record as the
+// sandbox's pnpm wrote it; the packages are not in the host's store, and
+// a later install that needs them from it fetches them.
+func (s *session) pointAtHostStore(staging string) error {
+	if s.modules == nil || !filepath.IsAbs(s.hostStore) || filepath.Clean(s.hostStore) != s.hostStore {
+		return nil
+	}
+	file := filepath.Join(staging, filepath.FromSlash(modulesFile))
+	data, err := readStaged(file, maxModules)
+	if err != nil {
+		return fmt.Errorf("reading the staged %s: %w", modulesFile, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("parsing the staged %s: %w", modulesFile, err)
+	}
+	m["storeDir"] = s.hostStore
+	if data, err = json.MarshalIndent(m, "", "  "); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".modules.yaml.*")
+	if err != nil {
+		return fmt.Errorf("rewriting the staged %s: %w", modulesFile, err)
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("rewriting the staged %s: %w", modulesFile, err)
 	}
 	return nil
 }

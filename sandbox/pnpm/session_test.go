@@ -65,3 +65,44 @@ func (noFiles) Walk(context.Context, string, int64, func(string, []byte) error) 
 	return nil
 }
 func (noFiles) Stage(context.Context, string) (string, error) { return "", nil }
+
+// The returned .modules.yaml names the host's store, and keeps the rest of
+// pnpm's record; with no host store known it stays as pnpm wrote it.
+func TestModulesRecordNamesTheHostStore(t *testing.T) {
+	doc := `{"storeDir":"/cache/pnpm-store/v11","layoutVersion":5,"virtualStoreDir":".pnpm","pendingBuilds":[]}`
+	for _, host := range []string{"/home/u/.local/share/pnpm/store/v11", "", "relative/store"} {
+		s := &session{hostStore: host}
+		if err := json.Unmarshal([]byte(doc), &s.modules); err != nil {
+			t.Fatal(err)
+		}
+		staging := t.TempDir()
+		file := filepath.Join(staging, "node_modules", ".modules.yaml")
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.pointAtHostStore(staging); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		want := host
+		if !filepath.IsAbs(host) {
+			want = "/cache/pnpm-store/v11"
+		}
+		if got["storeDir"] != want || got["virtualStoreDir"] != ".pnpm" || got["layoutVersion"] != 5.0 {
+			t.Errorf("host store %q: the record is now %s", host, data)
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
+			t.Errorf("host store %q: left %d files in node_modules", host, len(entries))
+		}
+	}
+}

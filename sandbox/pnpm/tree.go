@@ -35,18 +35,24 @@ import (
 //   - a new entry outside every package (a hidden directory of
 //     node_modules, like Prisma's .prisma), allowed and named (corpus B11).
 //
-// A link, wherever it is, resolves inside node_modules. The rule runs both
+// A workspace package's node_modules (<dir>/node_modules) holds links and
+// .bin shims only, as the top level does: links to the workspace packages
+// themselves (<dir>, exactly) and into the root's virtual store.
+//
+// A link, wherever it is, resolves inside a node_modules tree of the
+// project or to a workspace package's directory. The rule runs both
 // ways: what the fetch made outside the built packages is still there.
 // Which packages built comes from pnpm's record of the builds it skipped
 // in the fetch (pendingBuilds) and the policy, never from the scripts'
 // output.
 type pnpmTree struct {
-	before   tree.Tree
-	built    map[string]bool     // own directories of the packages that built
-	shims    map[string]tree.Sum // a shim's accepted rewrite
-	culprits string
-	seen     tree.Tree
-	changed  []string
+	workspaces []string // the workspace packages' directories ("packages/a")
+	before     tree.Tree
+	built      map[string]bool     // own directories of the packages that built
+	shims      map[string]tree.Sum // a shim's accepted rewrite
+	culprits   string
+	seen       tree.Tree
+	changed    []string
 }
 
 func newPnpmTree(before tree.Tree, built map[string]bool, shims map[string]tree.Sum, culprits []string) *pnpmTree {
@@ -153,7 +159,54 @@ func locateStore(parts []string, isDir func(string) bool) (position, string) {
 
 func (v *pnpmTree) isDir(name string) bool { return v.before[name].Kind == tree.Dir }
 
-func (v *pnpmTree) locate(name string) (position, string) { return locate(name, v.isDir) }
+func (v *pnpmTree) locate(name string) (position, string) {
+	return locateIn(v.workspaces, name, v.isDir)
+}
+
+// locateIn is locate for a workspace: an entry of a workspace package's
+// node_modules is placed as the top level's are.
+func locateIn(workspaces []string, name string, isDir func(string) bool) (position, string) {
+	ws := modulesRoot(workspaces, name)
+	if ws == "" || ws == "node_modules" {
+		return locate(name, isDir)
+	}
+	parts := strings.Split(name, "/")
+	at := strings.Count(ws, "/") + 1
+	if len(parts) > at && strings.HasPrefix(parts[at], ".") && parts[at] != ".bin" {
+		return posOutside, ""
+	}
+	return locateLinks(parts, at)
+}
+
+// modulesRoot is the node_modules tree name is in: "node_modules", a
+// workspace package's "<dir>/node_modules", or "" (a project file).
+func modulesRoot(workspaces []string, name string) string {
+	for _, ws := range workspaces {
+		if root := ws + "/node_modules"; name == root || strings.HasPrefix(name, root+"/") {
+			return root
+		}
+	}
+	if name == "node_modules" || strings.HasPrefix(name, "node_modules/") {
+		return "node_modules"
+	}
+	return ""
+}
+
+// linkInside says whether a link's target (lexical, from the work
+// directory) stays in the install: inside a node_modules tree, or exactly
+// a workspace package's directory.
+func (v *pnpmTree) linkInside(target string) bool {
+	return modulesRoot(v.workspaces, target) != "" && !slices.Contains(v.modulesRoots(), target) || slices.Contains(v.workspaces, target)
+}
+
+// modulesRoots are the node_modules trees of the project.
+func (v *pnpmTree) modulesRoots() []string {
+	out := []string{"node_modules"}
+	for _, ws := range v.workspaces {
+		out = append(out, ws+"/node_modules")
+	}
+	return out
+}
 
 // CheckAll judges a listing, node_modules first: a package tampered with
 // is the finding to name, before the project file that tampering explains.
@@ -168,8 +221,8 @@ func (v *pnpmTree) Check(name string, e tree.Entry) string {
 		return problem
 	}
 	if e.Kind == tree.Symlink {
-		if t := path.Join(path.Dir(name), e.Target); path.IsAbs(e.Target) || !strings.HasPrefix(t, "node_modules/") {
-			return fmt.Sprintf("a link to %q, outside node_modules: a package's files may only link inside the install (scripts that ran: %s)", e.Target, v.culprits)
+		if t := path.Join(path.Dir(name), e.Target); path.IsAbs(e.Target) || !v.linkInside(t) {
+			return fmt.Sprintf("a link to %q, outside node_modules: a package's files may only link inside the install or to a workspace package (scripts that ran: %s)", e.Target, v.culprits)
 		}
 	}
 	old, had := v.before[name]
@@ -262,8 +315,9 @@ func (v *pnpmTree) Warnings() []string {
 		if pos, _ := v.locate(name); pos != posOutside || v.seen[name].Kind == tree.Dir {
 			continue
 		}
-		top, _, _ := strings.Cut(strings.TrimPrefix(name, "node_modules/"), "/")
-		counts["node_modules/"+top]++
+		root := modulesRoot(v.workspaces, name)
+		top, _, _ := strings.Cut(strings.TrimPrefix(name, root+"/"), "/")
+		counts[root+"/"+top]++
 	}
 	var out []string
 	for _, dir := range slices.Sorted(maps.Keys(counts)) {

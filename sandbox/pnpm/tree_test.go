@@ -155,3 +155,63 @@ func TestPackageID(t *testing.T) {
 		}
 	}
 }
+
+// A workspace package's node_modules holds links to the workspace package
+// it depends on and into the root's virtual store; a script may change
+// none, and a link may leave neither for anything else.
+func TestRuleWorkspacePackages(t *testing.T) {
+	ws := func() tree.Tree {
+		t := fetched()
+		t["packages"] = dir()
+		t["packages/a"] = dir()
+		t["packages/a/package.json"] = file("a")
+		t["packages/b"] = dir()
+		t["packages/b/package.json"] = file("b")
+		t["packages/b/node_modules"] = dir()
+		t["packages/b/node_modules/a"] = link("../../a")
+		t["packages/b/node_modules/left-pad"] = link("../../../node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad")
+		t["packages/b/node_modules/.bin"] = dir()
+		t["packages/b/node_modules/.bin/esbuild"] = tree.FileEntry(0o755, sha256.Sum256([]byte("shim")))
+		return t
+	}
+	rule := func() *pnpmTree {
+		r := esbuildBuilt(ws())
+		r.workspaces = []string{"packages/a", "packages/b"}
+		return r
+	}
+	if name, reason := rule().CheckAll(ws()); name != "" {
+		t.Fatalf("refused the fetched workspace: %s: %s", name, reason)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(tree.Tree)
+		entry  string
+		reason string
+	}{
+		{"a link out of the project", func(a tree.Tree) { a["packages/b/node_modules/rc"] = link("../../../../.bashrc") },
+			"packages/b/node_modules/rc", "outside node_modules"},
+		{"a link to a project file", func(a tree.Tree) { a["packages/b/node_modules/x"] = link("../package.json") },
+			"packages/b/node_modules/x", "outside node_modules"},
+		{"a re-pointed workspace link", func(a tree.Tree) {
+			a["packages/b/node_modules/a"] = link("../../../node_modules/.pnpm/left-pad@1.3.0/node_modules/left-pad")
+		},
+			"packages/b/node_modules/a", "changed by a script"},
+		{"a planted package", func(a tree.Tree) { a["packages/b/node_modules/lodash"] = link("../../a") },
+			"packages/b/node_modules/lodash", "did not install"},
+		{"a changed shim", func(a tree.Tree) {
+			a["packages/b/node_modules/.bin/esbuild"] = tree.FileEntry(0o755, sha256.Sum256([]byte("evil")))
+		},
+			"packages/b/node_modules/.bin/esbuild", "shim"},
+		{"a workspace package's file", func(a tree.Tree) { a["packages/a/package.json"] = file("evil") },
+			"packages/a/package.json", "project"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			after := ws()
+			c.change(after)
+			name, reason := rule().CheckAll(after)
+			if name != c.entry || !strings.Contains(reason, c.reason) {
+				t.Fatalf("refused %q (%s), want %q with %q", name, reason, c.entry, c.reason)
+			}
+		})
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -106,8 +108,6 @@ func (ws workspace) codeSettings() []string {
 // know, or that need files safe-install does not copy in yet.
 func (ws workspace) check() error {
 	switch {
-	case len(ws.Packages) > 0:
-		return fmt.Errorf("%w: pnpm-workspace.yaml lists workspace packages, which safe-install does not install for pnpm yet; run pnpm on the host, or install each package on its own", install.ErrPolicy)
 	case ws.NodeLinker != "" && ws.NodeLinker != "isolated":
 		return fmt.Errorf("%w: pnpm-workspace.yaml sets nodeLinker: %s; safe-install checks pnpm's isolated layout only: remove the setting (or use `safe-install npm`)", install.ErrPolicy, ws.NodeLinker)
 	case ws.VirtualStoreDir != "" || ws.ModulesDir != "" || ws.EnableGlobalVirtualStore:
@@ -116,4 +116,60 @@ func (ws workspace) check() error {
 		return fmt.Errorf("%w: pnpm-workspace.yaml has patchedDependencies, whose patch files safe-install does not copy in yet; apply them on the host", install.ErrPolicy)
 	}
 	return nil
+}
+
+// plainDir is what a workspace package's directory may be called here: the
+// fetch script names the directories unquoted.
+var plainDir = regexp.MustCompile(`^[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*$`)
+
+// dirs finds the workspace packages pnpm-workspace.yaml's packages globs
+// name (a "!" glob excludes; "**" is refused: safe-install globs one level
+// per element, as filepath.Glob does): each a directory of the project
+// with a package.json, other than the project itself, slash-separated and
+// sorted.
+func (ws workspace) dirs(project string) ([]string, error) {
+	var found, excluded []string
+	for _, pat := range ws.Packages {
+		neg := strings.HasPrefix(pat, "!")
+		clean := path.Clean(strings.TrimPrefix(strings.TrimPrefix(pat, "!"), "./"))
+		switch {
+		case strings.Contains(clean, "**"):
+			return nil, fmt.Errorf("%w: pnpm-workspace.yaml's packages glob %q has **, which safe-install does not expand; list the directories' parents (like packages/*)", install.ErrPolicy, pat)
+		case !fs.ValidPath(clean):
+			return nil, fmt.Errorf("%w: pnpm-workspace.yaml's packages glob %q is outside the project", install.ErrPolicy, pat)
+		case neg:
+			excluded = append(excluded, clean)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(project, filepath.FromSlash(clean), "package.json"))
+		if err != nil {
+			return nil, fmt.Errorf("pnpm-workspace.yaml's packages glob %q: %w", pat, err)
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(project, filepath.Dir(m))
+			if fi, err := os.Lstat(m); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			found = append(found, filepath.ToSlash(rel))
+		}
+	}
+	var out []string
+	for _, d := range found {
+		if d == "." || slices.ContainsFunc(excluded, func(p string) bool { ok, _ := path.Match(p, d); return ok }) {
+			continue
+		}
+		if !plainDir.MatchString(d) || slices.Contains(strings.Split(d, "/"), "node_modules") {
+			return nil, fmt.Errorf("%w: workspace package %q: safe-install takes workspace directories named with letters, digits and ._@+- only, outside node_modules; rename it", install.ErrPolicy, d)
+		}
+		// Its node_modules is swapped in at <dir>/node_modules: through a
+		// link, that would be outside the project.
+		for p := d; p != "."; p = path.Dir(p) {
+			if fi, err := os.Lstat(filepath.Join(project, filepath.FromSlash(p))); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("%w: workspace package %q: %s is a link or no directory, and its node_modules would land outside the project; make it a directory", install.ErrPolicy, d, p)
+			}
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

@@ -189,7 +189,7 @@ func halfSwapped(project, dir string) ([]entry, error) {
 	entries := j.Entries
 	var in []entry
 	for _, e := range entries {
-		if !ours(dir, e) {
+		if !ours(project, dir, e) {
 			return nil, fmt.Errorf("the swap journal in %s names %q, %q: not a swap of this project", dir, e.Name, e.Staged)
 		}
 		if dev, ino, err := inode(filepath.Join(project, e.Name)); err == nil && dev == e.Dev && ino == e.Ino {
@@ -202,23 +202,50 @@ func halfSwapped(project, dir string) ([]entry, error) {
 	return in, nil
 }
 
-// ours says whether e is an entry of a swap this tool journals: a
-// top-level name of the project, staged at dir/RUN/name, RUN one plain
-// component and a directory, not a link. The journal sits in the user's
-// checkout, which may hold a planted staging directory: a path that is in
-// dir by its prefix but climbs out of it ("..") or leads through a link dir
-// holds would have the undo exchange a project entry with a file anywhere.
-func ours(dir string, e entry) bool {
-	if !plain(e.Name) || filepath.Clean(e.Staged) != e.Staged {
+// ours says whether e is an entry of a swap this tool journals: a name of
+// the project (a top-level one, or a nested one such as a pnpm workspace
+// package's packages/a/node_modules, plain components only), staged at
+// dir/RUN/name, RUN one plain component, every directory on the way in the
+// staging directory and in the project a directory, not a link. The
+// journal sits in the user's checkout, which may hold a planted staging
+// directory: a path that is in dir by its prefix but climbs out of it
+// ("..") or leads through a link would have the undo exchange a project
+// entry with a file anywhere.
+func ours(project, dir string, e entry) bool {
+	if !relName(e.Name) || filepath.Clean(e.Staged) != e.Staged {
 		return false
 	}
-	run, name := filepath.Split(strings.TrimPrefix(e.Staged, dir+string(filepath.Separator)))
-	run = strings.TrimSuffix(run, string(filepath.Separator))
-	if name != e.Name || !plain(run) || filepath.Join(dir, run, name) != e.Staged {
+	run, name, ok := strings.Cut(strings.TrimPrefix(e.Staged, dir+string(filepath.Separator)), string(filepath.Separator))
+	if !ok || name != e.Name || !plain(run) || filepath.Join(dir, run, name) != e.Staged {
 		return false
 	}
-	fi, err := os.Lstat(filepath.Join(dir, run))
-	return err == nil && fi.IsDir()
+	return realDirs(dir, filepath.Join(run, name)) && realDirs(project, name)
+}
+
+// relName is a relative name of plain components.
+func relName(s string) bool {
+	for _, c := range strings.Split(s, string(filepath.Separator)) {
+		if !plain(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// realDirs says whether every directory from base down to name's parent
+// is a directory, not a link.
+func realDirs(base, name string) bool {
+	p := base
+	for _, c := range strings.Split(filepath.Dir(name), string(filepath.Separator)) {
+		if c == "." {
+			break
+		}
+		p = filepath.Join(p, c)
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // plain is one path component that names an entry: not "", ".", "..".

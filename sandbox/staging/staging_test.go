@@ -232,3 +232,63 @@ func plantJournal(t *testing.T, dir, entries string) {
 	}
 	write(t, filepath.Join(dir, journalFile), `{"dir":`+string(stamp)+`,"entries":`+entries+`}`)
 }
+
+// A pnpm workspace swaps nested names (packages/a/node_modules) with the
+// root's: a run killed between them is undone for all, and a nested name
+// whose project directory is a link (to outside the checkout) is not a
+// swap of this project.
+func TestRecoverUndoesAHalfSwapOfNestedNames(t *testing.T) {
+	t.Parallel()
+	for _, linked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("linked=%v", linked), func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			proj := filepath.Join(home, "proj")
+			write(t, filepath.Join(proj, "node_modules/a/index.js"), "old root")
+			ws := filepath.Join(proj, "packages", "a")
+			if linked {
+				write(t, filepath.Join(home, "elsewhere/node_modules/x"), "old elsewhere")
+				if err := os.MkdirAll(filepath.Join(proj, "packages"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(filepath.Join(home, "elsewhere"), ws); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				write(t, filepath.Join(ws, "node_modules/x"), "old ws")
+			}
+			dir := filepath.Join(proj, Prefix+"x")
+			inner := filepath.Join(dir, "run")
+			write(t, filepath.Join(inner, "node_modules/a/index.js"), "new root")
+			write(t, filepath.Join(inner, "packages/a/node_modules/x"), "new ws")
+			if err := writeAtomic(filepath.Join(dir, ownerFile), []byte(deadClient().String())); err != nil {
+				t.Fatal(err)
+			}
+			nested := filepath.Join("packages", "a", "node_modules")
+			names := []string{"node_modules", nested}
+			staged := map[string]string{"node_modules": filepath.Join(inner, "node_modules"), nested: filepath.Join(inner, nested)}
+			if err := Journal(dir, names, staged); err != nil {
+				t.Fatal(err)
+			}
+			if err := exchangeOrMove(filepath.Join(proj, nested), staged[nested]); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Recover(proj, false)
+			if linked {
+				if err == nil || !strings.Contains(err.Error(), "not a swap of this project") {
+					t.Errorf("Recover: %v, want the journal refused", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, filepath.Join(ws, "node_modules/x")); got != "old ws" {
+				t.Errorf("the workspace package's node_modules after recovery holds %q", got)
+			}
+			if got := readFile(t, filepath.Join(proj, "node_modules/a/index.js")); got != "old root" {
+				t.Errorf("the root's node_modules after recovery holds %q", got)
+			}
+		})
+	}
+}
