@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 
+	"go.uber.org/zap"
+
+	"github.com/safe-install/safe-install/sandbox/archive"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 	"github.com/safe-install/safe-install/sandbox/internal/hostlock"
 	"github.com/safe-install/safe-install/seccomp"
 )
@@ -26,7 +30,9 @@ const seccompMount = "/seccomp"
 // its own host, and the bindings take no inline profile; a volume is the
 // one place on that host the API lets a client write, so a remote engine
 // gets its profiles the same way as a local one. No sandbox container ever
-// mounts this volume. Its content never changes: new profiles, new name.
+// mounts this volume. Its content never changes: new profiles, new name;
+// each run reads it back and rewrites it unless it holds this build's
+// profiles byte for byte (a run killed while writing it).
 func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phase]string, error) {
 	eng := r.eng
 	vol, inputs, hashes, err := profileVolume()
@@ -48,11 +54,8 @@ func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phas
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
-	if !ok {
-		if err := r.writeProfileVolume(ctx, vol, inputs); err != nil {
-			_ = eng.RemoveVolume(context.WithoutCancel(ctx), vol) // never trust a half-written one
-			return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
-		}
+	if err := r.writeProfileVolume(ctx, vol, inputs, ok); err != nil {
+		return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
 	}
 	dir, err := eng.VolumePath(ctx, vol)
 	if err != nil {
@@ -86,22 +89,55 @@ func profileVolume() (string, []install.Input, map[seccomp.Phase]string, error) 
 	return "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12], inputs, hashes, nil
 }
 
-// writeProfileVolume creates the volume and copies the profiles into it
-// through a container that is created for this and never started.
-func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input) error {
+// writeProfileVolume creates the volume unless it exists, and copies the
+// profiles into it through a container that is created for this and never
+// started, unless the volume already holds them byte for byte: a run
+// killed while it copied leaves the volume with some profiles, or part of
+// one, which the engine would load as they are (a truncated profile fails
+// every container; a name is no proof of content).
+func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input, exists bool) error {
 	eng := r.eng
-	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Shared: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
-		return err
+	if !exists {
+		if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Shared: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
+			return err
+		}
 	}
 	id, err := r.create(ctx, r.specs(nil).Profiles)
 	if err != nil {
 		return err
 	}
+	if exists {
+		whole, err := profilesWhole(ctx, eng, id, inputs)
+		if err != nil || whole {
+			return err
+		}
+		r.log.Warn("the seccomp profiles' volume is not whole (a run killed while writing it?); writing it again", zap.String("volume", vol))
+	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
-	err = eng.CopyIn(ctx, id, seccompMount, pr)
+	err = eng.CopyIn(ctx, id, seccompMount, faultpoint.Reader(faultpoint.Profiles, pr))
 	pr.CloseWithError(err)
 	return err
+}
+
+// profilesWhole reads the profile volume back through the writer
+// container and says whether it holds every profile as this build makes it.
+func profilesWhole(ctx context.Context, eng engine.Engine, id string, inputs []install.Input) (bool, error) {
+	want := map[string][]byte{}
+	var size int64
+	for _, in := range inputs {
+		want[in.Name] = in.Data
+		size += int64(len(in.Data))
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(eng.CopyOut(ctx, id, seccompMount, pw)) }()
+	// The tar framing adds a block or two per file to the profiles' size.
+	whole, err := archive.Holds(pr, want, 2*size+64<<10)
+	pr.CloseWithError(io.ErrClosedPipe) // the copy ends if Holds stopped early
+	if err != nil {
+		return false, fmt.Errorf("reading the seccomp profiles back: %w", err)
+	}
+	return whole, nil
 }
 
 // ProfileHashes are the hashes of the profiles a run would use.
