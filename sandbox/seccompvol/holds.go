@@ -1,4 +1,4 @@
-package archive
+package seccompvol
 
 import (
 	"archive/tar"
@@ -9,13 +9,13 @@ import (
 	"path"
 )
 
-// Holds reads a tar stream of one directory, as the engine's archive
+// holds reads a tar stream of one directory, as the engine's archive
 // endpoint writes it (entries named from the directory's base name), and
 // says whether it holds each of want's files, by base name, as a regular
 // file with exactly those bytes; other entries do not matter. A stream
 // longer than max bytes holds nothing: what is read is bounded, whoever
 // wrote the directory.
-func Holds(r io.Reader, want map[string][]byte, max int64) (bool, error) {
+func holds(r io.Reader, want map[string][]byte, max int64) (bool, error) {
 	lr := &io.LimitedReader{R: r, N: max + 1}
 	tr := tar.NewReader(lr)
 	found := map[string]bool{}
