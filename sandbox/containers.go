@@ -8,6 +8,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/seccompvol"
 )
 
 // Containers are every container a run of a plan creates, each by its
@@ -106,7 +107,7 @@ func DryRunContainers(p *install.Plan, image string, lim Limits) (Containers, er
 		n.Cache = "safe-install-RUNID-cache"
 	}
 	var err error
-	if n.ProfileVolume, _, _, err = profileVolume(); err != nil {
+	if n.ProfileVolume, _, _, err = seccompvol.Files(); err != nil {
 		return Containers{}, err
 	}
 	prof := Profiles{}

@@ -2,14 +2,16 @@ package sandbox
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 
+	"go.uber.org/zap"
+
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 	"github.com/safe-install/safe-install/sandbox/internal/hostlock"
+	"github.com/safe-install/safe-install/sandbox/seccompvol"
 	"github.com/safe-install/safe-install/seccomp"
 )
 
@@ -26,10 +28,11 @@ const seccompMount = "/seccomp"
 // its own host, and the bindings take no inline profile; a volume is the
 // one place on that host the API lets a client write, so a remote engine
 // gets its profiles the same way as a local one. No sandbox container ever
-// mounts this volume. Its content never changes: new profiles, new name.
+// mounts this volume. Its content never changes: new profiles, new name;
+// each run reads it back and rewrites it unless it holds this build's
+// profiles byte for byte (a run killed while writing it).
 func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phase]string, error) {
-	eng := r.eng
-	vol, inputs, hashes, err := profileVolume()
+	vol, inputs, hashes, err := seccompvol.Files()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,19 +47,9 @@ func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phas
 		return nil, nil, err
 	}
 	defer unlock()
-	ok, err := eng.VolumeExists(ctx, vol)
+	dir, err := r.writeProfileVolume(ctx, vol, inputs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
-	}
-	if !ok {
-		if err := r.writeProfileVolume(ctx, vol, inputs); err != nil {
-			_ = eng.RemoveVolume(context.WithoutCancel(ctx), vol) // never trust a half-written one
-			return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
-		}
-	}
-	dir, err := eng.VolumePath(ctx, vol)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrEngine, err)
+		return nil, nil, fmt.Errorf("%w: storing the seccomp profiles on the engine: %w", ErrEngine, err)
 	}
 	paths := Profiles{}
 	for _, ph := range seccomp.Phases() {
@@ -65,43 +58,57 @@ func (r *runner) ensureProfiles(ctx context.Context) (Profiles, map[seccomp.Phas
 	return paths, hashes, nil
 }
 
-// profileVolume is the volume that holds this build's profiles, named by
-// their hash, with the files that go into it and each profile's hash.
-func profileVolume() (string, []install.Input, map[seccomp.Phase]string, error) {
-	var inputs []install.Input
-	hashes := map[seccomp.Phase]string{}
-	all := sha256.New()
-	for _, ph := range seccomp.Phases() {
-		prof := seccomp.Profile(ph)
-		data, err := seccomp.JSON(prof)
-		if err != nil {
-			return "", nil, nil, err
-		}
-		if hashes[ph], err = seccomp.Hash(prof); err != nil {
-			return "", nil, nil, err
-		}
-		all.Write(data)
-		inputs = append(inputs, install.Input{Name: string(ph) + ".json", Data: data, Mode: 0o644})
-	}
-	return "safe-install-cache-seccomp-" + hex.EncodeToString(all.Sum(nil))[:12], inputs, hashes, nil
-}
-
-// writeProfileVolume creates the volume and copies the profiles into it
-// through a container that is created for this and never started.
-func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input) error {
+// writeProfileVolume makes the volume hold the profiles and returns its
+// path on the engine's host. It copies them in through a container that
+// is created for this and never started, unless the volume exists and
+// holds them byte for byte (seccompvol.Whole: a name is no proof of
+// content, and a truncated profile would fail every container).
+func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []install.Input) (string, error) {
 	eng := r.eng
-	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Shared: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
+	exists, err := eng.VolumeExists(ctx, vol)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: vol, Root: true, Shared: true, Labels: map[string]string{labelCache: "seccomp"}}); err != nil {
+			return "", err
+		}
+	}
+	dir, err := eng.VolumePath(ctx, vol)
+	if err != nil {
+		return "", err
+	}
+	id := ""
+	writer := func() (err error) {
+		if id == "" {
+			id, err = r.create(ctx, r.specs(nil).Profiles)
+		}
 		return err
 	}
-	id, err := r.create(ctx, r.specs(nil).Profiles)
-	if err != nil {
-		return err
+	if exists {
+		local := ""
+		if r.res.Engine.Host == "local" {
+			local = dir
+		}
+		whole, err := seccompvol.Whole(inputs, local, func(w io.Writer) error {
+			if err := writer(); err != nil {
+				return err
+			}
+			return eng.CopyOut(ctx, id, seccompMount, w)
+		})
+		if err != nil || whole {
+			return dir, err
+		}
+		r.log.Warn("the seccomp profiles' volume is not whole (a run killed while writing it?); writing it again", zap.String("volume", vol))
+	}
+	if err := writer(); err != nil {
+		return "", err
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
-	err = eng.CopyIn(ctx, id, seccompMount, pr)
+	err = eng.CopyIn(ctx, id, seccompMount, faultpoint.Reader(faultpoint.Profiles, pr))
 	pr.CloseWithError(err)
-	return err
+	return dir, err
 }
 
 // ProfileHashes are the hashes of the profiles a run would use.

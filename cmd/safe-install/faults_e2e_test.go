@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/seccomp"
 )
 
 // Issue 17, invariant 13: nothing outlives a run, even a killed one. A
@@ -265,4 +268,68 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// A run killed while it copies the seccomp profiles into their lasting
+// volume leaves that volume without them, or with part of one, under the
+// name every later run looks for. The next run must find it not whole
+// and write it again, and install. Not parallel: the volume is every
+// run's.
+func TestE2EHalfWrittenProfileVolumeIsRewritten(t *testing.T) {
+	w := newWorld(t)
+	w.project("writes-own-file")
+	for _, v := range seccompVolumes(t) {
+		out, err := exec.Command("podman", "volume", "rm", "-f", v).CombinedOutput()
+		must(t, errorWith(err, out))
+	}
+	pid := w.killAt("seccomp-profiles")
+	vols := seccompVolumes(t)
+	if len(vols) != 1 {
+		t.Fatalf("after the killed run (pid %d) the profiles' volumes are %v, want the one it was writing", pid, vols)
+	}
+	if whole, files := profilesOnDisk(t, vols[0]); whole {
+		t.Fatalf("the run killed while writing the profiles left them whole (%v): the kill came too late to test anything", files)
+	} else {
+		t.Logf("the killed run left %s holding %v", vols[0], files)
+	}
+	w.succeeds("npm", "install")
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the run after the kill installed %q", got)
+	}
+	if whole, files := profilesOnDisk(t, vols[0]); !whole {
+		t.Errorf("after the next run %s holds %v, not this build's profiles", vols[0], files)
+	}
+}
+
+// seccompVolumes are the profiles' volumes on the engine.
+func seccompVolumes(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("podman", "volume", "ls", "-q", "--filter", "name=^safe-install-cache-seccomp-").CombinedOutput()
+	must(t, errorWith(err, out))
+	return strings.Fields(string(out))
+}
+
+// profilesOnDisk says whether the volume holds this build's profiles byte
+// for byte, and lists its files with their sizes.
+func profilesOnDisk(t *testing.T, vol string) (bool, []string) {
+	t.Helper()
+	out, err := exec.Command("podman", "volume", "inspect", "--format", "{{.Mountpoint}}", vol).CombinedOutput()
+	must(t, errorWith(err, out))
+	dir := strings.TrimSpace(string(out))
+	entries, err := os.ReadDir(dir)
+	must(t, err)
+	var files []string
+	for _, e := range entries {
+		info, err := e.Info()
+		must(t, err)
+		files = append(files, fmt.Sprintf("%s (%d bytes)", e.Name(), info.Size()))
+	}
+	for _, ph := range seccomp.Phases() {
+		want, err := seccomp.JSON(seccomp.Profile(ph))
+		must(t, err)
+		if got, err := os.ReadFile(filepath.Join(dir, string(ph)+".json")); err != nil || !bytes.Equal(got, want) {
+			return false, files
+		}
+	}
+	return true, files
 }

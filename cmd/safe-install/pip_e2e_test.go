@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -31,10 +32,14 @@ type pipWorld struct {
 	python string
 }
 
-func newPipWorld(t testing.TB) *pipWorld {
+func newPipWorld(t testing.TB) *pipWorld { return newPipWorldOn(t, nil) }
+
+// newPipWorldOn is a pipWorld whose index serves TLS with tlsConf (nil:
+// plain HTTP).
+func newPipWorldOn(t testing.TB, tlsConf *tls.Config) *pipWorld {
 	t.Helper()
 	w := &pipWorld{world: newWorld(t)}
-	w.index = servePipIndex(t, w.world)
+	w.index = servePipIndex(t, w.world, tlsConf)
 	files := map[string]string{
 		".pypirc": "[pypi]\nusername = __token__\npassword = pypi-SICANARYPYPIRC" + w.suffix + "\n",
 		".netrc":  "machine 127.0.0.1 login u password SICANARYNETRC" + w.suffix + "\n",
@@ -44,7 +49,7 @@ func newPipWorld(t testing.TB) *pipWorld {
 	}
 	pipPassword := "SICANARYPIP" + w.suffix
 	w.canaries = append(w.canaries, "SICANARYPYPIRC"+w.suffix, "SICANARYNETRC"+w.suffix, pipPassword)
-	w.env = append(w.env, fmt.Sprintf("PIP_INDEX_URL=http://u:%s@127.0.0.1:%d/simple", pipPassword, w.index.port))
+	w.env = append(w.env, fmt.Sprintf("PIP_INDEX_URL=%s://u:%s@127.0.0.1:%d/simple", w.index.scheme, pipPassword, w.index.port))
 	// The host environment lives outside HOME, so that HOME's snapshot
 	// shows any other change.
 	w.venv = filepath.Join(filepath.Dir(w.home), "venv")
@@ -84,11 +89,12 @@ func (w *pipWorld) pythonOnHost(code string) string {
 // pipIndex serves /simple/<project>/ pages and /files/<file>, and keeps
 // every request line and Authorization header it saw.
 type pipIndex struct {
-	port  int
-	dir   string
-	mu    sync.Mutex
-	seen  []string
-	auths []string
+	port   int
+	scheme string // http or https
+	dir    string
+	mu     sync.Mutex
+	seen   []string
+	auths  []string
 }
 
 var pipProjectName = regexp.MustCompile(`[-_.]+`)
@@ -102,9 +108,9 @@ func distProject(file string) string {
 	return strings.ToLower(pipProjectName.ReplaceAllString(name, "-"))
 }
 
-func servePipIndex(t testing.TB, w *world) *pipIndex {
+func servePipIndex(t testing.TB, w *world, tlsConf *tls.Config) *pipIndex {
 	t.Helper()
-	idx := &pipIndex{dir: t.TempDir()}
+	idx := &pipIndex{dir: t.TempDir(), scheme: "http"}
 	entries, err := os.ReadDir(filepath.Join("testdata", "corpus", "pip"))
 	must(t, err)
 	for _, e := range entries {
@@ -122,6 +128,9 @@ func servePipIndex(t testing.TB, w *world) *pipIndex {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	idx.port = ln.Addr().(*net.TCPAddr).Port
+	if tlsConf != nil {
+		ln, idx.scheme = tls.NewListener(ln, tlsConf), "https"
+	}
 	srv := &http.Server{Handler: idx, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

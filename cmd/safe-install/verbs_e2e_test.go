@@ -5,7 +5,9 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -155,6 +157,45 @@ func TestE2ENPMInstallTest(t *testing.T) {
 	}
 	if w.read("node_modules/writes-own-file/generated.txt") != "made by postinstall\n" {
 		t.Error("npm cit did not install")
+	}
+}
+
+// npm install-test --ignore-scripts runs the test script but not its
+// pretest and posttest: the flag is npm's config for the whole command.
+// The control: plain npm on the host does exactly that; safe-install's
+// npm test on the host must too (before, it ran both hooks).
+func TestE2ENPMInstallTestIgnoreScripts(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B17", "benign: npm it --ignore-scripts runs no pretest or posttest, as npm", "works"})
+	w := newWorld(t)
+	w.project("writes-own-file")
+	mark := func(name string) string { return `node -e "require('fs').writeFileSync('` + name + `', '')"` }
+	w.rootScripts(map[string]string{"pretest": mark("pre"), "test": mark("tested"), "posttest": mark("post")})
+	marks := func() (out []string) {
+		for _, m := range []string{"pre", "tested", "post"} {
+			if _, err := os.Stat(filepath.Join(w.proj, m)); err == nil {
+				out = append(out, m)
+				must(t, os.Remove(filepath.Join(w.proj, m)))
+			}
+		}
+		return out
+	}
+	plain := exec.Command("npm", "it", "--ignore-scripts", "--no-audit", "--no-fund")
+	plain.Dir, plain.Env = w.proj, w.env
+	if out, err := plain.CombinedOutput(); err != nil {
+		t.Fatalf("plain npm it --ignore-scripts: %v\n%s", err, out)
+	}
+	if got := marks(); !slices.Equal(got, []string{"tested"}) {
+		t.Fatalf("plain npm it --ignore-scripts ran %v, want only the test (is the case what npm does?)", got)
+	}
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	w.succeeds("npm", "it", "--ignore-scripts")
+	if got := marks(); !slices.Equal(got, []string{"tested"}) {
+		t.Errorf("safe-install npm it --ignore-scripts ran %v on the host, want only the test, as npm", got)
+	}
+	w.succeeds("npm", "it")
+	if got := marks(); !slices.Equal(got, []string{"pre", "tested", "post"}) {
+		t.Errorf("safe-install npm it ran %v on the host, want pretest, test and posttest, as npm", got)
 	}
 }
 

@@ -123,10 +123,12 @@ type Plan struct {
 	// install-test: npm test, the project's own test, outside the sandbox).
 	HostAfter []string `json:"host_after,omitempty"`
 	// PrivateCache gives the fetch a cache volume of this run's own
-	// instead of the manager's lasting one: the fetch runs the project's
-	// own code (a pnpmfile the user allowed), which is trusted for this
-	// project, and what it wrote in a shared cache (pnpm itself, the
-	// store) would be what every later run of every project fetches.
+	// instead of the manager's lasting one, removed with the run: the
+	// fetch runs code that is not the package manager's (pnpm: a pnpmfile
+	// the user allowed for this project; pip: sdists' metadata hooks), and
+	// what it wrote in a shared cache (pnpm itself, the store, pip's HTTP
+	// responses and wheels) would be what every later run of every
+	// project fetches.
 	PrivateCache bool `json:"private_cache,omitempty"`
 }
 

@@ -291,6 +291,12 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	p.Session = s
 	if v.test {
 		p.HostAfter = []string{"npm", "test"}
+		if ignoreScripts {
+			// npm install-test --ignore-scripts runs the test script
+			// itself but not pretest or posttest: the flag is npm's
+			// config for the whole command.
+			p.HostAfter = append(p.HostAfter, "--ignore-scripts")
+		}
 	}
 	return p, nil
 }

@@ -74,6 +74,31 @@ func TestNPMPlanEveryReifyingVerb(t *testing.T) {
 	}
 }
 
+// npm install-test --ignore-scripts runs npm test without its pretest
+// and posttest, as plain npm does (the flag is npm's config for the
+// whole command); without the flag they run.
+func TestNPMInstallTestIgnoreScriptsReachesNPMTest(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"package.json": `{"scripts": {"pretest": "echo pre", "test": "echo t"}}`, "package-lock.json": lockWithScripts}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"it"}, []string{"npm", "test"}},
+		{[]string{"it", "--ignore-scripts"}, []string{"npm", "test", "--ignore-scripts"}},
+		{[]string{"cit", "--ignore-scripts"}, []string{"npm", "test", "--ignore-scripts"}},
+		{[]string{"install", "--ignore-scripts"}, nil},
+	} {
+		p, err := plan(t, files, tt.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(p.HostAfter, tt.want) {
+			t.Errorf("npm %v: host command after %v, want %v", tt.args, p.HostAfter, tt.want)
+		}
+	}
+}
+
 func TestNPMPlanVerbRefusals(t *testing.T) {
 	t.Parallel()
 	files := map[string]string{"package.json": `{}`, "package-lock.json": lock}

@@ -194,11 +194,40 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	build = append(append(build, resolve...), specs...)
 	p.Scripts = &install.Phase{Command: build, Env: env}
 	p.Tools = []install.Input{envsScript}
+	// A fetch that may meet an sdist runs its metadata hooks (corpus F2),
+	// and what they write in pip's cache (HTTP responses, built wheels) a
+	// later fetch of any project would take as downloaded, build and send
+	// to the host: such a fetch gets a cache of its own (corpus "pip cache
+	// poisoning"). Only a fetch that can get nothing but wheels keeps the
+	// lasting one.
+	p.PrivateCache = !wheelsOnly(resolve, reqs)
 
 	inst := &pipInstall{python: python, hostFlags: host, allowPth: opts.AllowPth,
 		allowCommand: opts.AllowCommand, hostPath: opts.Env["PATH"]}
 	p.Session = pipSession{inst: inst}
 	return p, nil
+}
+
+// wheelsOnly says the fetch can meet no sdist, and so runs no package
+// code: the command line forbids sdists (--only-binary=:all:), nothing
+// later in it or in a requirements file changes that (--no-binary,
+// --only-binary=:none:), and no requirement is a local project or archive,
+// which pip builds whatever the format options say.
+func wheelsOnly(resolve []string, reqs *reqFiles) bool {
+	if reqs.formats || len(reqs.Locals) > 0 {
+		return false
+	}
+	all := false
+	for _, f := range resolve {
+		name, value, _ := splitPipOption(f)
+		switch {
+		case name == "--no-binary", name == "--only-binary" && value != ":all:":
+			return false
+		case name == "--only-binary":
+			all = true
+		}
+	}
+	return all
 }
 
 // pipEnv is the whole environment of both phases; nothing is inherited.

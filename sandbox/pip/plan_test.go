@@ -208,3 +208,38 @@ func TestLogicalLines(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// A fetch that may meet an sdist runs package code, so it gets a cache of
+// the run's own; only one that can get nothing but wheels shares the
+// lasting cache (corpus "pip cache poisoning").
+func TestPipPlanPrivateCacheUnlessWheelsOnly(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		files   map[string]string
+		args    []string
+		private bool
+	}{
+		{"sdists allowed", nil, []string{"install", "rich"}, true},
+		{"wheels only", nil, []string{"install", "--only-binary", ":all:", "rich"}, false},
+		{"wheels only, = form", nil, []string{"install", "--only-binary=:all:", "rich"}, false},
+		{"only some wheels", nil, []string{"install", "--only-binary=rich", "rich"}, true},
+		{"reset to none", nil, []string{"install", "--only-binary=:all:", "--only-binary=:none:", "rich"}, true},
+		{"an sdist let back in", nil, []string{"install", "--only-binary=:all:", "--no-binary=rich", "rich"}, true},
+		{"a file lets an sdist in", map[string]string{"requirements.txt": "--no-binary rich\nrich\n"},
+			[]string{"install", "--only-binary=:all:", "-r", "requirements.txt"}, true},
+		{"a file resets the formats", map[string]string{"requirements.txt": "--only-binary :none:\nrich\n"},
+			[]string{"install", "--only-binary=:all:", "-r", "requirements.txt"}, true},
+		{"a local project", map[string]string{"pyproject.toml": "[project]\nname = 'x'\n"},
+			[]string{"install", "--only-binary=:all:", "."}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := pipPlan(t, c.files, nil, false, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.PrivateCache != c.private {
+				t.Errorf("PrivateCache %v, want %v", p.PrivateCache, c.private)
+			}
+		})
+	}
+}

@@ -51,7 +51,10 @@ type reqFiles struct {
 	Inputs []install.Input
 	Index  []indexOption
 	Locals []string // project-relative local projects and archives
-	seen   map[string]bool
+	// formats says a file has a --no-binary or --only-binary line, which
+	// can let sdists in whatever the command line said.
+	formats bool
+	seen    map[string]bool
 }
 
 // splitPipOption splits "--opt=value" and "-rvalue" forms.
@@ -183,6 +186,7 @@ func (r *reqFiles) line(dir, where, text string) (bool, error) {
 	}
 	if strings.HasPrefix(name, "-") {
 		if slices.Contains(pipLineFlags, name) {
+			r.formats = r.formats || name == "--no-binary" || name == "--only-binary"
 			return true, nil
 		}
 		return false, fmt.Errorf("%w: %s: pip option %s is not supported in a requirements file by safe-install", install.ErrPolicy, where, name)

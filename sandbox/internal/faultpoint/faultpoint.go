@@ -24,6 +24,9 @@ const (
 	CopyBack   = "copy-back"
 	DecoyAudit = "decoy-audit"
 	Swap       = "swap"
+	// Profiles is the copy of the seccomp profiles into their lasting
+	// volume (a Reader step: in the middle of the stream).
+	Profiles = "seccomp-profiles"
 )
 
 // At stops here, when the environment names step, until the pause file
