@@ -145,7 +145,11 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	if rel, ok := strings.CutPrefix(name, install.WorkDir+"/"); ok && r.localWork != "" && engine.ReadableTree(r.localWork, rel) {
 		// The work volume is on this machine: read it directly (see
 		// engine.WriteTar); the stream is the same.
-		produce = func() error { return engine.WriteTar(ctx, bw, r.localWork, rel) }
+		var keep func(string) bool
+		if len(r.only) > 0 && slices.Contains(r.plan.Artifacts, rel) {
+			keep = func(name string) bool { return tree.Covers(r.only, name) }
+		}
+		produce = func() error { return engine.WriteTarSome(ctx, bw, r.localWork, rel, keep) }
 	}
 	go func() {
 		err := produce()

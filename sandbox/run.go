@@ -160,6 +160,7 @@ type runner struct {
 	decoyScan   *decoy.OutputScanner
 	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
 	rule        install.Rule  // the copy-back rule of the last scripts phase (nil: none)
+	only        []string      // what of the artifacts comes back (ScriptsPlan.Only; nil: all)
 	copied      *atomic.Int64 // bytes of the current copy-back, for progress
 	staged      map[string]bool
 	// waitAudit waits for the decoy audit, which runs while the artifacts
@@ -195,6 +196,9 @@ func (r *runner) run(ctx context.Context) error {
 	from, err := r.scripts(ctx, fetchID, plan)
 	if err != nil {
 		return err
+	}
+	if r.localWork != "" {
+		r.only = plan.Only
 	}
 	if err := r.copyArtifacts(ctx, from); err != nil {
 		return err
@@ -377,7 +381,11 @@ func (r *runner) checks() error {
 	if r.rule != nil {
 		// Only the artifacts came back: what else of the work directory a
 		// phase changed stays in the sandbox.
-		if name, reason := r.rule.Missing(r.plan.Artifacts); name != "" {
+		roots := r.plan.Artifacts
+		if len(r.only) > 0 {
+			roots = r.only
+		}
+		if name, reason := r.rule.Missing(roots); name != "" {
 			return &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 		}
 		for _, w := range r.rule.Warnings() {

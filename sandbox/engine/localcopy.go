@@ -64,11 +64,21 @@ func ReadableTree(dir, name string) bool {
 // WriteTar writes dir/name as a tar stream whose entries are named name,
 // name/..., as the engine's archive endpoint names them.
 func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
+	return WriteTarSome(ctx, w, dir, name, nil)
+}
+
+// WriteTarSome is WriteTar of the entries keep says yes to (all when keep
+// is nil); a directory it says no to is not entered (an incremental npm
+// install copies back the packages that changed, not the tree).
+func WriteTarSome(ctx context.Context, w io.Writer, dir, name string, keep func(rel string) bool) error {
 	tw := tar.NewWriter(w)
 	var walk func(rel string) error
 	walk = func(rel string) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if keep != nil && !keep(rel) {
+			return nil
 		}
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		fi, err := os.Lstat(p)

@@ -43,6 +43,12 @@ type ScriptsPlan struct {
 	Skip bool
 	// Detail ends the progress line of the scripts phase ("3 packages").
 	Detail string
+	// Only, when set, are the paths below the artifacts that come back
+	// (an incremental npm install: the packages that changed); the
+	// session's Deliver builds the rest from the host's tree. An engine
+	// the pipeline cannot read directly sends the artifacts whole, and the
+	// rule judges them all.
+	Only []string
 }
 
 // Files reads a stopped container's files, as the pipeline copies them out.
