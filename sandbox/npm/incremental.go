@@ -106,7 +106,9 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string)
 		if pos, _ := locate(loc); pos != posPackage || p.Link {
 			return hidden, loc + " (not a package directory of node_modules)"
 		}
-		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || lp.Resolved != p.Resolved || lp.Integrity != p.Integrity) {
+		// npm's record may leave resolved (or integrity) out where the
+		// lockfile has it (a --no-save install rewrites the record so).
+		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
 			return hidden, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
 		}
 		var m struct{ Name, Version string }
@@ -144,7 +146,7 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string)
 			why = rel + " (not a file, directory or symlink)"
 		case info.ModTime().After(newest):
 			why = rel + " (changed after npm recorded the tree)"
-		case t.IsDir() && locatePosition(rel) == posPackage && !recorded(hidden, rel):
+		case t.IsDir() && locatePosition(rel) == posPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
 			why = rel + " (a package npm's record does not list)"
 		}
 		if why != "" {
@@ -156,6 +158,17 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string)
 		return hidden, fmt.Sprintf("node_modules (%v)", err)
 	}
 	return hidden, why
+}
+
+// differs says two recorded values disagree; one left out agrees.
+func differs(a, b string) bool { return a != "" && b != "" && a != b }
+
+// ownedByRecorded says the node_modules a package directory sits in is the
+// top one or a recorded package's: not a package's own test fixture
+// (resolve ships test/.../node_modules), which npm does not record.
+func ownedByRecorded(l npmLockfile, loc string) bool {
+	i := strings.LastIndex(loc, "/node_modules/")
+	return i < 0 || recorded(l, loc[:i])
 }
 
 func recorded(l npmLockfile, loc string) bool {
