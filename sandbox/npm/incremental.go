@@ -64,6 +64,20 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 	return &incremental{project: project, old: old}, ""
 }
 
+// dated gives npm's record, among the copied-in tree, a time after the
+// directories the copy-in makes (dated then): npm in the fetch trusts a
+// record no older than the tree's directories, as it does on the host,
+// and reads it instead of every installed package.json. The trust check
+// has just held the tree to it.
+func (in *incremental) dated(inputs []install.Input) []install.Input {
+	for i := range inputs {
+		if inputs[i].Name == "node_modules/.package-lock.json" {
+			inputs[i].ModTime = time.Now().Add(time.Hour)
+		}
+	}
+	return inputs
+}
+
 // maxManifest bounds an installed package.json read by the trust check.
 const maxManifest = 1 << 20
 

@@ -180,7 +180,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		if err != nil {
 			return nil, err
 		}
-		p.Inputs = append(p.Inputs, installed...)
+		p.Inputs = append(p.Inputs, incr.dated(installed)...)
 	}
 	if v.rebuild {
 		// npm rebuild works on the installed tree: it comes in whole, and
