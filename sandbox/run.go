@@ -337,7 +337,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 		if sp.Detail != "" {
 			detail = " (" + sp.Detail + ")"
 		}
-		id, ph, err := r.scriptsPhase(ctx, "scripts", *specs.Scripts, nil, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
+		id, ph, err := r.scriptsPhase(ctx, "scripts", *specs.Scripts, sp.Inputs, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
 		if err != nil {
 			return "", err
 		}

@@ -62,6 +62,11 @@ func TestE2ENPMIncrementalFallsBack(t *testing.T) {
 	if strings.Contains(r.stderr, "incremental:") || w.read("node_modules/has-bin/package.json") != original {
 		t.Error("the edited tree was not rebuilt whole")
 	}
+	var rep struct{ Tree string }
+	must(t, json.Unmarshal([]byte(readFile(t, r.report)), &rep))
+	if !strings.Contains(rep.Tree, "differs from its lockfile at node_modules/has-bin/package.json") {
+		t.Errorf("the report's tree = %q", rep.Tree)
+	}
 
 	// The record out of date: a package npm's record does not list.
 	record := w.read("node_modules/.package-lock.json")

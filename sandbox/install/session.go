@@ -49,6 +49,10 @@ type ScriptsPlan struct {
 	// the pipeline cannot read directly sends the artifacts whole, and the
 	// rule judges them all.
 	Only []string
+	// Inputs go into the work volume before the scripts phase (an
+	// incremental npm install: the installed packages' files, which the
+	// fetch did not need and a new package's script may).
+	Inputs []Input
 }
 
 // Files reads a stopped container's files, as the pipeline copies them out.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,6 +29,8 @@ type incremental struct {
 	// changed are the locations npm added or changed in the fetch,
 	// removed those it took away (lockDiff of the two hidden lockfiles).
 	changed, removed []string
+	// rest are the installed tree's files the fetch goes without (split).
+	rest []install.Input
 }
 
 // incrementalFlags are the npm flags the incremental path handles: they
@@ -76,6 +79,31 @@ func (in *incremental) dated(inputs []install.Input) []install.Input {
 		}
 	}
 	return inputs
+}
+
+// split keeps of the installed tree what npm reads when its record is
+// trusted (the record, every package's package.json, the links: .bin)
+// and puts the rest aside for a scripts phase (late): a new package's
+// script may require an installed one. Those files are in no listing of
+// the fetch, and none of them comes back: the copy-back takes only the
+// locations npm changed, which npm wrote itself.
+func (in *incremental) split(inputs []install.Input) []install.Input {
+	var first []install.Input
+	for _, i := range inputs {
+		if i.Link != "" || i.Name == "node_modules/.package-lock.json" || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
+			first = append(first, i)
+		} else {
+			in.rest = append(in.rest, i)
+		}
+	}
+	return first
+}
+
+// late is what split put aside, but for the locations npm changed or
+// removed: the sandbox's tree has those as npm left them.
+func (in *incremental) late() []install.Input {
+	gone := slices.Concat(in.changed, in.removed)
+	return slices.DeleteFunc(slices.Clone(in.rest), func(i install.Input) bool { return under(gone, i.Name) })
 }
 
 // maxManifest bounds an installed package.json read by the trust check.
@@ -323,6 +351,17 @@ func dateRecord(staging string) error {
 		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)
 	}
 	return nil
+}
+
+// only is l with the locations npm added or changed alone.
+func (in *incremental) only(l npmLockfile) npmLockfile {
+	out := npmLockfile{Version: l.Version, Packages: map[string]npmLockPackage{}}
+	for _, loc := range in.changed {
+		if p, ok := l.Packages[loc]; ok {
+			out.Packages[loc] = p
+		}
+	}
+	return out
 }
 
 // keepChanged leaves of dirs (package directories whose scripts run) those

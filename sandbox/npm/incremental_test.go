@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/install"
 )
 
 func TestLockDiff(t *testing.T) {
@@ -217,5 +219,38 @@ func TestFillLinksAndLeavesTheHostTree(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(hostFile); string(data) != "module.exports = 1\n" {
 		t.Errorf("the host file holds %q", data)
+	}
+}
+
+// split sends into the fetch what npm reads of a trusted tree, and late
+// gives a scripts phase the rest, but for the locations npm changed or
+// removed.
+func TestSplitAndLate(t *testing.T) {
+	t.Parallel()
+	in := &incremental{old: npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/a": {Version: "1.0.0"}, "node_modules/@s/b": {Version: "1.0.0"}, "node_modules/c": {Version: "1.0.0"},
+	}}}
+	inputs := []install.Input{
+		{Name: "node_modules/.package-lock.json", Source: "x"},
+		{Name: "node_modules/.bin/a", Link: "../a/cli.js"},
+		{Name: "node_modules/a/package.json", Source: "x"},
+		{Name: "node_modules/a/cli.js", Source: "x"},
+		{Name: "node_modules/a/test/package.json", Source: "x"}, // no location
+		{Name: "node_modules/@s/b/package.json", Source: "x"},
+		{Name: "node_modules/@s/b/index.js", Source: "x"},
+		{Name: "node_modules/c/index.js", Source: "x"},
+	}
+	names := func(ins []install.Input) (out []string) {
+		for _, i := range ins {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	if got, want := names(in.split(inputs)), []string{"node_modules/.package-lock.json", "node_modules/.bin/a", "node_modules/a/package.json", "node_modules/@s/b/package.json"}; !slices.Equal(got, want) {
+		t.Errorf("split = %v, want %v", got, want)
+	}
+	in.changed, in.removed = []string{"node_modules/@s/b"}, []string{"node_modules/c"}
+	if got, want := names(in.late()), []string{"node_modules/a/cli.js", "node_modules/a/test/package.json"}; !slices.Equal(got, want) {
+		t.Errorf("late = %v, want %v", got, want)
 	}
 }

@@ -170,17 +170,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	p.Inputs = append(p.Inputs, local...)
 	p.LinkTargets = append(p.LinkTargets, links...)
 	incr, why := planIncremental(project, v, flags, manifest, lock, lockfile)
-	if why != "" && opts.Warn != nil {
+	if p.Tree = why; why != "" && opts.Warn != nil {
 		opts.Warn(why)
 	}
 	if incr != nil {
-		// npm changes the installed tree in place, as on the host: it
-		// comes in whole, links as links (incremental.go).
-		installed, err := install.TreeInputs(project, "node_modules")
-		if err != nil {
-			return nil, err
-		}
-		p.Inputs = append(p.Inputs, incr.dated(installed)...)
+		p.Tree = "incremental"
 	}
 	if v.rebuild {
 		// npm rebuild works on the installed tree: it comes in whole, and
@@ -289,6 +283,20 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 				Env:     scriptsEnv(),
 			}
 		}
+	}
+	if incr != nil {
+		// npm changes the installed tree in place, as on the host: it
+		// comes in, links as links (incremental.go); without project
+		// scripts, only what npm reads, the rest before a scripts phase.
+		installed, err := install.TreeInputs(project, "node_modules")
+		if err != nil {
+			return nil, err
+		}
+		installed = incr.dated(installed)
+		if p.ProjectScripts == nil {
+			installed = incr.split(installed)
+		}
+		p.Inputs = append(p.Inputs, installed...)
 	}
 	lockName := lock
 	if lockName == "" {

@@ -70,6 +70,9 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
 	sp, err := s.fetched(ctx, f, say)
 	sp.Only = s.incr.roots()
+	if !sp.Skip {
+		sp.Inputs = s.incr.late()
+	}
 	return sp, err
 }
 
@@ -276,7 +279,12 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 		found.Warnings = append(found.Warnings, networkWarning(found.NetworkAttempts))
 	}
 	found.Warnings = append(found.Warnings, lockBins(s.lock).warnings()...)
-	if found.HeldBack = heldBack(s.lock, s.policy, staging); len(found.HeldBack) > 0 {
+	lock := s.lock
+	if s.incr != nil {
+		// The installed packages' scripts were decided when they came.
+		lock = s.incr.only(lock)
+	}
+	if found.HeldBack = heldBack(lock, s.policy, staging); len(found.HeldBack) > 0 {
 		found.Warnings = append(found.Warnings, heldBackWarning(found.HeldBack))
 	}
 	if linked := linkedScripts(s.lock); len(linked) > 0 {
