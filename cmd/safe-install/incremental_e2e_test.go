@@ -108,6 +108,28 @@ func TestE2EAttackIncrementalTampersUnchanged(t *testing.T) {
 	}
 }
 
+// IS19-3: a package added incrementally plants a command in
+// node_modules/.bin (bin-hijack's eslint shim). Under plain npm the shim
+// lands (the positive control); .bin beside a changed package comes back
+// from the sandbox, held to the copy-back rule: refused, the project as
+// it was.
+func TestE2EAttackIncrementalPlantsBin(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"IS19-3", "npm: a package added incrementally plants a .bin shim", "copy-back .bin check (exit 10)"})
+	w := newWorld(t)
+	w.project("writes-own-file")
+	w.succeeds("npm", "install")
+	w.addDeps("bin-hijack")
+	plain := w.plainCopy()
+	if fi, err := os.Lstat(filepath.Join(plain, "node_modules/.bin/eslint")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("plain npm: no shim planted (%v), the attack is not armed", err)
+	}
+	r := w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+}
+
 // A run killed halfway through its swap, after the new tree was built
 // from hard links to the old one: the next run undoes the swap, and the
 // old tree's files are the same inodes with the same content.
