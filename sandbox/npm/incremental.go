@@ -26,6 +26,7 @@ import (
 type incremental struct {
 	project string
 	old     npmLockfile // the host's node_modules/.package-lock.json
+	record  []byte      // its bytes
 	// changed are the locations npm added or changed in the fetch,
 	// removed those it took away (lockDiff of the two hidden lockfiles).
 	changed, removed []string
@@ -60,11 +61,11 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 	if len(manifest.workspaces()) > 0 {
 		return nil, "the project has workspaces: rebuilding node_modules whole"
 	}
-	old, why := trustTree(project, lock, lockfile)
+	old, record, why := trustTree(project, lock, lockfile)
 	if why != "" {
 		return nil, "the installed tree differs from its lockfile at " + why + ": rebuilding it whole"
 	}
-	return &incremental{project: project, old: old}, ""
+	return &incremental{project: project, old: old, record: record}, ""
 }
 
 // dated gives npm's record, among the copied-in tree, a time after the
@@ -72,25 +73,36 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 // record no older than the tree's directories, as it does on the host,
 // and reads it instead of every installed package.json. The trust check
 // has just held the tree to it.
+// The record goes in as the bytes the check read (a copied-in file takes
+// its host file's time).
 func (in *incremental) dated(inputs []install.Input) []install.Input {
 	for i := range inputs {
 		if inputs[i].Name == "node_modules/.package-lock.json" {
-			inputs[i].ModTime = time.Now().Add(time.Hour)
+			inputs[i] = install.Input{Name: inputs[i].Name, Data: in.record, Mode: 0o644, ModTime: time.Now().Add(time.Hour)}
 		}
 	}
 	return inputs
 }
 
 // split keeps of the installed tree what npm reads when its record is
-// trusted (the record, every package's package.json, the links: .bin)
+// trusted (the record, every package's package.json and bin files, the
+// links: .bin)
 // and puts the rest aside for a scripts phase (late): a new package's
 // script may require an installed one. Those files are in no listing of
 // the fetch, and none of them comes back: the copy-back takes only the
 // locations npm changed, which npm wrote itself.
 func (in *incremental) split(inputs []install.Input) []install.Input {
+	// npm holds a package whose bin file is missing for broken, and
+	// reinstalls it.
+	bins := map[string]bool{}
+	for loc, p := range in.old.Packages {
+		for _, file := range p.Bin {
+			bins[path.Join(loc, strings.ReplaceAll(file, `\`, "/"))] = true
+		}
+	}
 	var first []install.Input
 	for _, i := range inputs {
-		if i.Link != "" || i.Name == "node_modules/.package-lock.json" || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
+		if i.Link != "" || i.Name == "node_modules/.package-lock.json" || bins[i.Name] || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
 			first = append(first, i)
 		} else {
 			in.rest = append(in.rest, i)
@@ -121,23 +133,31 @@ const maxManifest = 1 << 20
 // package, an optional one not installed here). Linked packages
 // (workspaces, file: directories) are the project's own files and take
 // the full path.
-func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string) {
-	var hidden npmLockfile
+func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, []byte, string) {
+	hidden, record, why := checkTree(project, lock, lockfile)
+	if why != "" {
+		return hidden, nil, why
+	}
+	return hidden, record, ""
+}
+
+// checkTree is trustTree's check; it returns the record's bytes too.
+func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, record []byte, why string) {
 	if lock == "" {
-		return hidden, "package-lock.json (there is none)"
+		return hidden, nil, "package-lock.json (there is none)"
 	}
-	record := filepath.Join(project, "node_modules", ".package-lock.json")
-	fi, err := os.Lstat(record)
+	file := filepath.Join(project, "node_modules", ".package-lock.json")
+	fi, err := os.Lstat(file)
 	if err != nil || !fi.Mode().IsRegular() {
-		return hidden, "node_modules/.package-lock.json (npm's record of the tree is missing)"
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
 	}
-	data, err := readBounded(record, maxLockfile)
+	data, err := readBounded(file, maxLockfile)
 	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
-		return hidden, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
 	}
 	for _, loc := range slices.Sorted(maps.Keys(lockfile.Packages)) {
 		if lockfile.Packages[loc].Link {
-			return hidden, loc + " (a linked package)"
+			return hidden, nil, loc + " (a linked package)"
 		}
 	}
 	for _, loc := range slices.Sorted(maps.Keys(hidden.Packages)) {
@@ -146,29 +166,28 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string)
 			continue
 		}
 		if pos, _ := locate(loc); pos != posPackage || p.Link {
-			return hidden, loc + " (not a package directory of node_modules)"
+			return hidden, nil, loc + " (not a package directory of node_modules)"
 		}
 		// npm's record may leave resolved (or integrity) out where the
 		// lockfile has it (a --no-save install rewrites the record so).
 		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
-			return hidden, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
+			return hidden, nil, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
 		}
 		var m struct{ Name, Version string }
 		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
 		if err != nil || json.Unmarshal(data, &m) != nil {
-			return hidden, loc + " (its package.json is missing or does not parse)"
+			return hidden, nil, loc + " (its package.json is missing or does not parse)"
 		}
 		name := p.Name
 		if name == "" {
 			name = packageOf(loc + "/x")
 		}
 		if m.Name != name || m.Version != p.Version {
-			return hidden, fmt.Sprintf("%s (%s@%s installed, %s@%s recorded)", loc, m.Name, m.Version, name, p.Version)
+			return hidden, nil, fmt.Sprintf("%s (%s@%s installed, %s@%s recorded)", loc, m.Name, m.Version, name, p.Version)
 		}
 	}
 	// npm's own check allows its record 10 ms of slack over the tree.
 	newest := fi.ModTime().Add(10 * time.Millisecond)
-	why := ""
 	err = filepath.WalkDir(filepath.Join(project, "node_modules"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -197,9 +216,9 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, string)
 		return nil
 	})
 	if err != nil {
-		return hidden, fmt.Sprintf("node_modules (%v)", err)
+		return hidden, nil, fmt.Sprintf("node_modules (%v)", err)
 	}
-	return hidden, why
+	return hidden, data, why
 }
 
 // differs says two recorded values disagree; one left out agrees.

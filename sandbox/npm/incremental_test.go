@@ -144,7 +144,7 @@ func TestTrustTree(t *testing.T) {
 			var lock npmLockfile
 			data, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 			must(t, json.Unmarshal(data, &lock))
-			if _, got := trustTree(dir, "package-lock.json", lock); got != c.want {
+			if _, _, got := trustTree(dir, "package-lock.json", lock); got != c.want {
 				t.Errorf("trustTree = %q, want %q", got, c.want)
 			}
 		})
@@ -228,7 +228,7 @@ func TestFillLinksAndLeavesTheHostTree(t *testing.T) {
 func TestSplitAndLate(t *testing.T) {
 	t.Parallel()
 	in := &incremental{old: npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
-		"node_modules/a": {Version: "1.0.0"}, "node_modules/@s/b": {Version: "1.0.0"}, "node_modules/c": {Version: "1.0.0"},
+		"node_modules/a": {Version: "1.0.0", Bin: map[string]string{"a": "./cli.js"}}, "node_modules/@s/b": {Version: "1.0.0"}, "node_modules/c": {Version: "1.0.0"},
 	}}}
 	inputs := []install.Input{
 		{Name: "node_modules/.package-lock.json", Source: "x"},
@@ -246,11 +246,11 @@ func TestSplitAndLate(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := names(in.split(inputs)), []string{"node_modules/.package-lock.json", "node_modules/.bin/a", "node_modules/a/package.json", "node_modules/@s/b/package.json"}; !slices.Equal(got, want) {
+	if got, want := names(in.split(inputs)), []string{"node_modules/.package-lock.json", "node_modules/.bin/a", "node_modules/a/package.json", "node_modules/a/cli.js", "node_modules/@s/b/package.json"}; !slices.Equal(got, want) {
 		t.Errorf("split = %v, want %v", got, want)
 	}
 	in.changed, in.removed = []string{"node_modules/@s/b"}, []string{"node_modules/c"}
-	if got, want := names(in.late()), []string{"node_modules/a/cli.js", "node_modules/a/test/package.json"}; !slices.Equal(got, want) {
+	if got, want := names(in.late()), []string{"node_modules/a/test/package.json"}; !slices.Equal(got, want) {
 		t.Errorf("late = %v, want %v", got, want)
 	}
 }
