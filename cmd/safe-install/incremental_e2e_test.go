@@ -130,36 +130,44 @@ func TestE2EAttackIncrementalPlantsBin(t *testing.T) {
 	}
 }
 
-// A run killed halfway through its swap, after the new tree was built
-// from hard links to the old one: the next run undoes the swap, and the
-// old tree's files are the same inodes with the same content.
+// A run killed in its copy-back, or halfway through its swap after the
+// new tree was built from hard links to the old one: `safe-install clean`
+// removes the staging directory and undoes the swap, and the old tree's
+// files are the same inodes with the same content.
 func TestE2EIncrementalKilledKeepsOldTree(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.project("writes-own-file", "has-bin")
-	w.succeeds("npm", "install")
-	inodes := map[string]uint64{}
-	for _, f := range []string{"node_modules/has-bin/package.json", "node_modules/writes-own-file/generated.txt"} {
-		fi, err := os.Stat(filepath.Join(w.proj, f))
-		must(t, err)
-		inodes[f] = fi.Sys().(*syscall.Stat_t).Ino
-	}
-	w.addDeps("victim")
-	before := w.snapshot()
-	p := w.pauseAt("swap", "npm", "install")
-	must(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	p.wait()
-	if !strings.Contains(p.out.String(), "hard links") {
-		t.Fatalf("the killed run did not build its tree from the installed one:\n%s", p.out.String())
-	}
-	w.expect(w.run("clean"), 0)
-	w.assertSame(before, w.snapshot())
-	for f, ino := range inodes {
-		fi, err := os.Stat(filepath.Join(w.proj, f))
-		must(t, err)
-		if got := fi.Sys().(*syscall.Stat_t).Ino; got != ino {
-			t.Errorf("%s is inode %d, was %d", f, got, ino)
-		}
+	for _, step := range []string{"copy-back", "swap"} {
+		t.Run(step, func(t *testing.T) {
+			w := newWorld(t)
+			w.project("writes-own-file", "has-bin")
+			w.succeeds("npm", "install")
+			inodes := map[string]uint64{}
+			for _, f := range []string{"node_modules/has-bin/package.json", "node_modules/writes-own-file/generated.txt"} {
+				fi, err := os.Stat(filepath.Join(w.proj, f))
+				must(t, err)
+				inodes[f] = fi.Sys().(*syscall.Stat_t).Ino
+			}
+			w.addDeps("victim")
+			before := w.snapshot()
+			p := w.pauseAt(step, "npm", "install")
+			must(t, p.cmd.Process.Signal(syscall.SIGKILL))
+			p.wait()
+			if !strings.Contains(p.out.String(), "incremental: 1 package added") {
+				t.Fatalf("the killed run was not incremental:\n%s", p.out.String())
+			}
+			if step == "swap" && !strings.Contains(p.out.String(), "hard links") {
+				t.Fatalf("the killed run did not build its tree from the installed one:\n%s", p.out.String())
+			}
+			w.expect(w.run("clean"), 0)
+			w.assertSame(before, w.snapshot())
+			for f, ino := range inodes {
+				fi, err := os.Stat(filepath.Join(w.proj, f))
+				must(t, err)
+				if got := fi.Sys().(*syscall.Stat_t).Ino; got != ino {
+					t.Errorf("%s is inode %d, was %d", f, got, ino)
+				}
+			}
+		})
 	}
 }
 
