@@ -19,10 +19,13 @@ import (
 )
 
 // incremental is an npm install or uninstall into an installed tree that
-// npm's own record of it vouches for: the host's node_modules is copied
-// in, npm changes it in place in the fetch, only the locations npm added
-// or changed come back (held to the same copy-back rule), and Deliver
-// builds the rest of the staged tree from the host's unchanged files.
+// npm's own record of it vouches for: what npm reads of the host's
+// node_modules is copied in (split; the rest before a scripts phase), npm
+// changes it in place in the fetch, only the locations npm added or
+// changed come back (roots, held to the same copy-back rule), and Deliver
+// builds the rest of the staged tree from the host's unchanged files
+// (fill). What a script does to the sandbox's copy of an unchanged
+// package never reaches the host: that package is the host's own files.
 type incremental struct {
 	project string
 	old     npmLockfile // the host's node_modules/.package-lock.json
@@ -72,9 +75,8 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 // directories the copy-in makes (dated then): npm in the fetch trusts a
 // record no older than the tree's directories, as it does on the host,
 // and reads it instead of every installed package.json. The trust check
-// has just held the tree to it.
-// The record goes in as the bytes the check read (a copied-in file takes
-// its host file's time).
+// has just held the tree to it. The record goes in as the bytes the check
+// read (a copied-in file takes its host file's time).
 func (in *incremental) dated(inputs []install.Input) []install.Input {
 	for i := range inputs {
 		if inputs[i].Name == "node_modules/.package-lock.json" {
