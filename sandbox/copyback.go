@@ -33,6 +33,9 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 	if r.rule != nil {
 		opts.Check = r.rule.Check
 	}
+	if len(r.only) > 0 {
+		opts.Keep = func(name string) bool { return tree.Covers(r.only, name) }
+	}
 	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
 		return archive.ExtractWith(faultpoint.Reader(faultpoint.CopyBack, rd), dest, root, lim, opts)
 	}

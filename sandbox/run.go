@@ -197,9 +197,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.localWork != "" {
-		r.only = plan.Only
-	}
+	r.only = plan.Only
 	if err := r.copyArtifacts(ctx, from); err != nil {
 		return err
 	}

@@ -74,6 +74,8 @@ type extractor struct {
 	// links are archive paths outside root that a symlink may point at
 	// exactly (npm's workspace and file: directory links).
 	links map[string]bool
+	// keep, when set, passes over the entries it says no to.
+	keep  func(name string) bool
 	made  map[string]kind
 	stats Stats
 }
@@ -109,11 +111,16 @@ type Options struct {
 	// (like "packages/a"), that a symlink may point at exactly: npm links
 	// workspaces and file: directories into node_modules that way.
 	Links []string
+	// Keep, when set, says which entries (by their cleaned name) the
+	// extraction takes; the others are read past, neither written nor
+	// checked (an incremental npm copy-back takes the packages that
+	// changed, from an engine that sends the whole tree).
+	Keep func(name string) bool
 }
 
 // ExtractWith is Extract with Options.
 func ExtractWith(r io.Reader, dest, root string, lim Limits, opts Options) (Stats, error) {
-	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}}
+	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}, keep: opts.Keep}
 	for _, l := range opts.Links {
 		x.links[path.Clean(l)] = true
 	}
@@ -237,6 +244,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	name, err := x.clean(hdr.Name)
 	if err != nil {
 		return err
+	}
+	if x.keep != nil && !x.keep(name) {
+		return nil
 	}
 	if hdr.Mode&(04000|02000) != 0 {
 		return x.refuse(hdr.Name, "setuid or setgid bit")

@@ -45,9 +45,9 @@ type ScriptsPlan struct {
 	Detail string
 	// Only, when set, are the paths below the artifacts that come back
 	// (an incremental npm install: the packages that changed); the
-	// session's Deliver builds the rest from the host's tree. An engine
-	// the pipeline cannot read directly sends the artifacts whole, and the
-	// rule judges them all.
+	// session's Deliver builds the rest from the host's tree. What an
+	// engine sends beyond them (the archive endpoint sends the artifacts
+	// whole) is read past, never staged.
 	Only []string
 	// Inputs go into the work volume before the scripts phase (an
 	// incremental npm install: the installed packages' files, which the

@@ -298,8 +298,7 @@ func under(roots []string, name string) bool {
 }
 
 // fill builds the rest of the staged node_modules from the host's: every
-// entry outside the roots that came back and the removed locations, and
-// not staged already (an engine that sent the tree whole), as a new
+// entry outside the roots that came back and the removed locations, as a new
 // directory, a new symlink, or a hard link to the host's file (this
 // machine's ext4 has no reflinks). Nothing is ever written through a
 // link: the staged tree's only writes were the extraction's, before, into
