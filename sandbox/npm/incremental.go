@@ -366,7 +366,10 @@ func dateRecord(staging string) error {
 	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
 		return nil
 	}
-	now := time.Now()
+	// At the next whole second: the copy-back's tar rounds a file's time
+	// to the nearest second, so a file a script wrote just before can be
+	// dated up to half a second ahead.
+	now := time.Now().Truncate(time.Second).Add(time.Second)
 	if err := os.Chtimes(record, now, now); err != nil {
 		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)
 	}
