@@ -300,7 +300,7 @@ func under(roots []string, name string) bool {
 // fill builds the rest of the staged node_modules from the host's: every
 // entry outside the roots that came back and the removed locations, as a new
 // directory, a new symlink, or a hard link to the host's file (this
-// machine's ext4 has no reflinks). Nothing is ever written through a
+// machine's ext4 has no reflinks; a copy where no link can be made). Nothing is ever written through a
 // link: the staged tree's only writes were the extraction's, before, into
 // files of its own; the swap renames; a failure removes the staging
 // directory, which unlinks. It returns how many files it linked.
@@ -339,9 +339,16 @@ func (in *incremental) fill(staging string) (int, error) {
 				return err
 			}
 		case t.IsRegular():
-			if err := os.Link(p, dst); errors.Is(err, fs.ErrExist) {
+			err := os.Link(p, dst)
+			if errors.Is(err, fs.ErrExist) {
 				return nil
-			} else if err != nil {
+			}
+			if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EMLINK) {
+				// Another user's file (fs.protected_hardlinks), or no
+				// link to be had: a copy, a new file of the staging's.
+				return copyFile(p, dst)
+			}
+			if err != nil {
 				return err
 			}
 			linked++
@@ -354,6 +361,33 @@ func (in *incremental) fill(staging string) (int, error) {
 		return linked, fmt.Errorf("building the new node_modules from the installed one: %w", err)
 	}
 	return linked, nil
+}
+
+// copyFile writes a new file at dst with src's content and executable
+// bit, never through a link.
+func copyFile(src, dst string) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if fi.Mode()&0o111 != 0 {
+		mode = 0o755
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // dateRecord makes npm's record the newest entry of the staged tree, as

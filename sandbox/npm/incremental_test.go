@@ -254,3 +254,34 @@ func TestSplitAndLate(t *testing.T) {
 		t.Errorf("late = %v, want %v", got, want)
 	}
 }
+
+// copyFile, the fill's way when no hard link can be made, writes a new
+// file: the source keeps its inode and content, the executable bit goes
+// over, and nothing is written through a link at dst.
+func TestCopyFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "cli.js")
+	must(t, os.WriteFile(src, []byte("#!/usr/bin/env node\n"), 0o755))
+	dst := filepath.Join(dir, "copy.js")
+	must(t, copyFile(src, dst))
+	a, _ := os.Stat(src)
+	b, err := os.Stat(dst)
+	must(t, err)
+	if os.SameFile(a, b) || b.Mode().Perm() != 0o755 {
+		t.Errorf("copy: same file %v, mode %v", os.SameFile(a, b), b.Mode())
+	}
+	if data, _ := os.ReadFile(dst); string(data) != "#!/usr/bin/env node\n" {
+		t.Errorf("copy holds %q", data)
+	}
+	victim := filepath.Join(dir, "victim")
+	must(t, os.WriteFile(victim, []byte("mine"), 0o644))
+	link := filepath.Join(dir, "link")
+	must(t, os.Symlink(victim, link))
+	if err := copyFile(src, link); err == nil {
+		t.Error("copyFile wrote at an existing symlink")
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "mine" {
+		t.Errorf("the symlink's target holds %q", data)
+	}
+}
