@@ -33,6 +33,9 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 	if r.rule != nil {
 		opts.Check = r.rule.Check
 	}
+	if len(r.only) > 0 {
+		opts.Keep = func(name string) bool { return tree.Covers(r.only, name) }
+	}
 	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
 		return archive.ExtractWith(faultpoint.Reader(faultpoint.CopyBack, rd), dest, root, lim, opts)
 	}
@@ -145,7 +148,11 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 	if rel, ok := strings.CutPrefix(name, install.WorkDir+"/"); ok && r.localWork != "" && engine.ReadableTree(r.localWork, rel) {
 		// The work volume is on this machine: read it directly (see
 		// engine.WriteTar); the stream is the same.
-		produce = func() error { return engine.WriteTar(ctx, bw, r.localWork, rel) }
+		var keep func(string) bool
+		if len(r.only) > 0 && slices.Contains(r.plan.Artifacts, rel) {
+			keep = func(name string) bool { return tree.Covers(r.only, name) }
+		}
+		produce = func() error { return engine.WriteTarSome(ctx, bw, r.localWork, rel, keep) }
 	}
 	go func() {
 		err := produce()

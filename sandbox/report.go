@@ -33,6 +33,7 @@ type Report struct {
 	Limits     ReportLimits             `json:"limits"`
 	Egress     ReportEgress             `json:"egress"`
 	Policy     install.ScriptPolicy     `json:"script_policy"`
+	Tree       string                   `json:"tree,omitempty"` // the plan's: incremental, or why not
 	Phases     []ReportPhase            `json:"phases"`
 	// ScriptsRan counts the install scripts npm's own record says ran;
 	// HeldBack the dependencies whose scripts the policy held back.
@@ -105,7 +106,7 @@ func NewReport(p *install.Plan, lim Limits, res *Result, runErr error, took time
 		Limits: ReportLimits{TimeoutMS: lim.Timeout.Milliseconds(), MemoryBytes: lim.MemoryBytes, Pids: lim.Pids,
 			MaxBytes: lim.Extract.MaxBytes, MaxEntries: lim.Extract.MaxEntries},
 		Egress: ReportEgress{Allowlist: []string{}, Contacted: []string{}, Refused: []egress.Refusal{}},
-		Phases: []ReportPhase{}, HeldBack: []install.HeldBack{}, NetworkAttempts: []install.NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
+		Phases: []ReportPhase{}, HeldBack: []install.HeldBack{}, NetworkAttempts: []install.NetworkAttempt{}, Swapped: []string{}, Policy: p.Policy, Tree: p.Tree, Decoys: []string{}, TheftAttempts: []TheftAttempt{},
 		Timings: []Timing{}, PeakRSSKiB: peakRSS(),
 	}
 	if runErr != nil {

@@ -166,6 +166,7 @@ type runner struct {
 	decoyScan   *decoy.OutputScanner
 	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
 	rule        install.Rule  // the copy-back rule of the last scripts phase (nil: none)
+	only        []string      // what of the artifacts comes back (ScriptsPlan.Only; nil: all)
 	copied      *atomic.Int64 // bytes of the current copy-back, for progress
 	staged      map[string]bool
 	// waitAudit waits for the decoy audit, which runs while the artifacts
@@ -202,6 +203,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.only = plan.Only
 	if err := r.copyArtifacts(ctx, from); err != nil {
 		return err
 	}
@@ -339,7 +341,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 		if sp.Detail != "" {
 			detail = " (" + sp.Detail + ")"
 		}
-		id, ph, err := r.scriptsPhase(ctx, "scripts", *specs.Scripts, nil, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
+		id, ph, err := r.scriptsPhase(ctx, "scripts", *specs.Scripts, sp.Inputs, fmt.Sprintf("running %ss with no network%s", r.output().Kind(), detail))
 		if err != nil {
 			return "", err
 		}
@@ -383,7 +385,11 @@ func (r *runner) checks() error {
 	if r.rule != nil {
 		// Only the artifacts came back: what else of the work directory a
 		// phase changed stays in the sandbox.
-		if name, reason := r.rule.Missing(r.plan.Artifacts); name != "" {
+		roots := r.plan.Artifacts
+		if len(r.only) > 0 {
+			roots = r.only
+		}
+		if name, reason := r.rule.Missing(roots); name != "" {
 			return &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 		}
 		for _, w := range r.rule.Warnings() {

@@ -373,7 +373,8 @@ func (w *world) project(deps ...string) {
 type result struct {
 	code           int
 	stdout, stderr string
-	peakKiB        int64 // peak RSS (bounds_e2e_test.go)
+	peakKiB        int64  // peak RSS (bounds_e2e_test.go)
+	report         string // the run's JSON report
 }
 
 // run runs safe-install in the project with the world's environment.
@@ -388,7 +389,7 @@ func (w *world) run(args ...string) result {
 		w.t.Fatalf("running safe-install: %v", err)
 	}
 	code := res.code
-	res.peakKiB = w.checkPeakRSS(report)
+	res.peakKiB, res.report = w.checkPeakRSS(report), report
 	w.t.Logf("safe-install %s: exit %d\n%s%s", strings.Join(args, " "), code, res.stdout, res.stderr)
 	w.assertNoCanary("the tool's output", []byte(res.stdout+res.stderr))
 	return res

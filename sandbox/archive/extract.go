@@ -83,6 +83,8 @@ type extractor struct {
 	// node_modules of a workspace) that a symlink may point inside: their
 	// own links are held to the same rule when they are extracted.
 	trees []string
+	// keep, when set, passes over the entries it says no to.
+	keep  func(name string) bool
 	made  map[string]kind
 	stats Stats
 }
@@ -122,11 +124,16 @@ type Options struct {
 	// links a workspace package's dependencies into the root's virtual
 	// store); each is extracted under the same rules.
 	Trees []string
+	// Keep, when set, says which entries (by their cleaned name) the
+	// extraction takes; the others are read past, neither written nor
+	// checked (an incremental npm copy-back takes the packages that
+	// changed, from an engine that sends the whole tree).
+	Keep func(name string) bool
 }
 
 // ExtractWith is Extract with Options.
 func ExtractWith(r io.Reader, dest, root string, lim Limits, opts Options) (Stats, error) {
-	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}, trees: opts.Trees}
+	x := &extractor{dest: dest, root: root, lim: lim, check: opts.Check, links: map[string]bool{}, trees: opts.Trees, keep: opts.Keep}
 	for _, l := range opts.Links {
 		x.links[path.Clean(l)] = true
 	}
@@ -268,6 +275,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	name, err := x.clean(hdr.Name)
 	if err != nil {
 		return err
+	}
+	if x.keep != nil && !x.keep(name) {
+		return nil
 	}
 	if hdr.Mode&(04000|02000) != 0 {
 		return x.refuse(hdr.Name, "setuid or setgid bit")

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -451,4 +452,33 @@ func FuzzExtract(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// Keep passes over what it says no to: never written, never checked, so a
+// refused entry outside what is kept does not stop the extraction.
+func TestExtractKeeps(t *testing.T) {
+	t.Parallel()
+	arch := craft(t,
+		dir("node_modules/"),
+		file("node_modules/a/index.js", "a"),
+		symlink("node_modules/b/evil", "/etc/passwd"),
+		file("node_modules/c/index.js", "c"),
+	)
+	var checked []string
+	opts := Options{
+		Check: func(name string, _ tree.Entry) string { checked = append(checked, name); return "" },
+		Keep:  func(name string) bool { return name == "node_modules" || strings.HasPrefix(name, "node_modules/a") },
+	}
+	_, dest := hostTree(t)
+	if _, err := ExtractWith(bytes.NewReader(arch), dest, "node_modules", DefaultLimits(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"node_modules", "node_modules/a", "node_modules/a/index.js"}; !slices.Equal(checked, want) {
+		t.Errorf("checked %v, want %v", checked, want)
+	}
+	for _, gone := range []string{"node_modules/b", "node_modules/c"} {
+		if _, err := os.Lstat(filepath.Join(dest, gone)); err == nil {
+			t.Errorf("%s was written", gone)
+		}
+	}
 }

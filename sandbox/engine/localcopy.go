@@ -67,6 +67,13 @@ func ReadableTree(dir, name string) bool {
 // name's last element (for a/node_modules: node_modules, node_modules/...),
 // as the engine's archive endpoint names them.
 func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
+	return WriteTarSome(ctx, w, dir, name, nil)
+}
+
+// WriteTarSome is WriteTar of the entries keep says yes to (all when keep
+// is nil); a directory it says no to is not entered (an incremental npm
+// install copies back the packages that changed, not the tree).
+func WriteTarSome(ctx context.Context, w io.Writer, dir, name string, keep func(rel string) bool) error {
 	tw := tar.NewWriter(w)
 	above := ""
 	if d := path.Dir(name); d != "." {
@@ -76,6 +83,9 @@ func WriteTar(ctx context.Context, w io.Writer, dir, name string) error {
 	walk = func(rel string) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if keep != nil && !keep(rel) {
+			return nil
 		}
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		fi, err := os.Lstat(p)

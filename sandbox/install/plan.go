@@ -122,6 +122,10 @@ type Plan struct {
 	// artifacts are in, as the package manager itself would (npm
 	// install-test: npm test, the project's own test, outside the sandbox).
 	HostAfter []string `json:"host_after,omitempty"`
+	// Tree says how the installed tree is built, for the report (npm:
+	// "incremental", or why the installed tree is rebuilt whole; "": a
+	// new tree).
+	Tree string `json:"tree,omitempty"`
 	// PrivateCache gives the fetch a cache volume of this run's own
 	// instead of the manager's lasting one, removed with the run: the
 	// fetch runs code that is not the package manager's (pnpm: a pnpmfile

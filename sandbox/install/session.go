@@ -43,6 +43,16 @@ type ScriptsPlan struct {
 	Skip bool
 	// Detail ends the progress line of the scripts phase ("3 packages").
 	Detail string
+	// Only, when set, are the paths below the artifacts that come back
+	// (an incremental npm install: the packages that changed); the
+	// session's Deliver builds the rest from the host's tree. What an
+	// engine sends beyond them (the archive endpoint sends the artifacts
+	// whole) is read past, never staged.
+	Only []string
+	// Inputs go into the work volume before the scripts phase (an
+	// incremental npm install: the installed packages' files, which the
+	// fetch did not need and a new package's script may).
+	Inputs []Input
 }
 
 // Files reads a stopped container's files, as the pipeline copies them out.

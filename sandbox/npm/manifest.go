@@ -71,6 +71,7 @@ type npmLockPackage struct {
 	Name             string `json:"name"`
 	Version          string `json:"version"`
 	Resolved         string `json:"resolved"`
+	Integrity        string `json:"integrity"`
 	Link             bool   `json:"link"`
 	HasInstallScript bool   `json:"hasInstallScript"`
 	// Bin is the package's bins as npm normalised them: name -> file.

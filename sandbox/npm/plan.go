@@ -169,6 +169,13 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	p.Inputs = append(p.Inputs, local...)
 	p.LinkTargets = append(p.LinkTargets, links...)
+	incr, why := planIncremental(project, v, flags, manifest, lock, lockfile)
+	if p.Tree = why; why != "" && opts.Warn != nil {
+		opts.Warn(why)
+	}
+	if incr != nil {
+		p.Tree = "incremental"
+	}
 	if v.rebuild {
 		// npm rebuild works on the installed tree: it comes in whole, and
 		// the listing the fetch makes of it is the copy-back rule's
@@ -277,12 +284,26 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			}
 		}
 	}
+	if incr != nil {
+		// npm changes the installed tree in place, as on the host: it
+		// comes in, links as links (incremental.go); without project
+		// scripts, only what npm reads, the rest before a scripts phase.
+		installed, err := install.TreeInputs(project, "node_modules")
+		if err != nil {
+			return nil, err
+		}
+		installed = incr.dated(installed)
+		if p.ProjectScripts == nil {
+			installed = incr.split(installed)
+		}
+		p.Inputs = append(p.Inputs, installed...)
+	}
 	lockName := lock
 	if lockName == "" {
 		lockName = "package-lock.json" // what npm install writes
 	}
 	p.Tools = []install.Input{NetlogTool()}
-	s := &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge}
+	s := &npmSession{lockfile: lockName, policy: pol, scripts: p.Scripts != nil, registries: p.Registries, cooldown: opts.MinReleaseAge, incr: incr}
 	if v.rebuild {
 		// What runs is what the installed tree's record says, of the
 		// packages named; nothing new is fetched, so no cooldown applies.

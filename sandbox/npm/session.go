@@ -34,6 +34,8 @@ type npmSession struct {
 	// packages named (name or name@version).
 	treeLock bool
 	only     []string
+	// incr, when set, starts from the host's tree (incremental.go).
+	incr *incremental
 
 	lock npmLockfile     // as the fetch left it
 	dirs map[string]bool // the package directories whose scripts run
@@ -50,6 +52,32 @@ type npmSession struct {
 const timingsDir = install.DecoyHome + "/.npm/_logs"
 
 func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.Say) (install.ScriptsPlan, error) {
+	if s.incr == nil {
+		return s.fetched(ctx, f, say)
+	}
+	// npm's record of the tree it changed in place, before any
+	// third-party code ran, against the host's: what changed comes back.
+	var now npmLockfile
+	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return install.ScriptsPlan{}, err
+	}
+	if err == nil && json.Unmarshal(data, &now) != nil {
+		return install.ScriptsPlan{}, fmt.Errorf("%w: npm's node_modules/.package-lock.json in the sandbox does not parse", install.ErrPolicy)
+	}
+	s.incr.changed, s.incr.removed = lockDiff(s.incr.old, now)
+	say.Note("incremental: %s added or changed, %s removed; the rest of node_modules stays as installed",
+		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
+	sp, err := s.fetched(ctx, f, say)
+	sp.Only = s.incr.roots()
+	if !sp.Skip {
+		sp.Inputs = s.incr.late()
+	}
+	return sp, err
+}
+
+// fetched is Fetched's reading of the fetched lockfile.
+func (s *npmSession) fetched(ctx context.Context, f install.Files, say install.Say) (install.ScriptsPlan, error) {
 	if s.treeLock {
 		if err := s.readHiddenLockfile(ctx, f); err != nil {
 			return install.ScriptsPlan{}, err
@@ -82,6 +110,10 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 	dirs, ok := scriptDirs(s.lock, s.policy)
 	if len(s.only) > 0 {
 		maps.DeleteFunc(dirs, func(d string, _ bool) bool { return !s.named(d) })
+	}
+	if s.incr != nil {
+		// The unchanged packages' scripts ran when they were installed.
+		s.incr.keepChanged(dirs)
 	}
 	s.dirs = dirs
 	for _, d := range slices.Sorted(maps.Keys(dirs)) {
@@ -247,7 +279,12 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 		found.Warnings = append(found.Warnings, networkWarning(found.NetworkAttempts))
 	}
 	found.Warnings = append(found.Warnings, lockBins(s.lock).warnings()...)
-	if found.HeldBack = heldBack(s.lock, s.policy, staging); len(found.HeldBack) > 0 {
+	lock := s.lock
+	if s.incr != nil {
+		// The installed packages' scripts were decided when they came.
+		lock = s.incr.only(lock)
+	}
+	if found.HeldBack = heldBack(lock, s.policy, staging); len(found.HeldBack) > 0 {
 		found.Warnings = append(found.Warnings, heldBackWarning(found.HeldBack))
 	}
 	if linked := linkedScripts(s.lock); len(linked) > 0 {
@@ -257,8 +294,17 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 	return found, nil
 }
 
-func (s *npmSession) Deliver(context.Context, string, install.Say) (bool, any, error) {
-	return false, nil, nil
+// Deliver leaves the swap to the pipeline; an incremental run first
+// builds the unchanged part of the staged tree from the host's.
+func (s *npmSession) Deliver(_ context.Context, staging string, say install.Say) (bool, any, error) {
+	if s.incr != nil {
+		n, err := s.incr.fill(staging)
+		if err != nil {
+			return false, nil, err
+		}
+		say.Note("kept %s of the installed tree unchanged (hard links)", install.Plural(n, "file"))
+	}
+	return false, nil, dateRecord(staging)
 }
 
 // maxLockfile bounds the lockfile read on the host: the largest real

@@ -106,3 +106,14 @@ func Culprits(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// Covers says whether name is at or below one of roots, or is a directory
+// on the way to one: what a copy-back of those roots alone carries.
+func Covers(roots []string, name string) bool {
+	for _, r := range roots {
+		if name == r || strings.HasPrefix(name, r+"/") || strings.HasPrefix(r, name+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,192 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Incremental npm installs (issue 19): into a tree that npm's record of it
+// vouches for, `npm install` and `npm uninstall` change the tree in place
+// in the sandbox and bring back only what changed; the rest of the new
+// tree is the host's own files.
+
+// An incremental install and uninstall give the tree plain npm gives, file
+// for file, npm's record included.
+func TestE2ENPMIncrementalSameAsPlain(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file", "has-bin")
+	w.succeeds("npm", "install")
+	w.addDeps("victim", "script-lib")
+	plain := w.plainCopy()
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 2 packages added or changed, 0 packages removed") {
+		t.Errorf("the install did not start from the installed tree:\n%s", r.stderr)
+	}
+	w.assertSame(w.snapshotOf(filepath.Join(plain, "node_modules")), w.snapshotOf(filepath.Join(w.proj, "node_modules")))
+	if got := w.nodeOnHost(`console.log(require("script-lib").ok)`); got != "script-lib ok" {
+		t.Errorf("script-lib on the host: %s", got)
+	}
+
+	w.plainInNetns(plain, "npm uninstall --offline --no-audit --no-fund has-bin")
+	r = w.succeeds("npm", "uninstall", "has-bin")
+	if !strings.Contains(r.stderr, "incremental: 0 packages added or changed, 1 package removed") {
+		t.Errorf("the uninstall did not start from the installed tree:\n%s", r.stderr)
+	}
+	w.assertSame(w.snapshotOf(filepath.Join(plain, "node_modules")), w.snapshotOf(filepath.Join(w.proj, "node_modules")))
+	if w.read("package-lock.json") != readFile(t, filepath.Join(plain, "package-lock.json")) {
+		t.Error("the lockfile after the uninstall differs from plain npm's")
+	}
+}
+
+// A tree that is not what npm's record says (a file edited by hand, a
+// record out of date) is rebuilt whole, and the user is told why.
+func TestE2ENPMIncrementalFallsBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file", "has-bin")
+	w.succeeds("npm", "install")
+	edited := filepath.Join(w.proj, "node_modules/has-bin/package.json")
+	original := w.read("node_modules/has-bin/package.json")
+	must(t, os.WriteFile(edited, []byte(original+"\n"), 0o644))
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "the installed tree differs from its lockfile at node_modules/has-bin/package.json (changed after npm recorded the tree): rebuilding it whole") {
+		t.Errorf("no word of the edited file:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "incremental:") || w.read("node_modules/has-bin/package.json") != original {
+		t.Error("the edited tree was not rebuilt whole")
+	}
+	var rep struct{ Tree string }
+	must(t, json.Unmarshal([]byte(readFile(t, r.report)), &rep))
+	if !strings.Contains(rep.Tree, "differs from its lockfile at node_modules/has-bin/package.json") {
+		t.Errorf("the report's tree = %q", rep.Tree)
+	}
+
+	// The record out of date: a package npm's record does not list.
+	record := w.read("node_modules/.package-lock.json")
+	must(t, os.WriteFile(filepath.Join(w.proj, "node_modules/.package-lock.json"),
+		[]byte(strings.Replace(record, `"node_modules/has-bin"`, `"node_modules/has-bin-gone"`, 1)), 0o644))
+	r = w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "the installed tree differs from its lockfile at node_modules/has-bin-gone (its package.json is missing or does not parse): rebuilding it whole") {
+		t.Errorf("no word of the stale record:\n%s", r.stderr)
+	}
+	r = w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 0 packages added or changed") {
+		t.Errorf("the rebuilt tree is not trusted by the next run:\n%s", r.stderr)
+	}
+}
+
+// IS19-2: a package added incrementally whose postinstall rewrites a
+// package already installed (tamper injects into victim). Under plain npm
+// the injection lands (the positive control); through safe-install
+// victim's files come back from nowhere: the host's own stay, unchanged.
+func TestE2EAttackIncrementalTampersUnchanged(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"IS19-2", "npm: a package added incrementally rewrites an installed one", "only the changed locations come back"})
+	w := newWorld(t)
+	w.project("victim")
+	w.succeeds("npm", "install")
+	w.addDeps("tamper")
+	plain := w.plainCopy()
+	if got := readFile(t, filepath.Join(plain, "node_modules/victim/index.js")); !strings.Contains(got, "rt17") {
+		t.Fatalf("plain npm: victim not rewritten, the attack is not armed:\n%s", got)
+	}
+	before := w.snapshotOf(filepath.Join(w.proj, "node_modules/victim"))
+	r := w.run("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+	w.assertSame(before, w.snapshotOf(filepath.Join(w.proj, "node_modules/victim")))
+	if got := w.nodeOnHost(`console.log(require("victim").planted)`); got == "planted" {
+		t.Error("ATTACK WORKS: victim carries tamper's file")
+	}
+}
+
+// IS19-3: a package added incrementally plants a command in
+// node_modules/.bin (bin-hijack's eslint shim). Under plain npm the shim
+// lands (the positive control); .bin beside a changed package comes back
+// from the sandbox, held to the copy-back rule: refused, the project as
+// it was.
+func TestE2EAttackIncrementalPlantsBin(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"IS19-3", "npm: a package added incrementally plants a .bin shim", "copy-back .bin check (exit 10)"})
+	w := newWorld(t)
+	w.project("writes-own-file")
+	w.succeeds("npm", "install")
+	w.addDeps("bin-hijack")
+	plain := w.plainCopy()
+	if fi, err := os.Lstat(filepath.Join(plain, "node_modules/.bin/eslint")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("plain npm: no shim planted (%v), the attack is not armed", err)
+	}
+	r := w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "node_modules/.bin/eslint", "not a symlink")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+}
+
+// A run killed in its copy-back, or halfway through its swap after the
+// new tree was built from hard links to the old one: `safe-install clean`
+// removes the staging directory and undoes the swap, and the old tree's
+// files are the same inodes with the same content.
+func TestE2EIncrementalKilledKeepsOldTree(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"copy-back", "swap"} {
+		t.Run(step, func(t *testing.T) {
+			w := newWorld(t)
+			w.project("writes-own-file", "has-bin")
+			w.succeeds("npm", "install")
+			inodes := map[string]uint64{}
+			for _, f := range []string{"node_modules/has-bin/package.json", "node_modules/writes-own-file/generated.txt"} {
+				fi, err := os.Stat(filepath.Join(w.proj, f))
+				must(t, err)
+				inodes[f] = fi.Sys().(*syscall.Stat_t).Ino
+			}
+			w.addDeps("victim")
+			before := w.snapshot()
+			p := w.pauseAt(step, "npm", "install")
+			must(t, p.cmd.Process.Signal(syscall.SIGKILL))
+			p.wait()
+			if !strings.Contains(p.out.String(), "incremental: 1 package added") {
+				t.Fatalf("the killed run was not incremental:\n%s", p.out.String())
+			}
+			if step == "swap" && !strings.Contains(p.out.String(), "hard links") {
+				t.Fatalf("the killed run did not build its tree from the installed one:\n%s", p.out.String())
+			}
+			w.expect(w.run("clean"), 0)
+			w.assertSame(before, w.snapshot())
+			for f, ino := range inodes {
+				fi, err := os.Stat(filepath.Join(w.proj, f))
+				must(t, err)
+				if got := fi.Sys().(*syscall.Stat_t).Ino; got != ino {
+					t.Errorf("%s is inode %d, was %d", f, got, ino)
+				}
+			}
+		})
+	}
+}
+
+// addDeps adds packed dependencies to package.json, leaving the others'
+// tarballs as they are (a new pack would change their integrity).
+func (w *world) addDeps(names ...string) {
+	w.t.Helper()
+	var m map[string]any
+	must(w.t, json.Unmarshal([]byte(w.read("package.json")), &m))
+	deps, _ := m["dependencies"].(map[string]any)
+	for _, n := range names {
+		deps[n] = w.pack(n)
+	}
+	w.setManifest("dependencies", deps)
+}
+
+func readFile(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	must(t, err)
+	return string(data)
+}

@@ -1,0 +1,428 @@
+package npm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// incremental is an npm install or uninstall into an installed tree that
+// npm's own record of it vouches for: what npm reads of the host's
+// node_modules is copied in (split; the rest before a scripts phase), npm
+// changes it in place in the fetch, only the locations npm added or
+// changed come back (roots, held to the same copy-back rule), and Deliver
+// builds the rest of the staged tree from the host's unchanged files
+// (fill). What a script does to the sandbox's copy of an unchanged
+// package never reaches the host: that package is the host's own files.
+type incremental struct {
+	project string
+	old     npmLockfile // the host's node_modules/.package-lock.json
+	record  []byte      // its bytes
+	// changed are the locations npm added or changed in the fetch,
+	// removed those it took away (lockDiff of the two hidden lockfiles).
+	changed, removed []string
+	// rest are the installed tree's files the fetch goes without (split).
+	rest []install.Input
+}
+
+// incrementalFlags are the npm flags the incremental path handles: they
+// change what is saved or how npm talks to the registry, not how the tree
+// is laid out (--install-strategy, --install-links, --omit and --force do,
+// and take the full rebuild).
+var incrementalFlags = []string{
+	"--save", "-S", "--no-save", "--save-dev", "-D", "--save-optional", "-O",
+	"--save-peer", "--save-exact", "-E", "--save-prod", "-P",
+	"--no-audit", "--no-fund", "--prefer-offline", "--prefer-online",
+}
+
+// planIncremental decides whether the run may start from the host's tree:
+// nil and why not ("" when there is nothing to say: no tree, another verb).
+func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile) (*incremental, string) {
+	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall") {
+		return nil, ""
+	}
+	if fi, err := os.Lstat(filepath.Join(project, "node_modules")); err != nil || !fi.IsDir() {
+		return nil, ""
+	}
+	for _, f := range flags {
+		if !slices.Contains(incrementalFlags, f) {
+			return nil, fmt.Sprintf("%s changes how the tree is laid out: rebuilding node_modules whole", f)
+		}
+	}
+	if len(manifest.workspaces()) > 0 {
+		return nil, "the project has workspaces: rebuilding node_modules whole"
+	}
+	old, record, why := trustTree(project, lock, lockfile)
+	if why != "" {
+		return nil, "the installed tree differs from its lockfile at " + why + ": rebuilding it whole"
+	}
+	return &incremental{project: project, old: old, record: record}, ""
+}
+
+// dated gives npm's record, among the copied-in tree, a time after the
+// directories the copy-in makes (dated then): npm in the fetch trusts a
+// record no older than the tree's directories, as it does on the host,
+// and reads it instead of every installed package.json. The trust check
+// has just held the tree to it. The record goes in as the bytes the check
+// read (a copied-in file takes its host file's time).
+func (in *incremental) dated(inputs []install.Input) []install.Input {
+	for i := range inputs {
+		if inputs[i].Name == "node_modules/.package-lock.json" {
+			inputs[i] = install.Input{Name: inputs[i].Name, Data: in.record, Mode: 0o644, ModTime: time.Now().Add(time.Hour)}
+		}
+	}
+	return inputs
+}
+
+// split keeps of the installed tree what npm reads when its record is
+// trusted (the record, every package's package.json and bin files, the
+// links: .bin)
+// and puts the rest aside for a scripts phase (late): a new package's
+// script may require an installed one. Those files are in no listing of
+// the fetch, and none of them comes back: the copy-back takes only the
+// locations npm changed, which npm wrote itself.
+func (in *incremental) split(inputs []install.Input) []install.Input {
+	// npm holds a package whose bin file is missing for broken, and
+	// reinstalls it.
+	bins := map[string]bool{}
+	for loc, p := range in.old.Packages {
+		for _, file := range p.Bin {
+			bins[path.Join(loc, strings.ReplaceAll(file, `\`, "/"))] = true
+		}
+	}
+	var first []install.Input
+	for _, i := range inputs {
+		if i.Link != "" || i.Name == "node_modules/.package-lock.json" || bins[i.Name] || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
+			first = append(first, i)
+		} else {
+			in.rest = append(in.rest, i)
+		}
+	}
+	return first
+}
+
+// late is what split put aside, but for the locations npm changed or
+// removed: the sandbox's tree has those as npm left them.
+func (in *incremental) late() []install.Input {
+	gone := slices.Concat(in.changed, in.removed)
+	return slices.DeleteFunc(slices.Clone(in.rest), func(i install.Input) bool { return under(gone, i.Name) })
+}
+
+// maxManifest bounds an installed package.json read by the trust check.
+const maxManifest = 1 << 20
+
+// trustTree checks that the host's node_modules is what npm's record of
+// it, node_modules/.package-lock.json, says, and that the record agrees
+// with the project's lockfile; "" trusts it, anything else names where it
+// does not hold. The record must be the newest entry of the tree (npm
+// writes it last, and safe-install dates it after the tree it staged), so
+// a file edited by hand afterwards, or a package copied in, shows; every
+// location's package.json names the recorded package; where the lockfile
+// has the location too, version, resolved and integrity are the same
+// (locations only one of them has are npm's to reconcile: a --no-save
+// package, an optional one not installed here). Linked packages
+// (workspaces, file: directories) are the project's own files and take
+// the full path.
+func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, []byte, string) {
+	hidden, record, why := checkTree(project, lock, lockfile)
+	if why != "" {
+		return hidden, nil, why
+	}
+	return hidden, record, ""
+}
+
+// checkTree is trustTree's check; it returns the record's bytes too.
+func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, record []byte, why string) {
+	if lock == "" {
+		return hidden, nil, "package-lock.json (there is none)"
+	}
+	file := filepath.Join(project, "node_modules", ".package-lock.json")
+	fi, err := os.Lstat(file)
+	if err != nil || !fi.Mode().IsRegular() {
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
+	}
+	data, err := readBounded(file, maxLockfile)
+	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
+	}
+	for _, loc := range slices.Sorted(maps.Keys(lockfile.Packages)) {
+		if lockfile.Packages[loc].Link {
+			return hidden, nil, loc + " (a linked package)"
+		}
+	}
+	for _, loc := range slices.Sorted(maps.Keys(hidden.Packages)) {
+		p := hidden.Packages[loc]
+		if loc == "" {
+			continue
+		}
+		if pos, _ := locate(loc); pos != posPackage || p.Link {
+			return hidden, nil, loc + " (not a package directory of node_modules)"
+		}
+		// npm's record may leave resolved (or integrity) out where the
+		// lockfile has it (a --no-save install rewrites the record so).
+		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
+			return hidden, nil, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
+		}
+		var m struct{ Name, Version string }
+		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
+		if err != nil || json.Unmarshal(data, &m) != nil {
+			return hidden, nil, loc + " (its package.json is missing or does not parse)"
+		}
+		name := p.Name
+		if name == "" {
+			name = packageOf(loc + "/x")
+		}
+		if m.Name != name || m.Version != p.Version {
+			return hidden, nil, fmt.Sprintf("%s (%s@%s installed, %s@%s recorded)", loc, m.Name, m.Version, name, p.Version)
+		}
+	}
+	// npm's own check allows its record 10 ms of slack over the tree.
+	newest := fi.ModTime().Add(10 * time.Millisecond)
+	err = filepath.WalkDir(filepath.Join(project, "node_modules"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(project, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "node_modules" {
+			return nil // the swap's rename dates it
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		t := d.Type()
+		switch {
+		case !t.IsDir() && !t.IsRegular() && t&fs.ModeSymlink == 0:
+			why = rel + " (not a file, directory or symlink)"
+		case info.ModTime().After(newest):
+			why = rel + " (changed after npm recorded the tree)"
+		case t.IsDir() && locatePosition(rel) == posPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
+			why = rel + " (a package npm's record does not list)"
+		}
+		if why != "" {
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return hidden, nil, fmt.Sprintf("node_modules (%v)", err)
+	}
+	return hidden, data, why
+}
+
+// differs says two recorded values disagree; one left out agrees.
+func differs(a, b string) bool { return a != "" && b != "" && a != b }
+
+// ownedByRecorded says the node_modules a package directory sits in is the
+// top one or a recorded package's: not a package's own test fixture
+// (resolve ships test/.../node_modules), which npm does not record.
+func ownedByRecorded(l npmLockfile, loc string) bool {
+	i := strings.LastIndex(loc, "/node_modules/")
+	return i < 0 || recorded(l, loc[:i])
+}
+
+func recorded(l npmLockfile, loc string) bool {
+	_, ok := l.Packages[loc]
+	return ok
+}
+
+// linkCount is how many names a file has (1 when the platform cannot say).
+func linkCount(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+// readBounded reads a host file of at most max bytes.
+func readBounded(file string, max int64) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(data)) > max {
+		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)
+	}
+	return data, err
+}
+
+// lockDiff is what changed between two records of a tree: the locations
+// the new one has that the old one has not, or has as another package
+// (version, resolved, integrity, link), and those only the old one has.
+func lockDiff(old, new npmLockfile) (changed, removed []string) {
+	for loc, n := range new.Packages {
+		o, ok := old.Packages[loc]
+		if loc != "" && (!ok || o.Version != n.Version || o.Resolved != n.Resolved || o.Integrity != n.Integrity || o.Link != n.Link) {
+			changed = append(changed, loc)
+		}
+	}
+	for loc := range old.Packages {
+		if _, ok := new.Packages[loc]; loc != "" && !ok {
+			removed = append(removed, loc)
+		}
+	}
+	slices.Sort(changed)
+	slices.Sort(removed)
+	return changed, removed
+}
+
+// roots are what comes back from the sandbox: the changed locations, the
+// .bin directory beside each changed or removed one, and npm's record.
+func (in *incremental) roots() []string {
+	roots := append([]string{"node_modules/.package-lock.json"}, in.changed...)
+	for _, loc := range slices.Concat(in.changed, in.removed) {
+		roots = append(roots, loc[:strings.LastIndex(loc, "node_modules/")]+"node_modules/.bin")
+	}
+	slices.Sort(roots)
+	return slices.Compact(roots)
+}
+
+// under says whether name is at or below one of roots.
+func under(roots []string, name string) bool {
+	return slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+}
+
+// fill builds the rest of the staged node_modules from the host's: every
+// entry outside the roots that came back and the removed locations, as a new
+// directory, a new symlink, or a hard link to the host's file (this
+// machine's ext4 has no reflinks; a copy where no link can be made). Nothing is ever written through a
+// link: the staged tree's only writes were the extraction's, before, into
+// files of its own; the swap renames; a failure removes the staging
+// directory, which unlinks. It returns how many files it linked.
+func (in *incremental) fill(staging string) (int, error) {
+	skip := slices.Concat(in.roots(), in.removed)
+	linked := 0
+	root := filepath.Join(in.project, "node_modules")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(in.project, p)
+		rel = filepath.ToSlash(rel)
+		if under(skip, rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dst := filepath.Join(staging, filepath.FromSlash(rel))
+		switch t := d.Type(); {
+		case t.IsDir():
+			if err := os.Mkdir(dst, 0o755); errors.Is(err, fs.ErrExist) {
+				if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+					return filepath.SkipDir // staged as something else: the sandbox's
+				}
+			} else if err != nil {
+				return err
+			}
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		case t.IsRegular():
+			err := os.Link(p, dst)
+			if errors.Is(err, fs.ErrExist) {
+				return nil
+			}
+			if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EMLINK) {
+				// Another user's file (fs.protected_hardlinks), or no
+				// link to be had: a copy, a new file of the staging's.
+				return copyFile(p, dst)
+			}
+			if err != nil {
+				return err
+			}
+			linked++
+		default:
+			return fmt.Errorf("%w: %s is not a file, directory or symlink", install.ErrPolicy, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return linked, fmt.Errorf("building the new node_modules from the installed one: %w", err)
+	}
+	return linked, nil
+}
+
+// copyFile writes a new file at dst with src's content and executable
+// bit, never through a link.
+func copyFile(src, dst string) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if fi.Mode()&0o111 != 0 {
+		mode = 0o755
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// dateRecord makes npm's record the newest entry of the staged tree, as
+// npm leaves it (the trust check of the next incremental run, and npm's
+// own, rely on that): only a file the extraction wrote, never a link to
+// a host file.
+func dateRecord(staging string) error {
+	record := filepath.Join(staging, "node_modules", ".package-lock.json")
+	fi, err := os.Lstat(record)
+	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
+		return nil
+	}
+	// At the next whole second: the copy-back's tar rounds a file's time
+	// to the nearest second, so a file a script wrote just before can be
+	// dated up to half a second ahead.
+	now := time.Now().Truncate(time.Second).Add(time.Second)
+	if err := os.Chtimes(record, now, now); err != nil {
+		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)
+	}
+	return nil
+}
+
+// only is l with the locations npm added or changed alone.
+func (in *incremental) only(l npmLockfile) npmLockfile {
+	out := npmLockfile{Version: l.Version, Packages: map[string]npmLockPackage{}}
+	for _, loc := range in.changed {
+		if p, ok := l.Packages[loc]; ok {
+			out.Packages[loc] = p
+		}
+	}
+	return out
+}
+
+// keepChanged leaves of dirs (package directories whose scripts run) those
+// at a location npm added or changed.
+func (in *incremental) keepChanged(dirs map[string]bool) {
+	maps.DeleteFunc(dirs, func(d string, _ bool) bool { return !slices.Contains(in.changed, d) })
+}
