@@ -33,8 +33,8 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 	if r.rule != nil {
 		opts.Check = r.rule.Check
 	}
-	if len(r.only) > 0 {
-		opts.Keep = func(name string) bool { return tree.Covers(r.only, name) }
+	if len(r.only) > 0 || len(r.except) > 0 {
+		opts.Keep = func(name string) bool { return tree.Carries(r.only, r.except, name) }
 	}
 	extract := func(rd io.Reader, dest, root string, lim archive.Limits) (archive.Stats, error) {
 		return archive.ExtractWith(faultpoint.Reader(faultpoint.CopyBack, rd), dest, root, lim, opts)
@@ -149,8 +149,8 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 		// The work volume is on this machine: read it directly (see
 		// engine.WriteTar); the stream is the same.
 		var keep func(string) bool
-		if len(r.only) > 0 && slices.Contains(r.plan.Artifacts, rel) {
-			keep = func(name string) bool { return tree.Covers(r.only, name) }
+		if (len(r.only) > 0 || len(r.except) > 0) && slices.Contains(r.plan.Artifacts, rel) {
+			keep = func(name string) bool { return tree.Carries(r.only, r.except, name) }
 		}
 		produce = func() error { return engine.WriteTarSome(ctx, bw, r.localWork, rel, keep) }
 	}

@@ -167,6 +167,7 @@ type runner struct {
 	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
 	rule        install.Rule  // the copy-back rule of the last scripts phase (nil: none)
 	only        []string      // what of the artifacts comes back (ScriptsPlan.Only; nil: all)
+	except      []string      // and what below it does not (ScriptsPlan.Except)
 	copied      *atomic.Int64 // bytes of the current copy-back, for progress
 	staged      map[string]bool
 	// waitAudit waits for the decoy audit, which runs while the artifacts
@@ -203,7 +204,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.only = plan.Only
+	r.only, r.except = plan.Only, plan.Except
 	if err := r.copyArtifacts(ctx, from); err != nil {
 		return err
 	}

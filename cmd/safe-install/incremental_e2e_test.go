@@ -190,3 +190,34 @@ func readFile(t *testing.T, file string) string {
 	must(t, err)
 	return string(data)
 }
+
+// A changed package keeps a nested dependency that did not change (debug
+// 2.6.9 to 2.6.8, both on ms 2.0.0, while the top level has ms 2.1.3, so
+// ms 2.0.0 sits in node_modules/debug/node_modules): the nested package is
+// an unchanged location inside a changed one, and the host gets it whole,
+// the same files as before.
+func TestE2ENPMIncrementalKeepsNestedUnchanged(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project()
+	w.succeeds("npm", "install", "debug@2.6.9", "ms@2.1.3")
+	nested := filepath.Join(w.proj, "node_modules/debug/node_modules/ms")
+	before := w.snapshotOf(nested)
+	if len(before) < 3 {
+		t.Fatalf("no nested ms: %v", before)
+	}
+	r := w.succeeds("npm", "install", "debug@2.6.8")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+	if got := installedVersion(t, w, "debug"); got != "2.6.8" {
+		t.Errorf("debug is %s, want 2.6.8", got)
+	}
+	w.assertSame(before, w.snapshotOf(nested))
+	if got := w.nodeOnHost(`console.log(require("debug/node_modules/ms")("2s"))`); got != "2000" {
+		t.Errorf("the nested ms on the host: %q", got)
+	}
+	if got := w.nodeOnHost(`console.log(typeof require("debug")("x"))`); got != "function" {
+		t.Errorf("debug on the host: %q", got)
+	}
+}

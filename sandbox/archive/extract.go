@@ -385,9 +385,15 @@ func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	x.stats.Files++
-	if !hdr.ModTime.IsZero() {
-		// Build tools compare mtimes; keep them. A failure here is harmless.
-		_ = os.Chtimes(x.host(name), time.Time{}, hdr.ModTime)
+	if mt := hdr.ModTime; !mt.IsZero() {
+		// Build tools compare mtimes; keep them, but never in the future
+		// (a tar rounds to the second; a package may ship any time): npm
+		// trusts its record of a tree only when no entry is newer than
+		// it. A failure here is harmless.
+		if now := time.Now(); mt.After(now) {
+			mt = now
+		}
+		_ = os.Chtimes(x.host(name), time.Time{}, mt)
 	}
 	return nil
 }

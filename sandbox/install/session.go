@@ -49,6 +49,10 @@ type ScriptsPlan struct {
 	// engine sends beyond them (the archive endpoint sends the artifacts
 	// whole) is read past, never staged.
 	Only []string
+	// Except, below Only, stays out too (an incremental npm install: an
+	// unchanged package nested in a changed one, which Deliver takes from
+	// the host's tree like every other unchanged one).
+	Except []string
 	// Inputs go into the work volume before the scripts phase (an
 	// incremental npm install: the installed packages' files, which the
 	// fetch did not need and a new package's script may).

@@ -33,6 +33,11 @@ type incremental struct {
 	// changed are the locations npm added or changed in the fetch,
 	// removed those it took away (lockDiff of the two hidden lockfiles).
 	changed, removed []string
+	// nested are the unchanged locations inside changed ones (debug
+	// changed, its node_modules/debug/node_modules/ms did not): they stay
+	// out of the copy-back and come from the host with the rest. The
+	// fetch had only their package.json and bin files.
+	nested []string
 	// rest are the installed tree's files the fetch goes without (split).
 	rest []install.Input
 }
@@ -117,7 +122,9 @@ func (in *incremental) split(inputs []install.Input) []install.Input {
 // removed: the sandbox's tree has those as npm left them.
 func (in *incremental) late() []install.Input {
 	gone := slices.Concat(in.changed, in.removed)
-	return slices.DeleteFunc(slices.Clone(in.rest), func(i install.Input) bool { return under(gone, i.Name) })
+	return slices.DeleteFunc(slices.Clone(in.rest), func(i install.Input) bool {
+		return under(gone, i.Name) && !under(in.nested, i.Name)
+	})
 }
 
 // maxManifest bounds an installed package.json read by the trust check.
@@ -261,6 +268,19 @@ func readBounded(file string, max int64) ([]byte, error) {
 	return data, err
 }
 
+// nestedUnchanged lists the locations of now that did not change but sit
+// inside a location that did.
+func nestedUnchanged(now npmLockfile, changed []string) []string {
+	var nested []string
+	for loc := range now.Packages {
+		if loc != "" && !slices.Contains(changed, loc) && slices.ContainsFunc(changed, func(c string) bool { return strings.HasPrefix(loc, c+"/") }) {
+			nested = append(nested, loc)
+		}
+	}
+	slices.Sort(nested)
+	return nested
+}
+
 // lockDiff is what changed between two records of a tree: the locations
 // the new one has that the old one has not, or has as another package
 // (version, resolved, integrity, link), and those only the old one has.
@@ -292,6 +312,11 @@ func (in *incremental) roots() []string {
 	return slices.Compact(roots)
 }
 
+// leadsTo says whether one of roots is below dir.
+func leadsTo(roots []string, dir string) bool {
+	return slices.ContainsFunc(roots, func(r string) bool { return strings.HasPrefix(r, dir+"/") })
+}
+
 // under says whether name is at or below one of roots.
 func under(roots []string, name string) bool {
 	return slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
@@ -314,12 +339,14 @@ func (in *incremental) fill(staging string) (int, error) {
 		}
 		rel, _ := filepath.Rel(in.project, p)
 		rel = filepath.ToSlash(rel)
-		if under(skip, rel) {
+		if under(skip, rel) && !under(in.nested, rel) && !(d.IsDir() && leadsTo(in.nested, rel)) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
-			return nil
+			return nil // came back from the sandbox
 		}
+		// Else the host's, or a changed package's directory on the way
+		// to an unchanged one in it (made if the sandbox's is not there).
 		dst := filepath.Join(staging, filepath.FromSlash(rel))
 		switch t := d.Type(); {
 		case t.IsDir():
@@ -400,10 +427,9 @@ func dateRecord(staging string) error {
 	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
 		return nil
 	}
-	// At the next whole second: the copy-back's tar rounds a file's time
-	// to the nearest second, so a file a script wrote just before can be
-	// dated up to half a second ahead.
-	now := time.Now().Truncate(time.Second).Add(time.Second)
+	// Now: every entry is older (the extractor dates none in the future),
+	// and an edit from now on is newer.
+	now := time.Now()
 	if err := os.Chtimes(record, now, now); err != nil {
 		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)
 	}

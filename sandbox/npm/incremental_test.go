@@ -285,3 +285,41 @@ func TestCopyFile(t *testing.T) {
 		t.Errorf("the symlink's target holds %q", data)
 	}
 }
+
+// A changed package's unchanged nested one (a changed, a/node_modules/c
+// not) stays out of what comes back and is staged from the host's files,
+// whole: the fetch had only its package.json.
+func TestFillTakesNestedUnchangedFromTheHost(t *testing.T) {
+	t.Parallel()
+	dir := installedTree(t)
+	now := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/a":                {Version: "1.1.0"},
+		"node_modules/@s/b":             {Version: "2.0.0"},
+		"node_modules/a/node_modules/c": {Version: "3.0.0"},
+	}}
+	in := &incremental{project: dir, changed: []string{"node_modules/a"}}
+	in.nested = nestedUnchanged(now, in.changed)
+	if want := []string{"node_modules/a/node_modules/c"}; !slices.Equal(in.nested, want) {
+		t.Fatalf("nested = %v, want %v", in.nested, want)
+	}
+	staging := t.TempDir()
+	write(t, filepath.Join(staging, "node_modules/a/package.json"), `{"name":"a","version":"1.1.0"}`)
+	if _, err := in.fill(staging); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(staging, "node_modules/a/index.js")); err == nil {
+		t.Error("the changed a got the host's old index.js")
+	}
+	for _, f := range []string{"node_modules/a/node_modules/c/index.js", "node_modules/a/node_modules/c/package.json"} {
+		host, err := os.Stat(filepath.Join(dir, f))
+		must(t, err)
+		staged, err := os.Stat(filepath.Join(staging, f))
+		if err != nil || !os.SameFile(host, staged) {
+			t.Errorf("%s is not the host's file: %v", f, err)
+		}
+	}
+	in.rest = []install.Input{{Name: "node_modules/a/index.js"}, {Name: "node_modules/a/node_modules/c/index.js"}}
+	if late := in.late(); len(late) != 1 || late[0].Name != "node_modules/a/node_modules/c/index.js" {
+		t.Errorf("late = %v, want c's index.js alone", late)
+	}
+}

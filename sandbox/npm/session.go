@@ -66,10 +66,11 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 		return install.ScriptsPlan{}, fmt.Errorf("%w: npm's node_modules/.package-lock.json in the sandbox does not parse", install.ErrPolicy)
 	}
 	s.incr.changed, s.incr.removed = lockDiff(s.incr.old, now)
+	s.incr.nested = nestedUnchanged(now, s.incr.changed)
 	say.Note("incremental: %s added or changed, %s removed; the rest of node_modules stays as installed",
 		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
 	sp, err := s.fetched(ctx, f, say)
-	sp.Only = s.incr.roots()
+	sp.Only, sp.Except = s.incr.roots(), s.incr.nested
 	if !sp.Skip {
 		sp.Inputs = s.incr.late()
 	}
@@ -208,9 +209,12 @@ func (s *npmSession) Rule(phase string, before tree.Tree) install.Rule {
 		if earlier != nil {
 			s.rule.earlier = earlier.changed
 		}
-		return s.rule
+	} else {
+		s.rule = newNPMTree(before, func(dir string) bool { return s.dirs[dir] }, s.who, lockBins(s.lock))
 	}
-	s.rule = newNPMTree(before, func(dir string) bool { return s.dirs[dir] }, s.who, lockBins(s.lock))
+	if s.incr != nil {
+		s.rule.except = s.incr.nested // the host's, not back from the sandbox
+	}
 	return s.rule
 }
 

@@ -50,6 +50,9 @@ type npmTree struct {
 	// earlier are entries an earlier phase changed (the dependencies',
 	// before the project's own scripts).
 	earlier []string
+	// except are trees that do not come back (an incremental install's
+	// unchanged packages inside changed ones): nothing there goes missing.
+	except []string
 }
 
 func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []string, bins npmBins) *npmTree {
@@ -189,7 +192,7 @@ func (v *npmTree) Check(name string, e tree.Entry) string {
 // nothing else comes back.
 func (v *npmTree) Missing(roots []string) (name, reason string) {
 	for _, n := range v.before.FilesFirst(roots) {
-		if _, ok := v.seen[n]; ok {
+		if _, ok := v.seen[n]; ok || tree.Below(v.except, n) {
 			continue
 		}
 		pos, pkg := locate(n)

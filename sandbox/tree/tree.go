@@ -107,6 +107,17 @@ func Culprits(names []string) string {
 	return strings.Join(names, ", ")
 }
 
+// Carries says whether a copy-back of the roots only (all when none),
+// less what is at or below except, carries name.
+func Carries(only, except []string, name string) bool {
+	return (len(only) == 0 || Covers(only, name)) && !Below(except, name)
+}
+
+// Below says whether name is at or below one of roots.
+func Below(roots []string, name string) bool {
+	return slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
+}
+
 // Covers says whether name is at or below one of roots, or is a directory
 // on the way to one: what a copy-back of those roots alone carries.
 func Covers(roots []string, name string) bool {
