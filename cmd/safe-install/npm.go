@@ -8,13 +8,18 @@ import (
 )
 
 // npmFlagSet are the flags of npm installs only.
+// minReleaseAgeFlag is the cooldown, for npm and pnpm alike.
+func minReleaseAgeFlag(f *runFlags) cli.Flag {
+	return &cli.DurationFlag{Name: "min-release-age", Usage: "refuse any package version published less than `AGE` ago (like 48h; read from the registry's packuments; default off)", EnvVars: []string{"SAFE_INSTALL_MIN_RELEASE_AGE"}, Destination: &f.MinReleaseAge}
+}
+
 func npmFlagSet(f *runFlags) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "allow-registry", Usage: "also let the fetch reach this registry `URL` (one the project's .npmrc or lockfile names); repeatable", EnvVars: []string{"SAFE_INSTALL_ALLOW_REGISTRY"}, Destination: &f.AllowRegistry},
 		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) run install scripts; with any policy, others do not", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
 		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' install scripts", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
 		&cli.BoolFlag{Name: "sandbox-all-scripts", Usage: "run every dependency's install scripts in the sandbox, also those allowScripts does not cover (npm 12 holds them back); denials still win", EnvVars: []string{"SAFE_INSTALL_SANDBOX_ALL_SCRIPTS"}, Destination: &f.AllScripts},
-		&cli.DurationFlag{Name: "min-release-age", Usage: "refuse any package version published less than `AGE` ago (like 48h; read from the registry's packuments; default off)", EnvVars: []string{"SAFE_INSTALL_MIN_RELEASE_AGE"}, Destination: &f.MinReleaseAge},
+		minReleaseAgeFlag(f),
 		&cli.BoolFlag{Name: "allow-git", Usage: "allow git and URL dependencies (they can run code while fetched)", EnvVars: []string{"SAFE_INSTALL_ALLOW_GIT"}, Destination: &f.AllowGit},
 	}
 }

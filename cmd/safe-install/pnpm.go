@@ -21,6 +21,7 @@ func pnpmFlagSet(f *runFlags) []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-scripts", Usage: "let these `PACKAGES` (name or name@version, comma-separated) build, besides those pnpm-workspace.yaml's allowBuilds allows", EnvVars: []string{"SAFE_INSTALL_ALLOW_SCRIPTS"}, Destination: &f.AllowScripts},
 		&cli.StringSliceFlag{Name: "deny-scripts", Usage: "never run these `PACKAGES`' builds", EnvVars: []string{"SAFE_INSTALL_DENY_SCRIPTS"}, Destination: &f.DenyScripts},
 		&cli.BoolFlag{Name: "sandbox-all-scripts", Usage: "run every dependency's build in the sandbox, also those the project has not allowed; denials still win", EnvVars: []string{"SAFE_INSTALL_SANDBOX_ALL_SCRIPTS"}, Destination: &f.AllScripts},
+		minReleaseAgeFlag(f),
 		&cli.BoolFlag{Name: "allow-pnpmfile", Usage: "let pnpm run the project's .pnpmfile.cjs (code, run while pnpm resolves, in the fetch container)", EnvVars: []string{"SAFE_INSTALL_ALLOW_PNPMFILE"}, Destination: &f.AllowPnpmfile},
 	}
 }
@@ -49,6 +50,7 @@ A .pnpmfile.cjs needs --allow-pnpmfile.
 EXAMPLE:
    safe-install pnpm install --frozen-lockfile
    safe-install pnpm --allow-scripts esbuild install
+   safe-install pnpm --min-release-age 48h install --frozen-lockfile
    safe-install pnpm add -D esbuild
    safe-install pnpm remove left-pad
    safe-install pnpm --dry-run install    # see exactly what would run`,

@@ -57,17 +57,18 @@ func shortDuration(d time.Duration) string {
 
 func (e *TooNewError) Unwrap() error { return install.ErrPolicy }
 
-// lockedPackage is one registry package of a lockfile.
-type lockedPackage struct {
-	name, version, registry string
+// Locked is one registry package of a lockfile, and the registry it came
+// from (pnpm's lockfile gives them too: sandbox/pnpm).
+type Locked struct {
+	Name, Version, Registry string
 }
 
 // registryPackages lists the lockfile's packages that come from a registry
 // (not links, files or git), with the registry each came from: the prefix
 // of its resolved tarball URL, else the default one.
-func registryPackages(l npmLockfile, defaultRegistry string) []lockedPackage {
+func registryPackages(l npmLockfile, defaultRegistry string) []Locked {
 	seen := map[string]bool{}
-	var out []lockedPackage
+	var out []Locked
 	for key, p := range l.Packages {
 		if key == "" || p.Link || p.Version == "" {
 			continue
@@ -90,10 +91,10 @@ func registryPackages(l npmLockfile, defaultRegistry string) []lockedPackage {
 		}
 		if id := name + "@" + p.Version; !seen[id] {
 			seen[id] = true
-			out = append(out, lockedPackage{name, p.Version, reg})
+			out = append(out, Locked{name, p.Version, reg})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name+out[i].version < out[j].name+out[j].version })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].Version < out[j].Name+out[j].Version })
 	return out
 }
 
@@ -113,7 +114,11 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 	if len(registries) > 0 {
 		def = registries[0].URL
 	}
-	pkgs := registryPackages(l, def)
+	return c.CheckPackages(ctx, registryPackages(l, def), registries)
+}
+
+// CheckPackages is Check for packages a lockfile named.
+func (c ReleaseAge) CheckPackages(ctx context.Context, pkgs []Locked, registries []egress.Registry) error {
 	client, now := c.Client, c.Now
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -126,7 +131,7 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 	// Packuments by name, fetched once each, sixteen at a time.
 	names := map[string]string{}
 	for _, p := range pkgs {
-		names[p.name] = p.registry
+		names[p.Name] = p.Registry
 	}
 	times := map[string]map[string]time.Time{}
 	var mu sync.Mutex
@@ -153,12 +158,12 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 		return firstErr
 	}
 	for _, p := range pkgs {
-		published, ok := times[p.name][p.version]
+		published, ok := times[p.Name][p.Version]
 		if !ok {
-			return fmt.Errorf("%w: the registry gives no publication time for %s@%s, so --min-release-age cannot vouch for it", install.ErrPolicy, p.name, p.version)
+			return fmt.Errorf("%w: the registry gives no publication time for %s@%s, so --min-release-age cannot vouch for it", install.ErrPolicy, p.Name, p.Version)
 		}
 		if age := now().Sub(published); age < c.Min {
-			return &TooNewError{Package: p.name + "@" + p.version, Published: published, Age: age, Min: c.Min}
+			return &TooNewError{Package: p.Name + "@" + p.Version, Published: published, Age: age, Min: c.Min}
 		}
 	}
 	return nil

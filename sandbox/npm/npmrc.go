@@ -74,6 +74,7 @@ type npmConfig struct {
 	project    []string          // non-secret project settings: /work/.npmrc, every phase
 	fetch      []string          // the user's non-secret settings: fetch container only
 	registries []egress.Registry // registries the fetch may reach, with their credentials
+	def        string            // the default registry: the last registry= of the user's, then the project's
 	// projectOnly are registries that only the project's .npmrc names,
 	// by URL, with the key that names them.
 	projectOnly map[string]string
@@ -84,13 +85,16 @@ type npmConfig struct {
 // credential is kept only for a registry the user's own config already
 // trusts, so a pull request cannot send a token elsewhere.
 func sanitizeNpmrc(user, project []byte, env map[string]string, warn func(string)) npmConfig {
-	cfg := npmConfig{projectOnly: map[string]string{}}
+	cfg := npmConfig{projectOnly: map[string]string{}, def: defaultRegistry}
 	creds := map[string]map[string]string{} // scope -> key -> value
 	userRegs := []string{defaultRegistry}
 	userEntries := parseNpmrc(user)
 	for _, e := range userEntries {
 		if isRegistryKey(e.key) {
 			userRegs = append(userRegs, expand(e.value, env))
+			if e.key == "registry" {
+				cfg.def = expand(e.value, env)
+			}
 		}
 	}
 	trusted := map[string]bool{}
@@ -141,6 +145,9 @@ func sanitizeNpmrc(user, project []byte, env map[string]string, warn func(string
 		}
 		if isRegistryKey(e.key) {
 			regs = append(regs, e.value)
+			if e.key == "registry" {
+				cfg.def = e.value
+			}
 			if !trusted[registryScope(e.value)] {
 				cfg.projectOnly[e.value] = e.key
 			}

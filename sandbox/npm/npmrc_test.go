@@ -89,3 +89,20 @@ func TestRegistryScopes(t *testing.T) {
 		}
 	}
 }
+
+// The default registry is the last registry= of the user's config, then
+// the project's (scoped registries are not it); npm's own without either.
+func TestDefaultRegistry(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ user, project, want string }{
+		{"", "", defaultRegistry},
+		{"registry=http://127.0.0.1:4873/\n@corp:registry=https://npm.corp.example/\n", "", "http://127.0.0.1:4873/"},
+		{"registry=${REG}\n", "", "https://mirror.example/"},
+		{"registry=http://127.0.0.1:4873/\n", "registry=https://npm.corp.example/\n", "https://npm.corp.example/"},
+	} {
+		got := sanitizeNpmrc([]byte(c.user), []byte(c.project), map[string]string{"REG": "https://mirror.example/"}, func(string) {}).def
+		if got != c.want {
+			t.Errorf("user %q, project %q: default %q, want %q", c.user, c.project, got, c.want)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type RegistrySetup struct {
 	// Registries are all the fetch may reach, with the credentials the
 	// egress proxy adds on the host.
 	Registries []egress.Registry
+	// Default is the registry of a package whose lockfile entry names no
+	// URL (pnpm leaves its registry's own out).
+	Default string
 }
 
 // Registries reads and sanitises the user's and the project's .npmrc and
@@ -34,7 +37,7 @@ func Registries(project string, opts install.PlanOptions) (RegistrySetup, error)
 	if err := checkProjectRegistries(cfg.projectOnly, opts.AllowRegistries); err != nil {
 		return RegistrySetup{}, err
 	}
-	s := RegistrySetup{Registries: cfg.registries}
+	s := RegistrySetup{Registries: cfg.registries, Default: cfg.def}
 	for _, a := range opts.AllowRegistries {
 		if _, ok := egress.Match(s.Registries, mustParse(a)); !ok {
 			s.Registries = append(s.Registries, egress.Registry{URL: a})

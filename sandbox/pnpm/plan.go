@@ -264,7 +264,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		}
 	}
 	p.Tools = []install.Input{npm.NetlogTool()}
-	p.Session = &session{policy: pol, scripts: p.Scripts != nil, workspaces: wsDirs, hostStore: opts.PNPMStoreDir}
+	p.Session = &session{policy: pol, scripts: p.Scripts != nil, workspaces: wsDirs, hostStore: opts.PNPMStoreDir,
+		cooldown: opts.MinReleaseAge, registries: p.Registries, defaultRegistry: rs.Default}
 	return p, nil
 }
 

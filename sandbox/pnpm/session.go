@@ -14,7 +14,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/npm"
 	"github.com/safe-install/safe-install/sandbox/tree"
@@ -25,10 +27,13 @@ import (
 // written before any third-party code ran) and the policy decide which
 // packages build, and so the copy-back rule.
 type session struct {
-	policy     policy
-	scripts    bool     // the plan has a scripts phase
-	workspaces []string // the workspace packages' directories
-	hostStore  string   // the host's pnpm store ("": unknown)
+	policy          policy
+	scripts         bool     // the plan has a scripts phase
+	workspaces      []string // the workspace packages' directories
+	hostStore       string   // the host's pnpm store ("": unknown)
+	cooldown        time.Duration
+	registries      []egress.Registry // where publication times are read
+	defaultRegistry string            // of the lockfile's packages that name none
 
 	modules map[string]any // .modules.yaml as the fetch left it (nil: none)
 	pending []string       // its pendingBuilds: depPaths (name@version, peers in parentheses)
@@ -47,6 +52,11 @@ const (
 )
 
 func (s *session) Fetched(ctx context.Context, f install.Files, say install.Say) (install.ScriptsPlan, error) {
+	if s.cooldown > 0 {
+		if err := s.checkReleaseAge(ctx, f, say); err != nil {
+			return install.ScriptsPlan{}, err
+		}
+	}
 	data, err := f.Read(ctx, install.WorkDir+"/"+modulesFile, maxModules)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return install.ScriptsPlan{}, err
