@@ -161,3 +161,48 @@ func TestE2EPnpmHostInstallAfterwardsKeepsTheTree(t *testing.T) {
 		t.Errorf("the sandbox's build output after the host's install: %q", got)
 	}
 }
+
+// pnpm update and pnpm rebuild through the sandbox: with victim ^1.0.0
+// locked at 1.0.0 and 1.0.1 published since, `pnpm update victim` brings
+// 1.0.1 into package.json's lock and the tree; `pnpm rebuild` runs the
+// allowed build again (its file, removed by hand, is back).
+func TestE2EPnpmUpdateAndRebuild(t *testing.T) {
+	t.Parallel()
+	w := newPnpmWorld(t)
+	v := startVerdaccio(t)
+	w.pnpmProject([]string{"victim@^1.0.0", "writes-own-file@1.0.0"}, "writes-own-file")
+	if lock := w.read("pnpm-lock.yaml"); !strings.Contains(lock, "victim@1.0.0") {
+		t.Fatalf("the lockfile does not pin victim 1.0.0 (was 1.0.1 published already?):\n%s", lock)
+	}
+	src := filepath.Join(t.TempDir(), "victim")
+	must(t, os.MkdirAll(src, 0o755))
+	for _, f := range []string{"index.js", "package.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "corpus", "npm", "victim", f))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(src, f), []byte(strings.Replace(string(data), `"version": "1.0.0"`, `"version": "1.0.1"`, 1)), 0o644))
+	}
+	tgz := filepath.Join(t.TempDir(), "victim-1.0.1.tgz")
+	writeTarGz(t, tgz, "package", src, nil)
+	host := strings.TrimPrefix(v.url, "http:")
+	if out, err := exec.Command("npm", "publish", tgz, "--registry", v.url, "--"+host+":_authToken="+v.token).CombinedOutput(); err != nil {
+		t.Fatalf("publishing victim 1.0.1: %v\n%s", err, out)
+	}
+
+	w.expect(w.run("pnpm", "update", "victim"), 0)
+	if got := installedVersion(t, w, "victim"); got != "1.0.1" {
+		t.Errorf("victim after pnpm update is %s, want 1.0.1", got)
+	}
+	if lock := w.read("pnpm-lock.yaml"); !strings.Contains(lock, "victim@1.0.1") {
+		t.Errorf("pnpm-lock.yaml after pnpm update:\n%s", lock)
+	}
+
+	generated := filepath.Join(w.proj, "node_modules/writes-own-file/generated.txt")
+	must(t, os.Remove(generated))
+	w.expect(w.run("pnpm", "rebuild"), 0, "writes-own-file@1.0.0 postinstall")
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the allowed build's file after pnpm rebuild: %q", got)
+	}
+	if got := installedVersion(t, w, "victim"); got != "1.0.1" {
+		t.Errorf("victim after pnpm rebuild is %s, want 1.0.1", got)
+	}
+}
