@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,6 +28,18 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	// swap half done.
 	if err := recoverProject(e, e.dir, f.DryRun); err != nil {
 		return err
+	}
+	// The engine is reached while the plan reads the project (and asks the
+	// host's npm its version): both take a tenth of a second or more, and
+	// neither needs the other. A dry run never touches Podman.
+	conn := func() connection { return connection{} }
+	if !f.DryRun {
+		conn = connectEngine(c.Context, e.remote(), log)
+		defer func() {
+			if cn := conn(); cn.err == nil {
+				cn.stop()
+			}
+		}()
 	}
 	plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
 		AllowGit:        f.AllowGit,
@@ -62,11 +75,11 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
 	}
 	connecting := time.Now()
-	eng, stop, err := engine.Connect(c.Context, e.remote(), log)
-	if err != nil {
-		return err
+	cn := conn()
+	if cn.err != nil {
+		return cn.err
 	}
-	defer stop()
+	eng := cn.eng
 	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, plan.Python, e.stderr)
 	if err != nil {
 		return err
@@ -99,6 +112,24 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return runHostAfter(c.Context, e, plan.HostAfter, f.JSON)
 	}
 	return nil
+}
+
+// connection is what engine.Connect returned.
+type connection struct {
+	eng  *engine.Podman
+	stop func()
+	err  error
+}
+
+// connectEngine connects in the background; the function waits for the
+// result, as often as it is called.
+func connectEngine(ctx context.Context, to engine.Remote, log *zap.Logger) func() connection {
+	ch := make(chan connection, 1)
+	go func() {
+		eng, stop, err := engine.Connect(ctx, to, log)
+		ch <- connection{eng: eng, stop: stop, err: err}
+	}()
+	return sync.OnceValue(func() connection { return <-ch })
 }
 
 // recoverProject removes the staging directories that killed runs left in
