@@ -175,6 +175,9 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
 			return hidden, nil, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
 		}
+		if !realDir(project, loc) {
+			return hidden, nil, loc + " (a link or no directory where npm's record has a package)"
+		}
 		var m struct{ Name, Version string }
 		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
 		if err != nil || json.Unmarshal(data, &m) != nil {
@@ -247,13 +250,37 @@ func linkCount(fi fs.FileInfo) uint64 {
 	return 1
 }
 
-// readBounded reads a host file of at most max bytes.
+// realDir says whether loc and every directory on the way to it from
+// project that exist are directories, not links (one missing is the
+// package.json's read to report): the tree may be a cloned repository's,
+// and the trust check reads nothing through a link.
+func realDir(project, loc string) bool {
+	p := project
+	for _, c := range strings.Split(loc, "/") {
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return true
+		}
+		if !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// readBounded reads a host regular file of at most max bytes, never
+// through a link, and never waiting on a FIFO (the tree may be a cloned
+// repository's: a link to /dev/stdin would wait for the terminal).
 func readBounded(file string, max int64) ([]byte, error) {
-	f, err := os.Open(file)
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err == nil && int64(len(data)) > max {
 		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)

@@ -132,6 +132,31 @@ func TestTrustTree(t *testing.T) {
 			must(t, syscall.Mkfifo(filepath.Join(dir, "node_modules/a/fifo"), 0o644))
 			must(t, os.Chtimes(filepath.Join(dir, "node_modules/.package-lock.json"), later, later))
 		}, "node_modules/a/fifo (not a file, directory or symlink)"},
+		// A cloned repository's node_modules may hold links: the check
+		// reads nothing through one (a link to /dev/stdin would wait for
+		// the terminal; a FIFO stands for it here), and a package npm's
+		// record has is a directory of the tree, not a link to one.
+		{"a package.json that links to a FIFO", func(t *testing.T, dir string) {
+			fifo := filepath.Join(t.TempDir(), "fifo")
+			must(t, syscall.Mkfifo(fifo, 0o644))
+			must(t, os.Remove(filepath.Join(dir, "node_modules/a/package.json")))
+			must(t, os.Symlink(fifo, filepath.Join(dir, "node_modules/a/package.json")))
+		}, "node_modules/a (its package.json is missing or does not parse)"},
+		{"a package.json that is a FIFO", func(t *testing.T, dir string) {
+			must(t, os.Remove(filepath.Join(dir, "node_modules/@s/b/package.json")))
+			must(t, syscall.Mkfifo(filepath.Join(dir, "node_modules/@s/b/package.json"), 0o644))
+		}, "node_modules/@s/b (its package.json is missing or does not parse)"},
+		{"a package directory that is a link", func(t *testing.T, dir string) {
+			elsewhere := t.TempDir()
+			write(t, filepath.Join(elsewhere, "package.json"), `{"name":"@s/b","version":"2.0.0"}`)
+			must(t, os.RemoveAll(filepath.Join(dir, "node_modules/@s/b")))
+			must(t, os.Symlink(elsewhere, filepath.Join(dir, "node_modules/@s/b")))
+		}, "node_modules/@s/b (a link or no directory where npm's record has a package)"},
+		{"a link on the way to a package", func(t *testing.T, dir string) {
+			elsewhere := t.TempDir()
+			must(t, os.Rename(filepath.Join(dir, "node_modules/a"), filepath.Join(elsewhere, "a")))
+			must(t, os.Symlink(filepath.Join(elsewhere, "a"), filepath.Join(dir, "node_modules/a")))
+		}, "node_modules/a (a link or no directory where npm's record has a package)"},
 		{"a missing package directory", func(t *testing.T, dir string) {
 			must(t, os.RemoveAll(filepath.Join(dir, "node_modules/a/node_modules/c")))
 		}, "node_modules/a/node_modules/c (its package.json is missing or does not parse)"},
@@ -144,8 +169,15 @@ func TestTrustTree(t *testing.T) {
 			var lock npmLockfile
 			data, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 			must(t, json.Unmarshal(data, &lock))
-			if _, _, got := trustTree(dir, "package-lock.json", lock); got != c.want {
-				t.Errorf("trustTree = %q, want %q", got, c.want)
+			done := make(chan string, 1)
+			go func() { _, _, why := trustTree(dir, "package-lock.json", lock); done <- why }()
+			select {
+			case got := <-done:
+				if got != c.want {
+					t.Errorf("trustTree = %q, want %q", got, c.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("trustTree still reading after 10 s")
 			}
 		})
 	}
