@@ -49,7 +49,7 @@ var incrementalFlags = []string{
 
 // planIncremental decides whether the run may start from the host's tree:
 // nil and why not ("" when there is nothing to say: no tree, another verb).
-func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile) (*incremental, string) {
+func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile, links []string) (*incremental, string) {
 	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall") {
 		return nil, ""
 	}
@@ -63,6 +63,11 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 	}
 	if len(manifest.workspaces()) > 0 {
 		return nil, "the project has workspaces: rebuilding node_modules whole"
+	}
+	if len(links) > 0 {
+		// npm records a link's target at its own location (libs/x),
+		// outside node_modules, which no incremental copy-back carries.
+		return nil, fmt.Sprintf("the project links %s (a file: directory): rebuilding node_modules whole", links[0])
 	}
 	old, record, why := trustTree(project, lock, lockfile)
 	if why != "" {
@@ -306,6 +311,19 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 	slices.Sort(changed)
 	slices.Sort(removed)
 	return changed, removed
+}
+
+// check refuses a changed location of npm's record that is no package
+// directory of node_modules (a link's target, like libs/x): the
+// incremental copy-back brings back node_modules alone.
+func (in *incremental) check() error {
+	for _, loc := range in.changed {
+		if locatePosition(loc) != posPackage {
+			return fmt.Errorf("%w: npm's record after the fetch has %s, which is no package directory of node_modules (a linked package?), and an incremental install brings back node_modules alone; "+
+				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
+		}
+	}
+	return nil
 }
 
 // roots are what comes back from the sandbox: the changed locations, the

@@ -2,6 +2,7 @@ package npm
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -315,5 +316,37 @@ func TestCopyFile(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(victim); string(data) != "mine" {
 		t.Errorf("the symlink's target holds %q", data)
+	}
+}
+
+// A file: directory dependency is a link npm records with its target's
+// location (libs/x, outside node_modules), which no incremental copy-back
+// carries: adding one to a trusted tree crashed the run in roots (a slice
+// out of range on the location, seen with real npm), so the project takes
+// the full path and is told why; a changed location of npm's record that
+// is no package directory of node_modules is refused, never sliced.
+func TestIncrementalLinkedDependency(t *testing.T) {
+	t.Parallel()
+	plan := func(deps string) *install.Plan {
+		dir := installedTree(t)
+		write(t, filepath.Join(dir, "package.json"), `{"name":"proj","version":"1.0.0","dependencies":{"a":"1.0.0","@s/b":"2.0.0"`+deps+`}}`)
+		write(t, filepath.Join(dir, "libs/locallib/package.json"), `{"name":"locallib","version":"1.0.0"}`)
+		p, err := Manager{}.Plan(dir, []string{"install"}, install.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {},
+			AllowRegistries: []string{"https://r/"}})
+		must(t, err)
+		return p
+	}
+	if p := plan(""); p.Tree != "incremental" {
+		t.Fatalf("the trusted tree is not installed into incrementally (the control): %q", p.Tree)
+	}
+	if p := plan(`,"locallib":"file:libs/locallib"`); !strings.Contains(p.Tree, "libs/locallib") || !strings.Contains(p.Tree, "rebuilding node_modules whole") {
+		t.Errorf("with a file: directory dependency the tree is %q", p.Tree)
+	}
+	in := &incremental{}
+	in.changed, in.removed = lockDiff(npmLockfile{}, npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/locallib": {Resolved: "libs/locallib", Link: true}, "libs/locallib": {Version: "1.0.0"},
+	}})
+	if err := in.check(); !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), "libs/locallib") {
+		t.Errorf("check = %v, want a refusal naming libs/locallib", err)
 	}
 }
