@@ -374,8 +374,10 @@ func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
 	}
 	x.stats.Files++
 	if !hdr.ModTime.IsZero() {
-		// Build tools compare mtimes; keep them. A failure here is harmless.
-		_ = os.Chtimes(x.host(name), time.Time{}, hdr.ModTime)
+		// Build tools compare mtimes; keep them, but never ahead of the
+		// clock (the engine's tar rounds to the nearest second: npm's
+		// record, written after, must be newer). A failure is harmless.
+		_ = os.Chtimes(x.host(name), time.Time{}, earliest(hdr.ModTime, time.Now()))
 	}
 	return nil
 }

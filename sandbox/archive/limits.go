@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"fmt"
+	"time"
 )
 
 // Limits bound what one extraction may write.
@@ -36,4 +37,12 @@ func (x *extractor) count(hdr *tar.Header) error {
 		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: resource limit reached", x.lim.MaxBytes))
 	}
 	return nil
+}
+
+// earliest is the earlier of two times.
+func earliest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return b
+	}
+	return a
 }

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // What Keep passes over is still read, so the limits hold for it too: a
@@ -40,5 +43,45 @@ func TestExtractKeepReadsPastWithinLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A file's time from the archive is kept, but never later than the
+// extraction: the engine's tar rounds times to the nearest second (a file
+// a script wrote at 10.6 s reads 11 s), and a file dated ahead of the
+// clock would be newer than npm's record of the tree written just after
+// it, which npm, and the incremental trust check, then distrust.
+func TestExtractNoFileFromTheFuture(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for name, mtime := range map[string]time.Time{"node_modules/a/past.js": past, "node_modules/a/ahead.js": time.Now().Add(time.Hour)} {
+		must(t, tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime}))
+		_, err := tw.Write([]byte("x"))
+		must(t, err)
+	}
+	must(t, tw.Close())
+	_, dest := hostTree(t)
+	if _, err := ExtractWith(&buf, dest, "node_modules", DefaultLimits(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	done := time.Now()
+	for name, want := range map[string]func(time.Time) bool{
+		"node_modules/a/past.js":  func(m time.Time) bool { return m.Equal(past) },
+		"node_modules/a/ahead.js": func(m time.Time) bool { return !m.After(done) },
+	} {
+		fi, err := os.Lstat(filepath.Join(dest, name))
+		must(t, err)
+		if !want(fi.ModTime()) {
+			t.Errorf("%s is dated %v (extraction done at %v)", name, fi.ModTime(), done)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -445,10 +445,10 @@ func dateRecord(staging string) error {
 	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
 		return nil
 	}
-	// At the next whole second: the copy-back's tar rounds a file's time
-	// to the nearest second, so a file a script wrote just before can be
-	// dated up to half a second ahead.
-	now := time.Now().Truncate(time.Second).Add(time.Second)
+	// Now: the extraction dates no file ahead of the clock (the tar's
+	// times are rounded to the nearest second), and a date ahead would
+	// hide from the next run's trust check a file edited within it.
+	now := time.Now()
 	if err := os.Chtimes(record, now, now); err != nil {
 		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)
 	}
