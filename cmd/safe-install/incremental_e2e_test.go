@@ -221,3 +221,26 @@ func TestE2ENPMIncrementalKeepsNestedUnchanged(t *testing.T) {
 		t.Errorf("debug on the host: %q", got)
 	}
 }
+
+// A file: directory dependency added to an installed tree: npm records
+// the link's target at its own location (libs/locallib), outside
+// node_modules, which an incremental copy-back does not carry. bae6e3f's
+// build went incremental and crashed on it (exit 2, a Go panic in roots);
+// the tree is rebuilt whole, the run says why, and the link works.
+func TestE2ENPMIncrementalFileDependencyRebuildsWhole(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file")
+	w.succeeds("npm", "install")
+	must(t, os.MkdirAll(filepath.Join(w.proj, "libs", "locallib"), 0o755))
+	must(t, os.WriteFile(filepath.Join(w.proj, "libs", "locallib", "package.json"), []byte(`{"name":"locallib","version":"1.0.0","main":"index.js"}`), 0o644))
+	must(t, os.WriteFile(filepath.Join(w.proj, "libs", "locallib", "index.js"), []byte(`module.exports = "locallib ok"`+"\n"), 0o644))
+	w.setManifest("dependencies", map[string]any{"writes-own-file": w.pack("writes-own-file"), "locallib": "file:libs/locallib"})
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "the project links libs/locallib (a file: directory): rebuilding node_modules whole") || strings.Contains(r.stderr, "incremental:") {
+		t.Errorf("the run does not say why the tree is rebuilt whole:\n%s", r.stderr)
+	}
+	if got := w.nodeOnHost(`console.log(require("locallib"))`); got != "locallib ok" {
+		t.Errorf("locallib on the host: %q", got)
+	}
+}

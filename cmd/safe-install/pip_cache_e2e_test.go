@@ -9,15 +9,19 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
 // newHTTPSPipWorld is a pipWorld whose index is served over TLS, as PyPI
@@ -73,5 +77,55 @@ func TestE2EPipMetadataHookCannotPoisonOtherProjects(t *testing.T) {
 	after, _ := w.index.requests()
 	if !slices.ContainsFunc(after[len(seen):], func(s string) bool { return strings.HasPrefix(s, "GET /files/wheel-victim-1.0.tar.gz") }) {
 		t.Errorf("the other project's fetch never downloaded wheel-victim from the index: %v", after[len(seen):])
+	}
+}
+
+// pip reads every option of a requirements-file line: "--pre --no-binary
+// :all:" lets sdists back in behind a command line's --only-binary=:all:,
+// and the fetch that then runs cache-poison's metadata hook must not get
+// the lasting cache. Positive control: the host's own pip, given the same
+// command, downloads the sdist and runs its setup.py (and refuses it
+// without the hidden option); main's plan (bae6e3f) read only the line's
+// first option and mounted the lasting cache in that fetch.
+func TestE2EPipHiddenFormatOptionGetsPrivateCache(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"pip cache poisoning (hidden format option)", "pip: a format option behind another on a requirements line lets an sdist into a wheels-only fetch", "every option of a line counts"})
+	w := newPipWorld(t)
+	plainDownload := func() error {
+		cmd := exec.Command(w.python, "-m", "pip", "download", "--no-cache-dir", "--disable-pip-version-check",
+			"--only-binary=:all:", "-r", "requirements.txt", "-d", t.TempDir())
+		cmd.Dir, cmd.Env = w.proj, append(slices.Clone(w.env), "PIP_CONFIG_FILE="+os.DevNull)
+		out, err := cmd.CombinedOutput()
+		t.Logf("plain pip download: %v\n%s", err, lastLinesOf(string(out), 8))
+		return err
+	}
+	w.requirements("cache-poison==1.0")
+	if plainDownload() == nil {
+		t.Fatal("plain pip took cache-poison with --only-binary=:all: and no hidden option: the control does not tell")
+	}
+	w.requirements("--pre --no-binary :all:", "cache-poison==1.0")
+	if err := plainDownload(); err != nil {
+		t.Fatalf("plain pip refused the sdist behind --pre --no-binary :all: (is the case armed?): %v", err)
+	}
+	if seen, _ := w.index.requests(); !slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, "GET /files/cache-poison-1.0.tar.gz") }) {
+		t.Fatalf("plain pip never downloaded cache-poison's sdist: %v", seen)
+	}
+
+	args := []string{"pip", "install", "--only-binary=:all:", "-r", "requirements.txt"}
+	dry := w.succeeds(append([]string{"--dry-run", "--json"}, args...)...)
+	var out struct{ Containers []engine.ContainerSpec }
+	must(t, json.Unmarshal([]byte(dry.stdout), &out))
+	for _, c := range out.Containers {
+		for _, v := range c.Volumes {
+			if strings.HasPrefix(v.Name, "safe-install-cache-pip") {
+				t.Errorf("%s mounts the lasting pip cache %s although its fetch may run an sdist's hooks", c.Name, v.Name)
+			}
+		}
+	}
+	before, _ := w.index.requests()
+	w.succeeds(args...)
+	after, _ := w.index.requests()
+	if !slices.Contains(after[len(before):], "GET /simple/wheel-victim/?cache-poison=written") {
+		t.Errorf("cache-poison's hook did not run in the sandbox's fetch (is the case armed?); the index saw %v", after[len(before):])
 	}
 }

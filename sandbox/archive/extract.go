@@ -28,21 +28,6 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return fmt.Sprintf("%q: %s", e.Path, e.Reason) }
 
-// Limits bound what one extraction may write.
-type Limits struct {
-	MaxBytes     int64 // all regular files together
-	MaxFileBytes int64 // one regular file
-	MaxEntries   int
-	MaxNameLen   int // bytes of one entry's name
-}
-
-// DefaultLimits are generous for real node_modules trees (the largest
-// measured here was 96 MB in 11k entries) and small enough to stop a disk
-// fill or sparse-file bomb long before the host runs out.
-func DefaultLimits() Limits {
-	return Limits{MaxBytes: 4 << 30, MaxFileBytes: 1 << 30, MaxEntries: 1_000_000, MaxNameLen: 4096}
-}
-
 // Stats counts what an extraction wrote.
 type Stats struct {
 	Files, Dirs, Symlinks, Hardlinks int
@@ -84,7 +69,9 @@ type extractor struct {
 	// own links are held to the same rule when they are extracted.
 	trees []string
 	// keep, when set, passes over the entries it says no to.
-	keep  func(name string) bool
+	keep func(name string) bool
+	// read is the regular files' bytes the stream carried, kept or not.
+	read  int64
 	made  map[string]kind
 	stats Stats
 }
@@ -127,7 +114,8 @@ type Options struct {
 	// Keep, when set, says which entries (by their cleaned name) the
 	// extraction takes; the others are read past, neither written nor
 	// checked (an incremental npm copy-back takes the packages that
-	// changed, from an engine that sends the whole tree).
+	// changed, from an engine that sends the whole tree), but held to the
+	// limits like the rest: they are read all the same.
 	Keep func(name string) bool
 }
 
@@ -276,6 +264,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if err := x.count(hdr); err != nil {
+		return err
+	}
 	if x.keep != nil && !x.keep(name) {
 		return nil
 	}
@@ -375,25 +366,18 @@ func fileMode(m int64) os.FileMode {
 }
 
 func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
-	if hdr.Size > x.lim.MaxFileBytes {
-		return x.refuse(hdr.Name, fmt.Sprintf("file of %d bytes exceeds the %d-byte limit: resource limit reached", hdr.Size, x.lim.MaxFileBytes))
-	}
-	if x.stats.Bytes+hdr.Size > x.lim.MaxBytes {
+	if x.stats.Bytes+hdr.Size > x.lim.MaxBytes { // count held the file to MaxFileBytes
 		return x.refuse(hdr.Name, fmt.Sprintf("artifacts exceed the %d-byte limit: resource limit reached", x.lim.MaxBytes))
 	}
 	if err := x.write(name, fileMode(hdr.Mode), io.LimitReader(r, hdr.Size), hdr.Size); err != nil {
 		return err
 	}
 	x.stats.Files++
-	if mt := hdr.ModTime; !mt.IsZero() {
-		// Build tools compare mtimes; keep them, but never in the future
-		// (a tar rounds to the second; a package may ship any time): npm
-		// trusts its record of a tree only when no entry is newer than
-		// it. A failure here is harmless.
-		if now := time.Now(); mt.After(now) {
-			mt = now
-		}
-		_ = os.Chtimes(x.host(name), time.Time{}, mt)
+	if !hdr.ModTime.IsZero() {
+		// Build tools compare mtimes; keep them, but never ahead of the
+		// clock (the engine's tar rounds to the nearest second: npm's
+		// record, written after, must be newer). A failure is harmless.
+		_ = os.Chtimes(x.host(name), time.Time{}, earliest(hdr.ModTime, time.Now()))
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ var incrementalFlags = []string{
 
 // planIncremental decides whether the run may start from the host's tree:
 // nil and why not ("" when there is nothing to say: no tree, another verb).
-func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile) (*incremental, string) {
+func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile, links []string) (*incremental, string) {
 	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall") {
 		return nil, ""
 	}
@@ -68,6 +68,11 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 	}
 	if len(manifest.workspaces()) > 0 {
 		return nil, "the project has workspaces: rebuilding node_modules whole"
+	}
+	if len(links) > 0 {
+		// npm records a link's target at its own location (libs/x),
+		// outside node_modules, which no incremental copy-back carries.
+		return nil, fmt.Sprintf("the project links %s (a file: directory): rebuilding node_modules whole", links[0])
 	}
 	old, record, why := trustTree(project, lock, lockfile)
 	if why != "" {
@@ -182,6 +187,9 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
 			return hidden, nil, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
 		}
+		if !realDir(project, loc) {
+			return hidden, nil, loc + " (a link or no directory where npm's record has a package)"
+		}
 		var m struct{ Name, Version string }
 		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
 		if err != nil || json.Unmarshal(data, &m) != nil {
@@ -254,13 +262,37 @@ func linkCount(fi fs.FileInfo) uint64 {
 	return 1
 }
 
-// readBounded reads a host file of at most max bytes.
+// realDir says whether loc and every directory on the way to it from
+// project that exist are directories, not links (one missing is the
+// package.json's read to report): the tree may be a cloned repository's,
+// and the trust check reads nothing through a link.
+func realDir(project, loc string) bool {
+	p := project
+	for _, c := range strings.Split(loc, "/") {
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return true
+		}
+		if !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// readBounded reads a host regular file of at most max bytes, never
+// through a link, and never waiting on a FIFO (the tree may be a cloned
+// repository's: a link to /dev/stdin would wait for the terminal).
 func readBounded(file string, max int64) ([]byte, error) {
-	f, err := os.Open(file)
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err == nil && int64(len(data)) > max {
 		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)
@@ -299,6 +331,19 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 	slices.Sort(changed)
 	slices.Sort(removed)
 	return changed, removed
+}
+
+// check refuses a changed location of npm's record that is no package
+// directory of node_modules (a link's target, like libs/x): the
+// incremental copy-back brings back node_modules alone.
+func (in *incremental) check() error {
+	for _, loc := range in.changed {
+		if locatePosition(loc) != posPackage {
+			return fmt.Errorf("%w: npm's record after the fetch has %s, which is no package directory of node_modules (a linked package?), and an incremental install brings back node_modules alone; "+
+				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
+		}
+	}
+	return nil
 }
 
 // roots are what comes back from the sandbox: the changed locations, the
@@ -427,8 +472,9 @@ func dateRecord(staging string) error {
 	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
 		return nil
 	}
-	// Now: every entry is older (the extractor dates none in the future),
-	// and an edit from now on is newer.
+	// Now: the extraction dates no file ahead of the clock (the tar's
+	// times are rounded to the nearest second), and a date ahead would
+	// hide from the next run's trust check a file edited within it.
 	now := time.Now()
 	if err := os.Chtimes(record, now, now); err != nil {
 		return fmt.Errorf("dating node_modules/.package-lock.json: %w", err)

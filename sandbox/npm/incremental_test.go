@@ -2,6 +2,7 @@ package npm
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,31 @@ func TestTrustTree(t *testing.T) {
 			must(t, syscall.Mkfifo(filepath.Join(dir, "node_modules/a/fifo"), 0o644))
 			must(t, os.Chtimes(filepath.Join(dir, "node_modules/.package-lock.json"), later, later))
 		}, "node_modules/a/fifo (not a file, directory or symlink)"},
+		// A cloned repository's node_modules may hold links: the check
+		// reads nothing through one (a link to /dev/stdin would wait for
+		// the terminal; a FIFO stands for it here), and a package npm's
+		// record has is a directory of the tree, not a link to one.
+		{"a package.json that links to a FIFO", func(t *testing.T, dir string) {
+			fifo := filepath.Join(t.TempDir(), "fifo")
+			must(t, syscall.Mkfifo(fifo, 0o644))
+			must(t, os.Remove(filepath.Join(dir, "node_modules/a/package.json")))
+			must(t, os.Symlink(fifo, filepath.Join(dir, "node_modules/a/package.json")))
+		}, "node_modules/a (its package.json is missing or does not parse)"},
+		{"a package.json that is a FIFO", func(t *testing.T, dir string) {
+			must(t, os.Remove(filepath.Join(dir, "node_modules/@s/b/package.json")))
+			must(t, syscall.Mkfifo(filepath.Join(dir, "node_modules/@s/b/package.json"), 0o644))
+		}, "node_modules/@s/b (its package.json is missing or does not parse)"},
+		{"a package directory that is a link", func(t *testing.T, dir string) {
+			elsewhere := t.TempDir()
+			write(t, filepath.Join(elsewhere, "package.json"), `{"name":"@s/b","version":"2.0.0"}`)
+			must(t, os.RemoveAll(filepath.Join(dir, "node_modules/@s/b")))
+			must(t, os.Symlink(elsewhere, filepath.Join(dir, "node_modules/@s/b")))
+		}, "node_modules/@s/b (a link or no directory where npm's record has a package)"},
+		{"a link on the way to a package", func(t *testing.T, dir string) {
+			elsewhere := t.TempDir()
+			must(t, os.Rename(filepath.Join(dir, "node_modules/a"), filepath.Join(elsewhere, "a")))
+			must(t, os.Symlink(filepath.Join(elsewhere, "a"), filepath.Join(dir, "node_modules/a")))
+		}, "node_modules/a (a link or no directory where npm's record has a package)"},
 		{"a missing package directory", func(t *testing.T, dir string) {
 			must(t, os.RemoveAll(filepath.Join(dir, "node_modules/a/node_modules/c")))
 		}, "node_modules/a/node_modules/c (its package.json is missing or does not parse)"},
@@ -144,8 +170,15 @@ func TestTrustTree(t *testing.T) {
 			var lock npmLockfile
 			data, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 			must(t, json.Unmarshal(data, &lock))
-			if _, _, got := trustTree(dir, "package-lock.json", lock); got != c.want {
-				t.Errorf("trustTree = %q, want %q", got, c.want)
+			done := make(chan string, 1)
+			go func() { _, _, why := trustTree(dir, "package-lock.json", lock); done <- why }()
+			select {
+			case got := <-done:
+				if got != c.want {
+					t.Errorf("trustTree = %q, want %q", got, c.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("trustTree still reading after 10 s")
 			}
 		})
 	}
@@ -321,5 +354,37 @@ func TestFillTakesNestedUnchangedFromTheHost(t *testing.T) {
 	in.rest = []install.Input{{Name: "node_modules/a/index.js"}, {Name: "node_modules/a/node_modules/c/index.js"}}
 	if late := in.late(); len(late) != 1 || late[0].Name != "node_modules/a/node_modules/c/index.js" {
 		t.Errorf("late = %v, want c's index.js alone", late)
+	}
+}
+
+// A file: directory dependency is a link npm records with its target's
+// location (libs/x, outside node_modules), which no incremental copy-back
+// carries: adding one to a trusted tree crashed the run in roots (a slice
+// out of range on the location, seen with real npm), so the project takes
+// the full path and is told why; a changed location of npm's record that
+// is no package directory of node_modules is refused, never sliced.
+func TestIncrementalLinkedDependency(t *testing.T) {
+	t.Parallel()
+	plan := func(deps string) *install.Plan {
+		dir := installedTree(t)
+		write(t, filepath.Join(dir, "package.json"), `{"name":"proj","version":"1.0.0","dependencies":{"a":"1.0.0","@s/b":"2.0.0"`+deps+`}}`)
+		write(t, filepath.Join(dir, "libs/locallib/package.json"), `{"name":"locallib","version":"1.0.0"}`)
+		p, err := Manager{}.Plan(dir, []string{"install"}, install.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {},
+			AllowRegistries: []string{"https://r/"}})
+		must(t, err)
+		return p
+	}
+	if p := plan(""); p.Tree != "incremental" {
+		t.Fatalf("the trusted tree is not installed into incrementally (the control): %q", p.Tree)
+	}
+	if p := plan(`,"locallib":"file:libs/locallib"`); !strings.Contains(p.Tree, "libs/locallib") || !strings.Contains(p.Tree, "rebuilding node_modules whole") {
+		t.Errorf("with a file: directory dependency the tree is %q", p.Tree)
+	}
+	in := &incremental{}
+	in.changed, in.removed = lockDiff(npmLockfile{}, npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/locallib": {Resolved: "libs/locallib", Link: true}, "libs/locallib": {Version: "1.0.0"},
+	}})
+	if err := in.check(); !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), "libs/locallib") {
+		t.Errorf("check = %v, want a refusal naming libs/locallib", err)
 	}
 }

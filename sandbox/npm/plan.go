@@ -169,7 +169,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	p.Inputs = append(p.Inputs, local...)
 	p.LinkTargets = append(p.LinkTargets, links...)
-	incr, why := planIncremental(project, v, flags, manifest, lock, lockfile)
+	incr, why := planIncremental(project, v, flags, manifest, lock, lockfile, links)
 	if p.Tree = why; why != "" && opts.Warn != nil {
 		opts.Warn(why)
 	}

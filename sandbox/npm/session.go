@@ -67,6 +67,9 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 	}
 	s.incr.changed, s.incr.removed = lockDiff(s.incr.old, now)
 	s.incr.nested = nestedUnchanged(now, s.incr.changed)
+	if err := s.incr.check(); err != nil {
+		return install.ScriptsPlan{}, err
+	}
 	say.Note("incremental: %s added or changed, %s removed; the rest of node_modules stays as installed",
 		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
 	sp, err := s.fetched(ctx, f, say)

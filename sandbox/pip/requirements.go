@@ -152,9 +152,38 @@ func logicalLines(data []byte) []logicalLine {
 }
 
 // line handles one logical line and says whether it stays in the copy.
+// pip reads every option of a line, not its first alone ("--pre
+// --no-binary :all:" sets both, and a format option after a requirement
+// takes effect too), so each option is held to the rules wherever it
+// stands: an index, file or editable option only on a line of its own,
+// the flags of pipLineFlags in any number, after a requirement only its
+// own options (pipRequirementOptions); any other token is refused.
 func (r *reqFiles) line(dir, where, text string) (bool, error) {
 	toks := strings.Fields(text)
 	name, value, hasValue := splitPipOption(toks[0])
+	if !strings.HasPrefix(name, "-") {
+		args := slices.IndexFunc(toks, func(t string) bool { return strings.HasPrefix(t, "-") })
+		if args < 0 {
+			args = len(toks)
+		}
+		if err := r.options(where, toks[args:], pipRequirementOptions); err != nil {
+			return false, err
+		}
+		return true, r.requirement(dir, where, toks[0], strings.Join(toks[:args], " "))
+	}
+	if name == "-e" || name == "--editable" {
+		return false, fmt.Errorf("%w: %s: editable installs (-e) run the project's build backend on the host; install it with `safe-install pip install .` instead", install.ErrPolicy, where)
+	}
+	_, index := pipIndexOptions[name]
+	if _, file := pipFileOptions[name]; index || file {
+		want := 2
+		if hasValue || name == "--no-index" {
+			want = 1
+		}
+		if len(toks) != want {
+			return false, fmt.Errorf("%w: %s: give %s on a line of its own, with its value alone (pip reads the other options of the line too)", install.ErrPolicy, where, name)
+		}
+	}
 	if canon, ok := pipIndexOptions[name]; ok {
 		if canon != "--no-index" && !hasValue {
 			if len(toks) < 2 {
@@ -181,27 +210,43 @@ func (r *reqFiles) line(dir, where, text string) (bool, error) {
 		}
 		return true, r.read(rel)
 	}
-	if name == "-e" || name == "--editable" {
-		return false, fmt.Errorf("%w: %s: editable installs (-e) run the project's build backend on the host; install it with `safe-install pip install .` instead", install.ErrPolicy, where)
-	}
-	if strings.HasPrefix(name, "-") {
-		if slices.Contains(pipLineFlags, name) {
-			r.formats = r.formats || name == "--no-binary" || name == "--only-binary"
-			return true, nil
+	return true, r.options(where, toks, pipLineFlags)
+}
+
+// pipRequirementOptions may follow a requirement on its line: they say
+// how to check or build that requirement, not which formats pip takes.
+var pipRequirementOptions = []string{"--hash", "--config-settings", "--global-option"}
+
+// pipValueOptions are the options of requirements-file lines that take a
+// value (as the next token, or after =).
+var pipValueOptions = []string{"--only-binary", "--no-binary", "--hash", "--use-feature", "--config-settings", "--global-option"}
+
+// options checks each token of an option list: every one an option of
+// allowed, with its value where it takes one; a format option is noted
+// (formats), as it can let sdists in.
+func (r *reqFiles) options(where string, toks, allowed []string) error {
+	for i := 0; i < len(toks); i++ {
+		name, _, hasValue := splitPipOption(toks[i])
+		switch {
+		case !strings.HasPrefix(name, "-"):
+			return fmt.Errorf("%w: %s: %q is not a pip option here; give one requirement or options on a line", install.ErrPolicy, where, toks[i])
+		case !slices.Contains(allowed, name):
+			return fmt.Errorf("%w: %s: pip option %s is not supported there in a requirements file by safe-install (pip reads every option of a line)", install.ErrPolicy, where, name)
+		case slices.Contains(pipValueOptions, name) && !hasValue:
+			if i++; i == len(toks) {
+				return fmt.Errorf("%w: %s: %s needs a value", install.ErrPolicy, where, name)
+			}
 		}
-		return false, fmt.Errorf("%w: %s: pip option %s is not supported in a requirements file by safe-install", install.ErrPolicy, where, name)
+		r.formats = r.formats || name == "--no-binary" || name == "--only-binary"
 	}
-	return true, r.requirement(dir, where, toks[0], text)
+	return nil
 }
 
 // requirement checks one requirement: a name with a version specifier
 // passes; a local path is copied in; a URL is refused, since it reaches a
 // host that is no index.
 func (r *reqFiles) requirement(dir, where, first, text string) error {
-	spec := text
-	if i := strings.Index(spec, " --"); i >= 0 {
-		spec = spec[:i] // per-requirement options such as --hash
-	}
+	spec := text // without the requirement's own options
 	if _, url, ok := strings.Cut(spec, "@"); ok && strings.Contains(url, "://") {
 		return fmt.Errorf("%w: %s: %q is a direct URL requirement; it reaches a host that is not an index. Serve it from an index or vendor it into the project", install.ErrPolicy, where, strings.TrimSpace(spec))
 	}
