@@ -244,3 +244,49 @@ func TestE2ENPMIncrementalFileDependencyRebuildsWhole(t *testing.T) {
 		t.Errorf("locallib on the host: %q", got)
 	}
 }
+
+// The project's own postinstall (patch-package's way) patches an installed
+// package that the incremental install does not change: the whole tree
+// came in and comes back, so the patch reaches the host as under plain npm
+// (before, only the changed locations came back and the patch was lost).
+func TestE2ENPMIncrementalKeepsProjectPatches(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("victim")
+	w.succeeds("npm", "install")
+	w.rootScripts(map[string]string{"postinstall": "node patch.js"})
+	must(t, os.WriteFile(filepath.Join(w.proj, "patch.js"), []byte(`const fs = require("fs");
+const f = "node_modules/victim/index.js";
+if (!fs.readFileSync(f, "utf8").includes("patched by the project")) fs.appendFileSync(f, "\n// patched by the project\n");
+`), 0o644))
+	w.addDeps("writes-own-file")
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+	if !strings.Contains(w.read("node_modules/victim/index.js"), "// patched by the project") {
+		t.Error("the project's postinstall patch of an unchanged package did not reach the host")
+	}
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("the added package's build: %q", got)
+	}
+}
+
+// A package added incrementally whose postinstall generates a client
+// outside every package (node_modules/.prisma, as Prisma does): only the
+// changed packages' directories come back, and the run says so, with the
+// way to rebuild the tree whole.
+func TestE2ENPMIncrementalNamesWhatStaysOutside(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file")
+	w.succeeds("npm", "install")
+	w.addDeps("generates-client")
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "node_modules/.prisma) stayed in the sandbox") || !strings.Contains(r.stderr, "rm -rf node_modules") {
+		t.Errorf("the run does not say what stayed in the sandbox:\n%s", r.stderr)
+	}
+}

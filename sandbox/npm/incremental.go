@@ -40,6 +40,10 @@ type incremental struct {
 	nested []string
 	// rest are the installed tree's files the fetch goes without (split).
 	rest []install.Input
+	// whole: the project's own install scripts run, and may change any
+	// package (patch-package's patches): the whole tree came in before
+	// the fetch and comes back whole, held to the copy-back rule.
+	whole bool
 }
 
 // incrementalFlags are the npm flags the incremental path handles: they
@@ -114,7 +118,10 @@ func (in *incremental) split(inputs []install.Input) []install.Input {
 	}
 	var first []install.Input
 	for _, i := range inputs {
-		if i.Link != "" || i.Name == "node_modules/.package-lock.json" || bins[i.Name] || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
+		// A .bin directory comes back beside a changed package: all of it
+		// must be in the fetch's listing, a file there too.
+		inBin := path.Base(path.Dir(i.Name)) == ".bin"
+		if i.Link != "" || inBin || i.Name == "node_modules/.package-lock.json" || bins[i.Name] || (path.Base(i.Name) == "package.json" && recorded(in.old, path.Dir(i.Name))) {
 			first = append(first, i)
 		} else {
 			in.rest = append(in.rest, i)

@@ -266,6 +266,7 @@ func TestSplitAndLate(t *testing.T) {
 	inputs := []install.Input{
 		{Name: "node_modules/.package-lock.json", Source: "x"},
 		{Name: "node_modules/.bin/a", Link: "../a/cli.js"},
+		{Name: "node_modules/.bin/tool", Source: "x"}, // a file some tool put there: the .bin comes back, so it is listed
 		{Name: "node_modules/a/package.json", Source: "x"},
 		{Name: "node_modules/a/cli.js", Source: "x"},
 		{Name: "node_modules/a/test/package.json", Source: "x"}, // no location
@@ -279,7 +280,7 @@ func TestSplitAndLate(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := names(in.split(inputs)), []string{"node_modules/.package-lock.json", "node_modules/.bin/a", "node_modules/a/package.json", "node_modules/a/cli.js", "node_modules/@s/b/package.json"}; !slices.Equal(got, want) {
+	if got, want := names(in.split(inputs)), []string{"node_modules/.package-lock.json", "node_modules/.bin/a", "node_modules/.bin/tool", "node_modules/a/package.json", "node_modules/a/cli.js", "node_modules/@s/b/package.json"}; !slices.Equal(got, want) {
 		t.Errorf("split = %v, want %v", got, want)
 	}
 	in.changed, in.removed = []string{"node_modules/@s/b"}, []string{"node_modules/c"}

@@ -265,8 +265,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	// do not, but they change a tree in place, and the sandbox builds that
 	// tree anew: what the project's postinstall made of it (patch-package's
 	// patches) would be lost, so they run here too. npm rebuild runs them
-	// when no package is named.
-	if !ignoreScripts && (!v.rebuild || len(specs) == 0) {
+	// when no package is named. An incremental uninstall changes the
+	// host's tree in place, as npm does: no project script, and the
+	// patches that tree carries stay.
+	inPlace := incr != nil && v.fetch != "install"
+	if !ignoreScripts && !inPlace && (!v.rebuild || len(specs) == 0) {
 		var events []string
 		for _, e := range rootEvents {
 			if manifest.Scripts[e] != "" && (!v.rebuild || slices.Contains(rebuildRootEvents, e)) {
@@ -295,6 +298,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		installed = incr.dated(installed)
 		if p.ProjectScripts == nil {
 			installed = incr.split(installed)
+		} else {
+			incr.whole = true
 		}
 		p.Inputs = append(p.Inputs, installed...)
 	}

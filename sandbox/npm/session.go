@@ -73,6 +73,9 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 	say.Note("incremental: %s added or changed, %s removed; the rest of node_modules stays as installed",
 		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
 	sp, err := s.fetched(ctx, f, say)
+	if s.incr.whole {
+		return sp, err
+	}
 	sp.Only, sp.Except = s.incr.roots(), s.incr.nested
 	if !sp.Skip {
 		sp.Inputs = s.incr.late()
@@ -215,7 +218,7 @@ func (s *npmSession) Rule(phase string, before tree.Tree) install.Rule {
 	} else {
 		s.rule = newNPMTree(before, func(dir string) bool { return s.dirs[dir] }, s.who, lockBins(s.lock))
 	}
-	if s.incr != nil {
+	if s.incr != nil && !s.incr.whole {
 		s.rule.except = s.incr.nested // the host's, not back from the sandbox
 	}
 	return s.rule
@@ -290,6 +293,10 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 	if s.incr != nil {
 		// The installed packages' scripts were decided when they came.
 		lock = s.incr.only(lock)
+		if !s.incr.whole && len(s.dirs) > 0 {
+			found.Warnings = append(found.Warnings, fmt.Sprintf("an incremental install brings back the changed packages' own directories: what the install scripts of %s wrote outside them (a generated client like Prisma's node_modules/.prisma) stayed in the sandbox; if a package needs that, rebuild the tree whole: rm -rf node_modules, then safe-install npm install",
+				strings.Join(s.who, ", ")))
+		}
 	}
 	if found.HeldBack = heldBack(lock, s.policy, staging); len(found.HeldBack) > 0 {
 		found.Warnings = append(found.Warnings, heldBackWarning(found.HeldBack))
@@ -302,9 +309,10 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 }
 
 // Deliver leaves the swap to the pipeline; an incremental run first
-// builds the unchanged part of the staged tree from the host's.
+// builds the unchanged part of the staged tree from the host's (unless
+// the whole tree came back: what the project's scripts removed stays so).
 func (s *npmSession) Deliver(_ context.Context, staging string, say install.Say) (bool, any, error) {
-	if s.incr != nil {
+	if s.incr != nil && !s.incr.whole {
 		n, err := s.incr.fill(staging)
 		if err != nil {
 			return false, nil, err
