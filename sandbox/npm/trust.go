@@ -1,0 +1,188 @@
+package npm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// The trust check of an incremental install: whether the host's
+// node_modules is what npm's record of it says.
+
+// maxManifest bounds an installed package.json read by the trust check.
+const maxManifest = 1 << 20
+
+// trustTree checks that the host's node_modules is what npm's record of
+// it, node_modules/.package-lock.json, says, and that the record agrees
+// with the project's lockfile; "" trusts it, anything else names where it
+// does not hold. The record must be the newest entry of the tree (npm
+// writes it last, and safe-install dates it after the tree it staged), so
+// a file edited by hand afterwards, or a package copied in, shows; every
+// location's package.json names the recorded package; where the lockfile
+// has the location too, version, resolved and integrity are the same
+// (locations only one of them has are npm's to reconcile: a --no-save
+// package, an optional one not installed here). Linked packages
+// (workspaces, file: directories) are the project's own files and take
+// the full path.
+func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, []byte, string) {
+	hidden, record, why := checkTree(project, lock, lockfile)
+	if why != "" {
+		return hidden, nil, why
+	}
+	return hidden, record, ""
+}
+
+// checkTree is trustTree's check; it returns the record's bytes too.
+func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, record []byte, why string) {
+	if lock == "" {
+		return hidden, nil, "package-lock.json (there is none)"
+	}
+	file := filepath.Join(project, "node_modules", ".package-lock.json")
+	fi, err := os.Lstat(file)
+	if err != nil || !fi.Mode().IsRegular() {
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
+	}
+	data, err := readBounded(file, maxLockfile)
+	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
+		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
+	}
+	for _, loc := range slices.Sorted(maps.Keys(lockfile.Packages)) {
+		if lockfile.Packages[loc].Link {
+			return hidden, nil, loc + " (a linked package)"
+		}
+	}
+	for _, loc := range slices.Sorted(maps.Keys(hidden.Packages)) {
+		p := hidden.Packages[loc]
+		if loc == "" {
+			continue
+		}
+		if pos, _ := locate(loc); pos != posPackage || p.Link {
+			return hidden, nil, loc + " (not a package directory of node_modules)"
+		}
+		// npm's record may leave resolved (or integrity) out where the
+		// lockfile has it (a --no-save install rewrites the record so).
+		if lp, ok := lockfile.Packages[loc]; ok && (lp.Version != p.Version || differs(lp.Resolved, p.Resolved) || differs(lp.Integrity, p.Integrity)) {
+			return hidden, nil, fmt.Sprintf("%s (%s in %s, %s installed)", loc, lp.Version, lock, p.Version)
+		}
+		if !realDir(project, loc) {
+			return hidden, nil, loc + " (a link or no directory where npm's record has a package)"
+		}
+		var m struct{ Name, Version string }
+		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
+		if err != nil || json.Unmarshal(data, &m) != nil {
+			return hidden, nil, loc + " (its package.json is missing or does not parse)"
+		}
+		name := p.Name
+		if name == "" {
+			name = packageOf(loc + "/x")
+		}
+		if m.Name != name || m.Version != p.Version {
+			return hidden, nil, fmt.Sprintf("%s (%s@%s installed, %s@%s recorded)", loc, m.Name, m.Version, name, p.Version)
+		}
+	}
+	// npm's own check allows its record 10 ms of slack over the tree.
+	newest := fi.ModTime().Add(10 * time.Millisecond)
+	err = filepath.WalkDir(filepath.Join(project, "node_modules"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(project, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "node_modules" {
+			return nil // the swap's rename dates it
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		t := d.Type()
+		switch {
+		case !t.IsDir() && !t.IsRegular() && t&fs.ModeSymlink == 0:
+			why = rel + " (not a file, directory or symlink)"
+		case info.ModTime().After(newest):
+			why = rel + " (changed after npm recorded the tree)"
+		case t.IsDir() && locatePosition(rel) == posPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
+			why = rel + " (a package npm's record does not list)"
+		}
+		if why != "" {
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return hidden, nil, fmt.Sprintf("node_modules (%v)", err)
+	}
+	return hidden, data, why
+}
+
+// differs says two recorded values disagree; one left out agrees.
+func differs(a, b string) bool { return a != "" && b != "" && a != b }
+
+// ownedByRecorded says the node_modules a package directory sits in is the
+// top one or a recorded package's: not a package's own test fixture
+// (resolve ships test/.../node_modules), which npm does not record.
+func ownedByRecorded(l npmLockfile, loc string) bool {
+	i := strings.LastIndex(loc, "/node_modules/")
+	return i < 0 || recorded(l, loc[:i])
+}
+
+func recorded(l npmLockfile, loc string) bool {
+	_, ok := l.Packages[loc]
+	return ok
+}
+
+// linkCount is how many names a file has (1 when the platform cannot say).
+func linkCount(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+// realDir says whether loc and every directory on the way to it from
+// project that exist are directories, not links (one missing is the
+// package.json's read to report): the tree may be a cloned repository's,
+// and the trust check reads nothing through a link.
+func realDir(project, loc string) bool {
+	p := project
+	for _, c := range strings.Split(loc, "/") {
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return true
+		}
+		if !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+// readBounded reads a host regular file of at most max bytes, never
+// through a link, and never waiting on a FIFO (the tree may be a cloned
+// repository's: a link to /dev/stdin would wait for the terminal).
+func readBounded(file string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(data)) > max {
+		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)
+	}
+	return data, err
+}
