@@ -270,6 +270,7 @@ func TestPipPlanEveryOptionOfALineCounts(t *testing.T) {
 		{"an index option with more", "--index-url https://idx.example/simple --no-binary :all:\nrich\n", false, "on a line of its own"},
 		{"per-requirement hashes stay", "rich==13.7.1 --hash=sha256:abc --hash sha256:def\n", false, ""},
 		{"single options stay", "--pre\n--prefer-binary\nrich\n", false, ""},
+		{"a requirement with spaces and a marker stays", "requests >= 2.0 ; python_version >= \"3.6\"\nrich[jupyter] == 13.7.1 --hash=sha256:abc\n", false, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := pipPlan(t, map[string]string{"requirements.txt": c.file}, nil, false, "install", "--only-binary=:all:", "-r", "requirements.txt")
