@@ -290,3 +290,31 @@ func TestE2ENPMIncrementalNamesWhatStaysOutside(t *testing.T) {
 		t.Errorf("the run does not say what stayed in the sandbox:\n%s", r.stderr)
 	}
 }
+
+// npm update of one package in a tree npm's record vouches for is
+// incremental too: left-pad 1.1.0 to 1.3.0 comes back alone, the rest of
+// the tree (writes-own-file's build output) is the host's, and no project
+// script runs, as under plain npm update.
+func TestE2ENPMIncrementalUpdate(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	must(t, os.Remove(filepath.Join(w.home, ".npmrc"))) // from the public registry
+	w.project("writes-own-file")
+	w.succeeds("npm", "install", "left-pad@1.1.0")
+	r := w.succeeds("npm", "update", "left-pad")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed, 0 packages removed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+	if got := installedVersion(t, w, "left-pad"); got != "1.3.0" {
+		t.Errorf("left-pad after npm update is %s, want 1.3.0", got)
+	}
+	if !strings.Contains(w.read("package-lock.json"), "left-pad-1.3.0.tgz") {
+		t.Error("the lockfile still pins the old left-pad")
+	}
+	if w.read("node_modules/writes-own-file/generated.txt") != "made by postinstall\n" {
+		t.Error("writes-own-file's build output is gone")
+	}
+	if got := w.nodeOnHost(`console.log(JSON.stringify(require("left-pad")("x", 3)))`); got != `"  x"` {
+		t.Errorf("left-pad on the host = %q", got)
+	}
+}

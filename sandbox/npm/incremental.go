@@ -17,7 +17,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/install"
 )
 
-// incremental is an npm install or uninstall into an installed tree that
+// incremental is an npm install, update or uninstall into an installed tree that
 // npm's own record of it vouches for: what npm reads of the host's
 // node_modules is copied in (split; the rest before a scripts phase), npm
 // changes it in place in the fetch, only the locations npm added or
@@ -58,7 +58,7 @@ var incrementalFlags = []string{
 // planIncremental decides whether the run may start from the host's tree:
 // nil and why not ("" when there is nothing to say: no tree, another verb).
 func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile, links []string) (*incremental, string) {
-	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall") {
+	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall" && v.fetch != "update") {
 		return nil, ""
 	}
 	if fi, err := os.Lstat(filepath.Join(project, "node_modules")); err != nil || !fi.IsDir() {

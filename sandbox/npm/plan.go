@@ -265,7 +265,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	// do not, but they change a tree in place, and the sandbox builds that
 	// tree anew: what the project's postinstall made of it (patch-package's
 	// patches) would be lost, so they run here too. npm rebuild runs them
-	// when no package is named. An incremental uninstall changes the
+	// when no package is named. An incremental update or uninstall changes the
 	// host's tree in place, as npm does: no project script, and the
 	// patches that tree carries stay.
 	inPlace := incr != nil && v.fetch != "install"
