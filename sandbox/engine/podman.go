@@ -44,8 +44,9 @@ type Podman struct {
 
 // conn joins the caller's cancellation to the connection's values, and,
 // for a watched connection, to its loss. (Each call leaves a small
-// registration on lost until the caller's context ends: a run's few
-// hundred calls.)
+// registration on lost, kept until lost ends or the process does: a few
+// hundred bytes a call, and a run makes hundreds of calls, a long remote
+// one a call a second for the disk guard.)
 func (p *Podman) ctx(ctx context.Context) context.Context {
 	if p.lost != nil {
 		withLoss, cancel := context.WithCancelCause(ctx)
