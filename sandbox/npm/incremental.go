@@ -173,11 +173,23 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 
 // check refuses a changed location of npm's record that is no package
 // directory of node_modules (a link's target, like libs/x): the
-// incremental copy-back brings back node_modules alone.
+// incremental copy-back brings back node_modules alone. It refuses too a
+// changed location inside an unchanged one that is itself inside a changed
+// one (npm update: a 1.0.0 to 1.0.1, its b the same, b's own c 2.0.0 to
+// 2.0.1, or removed, now deduplicated): everything below the unchanged b
+// is the host's (ScriptsPlan.Except, the fill), so c would keep its old
+// files under a record saying 2.0.1, be missing if it is new, or stay if
+// it is removed.
 func (in *incremental) check() error {
 	for _, loc := range in.changed {
 		if locatePosition(loc) != posPackage {
 			return fmt.Errorf("%w: npm's record after the fetch has %s, which is no package directory of node_modules (a linked package?), and an incremental install brings back node_modules alone; "+
+				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
+		}
+	}
+	for _, loc := range slices.Concat(in.changed, in.removed) {
+		if under(in.nested, loc) {
+			return fmt.Errorf("%w: npm changed or removed %s inside a package it left as installed, inside one it changed, which an incremental install cannot bring back; "+
 				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
 		}
 	}

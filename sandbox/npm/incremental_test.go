@@ -389,3 +389,53 @@ func TestIncrementalLinkedDependency(t *testing.T) {
 		t.Errorf("check = %v, want a refusal naming libs/locallib", err)
 	}
 }
+
+// npm update may change a package nested in an unchanged one that is
+// itself nested in a changed one (a 1.0.0 to 1.1.0, its c the same, c's
+// own d 4.0.0 to 4.0.1). Everything below the unchanged c is the host's,
+// so the fill would keep d's old files under a record saying 4.0.1 (the
+// control below shows it): the run is refused instead, naming d.
+func TestIncrementalChangeInsideNestedUnchanged(t *testing.T) {
+	t.Parallel()
+	dir := installedTree(t)
+	d := "node_modules/a/node_modules/c/node_modules/d"
+	write(t, filepath.Join(dir, d, "package.json"), `{"name":"d","version":"4.0.0"}`)
+	write(t, filepath.Join(dir, d, "index.js"), "module.exports = 'old'\n")
+	now := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+		"node_modules/a":                {Version: "1.1.0"},
+		"node_modules/@s/b":             {Version: "2.0.0"},
+		"node_modules/a/node_modules/c": {Version: "3.0.0"},
+		d:                               {Version: "4.0.1"},
+	}}
+	in := &incremental{project: dir, changed: []string{"node_modules/a", d}}
+	in.nested = nestedUnchanged(now, in.changed)
+	staging := t.TempDir()
+	write(t, filepath.Join(staging, "node_modules/a/package.json"), `{"name":"a","version":"1.1.0"}`)
+	if _, err := in.fill(staging); err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Stat(filepath.Join(dir, d, "index.js"))
+	must(t, err)
+	if staged, err := os.Stat(filepath.Join(staging, d, "index.js")); err != nil || !os.SameFile(host, staged) {
+		t.Fatalf("the control: the fill did not stage the host's old d (%v); the refusal below would guard nothing", err)
+	}
+	if err := in.check(); !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), d) {
+		t.Errorf("check = %v, want a refusal naming %s", err, d)
+	}
+	// d removed from under c (deduplicated to a's node_modules): the fill
+	// would keep the host's d there.
+	delete(now.Packages, d)
+	now.Packages["node_modules/a/node_modules/d"] = npmLockPackage{Version: "4.0.1"}
+	in = &incremental{project: dir, changed: []string{"node_modules/a", "node_modules/a/node_modules/d"}, removed: []string{d}}
+	in.nested = nestedUnchanged(now, in.changed)
+	staging = t.TempDir()
+	if _, err := in.fill(staging); err != nil {
+		t.Fatal(err)
+	}
+	if staged, err := os.Stat(filepath.Join(staging, d, "index.js")); err != nil || !os.SameFile(host, staged) {
+		t.Fatalf("the control: the fill did not keep the host's removed d (%v)", err)
+	}
+	if err := in.check(); !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), d) {
+		t.Errorf("check = %v, want a refusal naming the removed %s", err, d)
+	}
+}
