@@ -179,7 +179,7 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 // 2.0.1, or removed, now deduplicated): everything below the unchanged b
 // is the host's (ScriptsPlan.Except, the fill), so c would keep its old
 // files under a record saying 2.0.1, be missing if it is new, or stay if
-// it is removed.
+// it is removed. The whole tree's copy-back (whole) has no such gap.
 func (in *incremental) check() error {
 	for _, loc := range in.changed {
 		if locatePosition(loc) != posPackage {
@@ -188,7 +188,7 @@ func (in *incremental) check() error {
 		}
 	}
 	for _, loc := range slices.Concat(in.changed, in.removed) {
-		if under(in.nested, loc) {
+		if !in.whole && under(in.nested, loc) {
 			return fmt.Errorf("%w: npm changed or removed %s inside a package it left as installed, inside one it changed, which an incremental install cannot bring back; "+
 				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
 		}

@@ -438,4 +438,7 @@ func TestIncrementalChangeInsideNestedUnchanged(t *testing.T) {
 	if err := in.check(); !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), d) {
 		t.Errorf("check = %v, want a refusal naming the removed %s", err, d)
 	}
+	if in.whole = true; in.check() != nil {
+		t.Errorf("the whole tree's copy-back is refused: %v", in.check())
+	}
 }
