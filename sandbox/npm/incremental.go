@@ -152,12 +152,12 @@ func nestedUnchanged(now npmLockfile, changed []string) []string {
 }
 
 // lockDiff is what changed between two records of a tree: the locations
-// the new one has that the old one has not, or has as another package
-// (version, resolved, integrity, link), and those only the old one has.
+// the new one has that the old one has not, or has as a package npm
+// extracted again (refetched), and those only the old one has.
 func lockDiff(old, new npmLockfile) (changed, removed []string) {
 	for loc, n := range new.Packages {
 		o, ok := old.Packages[loc]
-		if loc != "" && (!ok || o.Version != n.Version || o.Resolved != n.Resolved || o.Integrity != n.Integrity || o.Link != n.Link) {
+		if loc != "" && (!ok || refetched(o, n)) {
 			changed = append(changed, loc)
 		}
 	}
@@ -169,6 +169,26 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 	slices.Sort(changed)
 	slices.Sort(removed)
 	return changed, removed
+}
+
+// refetched is npm's own test (arborist's diff.js getAction) of whether
+// the package at a location both records have is extracted again: another
+// version, or other bits (an integrity left out on one side counts as
+// other); with no integrity on either side, another resolved. A location
+// npm leaves alone must not count as changed: the fetch had only its
+// package.json and bin files (split), and those alone would come back.
+// With the same integrity npm ignores resolved, which a record may leave
+// out where the lockfile has it (after a --no-save install): the next run
+// brought that package back with its package.json alone.
+func refetched(o, n npmLockPackage) bool {
+	if o.Version != n.Version || o.Link != n.Link {
+		return true
+	}
+	if o.Integrity == "" && n.Integrity == "" {
+		return o.Resolved != n.Resolved
+	}
+	// ssri's match: a hash the two have in common.
+	return o.Integrity == "" || n.Integrity == "" || !slices.ContainsFunc(strings.Fields(n.Integrity), func(h string) bool { return slices.Contains(strings.Fields(o.Integrity), h) })
 }
 
 // check refuses a changed location of npm's record that is no package

@@ -44,8 +44,17 @@ func TestLockDiff(t *testing.T) {
 		"node_modules/integrity-only":   changedIntegrity,
 		"node_modules/link-now":         linked,
 	}}
+	// npm extracts a package again only for other bits: with the same
+	// integrity it ignores resolved (a record may leave it out), and with
+	// no integrity on either side it compares resolved.
+	old.Packages["node_modules/resolved-only"] = npmLockPackage{Version: "1.0.0", Integrity: "sha512-1.0.0"}
+	new.Packages["node_modules/resolved-only"] = pkg("1.0.0")
+	old.Packages["node_modules/no-integrity"] = npmLockPackage{Version: "1.0.0", Resolved: "https://r/x.tgz"}
+	new.Packages["node_modules/no-integrity"] = npmLockPackage{Version: "1.0.0", Resolved: "https://other/x.tgz"}
+	old.Packages["node_modules/integrity-added"] = npmLockPackage{Version: "1.0.0", Resolved: "https://r/x.tgz"}
+	new.Packages["node_modules/integrity-added"] = pkg("1.0.0")
 	changed, removed := lockDiff(old, new)
-	if want := []string{"node_modules/@s/f", "node_modules/b", "node_modules/integrity-only", "node_modules/link-now"}; !slices.Equal(changed, want) {
+	if want := []string{"node_modules/@s/f", "node_modules/b", "node_modules/integrity-added", "node_modules/integrity-only", "node_modules/link-now", "node_modules/no-integrity"}; !slices.Equal(changed, want) {
 		t.Errorf("changed = %v, want %v", changed, want)
 	}
 	if want := []string{"node_modules/c", "node_modules/removed/node_modules"}; !slices.Equal(removed, want) {
