@@ -45,6 +45,34 @@ func TestE2ENPMIncrementalSameAsPlain(t *testing.T) {
 	}
 }
 
+// npm's record may leave resolved out where the lockfile has it (as after
+// a --no-save install); npm, seeing the same integrity, leaves such a
+// package alone, and the incremental run must too. Before, it counted the
+// package as changed and brought it back from the fetch, which had only
+// its package.json and bin files.
+func TestE2ENPMIncrementalRecordWithoutResolved(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("writes-own-file", "has-bin")
+	w.succeeds("npm", "install")
+	record := filepath.Join(w.proj, "node_modules/.package-lock.json")
+	var rec map[string]any
+	must(t, json.Unmarshal([]byte(w.read("node_modules/.package-lock.json")), &rec))
+	for _, p := range rec["packages"].(map[string]any) {
+		delete(p.(map[string]any), "resolved")
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	must(t, err)
+	must(t, os.WriteFile(record, data, 0o644))
+	w.addDeps("victim")
+	plain := w.plainCopy()
+	r := w.succeeds("npm", "install")
+	if !strings.Contains(r.stderr, "incremental: 1 package added or changed, 0 packages removed") {
+		t.Errorf("the install did not start from the installed tree, or took more than victim for changed:\n%s", r.stderr)
+	}
+	w.assertSame(w.snapshotOf(filepath.Join(plain, "node_modules")), w.snapshotOf(filepath.Join(w.proj, "node_modules")))
+}
+
 // A tree that is not what npm's record says (a file edited by hand, a
 // record out of date) is rebuilt whole, and the user is told why.
 func TestE2ENPMIncrementalFallsBack(t *testing.T) {
