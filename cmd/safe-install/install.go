@@ -32,7 +32,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	// The engine is reached while the plan reads the project (and asks the
 	// host's npm its version): both take a tenth of a second or more, and
 	// neither needs the other. A dry run never touches Podman.
-	conn := func() connection { return connection{} }
+	var conn func() connection // nil for a dry run, which returns before it is needed
 	if !f.DryRun {
 		conn = connectEngine(c.Context, e.remote(), log)
 		defer func() {
