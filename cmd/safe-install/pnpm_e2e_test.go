@@ -27,7 +27,7 @@ var (
 // hostPNPM is the directory of a pnpm 12 binary: the host's on PATH when
 // it is that version, else pnpm installed once into the user's cache with
 // the host's npm.
-func hostPNPM(t *testing.T) string {
+func hostPNPM(t testing.TB) string {
 	t.Helper()
 	hostPNPMOnce.Do(func() {
 		if bin, err := exec.LookPath("pnpm"); err == nil {
@@ -112,14 +112,21 @@ func newPnpmWorld(t *testing.T) *world {
 	host := strings.TrimPrefix(v.url, "http:")
 	must(t, os.WriteFile(filepath.Join(w.home, ".npmrc"), []byte("registry="+v.url+"\n"+host+":_authToken="+v.token+"\n"), 0o600))
 	w.canaries = append(w.canaries, v.token)
+	w.pnpmOnPath()
+	return w
+}
+
+// pnpmOnPath puts the host's pnpm 12 first on the world's PATH and lets
+// pnpm's own rule decide which builds run, as for a user of pnpm.
+func (w *world) pnpmOnPath() {
+	w.t.Helper()
 	w.npmDefaultScripts()
-	dir := hostPNPM(t)
+	dir := hostPNPM(w.t)
 	for i, kv := range w.env {
 		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
 			w.env[i] = "PATH=" + dir + ":" + p
 		}
 	}
-	return w
 }
 
 // pnpmProject writes package.json with these registry dependencies,

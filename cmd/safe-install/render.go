@@ -58,7 +58,11 @@ func summarize(e *env, plan *install.Plan, res *sandbox.Result, took time.Durati
 	}
 	held := ""
 	if n := len(res.HeldBack); n > 0 {
-		held = fmt.Sprintf("; %s held back (not in allowScripts)", install.Plural(n, "package"))
+		in := plan.Policy.AllowedIn
+		if in == "" {
+			in = "allowScripts"
+		}
+		held = fmt.Sprintf("; %s held back (not in %s)", install.Plural(n, "package"), in)
 	}
 	var copied string
 	if len(res.Swapped) > 0 {

@@ -14,4 +14,7 @@ type ScriptPolicy struct {
 	NotReviewed   []string `json:"not_reviewed"` // packages with scripts the policy does not cover
 	Sources       []string `json:"sources"`      // where the decisions came from
 	AllUnreviewed bool     `json:"all_unreviewed,omitempty"`
+	// AllowedIn is the setting the project lists allowed packages in, as
+	// the summary names it ("allowScripts" when empty; pnpm's allowBuilds).
+	AllowedIn string `json:"-"`
 }

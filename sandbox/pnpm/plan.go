@@ -56,19 +56,22 @@ const (
 // are (they are rewritten when a package builds; see shim.go). pnpm 12 is
 // a native binary in @pnpm/exe.<platform>, found beside the wrapper
 // package's dist/ (node-gyp): that is the layout made here, as pnpm's own
-// install.js makes it. No third-party code runs.
+// install.js makes it. The tarball's sha512 is kept beside the cached
+// pnpm and compared with the packageManager field's on every run: a pin
+// is checked also when an earlier project (pinned otherwise, or by the
+// host's version) put that pnpm in the cache. No third-party code runs.
 const fetchScript = `v=$1 sum=$2; shift 2
 case $(uname -m) in x86_64) t=linux-x64;; aarch64) t=linux-arm64;; *) echo "safe-install: pnpm ships no binary for $(uname -m)" >&2; exit 96;; esac
 c=/cache/pnpm-bin/$v-$t
-if [ ! -x "$c/pnpm" ]; then
+if [ ! -x "$c/pnpm" ] || [ ! -s "$c.sha512" ]; then
   mkdir -p /cache/pnpm-bin && d=$(mktemp -d /cache/pnpm-bin/.get.XXXXXX) || exit 97
   (cd "$d" && npm pack --silent --registry=https://registry.npmjs.org/ "pnpm@$v" "@pnpm/exe.$t@$v" >/dev/null) || { echo "safe-install: npm pack pnpm@$v failed" >&2; rm -rf "$d"; exit 96; }
-  if [ -n "$sum" ] && ! echo "$sum  $d/pnpm-$v.tgz" | sha512sum -c --status; then
-    echo "safe-install: pnpm-$v.tgz does not match the sha512 in package.json's packageManager" >&2; rm -rf "$d"; exit 95
-  fi
-  mkdir "$d/w" "$d/x" && tar -xzf "$d/pnpm-$v.tgz" -C "$d/w" && tar -xzf "$d/pnpm-exe.$t-$v.tgz" -C "$d/x" &&
-    cp "$d/x/package/pnpm" "$d/w/package/pnpm" && chmod 755 "$d/w/package/pnpm" && rm -rf "$c" && mv "$d/w/package" "$c" || exit 97
+  mkdir "$d/w" "$d/x" && sha512sum "$d/pnpm-$v.tgz" | cut -d' ' -f1 >"$d/sum" && tar -xzf "$d/pnpm-$v.tgz" -C "$d/w" && tar -xzf "$d/pnpm-exe.$t-$v.tgz" -C "$d/x" &&
+    cp "$d/x/package/pnpm" "$d/w/package/pnpm" && chmod 755 "$d/w/package/pnpm" && rm -rf "$c" "$c.sha512" && mv "$d/w/package" "$c" && mv "$d/sum" "$c.sha512" || exit 97
   rm -rf "$d"
+fi
+if [ -n "$sum" ] && [ "$sum" != "$(cat "$c.sha512")" ]; then
+  echo "safe-install: pnpm-$v.tgz does not match the sha512 in package.json's packageManager" >&2; exit 95
 fi
 mkdir -p ` + ToolDir + ` && cp -a "$c" ` + ToolDir + `/pnpm || exit 97
 ` + pnpmBinary + ` "$@" || exit $?

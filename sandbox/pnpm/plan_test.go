@@ -56,7 +56,7 @@ func TestPlanFrozenInstall(t *testing.T) {
 			t.Errorf("fetch command %q lacks %q", cmd, want)
 		}
 	}
-	if p.Scripts == nil || !slices.Equal(p.Policy.Allowed, []string{"esbuild"}) || !slices.Equal(p.Policy.Denied, []string{"evil"}) {
+	if p.Scripts == nil || !slices.Equal(p.Policy.Allowed, []string{"esbuild"}) || !slices.Equal(p.Policy.Denied, []string{"evil"}) || p.Policy.AllowedIn != "allowBuilds" {
 		t.Errorf("scripts %v, policy %+v", p.Scripts, p.Policy)
 	}
 	if len(p.Manifests) != 0 {

@@ -65,7 +65,7 @@ func readPolicy(pkgJSON []byte, ws workspace, allow, deny []string, allUnreviewe
 	add("--allow-scripts", allow, allowed)
 	add("--deny-scripts", deny, denied)
 	p.Sources = append(slices.Compact(p.Sources), pnpmDefault)
-	p.Active = true
+	p.Active, p.AllowedIn = true, "allowBuilds"
 	p.AllUnreviewed = allUnreviewed
 	if allUnreviewed {
 		p.Sources = append(p.Sources, "--sandbox-all-scripts (every build but the denied runs, in the sandbox)")

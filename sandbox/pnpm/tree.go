@@ -27,7 +27,9 @@ import (
 //   - identical to what the fetch made (kind, executable bit, content, link
 //     target), before any third-party code ran;
 //   - inside the own directory of a package whose build ran (its bundled
-//     node_modules included: pnpm keeps bundled dependencies there);
+//     node_modules included: pnpm keeps bundled dependencies there), or
+//     beside it in its virtual store entry, where node-gyp writes the
+//     makefiles of a dependency's .gyp target;
 //   - a shim the fetch made, rewritten as pnpm rewrites it for a built
 //     package whose bin became a native binary (shim.go);
 //   - node_modules/.modules.yaml, which pnpm rewrites when it builds:
@@ -136,7 +138,16 @@ func locateStore(parts []string, isDir func(string) bool) (position, string) {
 	case len(parts) == 3:
 		return posModules, "" // a virtual store entry: <name>@<version>
 	case parts[3] != "node_modules":
-		return posRecord, "" // what pnpm alone writes in an entry
+		// Beside the entry's node_modules: node-gyp writes there the
+		// makefiles of a dependency's .gyp target (node-pty's of
+		// node-addon-api's: build/ plus the relative path to it), which
+		// under npm's layout land in the package's own directory. Node
+		// resolves nothing from there, so it is the entry's own package's
+		// (allowed when that package built, else another's write).
+		if own := entryPackage(parts[2]); own != "" && isDir(own) {
+			return posOwn, own
+		}
+		return posRecord, ""
 	case len(parts) == 4:
 		return posModules, ""
 	}
@@ -324,6 +335,21 @@ func (v *pnpmTree) Warnings() []string {
 		out = append(out, fmt.Sprintf("install scripts wrote outside any package: %s (%s; allowed: a generated client such as Prisma's lives there)", dir, install.Plural(counts[dir], "file")))
 	}
 	return out
+}
+
+// entryPackage is the own directory of a virtual store entry's package
+// (<name>@<version>[_peers], a scope's "/" spelled "+"), "" when the
+// entry's name is not one.
+func entryPackage(entry string) string {
+	scoped := strings.HasPrefix(entry, "@")
+	name, _, ok := strings.Cut(strings.TrimPrefix(entry, "@"), "@")
+	if !ok || name == "" {
+		return ""
+	}
+	if scoped {
+		name = "@" + strings.Replace(name, "+", "/", 1)
+	}
+	return "node_modules/.pnpm/" + entry + "/node_modules/" + name
 }
 
 // packageName is the package a node_modules path names: the part after

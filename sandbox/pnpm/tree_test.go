@@ -52,6 +52,13 @@ func TestRuleAcceptsTheFetchAndABuildOfItsOwn(t *testing.T) {
 	after["node_modules/.modules.yaml"] = file(`{"pendingBuilds":[]}`)
 	after["node_modules/.cache"] = dir()
 	after["node_modules/.cache/x"] = file("x")
+	// node-gyp's makefiles of a dependency's target (node-pty's of
+	// node-addon-api), beside the built package's node_modules.
+	mk := "node_modules/.pnpm/esbuild@0.23.1/node-addon-api@7.1.1"
+	after[mk] = dir()
+	after[mk+"/node_modules"] = dir()
+	after[mk+"/node_modules/node-addon-api"] = dir()
+	after[mk+"/node_modules/node-addon-api/node_addon_api_except.target.mk"] = file("mk")
 	r := esbuildBuilt(fetched())
 	if name, reason := r.CheckAll(after); name != "" {
 		t.Fatalf("refused %s: %s", name, reason)
@@ -98,6 +105,9 @@ func TestRuleRefuses(t *testing.T) {
 		{"a dependency link in the store", func(a tree.Tree) {
 			a["node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild/linux-x64"] = link("../../../left-pad@1.3.0/node_modules/left-pad")
 		}, "node_modules/.pnpm/esbuild@0.23.1/node_modules/@esbuild/linux-x64", "changed by a script"},
+		{"beside the entry of a package that ran no build", func(a tree.Tree) {
+			a["node_modules/.pnpm/left-pad@1.3.0/x.target.mk"] = file("mk")
+		}, "node_modules/.pnpm/left-pad@1.3.0/x.target.mk", "left-pad@1.3.0 ran no build"},
 		{"a project file", func(a tree.Tree) { a[".npmrc"] = file("x") }, ".npmrc", "project"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -213,5 +223,19 @@ func TestRuleWorkspacePackages(t *testing.T) {
 				t.Fatalf("refused %q (%s), want %q with %q", name, reason, c.entry, c.reason)
 			}
 		})
+	}
+}
+
+func TestEntryPackage(t *testing.T) {
+	for entry, want := range map[string]string{
+		"node-pty@1.1.0":                "node_modules/.pnpm/node-pty@1.1.0/node_modules/node-pty",
+		"@esbuild+linux-x64@0.23.1":     "node_modules/.pnpm/@esbuild+linux-x64@0.23.1/node_modules/@esbuild/linux-x64",
+		"react-dom@18.3.1_react@18.3.1": "node_modules/.pnpm/react-dom@18.3.1_react@18.3.1/node_modules/react-dom",
+		"lock.yaml":                     "",
+		"@scope":                        "",
+	} {
+		if got := entryPackage(entry); got != want {
+			t.Errorf("entryPackage(%q) = %q, want %q", entry, got, want)
+		}
 	}
 }
