@@ -26,6 +26,9 @@ func TestE2ENPMCiRestoresTheFetchedTree(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.project("victim", "writes-own-file", "has-bin")
+	// The project's own postinstall runs on the restored tree too, after
+	// the check of what the dependencies' scripts left.
+	w.rootScripts(map[string]string{"postinstall": "node -e \"require('fs').writeFileSync('node_modules/.project-ran', 'yes')\""})
 	w.succeeds("npm", "install")
 	fetched := w.ciFetchedTree("saved")
 	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
@@ -40,6 +43,9 @@ func TestE2ENPMCiRestoresTheFetchedTree(t *testing.T) {
 	w.assertSame(want, w.snapshotOf(filepath.Join(w.proj, "node_modules")))
 	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
 		t.Errorf("writes-own-file's postinstall on the restored tree: %q", got)
+	}
+	if got := w.read("node_modules/.project-ran"); got != "yes" {
+		t.Errorf("the project's postinstall on the restored tree: %q", got)
 	}
 	if fetched == "" {
 		t.Fatal("no archive in the cache volume")
