@@ -92,9 +92,12 @@ func TestE2EAttackFetchedTreeArchiveChanged(t *testing.T) {
 	podmanUnshareWrite(t, archive, tampered)
 	must(t, os.WriteFile(record, []byte(honest), 0o600))
 	r = w.ciRun()
-	if got := reportField(t, r.report, "fetched_tree"); got != "saved" || !strings.Contains(r.stderr, "did not match safe-install's record") {
-		t.Errorf("a changed archive: fetched_tree %q, want it fetched again and saved, with a warning\n%s", got, r.stderr)
+	if got := reportField(t, r.report, "fetched_tree"); got != "mismatch" || !strings.Contains(r.stderr, "did not match safe-install's record") {
+		t.Errorf("a changed archive: fetched_tree %q, want mismatch (fetched again), with a warning\n%s", got, r.stderr)
 	}
+	// npm's tree replaced the changed archive: the next run restores it.
+	w.ciFetchedTree("restored")
+	w.assertSame(want, w.snapshotOf(filepath.Join(w.proj, "node_modules")))
 	w.assertSame(want, w.snapshotOf(filepath.Join(w.proj, "node_modules")))
 	if data, _ := os.ReadFile(filepath.Join(w.proj, "node_modules/victim/index.js")); bytes.Contains(data, []byte("pwned")) {
 		t.Fatal("the changed archive's payload reached the host")
