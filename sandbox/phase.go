@@ -130,6 +130,9 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.output().Scripts(out.String())}
+	if relay {
+		res.output = out.String()
+	}
 	r.res.Phases = append(r.res.Phases, res)
 	log.Debug("phase ended", zap.Int("exit_code", code), zap.Duration("took", res.Duration))
 	switch {

@@ -34,7 +34,10 @@ type Report struct {
 	Egress     ReportEgress             `json:"egress"`
 	Policy     install.ScriptPolicy     `json:"script_policy"`
 	Tree       string                   `json:"tree,omitempty"` // the plan's: incremental, or why not
-	Phases     []ReportPhase            `json:"phases"`
+	// FetchedTree: what the fetch did with the fetched-tree cache
+	// (restored, saved, mismatch; "": not used).
+	FetchedTree string        `json:"fetched_tree,omitempty"`
+	Phases      []ReportPhase `json:"phases"`
 	// ScriptsRan counts the install scripts npm's own record says ran;
 	// HeldBack the dependencies whose scripts the policy held back.
 	ScriptsRan int                `json:"scripts_ran"`
@@ -128,7 +131,7 @@ func NewReport(p *install.Plan, lim Limits, res *Result, runErr error, took time
 	if res.Swapped != nil {
 		r.Swapped = res.Swapped
 	}
-	r.Installed = res.Installed
+	r.Installed, r.FetchedTree = res.Installed, res.FetchedTree
 	r.ScriptsRan = res.ScriptsRan
 	if res.NetworkAttempts != nil {
 		r.NetworkAttempts = res.NetworkAttempts

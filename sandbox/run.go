@@ -20,6 +20,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 	"github.com/safe-install/safe-install/sandbox/staging"
@@ -48,6 +49,7 @@ type PhaseResult struct {
 	ExitCode  int                 `json:"exit_code"`
 	Duration  time.Duration       `json:"duration_ns"`
 	Scripts   []install.ScriptRun `json:"scripts,omitempty"`
+	output    string              // the fetch's, for fetchedtree.Parse
 }
 
 // Result is a finished run.
@@ -79,6 +81,9 @@ type Result struct {
 	HeldBack   []install.HeldBack `json:"held_back,omitempty"`
 	// NetworkAttempts are the hosts scripts tried to reach (netlog.js).
 	NetworkAttempts []install.NetworkAttempt `json:"network_attempts,omitempty"`
+	// FetchedTree says what the fetch did with the fetched-tree cache:
+	// "restored", "saved", "mismatch" (fetched again); "": not used.
+	FetchedTree string `json:"fetched_tree,omitempty"`
 }
 
 // Run carries out a plan in the sandbox and, when every phase succeeded and
@@ -272,7 +277,14 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
-	fetchID, err := r.create(ctx, r.specs(nil).Fetch)
+	spec := r.specs(nil).Fetch
+	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache)
+	if err != nil {
+		r.log.Debug("no fetched-tree cache for this run", zap.Error(err))
+	} else if cached != nil {
+		spec.Env = cached.Env(spec.Env)
+	}
+	fetchID, err := r.create(ctx, spec)
 	if err != nil {
 		return "", err
 	}
@@ -283,10 +295,13 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.watch.lap("copy-in")
-	_, err = r.phase(ctx, "fetch", fetchID, true)
+	ph, err := r.phase(ctx, "fetch", fetchID, true)
 	r.res.Contacted, r.res.Refused = r.egress.Contacted(), r.egress.Refused()
 	if err != nil {
 		return "", err
+	}
+	if cached != nil {
+		r.fetchedTree(cached.End(ph.output))
 	}
 	r.watch.lap("fetch")
 	return fetchID, nil
@@ -473,4 +488,21 @@ func (r *runner) plantDecoys(ctx context.Context) error {
 	}
 	r.res.Decoys = r.decoys.Names()
 	return nil
+}
+
+// fetchedTree tells what the fetch did with the fetched-tree cache.
+func (r *runner) fetchedTree(o fetchedtree.Outcome, err error) {
+	if err != nil {
+		r.log.Debug("the fetched tree was not recorded", zap.Error(err))
+	}
+	switch {
+	case o.Restored:
+		r.res.FetchedTree = "restored"
+		r.progress("fetched tree restored from the cache: an earlier fetch of these same inputs saved it, and it matched its record (npm did not run)")
+	case o.Mismatch:
+		r.res.FetchedTree = "mismatch"
+		r.steps.Warn("the cached fetched tree for these inputs did not match safe-install's record of it (another safe-install using this engine, or a change in its storage), so it was fetched again and replaced")
+	case o.Saved != "":
+		r.res.FetchedTree = "saved"
+	}
 }

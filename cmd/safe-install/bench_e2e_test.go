@@ -32,6 +32,24 @@ func TestBenchWarmNPMCI(t *testing.T) {
 	bench.npmPairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
 }
 
+// TestBenchWarmNPMCINewTree: warm npm ci as above, but with nothing in
+// safe-install's fetched-tree cache for this project (the host's records
+// removed before each run): what the first npm ci of a new lockfile costs
+// with a warm package cache.
+func TestBenchWarmNPMCINewTree(t *testing.T) {
+	bench := newBench(t)
+	cacheDir, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench.npmPairs("warm npm ci, tree not in the fetched-tree cache", []string{"ci"}, func(string) {
+		bench.removeTree()
+		if err := os.RemoveAll(filepath.Join(cacheDir, "safe-install", "fetched-trees")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestBenchColdNPMCI: npm ci with both caches emptied first (npm's for
 // plain npm, the cache volume for safe-install): downloads included.
 func TestBenchColdNPMCI(t *testing.T) {

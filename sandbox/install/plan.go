@@ -134,6 +134,11 @@ type Plan struct {
 	// responses and wheels) would be what every later run of every
 	// project fetches.
 	PrivateCache bool `json:"private_cache,omitempty"`
+	// FetchedTree lets the fetch restore its result from the lasting
+	// cache (package fetchedtree) when an earlier fetch of the same inputs
+	// saved it, its Command being fetchedtree.Wrap's: only for a fetch
+	// that runs the package manager alone (npm ci, scripts off).
+	FetchedTree bool `json:"fetched_tree,omitempty"`
 }
 
 // Say is how a step talks to the user: a line, or a warning that even

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -223,6 +224,15 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	fetchCmd = append(fetchCmd, flags...)
 	fetchCmd = append(fetchCmd, specs...)
 	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
+	if v.fetch == "ci" && !opts.AllowGit && !slices.Contains(flags, "--prefer-online") && len(p.LinkTargets) == 0 {
+		// npm ci's tree follows from the inputs alone: the next run of
+		// the same inputs restores it (package fetchedtree; git
+		// dependencies and --prefer-online ask for the network's word;
+		// workspaces and file: directories get node_modules of their own
+		// outside the archived one).
+		fetchCmd[4] = fetchedtree.Wrap(baselineScript, "node_modules", BaselineFile+".list", BaselineFile+".sums")
+		p.FetchedTree = true
+	}
 	if v.rebuild {
 		fetchCmd = []string{"sh", "-c", treeScript}
 		p.FetchSummary = "listing node_modules for npm rebuild (nothing is fetched)"

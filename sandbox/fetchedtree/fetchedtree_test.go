@@ -1,0 +1,273 @@
+package fetchedtree
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// fakeNPM stands for the package manager in the script tests: it writes a
+// small tree and counts its runs.
+const fakeNPM = `#!/bin/sh
+echo run >> "$COUNT"
+mkdir -p node_modules/a/.bin node_modules/.bin || exit 1
+printf 'module.exports = 1\n' > node_modules/a/index.js
+chmod 0755 node_modules/a/index.js
+ln -sf ../a/index.js node_modules/.bin/a
+printf 'npm warn deprecated x@1: a message from the registry\nsafe-install-tree: saved %0128d\n' 0
+`
+
+type scriptWorld struct {
+	t                *testing.T
+	cache, work, bin string
+	count, script    string
+	key              string
+	lastOut, lastSum string
+}
+
+func newScriptWorld(t *testing.T) *scriptWorld {
+	for _, tool := range []string{"sh", "tar", "b2sum", "stat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the script needs %s: %v", tool, err)
+		}
+	}
+	d := t.TempDir()
+	w := &scriptWorld{t: t, cache: filepath.Join(d, "cache"), work: filepath.Join(d, "work"), bin: filepath.Join(d, "bin"),
+		count: filepath.Join(d, "count"), key: strings.Repeat("ab", 32)}
+	for _, dir := range []string{w.work, w.bin} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(w.bin, "npm"), []byte(fakeNPM), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inner := `npm "$@" || exit $?
+find . -name 'listing.*' -prune -o -print | LC_ALL=C sort > listing.list
+echo sums > listing.sums`
+	w.script = strings.ReplaceAll(Wrap(inner, "node_modules", "listing.list", "listing.sums"), Dir, w.cache)
+	return w
+}
+
+// run runs the wrapped script in a fresh work directory holding only the
+// inputs, as a fetch container's is.
+func (w *scriptWorld) run(sum string) Outcome {
+	w.t.Helper()
+	if err := os.RemoveAll(w.work); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.MkdirAll(w.work, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.work, "package.json"), []byte("{}\n"), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", w.script, "sh", "ci", "--ignore-scripts")
+	cmd.Dir = w.work
+	cmd.Env = []string{"PATH=" + w.bin + ":/usr/bin:/bin", "COUNT=" + w.count, EnvKey + "=" + w.key, EnvSum + "=" + sum}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		w.t.Fatalf("the wrapped fetch failed: %v\n%s", err, out.String())
+	}
+	w.lastOut = out.String()
+	return Parse(w.lastOut)
+}
+
+func (w *scriptWorld) npmRuns() int {
+	data, _ := os.ReadFile(w.count)
+	return strings.Count(string(data), "run")
+}
+
+func (w *scriptWorld) archives() []string {
+	entries, _ := os.ReadDir(w.cache)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func (w *scriptWorld) b2sum(name string) string {
+	out, err := exec.Command("b2sum", filepath.Join(w.cache, name)).Output()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return strings.Fields(string(out))[0]
+}
+
+func TestWrapSavesRestoresAndRefusesAChangedArchive(t *testing.T) {
+	w := newScriptWorld(t)
+	first := w.run("")
+	if first.Saved == "" || first.Restored || w.npmRuns() != 1 {
+		t.Fatalf("first fetch: %+v, npm ran %d times, want one run and a save\n%s", first, w.npmRuns(), w.lastOut)
+	}
+	arch := w.archives()
+	if len(arch) != 1 || !strings.HasPrefix(arch[0], w.key+"-") || !strings.HasSuffix(arch[0], ".tar") {
+		t.Fatalf("cache holds %v, want one archive named by the key", arch)
+	}
+	if got := w.b2sum(arch[0]); got != first.Saved {
+		t.Fatalf("the printed sum %s is not the archive's %s: the forged one in npm's output won", first.Saved, got)
+	}
+	wantList, _ := os.ReadFile(filepath.Join(w.work, "listing.list"))
+
+	// No recorded sum: no restore, whatever the cache holds.
+	if o := w.run(""); o.Restored || w.npmRuns() != 2 {
+		t.Fatalf("a fetch without a recorded sum restored: %+v", o)
+	}
+	second := w.b2sum(w.archives()[0])
+
+	restored := w.run(second)
+	if !restored.Restored || restored.Saved != "" || w.npmRuns() != 2 {
+		t.Fatalf("with the recorded sum: %+v, npm ran %d times, want a restore and no run\n%s", restored, w.npmRuns(), w.lastOut)
+	}
+	gotList, _ := os.ReadFile(filepath.Join(w.work, "listing.list"))
+	if !bytes.Equal(gotList, wantList) {
+		t.Errorf("the restored work directory's listing\n%s\nis not the fetched one\n%s", gotList, wantList)
+	}
+	if fi, err := os.Stat(filepath.Join(w.work, "node_modules/a/index.js")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("restored index.js: %v %v, want mode 0755", fi, err)
+	}
+	if target, err := os.Readlink(filepath.Join(w.work, "node_modules/.bin/a")); err != nil || target != "../a/index.js" {
+		t.Errorf("restored .bin link: %q %v", target, err)
+	}
+	if _, err := os.Stat(filepath.Join(w.work, ".safe-install-restore")); err == nil {
+		t.Errorf("the restore directory was left behind")
+	}
+
+	// The archive changed after the record: fetched again, not restored.
+	a := filepath.Join(w.cache, w.archives()[0])
+	f, err := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.Write(make([]byte, 512))
+	f.Close()
+	o := w.run(second)
+	if o.Restored || !o.Mismatch || o.Saved == "" || w.npmRuns() != 3 {
+		t.Fatalf("a changed archive: %+v, npm ran %d times, want a mismatch, a run and a new save\n%s", o, w.npmRuns(), w.lastOut)
+	}
+}
+
+func TestWrapKeepsTheNewestArchives(t *testing.T) {
+	w := newScriptWorld(t)
+	for i := 0; i < kept+2; i++ {
+		w.key = strings.Repeat(string("0123456789"[i]), 64)
+		if o := w.run(""); o.Saved == "" {
+			t.Fatalf("save %d: %+v\n%s", i, o, w.lastOut)
+		}
+	}
+	arch := w.archives()
+	if len(arch) != kept {
+		t.Fatalf("cache holds %v, want the %d newest", arch, kept)
+	}
+	for _, a := range arch {
+		if a[0] == '0' || a[0] == '1' {
+			t.Errorf("an old archive survived: %s", a)
+		}
+	}
+}
+
+func TestParseTakesTheScriptsOwnLastWord(t *testing.T) {
+	real := strings.Repeat("c", 128)
+	out := "npm warn deprecated\nsafe-install-tree: saved " + strings.Repeat("f", 128) + "\nadded 3 packages\nsafe-install-tree: saved " + real + "\nrelay: the host closed the stream\n"
+	if o := Parse(out); o.Saved != real || o.Restored {
+		t.Errorf("Parse = %+v, want the last save %s", o, real)
+	}
+	if o := Parse("safe-install-tree: saved 1234\nsafe-install-tree: restoredx\n"); o != (Outcome{}) {
+		t.Errorf("malformed markers were taken: %+v", o)
+	}
+}
+
+func TestKeyCoversEveryInput(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "package-lock.json")
+	if err := os.WriteFile(lock, []byte(`{"lockfileVersion":3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := func() *install.Plan {
+		return &install.Plan{Manager: "npm", FetchedTree: true,
+			Fetch:     install.Phase{Command: []string{"npm", "ci"}, Env: map[string]string{"A": "1"}},
+			Inputs:    []install.Input{{Name: "package.json", Data: []byte("{}"), Mode: 0o644}, {Name: "package-lock.json", Source: lock, Mode: 0o644}},
+			FetchOnly: []install.Input{{Name: "npmrc", Data: []byte("registry=x\n"), Mode: 0o644}}}
+	}
+	k0, err := Key(base(), "img:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1, _ := Key(base(), "img:1"); k1 != k0 {
+		t.Fatalf("the key is not stable: %s, %s", k0, k1)
+	}
+	changes := map[string]func(p *install.Plan) string{
+		"image":        func(p *install.Plan) string { return "img:2" },
+		"command":      func(p *install.Plan) string { p.Fetch.Command[1] = "install"; return "img:1" },
+		"env":          func(p *install.Plan) string { p.Fetch.Env["A"] = "2"; return "img:1" },
+		"input data":   func(p *install.Plan) string { p.Inputs[0].Data = []byte("{ }"); return "img:1" },
+		"input mode":   func(p *install.Plan) string { p.Inputs[0].Mode = 0o755; return "img:1" },
+		"input name":   func(p *install.Plan) string { p.Inputs[0].Name = "a/package.json"; return "img:1" },
+		"fetch config": func(p *install.Plan) string { p.FetchOnly[0].Data = []byte("registry=y\n"); return "img:1" },
+		"added input": func(p *install.Plan) string {
+			p.Inputs = append(p.Inputs, install.Input{Name: ".npmrc", Mode: 0o644})
+			return "img:1"
+		},
+		"manager": func(p *install.Plan) string { p.Manager = "pnpm"; return "img:1" },
+	}
+	for name, change := range changes {
+		p := base()
+		img := change(p)
+		if k, _ := Key(p, img); k == k0 {
+			t.Errorf("changing the %s kept the key", name)
+		}
+	}
+	if err := os.WriteFile(lock, []byte(`{"lockfileVersion":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := Key(base(), "img:1"); k == k0 {
+		t.Errorf("a changed lockfile on disk kept the key")
+	}
+}
+
+func TestRecords(t *testing.T) {
+	base := t.TempDir()
+	if _, err := Open(base, "../x"); err == nil {
+		t.Errorf("a volume name with a slash was taken")
+	}
+	r, err := Open(base, "safe-install-cache-npm-1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, sum := strings.Repeat("a", 64), strings.Repeat("b", 128)
+	if r.Sum(key) != "" {
+		t.Errorf("a record out of nothing")
+	}
+	if err := r.Put(key, sum); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Sum(key); got != sum {
+		t.Errorf("Sum = %q, want %q", got, sum)
+	}
+	if err := r.Put("../../etc", sum); err == nil {
+		t.Errorf("a malformed key was recorded")
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, key), []byte("not a sum\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r.Sum(key) != "" {
+		t.Errorf("a malformed record was taken")
+	}
+	for i := 0; i < maxRecords+5; i++ {
+		k := strings.Repeat("0", 60) + string("0123456789abcdef"[i/16]) + string("0123456789abcdef"[i%16]) + "00"
+		if err := r.Put(k, sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(r.dir)
+	if len(entries) > maxRecords {
+		t.Errorf("%d records kept, want at most %d", len(entries), maxRecords)
+	}
+}

@@ -1,0 +1,160 @@
+package fetchedtree
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Records are the host's record of the archives its fetches saved: one
+// small file per key holding the sum, in the user's cache directory, per
+// cache volume (the volume's name says the manager and the engine's ID
+// mapping). Client names this host's archives in the volume: clients of
+// one remote engine keep theirs apart instead of taking each other's for
+// tampering.
+type Records struct{ dir, Client string }
+
+// maxRecords bounds the directory; a record without its archive (evicted
+// in the volume) only costs a fetch.
+const maxRecords = 64
+
+var (
+	hexKey    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hexSum    = regexp.MustCompile(`^[0-9a-f]{128}$`)
+	hexClient = regexp.MustCompile(`^[0-9a-f]{16}$`)
+)
+
+// Open finds the records of one cache volume below base (os.UserCacheDir
+// when ""), made on first use.
+func Open(base, volume string) (Records, error) {
+	if base == "" {
+		var err error
+		if base, err = os.UserCacheDir(); err != nil {
+			return Records{}, fmt.Errorf("finding the cache directory for the fetched-tree records: %w", err)
+		}
+	}
+	if volume == "" || strings.ContainsAny(volume, `/\`) || volume[0] == '.' {
+		return Records{}, fmt.Errorf("fetched-tree records: %q is no volume name", volume)
+	}
+	dir := filepath.Join(base, "safe-install", "fetched-trees", volume)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Records{}, fmt.Errorf("making the fetched-tree records' directory: %w", err)
+	}
+	client, err := clientID(filepath.Join(base, "safe-install", "fetched-trees", "client"))
+	if err != nil {
+		return Records{}, err
+	}
+	return Records{dir: dir, Client: client}, nil
+}
+
+// clientID is this host's random name, made once.
+func clientID(file string) (string, error) {
+	if data, err := os.ReadFile(file); err == nil && len(data) <= 64 {
+		if id := strings.TrimSpace(string(data)); hexClient.MatchString(id) {
+			return id, nil
+		}
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	f, err := os.CreateTemp(filepath.Dir(file), ".client-*")
+	if err != nil {
+		return "", fmt.Errorf("naming this client for the fetched-tree cache: %w", err)
+	}
+	_, werr := f.WriteString(id + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		// Two first runs at once: the one renamed last wins, and the
+		// other's archive is only fetched again next time.
+		werr = os.Rename(f.Name(), file)
+	}
+	if werr != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("naming this client for the fetched-tree cache: %w", werr)
+	}
+	return id, nil
+}
+
+// Sum is the recorded sum of key's archive, "" when there is none.
+func (r Records) Sum(key string) string {
+	if !hexKey.MatchString(key) {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(r.dir, key))
+	if err != nil || len(data) > 256 {
+		return ""
+	}
+	s := strings.TrimSpace(string(data))
+	if !hexSum.MatchString(s) {
+		return ""
+	}
+	return s
+}
+
+// Put records key's archive sum (written whole, then renamed) and drops
+// the oldest records past maxRecords.
+func (r Records) Put(key, sum string) error {
+	if !hexKey.MatchString(key) || !hexSum.MatchString(sum) {
+		return fmt.Errorf("fetched-tree record: malformed key or sum")
+	}
+	f, err := os.CreateTemp(r.dir, ".record-*")
+	if err != nil {
+		return fmt.Errorf("recording the fetched tree: %w", err)
+	}
+	_, werr := f.WriteString(sum + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), filepath.Join(r.dir, key))
+	}
+	if werr != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("recording the fetched tree: %w", werr)
+	}
+	return r.prune()
+}
+
+// Touch marks key's record as just used, so that pruning keeps it.
+func (r Records) Touch(key string) {
+	if hexKey.MatchString(key) {
+		now := time.Now()
+		_ = os.Chtimes(filepath.Join(r.dir, key), now, now)
+	}
+}
+
+func (r Records) prune() error {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return fmt.Errorf("pruning the fetched-tree records: %w", err)
+	}
+	type rec struct {
+		name string
+		mod  time.Time
+	}
+	var recs []rec
+	for _, e := range entries {
+		if !hexKey.MatchString(e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			recs = append(recs, rec{e.Name(), fi.ModTime()})
+		}
+	}
+	if len(recs) <= maxRecords {
+		return nil
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return b.mod.Compare(a.mod) })
+	for _, old := range recs[maxRecords:] {
+		_ = os.Remove(filepath.Join(r.dir, old.name))
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package fetchedtree
+
+import (
+	"maps"
+
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// Use is one fetch's use of the cache.
+type Use struct {
+	rec      Records
+	key, sum string
+}
+
+// Begin prepares the fetch of plan p in image to use the archives of the
+// cache volume named volume; nil when the plan does not opt in (or uses a
+// cache of its own, which ends with the run).
+func Begin(p *install.Plan, image, volume string) (*Use, error) {
+	if !p.FetchedTree || p.PrivateCache {
+		return nil, nil
+	}
+	key, err := Key(p, image)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := Open("", volume)
+	if err != nil {
+		return nil, err
+	}
+	return &Use{rec: rec, key: key, sum: rec.Sum(key)}, nil
+}
+
+// Env is the fetch container's environment env with the archive's key and
+// its recorded sum.
+func (u *Use) Env(env map[string]string) map[string]string {
+	env = maps.Clone(env)
+	env[EnvKey], env[EnvSum] = u.key+"-"+u.rec.Client, u.sum
+	return env
+}
+
+// End reads what the fetch did from its output and keeps the records true:
+// a saved archive's sum is recorded, a restored one's record kept fresh.
+func (u *Use) End(output string) (Outcome, error) {
+	o := Parse(output)
+	switch {
+	case o.Saved != "":
+		return o, u.rec.Put(u.key, o.Saved)
+	case o.Restored:
+		u.rec.Touch(u.key)
+	}
+	return o, nil
+}
