@@ -2,6 +2,7 @@ package fetchedtree
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"maps"
 
@@ -15,9 +16,11 @@ type Use struct {
 }
 
 // Begin prepares the fetch of plan p in image to use the archives of the
-// cache volume named volume; nil when the plan does not opt in (or uses a
-// cache of its own, which ends with the run).
-func Begin(p *install.Plan, image, volume string) (*Use, error) {
+// cache volume named volume on the engine at host (engine.EngineInfo's
+// Host: engines with the same ID mapping have volumes of the same name);
+// nil when the plan does not opt in (or uses a cache of its own, which
+// ends with the run).
+func Begin(p *install.Plan, image, volume, host string) (*Use, error) {
 	if !p.FetchedTree || p.PrivateCache {
 		return nil, nil
 	}
@@ -25,7 +28,8 @@ func Begin(p *install.Plan, image, volume string) (*Use, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := Open("", volume)
+	h := sha256.Sum256([]byte(host))
+	rec, err := Open("", volume+"-"+hex.EncodeToString(h[:4]))
 	if err != nil {
 		return nil, err
 	}
