@@ -278,7 +278,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
 	spec := r.specs(nil).Fetch
-	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache)
+	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host)
 	if err != nil {
 		r.log.Debug("no fetched-tree cache for this run", zap.Error(err))
 	} else if cached != nil {

@@ -35,6 +35,9 @@ const Dir = "/cache/safe-install-trees"
 const (
 	EnvKey = "SAFE_INSTALL_TREE_KEY"
 	EnvSum = "SAFE_INSTALL_TREE_SUM"
+	// EnvNonce marks the script's own lines: npm prints what registries
+	// send (deprecation notices), which cannot know it.
+	EnvNonce = "SAFE_INSTALL_TREE_NONCE"
 )
 
 // kept is how many archives a cache volume holds, the most recently used;
@@ -44,30 +47,33 @@ const kept = 3
 // Wrap makes a fetch script that restores paths (relative to the work
 // directory) from the archive named by $SAFE_INSTALL_TREE_KEY when its sum
 // is $SAFE_INSTALL_TREE_SUM, and otherwise runs script (in a subshell,
-// with the same arguments) and saves paths as that archive. Its last
-// output line says which (Parse). The archive is hashed while it is
-// extracted into a directory of its own, and moved into place only when
-// the sum matches: b2sum, since sha256sum takes 0.6 s for 100 MB on this
-// machine's CPUs and BLAKE2b 0.14 s. Saving is best effort: a full disk
-// or a file over the size limit leaves no archive and fails nothing.
+// with the same arguments) and saves paths as that archive. Its output
+// says which, in lines marked with the run's $SAFE_INSTALL_TREE_NONCE
+// (Parse). The archive is read once, through tee, by b2sum and by tar,
+// which extracts it into a directory of its own (drained, so that b2sum
+// sees every byte); the paths are moved into place only when the sum
+// matches. b2sum, since sha256sum takes 0.6 s for 100 MB on this machine's
+// CPUs and BLAKE2b 0.14 s. Saving is best effort: a full disk or a file
+// over the size limit leaves no archive and fails nothing.
 func Wrap(script string, paths ...string) string {
 	list := strings.Join(paths, " ")
-	return `d=` + Dir + ` k="$` + EnvKey + `" s="$` + EnvSum + `" r=.safe-install-restore
+	return `d=` + Dir + ` k="$` + EnvKey + `" s="$` + EnvSum + `" n="$` + EnvNonce + `" r=.safe-install-restore
 ` + imageStamp + `
 if [ -n "$k" ] && [ -n "$s" ] && [ -f "$d/$k.tar" ]; then
-	mkdir "$r" || exit 97
-	b2sum <"$d/$k.tar" >/tmp/tree.sum & h=$!
-	tar -xpf "$d/$k.tar" -C "$r" 2>/tmp/tree.err; x=$?
+	q=$(mktemp -d) && mkdir "$r" && mkfifo "$q/fifo" || exit 97
+	b2sum <"$q/fifo" >"$q/sum" & h=$!
+	tee "$q/fifo" <"$d/$k.tar" | { tar -xpf - -C "$r" 2>/dev/null; x=$?; cat >/dev/null; exit $x; }; x=$?
 	wait $h || x=1
-	if [ $x = 0 ] && [ "$(cut -d' ' -f1 </tmp/tree.sum)" = "$s" ]; then
+	got=$(cut -d' ' -f1 <"$q/sum"); rm -rf -- "$q"
+	if [ $x = 0 ] && [ "$got" = "$s" ]; then
 		for p in ` + list + `; do mv -- "$r/$p" "$p" || exit 97; done
 		rmdir "$r" || exit 97
 		touch -c "$d/$k.tar"
-		echo "safe-install-tree: restored"
+		echo "safe-install-tree $n: restored"
 		exit 0
 	fi
 	rm -rf -- "$r" || exit 97
-	echo "safe-install-tree: mismatch"
+	echo "safe-install-tree $n: mismatch"
 fi
 ( ` + script + `
 ) || exit $?
@@ -75,7 +81,7 @@ fi
 mkdir -p "$d" 2>/dev/null || exit 0
 t="$d/.$k.$$.tmp"
 if tar -cf "$t" -- ` + list + ` 2>/dev/null && s=$(b2sum <"$t" | cut -d' ' -f1) && mv -f -- "$t" "$d/$k.tar"; then
-	echo "safe-install-tree: saved $s"
+	echo "safe-install-tree $n: saved $s"
 else
 	rm -f -- "$t"
 fi
@@ -102,24 +108,21 @@ type Outcome struct {
 	Saved string
 }
 
-var marker = regexp.MustCompile(`(?m)^safe-install-tree: (restored|mismatch|saved ([0-9a-f]{128}))$`)
+var marker = regexp.MustCompile(`(?m)^safe-install-tree ([0-9a-f]{32}): (restored|mismatch|saved ([0-9a-f]{128}))$`)
 
-// Parse reads a wrapped fetch's output. Lines are the script's own only
-// after the package manager has ended, so every marker counts in order
-// and the last "saved" wins; a package name or a registry's message that
-// forged one before it (npm prints deprecation notices) is overruled by
-// the real one, and a forged sum alone only makes the next run fetch
-// again.
-func Parse(output string) Outcome {
+// Parse reads a wrapped fetch's output: only lines marked with nonce,
+// this run's, count.
+func Parse(output, nonce string) Outcome {
 	var o Outcome
 	for _, m := range marker.FindAllStringSubmatch(output, -1) {
 		switch {
-		case m[1] == "restored":
+		case m[1] != nonce:
+		case m[2] == "restored":
 			o.Restored = true
-		case m[1] == "mismatch":
+		case m[2] == "mismatch":
 			o.Mismatch = true
 		default:
-			o.Saved = m[2]
+			o.Saved = m[3]
 		}
 	}
 	return o

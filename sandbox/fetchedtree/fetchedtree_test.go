@@ -19,7 +19,7 @@ mkdir -p node_modules/a/.bin node_modules/.bin || exit 1
 printf 'module.exports = 1\n' > node_modules/a/index.js
 chmod 0755 node_modules/a/index.js
 ln -sf ../a/index.js node_modules/.bin/a
-printf 'npm warn deprecated x@1: a message from the registry\nsafe-install-tree: saved %0128d\n' 0
+printf 'npm warn deprecated x@1: a message from the registry\nsafe-install-tree %032d: saved %0128d\n' 0 0
 `
 
 type scriptWorld struct {
@@ -69,14 +69,14 @@ func (w *scriptWorld) run(sum string) Outcome {
 	}
 	cmd := exec.Command("sh", "-c", w.script, "sh", "ci", "--ignore-scripts")
 	cmd.Dir = w.work
-	cmd.Env = []string{"PATH=" + w.bin + ":/usr/bin:/bin", "COUNT=" + w.count, EnvKey + "=" + w.key, EnvSum + "=" + sum}
+	cmd.Env = []string{"PATH=" + w.bin + ":/usr/bin:/bin", "COUNT=" + w.count, EnvKey + "=" + w.key, EnvSum + "=" + sum, EnvNonce + "=" + testNonce}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		w.t.Fatalf("the wrapped fetch failed: %v\n%s", err, out.String())
 	}
 	w.lastOut = out.String()
-	return Parse(w.lastOut)
+	return Parse(w.lastOut, testNonce)
 }
 
 func (w *scriptWorld) npmRuns() int {
@@ -173,14 +173,21 @@ func TestWrapKeepsTheNewestArchives(t *testing.T) {
 	}
 }
 
-func TestParseTakesTheScriptsOwnLastWord(t *testing.T) {
+const testNonce = "0123456789abcdef0123456789abcdef"
+
+func TestParseTakesOnlyTheRunsOwnLines(t *testing.T) {
 	real := strings.Repeat("c", 128)
-	out := "npm warn deprecated\nsafe-install-tree: saved " + strings.Repeat("f", 128) + "\nadded 3 packages\nsafe-install-tree: saved " + real + "\nrelay: the host closed the stream\n"
-	if o := Parse(out); o.Saved != real || o.Restored {
-		t.Errorf("Parse = %+v, want the last save %s", o, real)
+	forged := "safe-install-tree " + strings.Repeat("9", 32) + ": "
+	out := "npm warn deprecated\n" + forged + "saved " + strings.Repeat("f", 128) + "\n" + forged + "restored\n" + forged + "mismatch\n" +
+		"added 3 packages\nsafe-install-tree " + testNonce + ": saved " + real + "\nrelay: the host closed the stream\n"
+	if o := Parse(out, testNonce); o != (Outcome{Saved: real}) {
+		t.Errorf("Parse = %+v, want only the run's save %s", o, real)
 	}
-	if o := Parse("safe-install-tree: saved 1234\nsafe-install-tree: restoredx\n"); o != (Outcome{}) {
+	if o := Parse("safe-install-tree "+testNonce+": saved 1234\nsafe-install-tree "+testNonce+": restoredx\n", testNonce); o != (Outcome{}) {
 		t.Errorf("malformed markers were taken: %+v", o)
+	}
+	if o := Parse("safe-install-tree "+testNonce+": restored\n", testNonce); o != (Outcome{Restored: true}) {
+		t.Errorf("Parse of a restore = %+v", o)
 	}
 }
 

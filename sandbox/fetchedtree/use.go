@@ -1,6 +1,9 @@
 package fetchedtree
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 
 	"github.com/safe-install/safe-install/sandbox/install"
@@ -8,14 +11,16 @@ import (
 
 // Use is one fetch's use of the cache.
 type Use struct {
-	rec      Records
-	key, sum string
+	rec             Records
+	key, sum, nonce string
 }
 
 // Begin prepares the fetch of plan p in image to use the archives of the
-// cache volume named volume; nil when the plan does not opt in (or uses a
-// cache of its own, which ends with the run).
-func Begin(p *install.Plan, image, volume string) (*Use, error) {
+// cache volume named volume on the engine at host (engine.EngineInfo's
+// Host: engines with the same ID mapping have volumes of the same name);
+// nil when the plan does not opt in (or uses a cache of its own, which
+// ends with the run).
+func Begin(p *install.Plan, image, volume, host string) (*Use, error) {
 	if !p.FetchedTree || p.PrivateCache {
 		return nil, nil
 	}
@@ -23,25 +28,28 @@ func Begin(p *install.Plan, image, volume string) (*Use, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := Open("", volume)
+	h := sha256.Sum256([]byte(host))
+	rec, err := Open("", volume+"-"+hex.EncodeToString(h[:4]))
 	if err != nil {
 		return nil, err
 	}
-	return &Use{rec: rec, key: key, sum: rec.Sum(key)}, nil
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return &Use{rec: rec, key: key, sum: rec.Sum(key), nonce: hex.EncodeToString(b)}, nil
 }
 
 // Env is the fetch container's environment env with the archive's key and
 // its recorded sum.
 func (u *Use) Env(env map[string]string) map[string]string {
 	env = maps.Clone(env)
-	env[EnvKey], env[EnvSum] = u.key+"-"+u.rec.Client, u.sum
+	env[EnvKey], env[EnvSum], env[EnvNonce] = u.key+"-"+u.rec.Client, u.sum, u.nonce
 	return env
 }
 
 // End reads what the fetch did from its output and keeps the records true:
 // a saved archive's sum is recorded, a restored one's record kept fresh.
 func (u *Use) End(output string) (Outcome, error) {
-	o := Parse(output)
+	o := Parse(output, u.nonce)
 	switch {
 	case o.Saved != "":
 		return o, u.rec.Put(u.key, o.Saved)
