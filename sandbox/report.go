@@ -35,7 +35,7 @@ type Report struct {
 	Policy     install.ScriptPolicy     `json:"script_policy"`
 	Tree       string                   `json:"tree,omitempty"` // the plan's: incremental, or why not
 	// FetchedTree: what the fetch did with the fetched-tree cache
-	// (restored, saved, mismatch; "": not used).
+	// (first, saved, restored, mismatch; "": not used).
 	FetchedTree string        `json:"fetched_tree,omitempty"`
 	Phases      []ReportPhase `json:"phases"`
 	// ScriptsRan counts the install scripts npm's own record says ran;

@@ -82,7 +82,8 @@ type Result struct {
 	// NetworkAttempts are the hosts scripts tried to reach (netlog.js).
 	NetworkAttempts []install.NetworkAttempt `json:"network_attempts,omitempty"`
 	// FetchedTree says what the fetch did with the fetched-tree cache:
-	// "restored", "saved", "mismatch" (fetched again); "": not used.
+	// "first" (these inputs' first fetch: nothing saved), "saved",
+	// "restored", "mismatch" (fetched again); "": not used.
 	FetchedTree string `json:"fetched_tree,omitempty"`
 }
 
@@ -504,5 +505,7 @@ func (r *runner) fetchedTree(o fetchedtree.Outcome, err error) {
 		r.steps.Warn("the cached fetched tree for these inputs did not match safe-install's record of it (another safe-install using this engine, or a change in its storage), so it was fetched again and replaced")
 	case o.Saved != "":
 		r.res.FetchedTree = "saved"
+	case o.First:
+		r.res.FetchedTree = "first"
 	}
 }

@@ -32,22 +32,28 @@ func TestBenchWarmNPMCI(t *testing.T) {
 	bench.npmPairs("warm npm ci", []string{"ci"}, func(string) { bench.removeTree() })
 }
 
-// TestBenchWarmNPMCINewTree: warm npm ci as above, but with nothing in
-// safe-install's fetched-tree cache for this project (the host's records
-// removed before each run): what the first npm ci of a new lockfile costs
-// with a warm package cache.
+// TestBenchWarmNPMCINewTree: warm npm ci as above, but with these inputs
+// new to safe-install's fetched-tree cache (the host's records removed
+// before each run): what the first npm ci of a new lockfile costs with a
+// warm package cache.
 func TestBenchWarmNPMCINewTree(t *testing.T) {
 	bench := newBench(t)
-	cacheDir, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bench.npmPairs("warm npm ci, tree not in the fetched-tree cache", []string{"ci"}, func(string) {
+	bench.npmPairs("warm npm ci, inputs new to the fetched-tree cache", []string{"ci"}, func(string) {
 		bench.removeTree()
-		if err := os.RemoveAll(filepath.Join(cacheDir, "safe-install", "fetched-trees")); err != nil {
-			t.Fatal(err)
-		}
+		bench.forgetFetchedTrees()
 	})
+}
+
+// forgetFetchedTrees removes the host's records of safe-install's fetched
+// trees (sandbox/fetchedtree): the next npm ci is its inputs' first.
+func (x *bench) forgetFetchedTrees() {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "safe-install", "fetched-trees")); err != nil {
+		x.t.Fatal(err)
+	}
 }
 
 // TestBenchColdNPMCI: npm ci with both caches emptied first (npm's for
@@ -59,8 +65,10 @@ func TestBenchColdNPMCI(t *testing.T) {
 		if who == "plain" {
 			bench.cmd("npm", "cache", "clean", "--force")
 		} else {
-			// One cache per engine ID mapping: safe-install-cache-npm-<hash>.
+			// One cache per engine ID mapping: safe-install-cache-npm-<hash>;
+			// the host's records of its fetched trees go with it.
 			bench.cmd("sh", "-c", "podman volume ls -q --filter name=^safe-install-cache-npm- | xargs -r podman volume rm -f")
+			bench.forgetFetchedTrees()
 		}
 	})
 }

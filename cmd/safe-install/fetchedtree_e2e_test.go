@@ -30,6 +30,8 @@ func TestE2ENPMCiRestoresTheFetchedTree(t *testing.T) {
 	// the check of what the dependencies' scripts left.
 	w.rootScripts(map[string]string{"postinstall": "node -e \"require('fs').writeFileSync('node_modules/.project-ran', 'yes')\""})
 	w.succeeds("npm", "install")
+	// The first fetch of these inputs saves nothing; the second does.
+	w.ciFetchedTree("first")
 	fetched := w.ciFetchedTree("saved")
 	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
 
@@ -54,7 +56,7 @@ func TestE2ENPMCiRestoresTheFetchedTree(t *testing.T) {
 	// A changed project is another key: fetched, not restored.
 	w.addDeps("script-lib")
 	w.succeeds("npm", "install")
-	w.ciFetchedTree("saved")
+	w.ciFetchedTree("first")
 }
 
 // The archive in the engine's cache volume is changed behind safe-install's
@@ -69,6 +71,7 @@ func TestE2EAttackFetchedTreeArchiveChanged(t *testing.T) {
 	w := newWorld(t)
 	w.project("victim", "writes-own-file")
 	w.succeeds("npm", "install")
+	w.ciFetchedTree("first")
 	archive := w.ciFetchedTree("saved")
 	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
 	const payload = "require('fs').writeFileSync(require('os').homedir() + '/pwned-by-cache', 'x'); module.exports = (s) => s;\n"

@@ -106,6 +106,9 @@ type Outcome struct {
 	Mismatch bool
 	// Saved is the sum of the archive this fetch wrote ("": none).
 	Saved string
+	// First: these inputs had not been fetched before; nothing was saved
+	// (the next fetch of them saves).
+	First bool
 }
 
 var marker = regexp.MustCompile(`(?m)^safe-install-tree ([0-9a-f]{32}): (restored|mismatch|saved ([0-9a-f]{128}))$`)

@@ -278,3 +278,40 @@ func TestRecords(t *testing.T) {
 		t.Errorf("%d records kept, want at most %d", len(entries), maxRecords)
 	}
 }
+
+// A first fetch of some inputs saves nothing and is noted; the second
+// saves; the third restores.
+func TestUseSavesOnTheSecondFetch(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	p := &install.Plan{Manager: "npm", FetchedTree: true, Fetch: install.Phase{Command: []string{"npm", "ci"}}}
+	begin := func() *Use {
+		u, err := Begin(p, "img", "safe-install-cache-npm-1", "local")
+		if err != nil || u == nil {
+			t.Fatalf("Begin: %v %v", u, err)
+		}
+		return u
+	}
+	u := begin()
+	if env := u.Env(map[string]string{"A": "1"}); env[EnvKey] != "" || env["A"] != "1" {
+		t.Fatalf("a first fetch got the key: %v", env)
+	}
+	if o, err := u.End(""); err != nil || !o.First {
+		t.Fatalf("End of a first fetch: %+v %v", o, err)
+	}
+	u = begin()
+	env := u.Env(nil)
+	if env[EnvKey] == "" || env[EnvSum] != "" || len(env[EnvNonce]) != 32 {
+		t.Fatalf("a second fetch: %v, want the key, no sum, a nonce", env)
+	}
+	sum := strings.Repeat("d", 128)
+	if o, err := u.End("safe-install-tree " + env[EnvNonce] + ": saved " + sum + "\n"); err != nil || o.Saved != sum {
+		t.Fatalf("End of a save: %+v %v", o, err)
+	}
+	if env := begin().Env(nil); env[EnvSum] != sum {
+		t.Fatalf("a third fetch: %v, want the recorded sum", env)
+	}
+	p.PrivateCache = true
+	if u, err := Begin(p, "img", "v", "local"); u != nil || err != nil {
+		t.Errorf("a fetch with a cache of its own used the archives: %v %v", u, err)
+	}
+}

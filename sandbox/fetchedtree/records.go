@@ -102,14 +102,21 @@ func (r Records) Sum(key string) string {
 // Put records key's archive sum (written whole, then renamed) and drops
 // the oldest records past maxRecords.
 func (r Records) Put(key, sum string) error {
-	if !hexKey.MatchString(key) || !hexSum.MatchString(sum) {
-		return fmt.Errorf("fetched-tree record: malformed key or sum")
+	if !hexSum.MatchString(sum) {
+		return fmt.Errorf("fetched-tree record: malformed sum")
+	}
+	return r.write(key, sum)
+}
+
+func (r Records) write(key, content string) error {
+	if !hexKey.MatchString(key) {
+		return fmt.Errorf("fetched-tree record: malformed key")
 	}
 	f, err := os.CreateTemp(r.dir, ".record-*")
 	if err != nil {
 		return fmt.Errorf("recording the fetched tree: %w", err)
 	}
-	_, werr := f.WriteString(sum + "\n")
+	_, werr := f.WriteString(content + "\n")
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -122,6 +129,25 @@ func (r Records) Put(key, sum string) error {
 	}
 	return r.prune()
 }
+
+// seen is the record of inputs fetched once, with nothing saved yet.
+const seen = "seen"
+
+// Seen says whether key's inputs were fetched before (saved or not).
+func (r Records) Seen(key string) bool {
+	if !hexKey.MatchString(key) {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(r.dir, key))
+	if err != nil || len(data) > 256 {
+		return false
+	}
+	s := strings.TrimSpace(string(data))
+	return s == seen || hexSum.MatchString(s)
+}
+
+// MarkSeen records that key's inputs were fetched, without an archive.
+func (r Records) MarkSeen(key string) error { return r.write(key, seen) }
 
 // Touch marks key's record as just used, so that pruning keeps it.
 func (r Records) Touch(key string) {
