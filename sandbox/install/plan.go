@@ -134,6 +134,12 @@ type Plan struct {
 	// responses and wheels) would be what every later run of every
 	// project fetches.
 	PrivateCache bool `json:"private_cache,omitempty"`
+	// HostInstall: the session's Deliver installs the artifacts on the
+	// host itself (pip's host pip) instead of the pipeline's swap. The
+	// run's containers and volumes are then removed after it, not while
+	// it runs (releaseEngine): an interrupt in that removal would stop a
+	// host install halfway, which no swap undoes.
+	HostInstall bool `json:"host_install,omitempty"`
 }
 
 // Say is how a step talks to the user: a line, or a warning that even
