@@ -31,7 +31,7 @@ func isPodman(pkg string) bool {
 // to Podman.
 func TestDependenciesFollowTheSeams(t *testing.T) {
 	t.Parallel()
-	managers := []string{module + "/sandbox/install", module + "/sandbox/npm", module + "/sandbox/pip", module + "/sandbox/pip/wheel", module + "/sandbox/pnpm"}
+	managers := []string{module + "/sandbox/install", module + "/sandbox/npm", module + "/sandbox/npm/incremental", module + "/sandbox/npm/layout", module + "/sandbox/pip", module + "/sandbox/pip/wheel", module + "/sandbox/pnpm"}
 	for _, m := range managers {
 		for _, dep := range goList(t, "-deps", m) {
 			if dep == module+"/sandbox" || dep == module+"/sandbox/engine" || isPodman(dep) {

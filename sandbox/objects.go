@@ -66,17 +66,62 @@ func (r *runner) copyInAt(ctx context.Context, id, dir string, inputs []install.
 	return nil
 }
 
+// releaseEngine starts removing the run's containers and volumes once
+// nothing more is read from them (after the copy-back and the decoy
+// audit), while the host's side goes on: the checks, the manager's
+// delivery (npm's fill by hard links) and the swap need no engine. Not
+// before a host install (Plan.HostInstall).
+// cleanup waits for it, so nothing outlives the run; a run killed
+// meanwhile leaves labelled objects the next run reaps, as before.
+func (r *runner) releaseEngine() {
+	if r.opts.Keep || r.plan.HostInstall || r.engineReleased != nil {
+		return
+	}
+	if r.releaseWork != nil {
+		r.releaseWork()
+		r.releaseWork = nil
+	}
+	done := make(chan struct{})
+	r.engineReleased = done
+	go func() {
+		defer close(done)
+		r.removeObjects()
+	}()
+}
+
 func (r *runner) cleanup() {
 	if r.releaseWork != nil {
 		r.releaseWork()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	start := time.Now()
 	defer func() { r.log.Debug("cleaned up", zap.Duration("took", time.Since(start))) }()
-	// Each removal waits on the engine or the disk, not on the others: run
-	// them side by side (the staging directory holds the old tree after a
-	// swap). Volumes go once the containers that use them are gone.
+	// The staging directory holds the old tree after a swap: its removal
+	// waits on the disk, the engine's on the engine, side by side.
+	var wg sync.WaitGroup
+	if r.stagingRoot != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := removeSpread(r.stagingRoot); err != nil {
+				r.log.Warn("removing the staging directory", zap.String("name", r.stagingRoot), zap.Error(err))
+			}
+		}()
+	}
+	if r.engineReleased == nil {
+		r.removeObjects()
+	} else {
+		<-r.engineReleased
+	}
+	wg.Wait()
+}
+
+// removeObjects removes the run's containers, then its volumes (a volume
+// in use cannot go), or with --keep lists them as kept.
+func (r *runner) removeObjects() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Each removal waits on the engine, not on the others: run them side
+	// by side. Volumes go once the containers that use them are gone.
 	var wg sync.WaitGroup
 	each := func(items []string, remove func(string) error, what string) {
 		for _, it := range items {
@@ -89,9 +134,6 @@ func (r *runner) cleanup() {
 			}()
 		}
 	}
-	if r.stagingRoot != "" {
-		each([]string{r.stagingRoot}, removeSpread, "the staging directory")
-	}
 	if r.auditFinished != nil {
 		select {
 		case <-r.auditFinished:
@@ -100,7 +142,6 @@ func (r *runner) cleanup() {
 	}
 	if r.opts.Keep {
 		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
-		wg.Wait()
 		return
 	}
 	each(r.containers, func(id string) error { return r.eng.Remove(ctx, id) }, "a container")

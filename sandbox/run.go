@@ -189,6 +189,9 @@ type runner struct {
 	// lets go of it.
 	localWork   string
 	releaseWork func()
+	// engineReleased is closed when the containers and volumes, removed
+	// while the host's side of the run goes on, are gone (releaseEngine).
+	engineReleased chan struct{}
 }
 
 func (r *runner) progress(format string, args ...any) { r.steps.Note(format, args...) }
@@ -418,6 +421,8 @@ func (r *runner) checks() error {
 			return err
 		}
 	}
+	// Nothing more is read from the sandbox.
+	r.releaseEngine()
 	if err := r.decoysInArtifacts(); err != nil {
 		return err
 	}

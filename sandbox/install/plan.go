@@ -139,6 +139,12 @@ type Plan struct {
 	// saved it, its Command being fetchedtree.Wrap's: only for a fetch
 	// that runs the package manager alone (npm ci, scripts off).
 	FetchedTree bool `json:"fetched_tree,omitempty"`
+	// HostInstall: the session's Deliver installs the artifacts on the
+	// host itself (pip's host pip) instead of the pipeline's swap. The
+	// run's containers and volumes are then removed after it, not while
+	// it runs (releaseEngine): an interrupt in that removal would stop a
+	// host install halfway, which no swap undoes.
+	HostInstall bool `json:"host_install,omitempty"`
 }
 
 // Say is how a step talks to the user: a line, or a warning that even

@@ -15,6 +15,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // ReleaseAge is the cooldown: refuse any package version published less
@@ -66,7 +67,7 @@ type Locked struct {
 // registryPackages lists the lockfile's packages that come from a registry
 // (not links, files or git), with the registry each came from: the prefix
 // of its resolved tarball URL, else the default one.
-func registryPackages(l npmLockfile, defaultRegistry string) []Locked {
+func registryPackages(l layout.Lockfile, defaultRegistry string) []Locked {
 	seen := map[string]bool{}
 	var out []Locked
 	for key, p := range l.Packages {
@@ -106,7 +107,7 @@ func (c ReleaseAge) Check(ctx context.Context, lockfile string, registries []egr
 	if err != nil {
 		return fmt.Errorf("--min-release-age reads the lockfile: %w", err)
 	}
-	var l npmLockfile
+	var l layout.Lockfile
 	if err := json.Unmarshal(data, &l); err != nil {
 		return fmt.Errorf("%w: %s is not valid JSON: %w", install.ErrPolicy, lockfile, err)
 	}

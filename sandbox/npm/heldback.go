@@ -12,20 +12,21 @@ import (
 	"syscall"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // heldBack lists the fetched lockfile's packages whose scripts the policy
 // holds back, with the scripts each declares, read from the staged
 // package.json: as the fetch left it, since the copy-back rule refuses any
 // change to a package whose scripts did not run.
-func heldBack(lock npmLockfile, pol scriptPolicy, staging string) []install.HeldBack {
+func heldBack(lock layout.Lockfile, pol scriptPolicy, staging string) []install.HeldBack {
 	if !pol.Active || pol.AllUnreviewed {
 		return nil
 	}
 	byPkg := map[string]install.HeldBack{}
 	for _, loc := range slices.Sorted(maps.Keys(lock.Packages)) {
 		p := lock.Packages[loc]
-		name := packageOf(loc + "/x")
+		name := layout.PackageOf(loc + "/x")
 		if loc == "" || !p.HasInstallScript || name == "" || pol.covers(name, p.Version) {
 			continue
 		}
@@ -66,7 +67,7 @@ func declaredScripts(dir string) []string {
 // which no copy-back brings back, so their scripts do not run in the
 // sandbox at all (npm rebuild is given only the packages below
 // node_modules).
-func linkedScripts(lock npmLockfile) []string {
+func linkedScripts(lock layout.Lockfile) []string {
 	var out []string
 	for _, loc := range slices.Sorted(maps.Keys(lock.Packages)) {
 		if p := lock.Packages[loc]; loc != "" && !strings.HasPrefix(loc, "node_modules/") && p.HasInstallScript {

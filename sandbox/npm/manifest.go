@@ -14,6 +14,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 type npmManifest struct {
@@ -45,37 +46,6 @@ func (m npmManifest) allDependencies() map[string]string {
 		}
 	}
 	return all
-}
-
-type npmLockfile struct {
-	Version  int                       `json:"lockfileVersion"`
-	Packages map[string]npmLockPackage `json:"packages"`
-}
-
-// withoutScripts says the lockfile vouches that no dependency has install
-// scripts: npm 7+ lockfiles (version 2 and 3) mark every package that has
-// them, the implicit node-gyp one included, with hasInstallScript.
-func (l npmLockfile) withoutScripts() bool {
-	if l.Version < 2 || len(l.Packages) == 0 {
-		return false
-	}
-	for k, p := range l.Packages {
-		if k != "" && p.HasInstallScript {
-			return false
-		}
-	}
-	return true
-}
-
-type npmLockPackage struct {
-	Name             string `json:"name"`
-	Version          string `json:"version"`
-	Resolved         string `json:"resolved"`
-	Integrity        string `json:"integrity"`
-	Link             bool   `json:"link"`
-	HasInstallScript bool   `json:"hasInstallScript"`
-	// Bin is the package's bins as npm normalised them: name -> file.
-	Bin map[string]string `json:"bin"`
 }
 
 // remoteSpec says whether an npm spec fetches from git or an arbitrary URL
@@ -117,7 +87,7 @@ func CheckSpec(spec string, allowGit bool) error {
 
 // checkNPMDependencies refuses git and URL dependencies in package.json and
 // the lockfile unless the user allowed them.
-func checkNPMDependencies(m npmManifest, l npmLockfile, allowGit bool) error {
+func checkNPMDependencies(m npmManifest, l layout.Lockfile, allowGit bool) error {
 	if allowGit {
 		return nil
 	}
@@ -162,7 +132,7 @@ func checkProjectRegistries(projectOnly map[string]string, allowed []string) err
 
 // checkResolvedHosts refuses a lockfile entry whose tarball lives outside
 // the allowlist before anything is fetched, naming the package and host.
-func checkResolvedHosts(l npmLockfile, lock string, regs []egress.Registry) error {
+func checkResolvedHosts(l layout.Lockfile, lock string, regs []egress.Registry) error {
 	for _, k := range slices.Sorted(maps.Keys(l.Packages)) {
 		r := l.Packages[k].Resolved
 		if !strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
@@ -174,7 +144,7 @@ func checkResolvedHosts(l npmLockfile, lock string, regs []egress.Registry) erro
 		}
 		if _, ok := egress.Match(regs, u); !ok {
 			return fmt.Errorf("%w: %s entry %s (%s) resolves to host %s, which is not an allowed registry; "+
-				"allow it with --allow-registry %s://%s/ if you trust it", install.ErrPolicy, lock, k, packageOf(k+"/x"), u.Host, u.Scheme, u.Host)
+				"allow it with --allow-registry %s://%s/ if you trust it", install.ErrPolicy, lock, k, layout.PackageOf(k+"/x"), u.Host, u.Scheme, u.Host)
 		}
 	}
 	return nil
@@ -203,7 +173,7 @@ func workspaceInputs(project string, patterns []string) ([]install.Input, error)
 // as they are, directories without node_modules and .git. Only paths
 // inside the project are taken. links are the directories, which npm links
 // into node_modules.
-func localDependencyInputs(project string, m npmManifest, l npmLockfile) (out []install.Input, links []string, err error) {
+func localDependencyInputs(project string, m npmManifest, l layout.Lockfile) (out []install.Input, links []string, err error) {
 	targets := map[string]bool{}
 	for _, spec := range m.allDependencies() {
 		if strings.HasPrefix(spec, "file:") {

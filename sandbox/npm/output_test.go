@@ -58,18 +58,3 @@ npm error command sh -c node fail.js
 		t.Errorf("npmFailure = %q, %q", pkg, cmd)
 	}
 }
-
-func TestPackageOf(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"node_modules/a/index.js":                       "a",
-		"node_modules/@s/b/lib/x.js":                    "@s/b",
-		"node_modules/a/node_modules/@s/c/package.json": "@s/c",
-		"node_modules/.bin/x":                           "",
-		"node_modules":                                  "",
-	} {
-		if got := packageOf(in); got != want {
-			t.Errorf("packageOf(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

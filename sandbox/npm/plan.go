@@ -12,6 +12,7 @@ import (
 	"github.com/safe-install/safe-install/images"
 	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -143,7 +144,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	if ci && lock == "" {
 		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", install.ErrPolicy, project)
 	}
-	var lockfile npmLockfile
+	var lockfile layout.Lockfile
 	if lock != "" {
 		data, err := os.ReadFile(filepath.Join(project, lock))
 		if err != nil {
@@ -261,7 +262,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	// npm ci installs exactly the lockfile: when it lists no package with
 	// install scripts there is nothing to run, and no container to start.
-	noScripts := ci && lockfile.withoutScripts()
+	noScripts := ci && lockfile.WithoutScripts()
 	if !ignoreScripts && !noScripts && (!p.Policy.Active || p.Policy.AllUnreviewed || len(p.Policy.Allowed) > 0) {
 		p.Scripts = &install.Phase{
 			// rebuild runs every dependency's preinstall, install (also the
@@ -299,17 +300,17 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	if incr != nil {
 		// npm changes the installed tree in place, as on the host: it
-		// comes in, links as links (incremental.go); without project
+		// comes in, links as links (package incremental); without project
 		// scripts, only what npm reads, the rest before a scripts phase.
 		installed, err := install.TreeInputs(project, "node_modules")
 		if err != nil {
 			return nil, err
 		}
-		installed = incr.dated(installed)
+		installed = incr.Dated(installed)
 		if p.ProjectScripts == nil {
-			installed = incr.split(installed)
+			installed = incr.Split(installed)
 		} else {
-			incr.whole = true
+			incr.Whole = true
 		}
 		p.Inputs = append(p.Inputs, installed...)
 	}

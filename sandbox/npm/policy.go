@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // scriptPolicy is the report's policy with the questions npm asks of it.
@@ -133,14 +134,14 @@ func (p scriptPolicy) covers(name, version string) bool {
 // notReviewed lists the lockfile's packages with install scripts that the
 // policy does not decide about: those it holds back (none when every
 // script runs).
-func (p scriptPolicy) notReviewed(l npmLockfile) []string {
+func (p scriptPolicy) notReviewed(l layout.Lockfile) []string {
 	if !p.Active || p.AllUnreviewed {
 		return nil
 	}
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(l.Packages)) {
 		pkg := l.Packages[k]
-		name := packageOf(k + "/package.json")
+		name := layout.PackageOf(k + "/package.json")
 		if !pkg.HasInstallScript || name == "" || p.covers(name, pkg.Version) {
 			continue
 		}

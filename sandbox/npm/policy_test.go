@@ -7,6 +7,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 func TestScriptPolicy(t *testing.T) {
@@ -28,7 +29,7 @@ func TestScriptPolicy(t *testing.T) {
 	if want := []string{"bcrypt", "canvas", "evil"}; !slices.Equal(p.Denied, want) {
 		t.Errorf("denied %v, want %v", p.Denied, want)
 	}
-	lock := npmLockfile{Packages: map[string]npmLockPackage{
+	lock := layout.Lockfile{Packages: map[string]layout.Package{
 		"node_modules/esbuild":                   {Version: "0.24.2", HasInstallScript: true},
 		"node_modules/sharp":                     {Version: "0.33.4", HasInstallScript: true},
 		"node_modules/a/node_modules/@scope/new": {Version: "1.0.0", HasInstallScript: true},
@@ -48,7 +49,7 @@ func TestNoPolicyRunsEverything(t *testing.T) {
 
 // The lockfile, not the scripts' output, says who ran scripts.
 func TestScriptDirs(t *testing.T) {
-	l := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+	l := layout.Lockfile{Version: 3, Packages: map[string]layout.Package{
 		"":                              {},
 		"node_modules/esbuild":          {Version: "0.21.0", HasInstallScript: true},
 		"node_modules/a/node_modules/b": {Version: "1.0.0", HasInstallScript: true},
@@ -63,7 +64,7 @@ func TestScriptDirs(t *testing.T) {
 	if len(dirs) != 2 || dirs["node_modules/evil"] {
 		t.Errorf("policy: %v", dirs)
 	}
-	if _, ok := scriptDirs(npmLockfile{Version: 1}, scriptPolicy{}); ok {
+	if _, ok := scriptDirs(layout.Lockfile{Version: 1}, scriptPolicy{}); ok {
 		t.Error("a v1 lockfile cannot say who has scripts")
 	}
 }
@@ -72,7 +73,7 @@ func TestScriptDirs(t *testing.T) {
 // scripts; --sandbox-all-scripts runs them all but the denied.
 func TestNPM12Policy(t *testing.T) {
 	t.Parallel()
-	lock := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+	lock := layout.Lockfile{Version: 3, Packages: map[string]layout.Package{
 		"node_modules/esbuild":               {Version: "0.24.2", HasInstallScript: true},
 		"node_modules/bcrypt":                {Version: "6.0.0", HasInstallScript: true},
 		"node_modules/a/node_modules/bcrypt": {Version: "6.0.0", HasInstallScript: true},
@@ -111,7 +112,7 @@ func TestHeldBack(t *testing.T) {
 		"node_modules/addon/binding.gyp":    `{}`,
 		"node_modules/esbuild/package.json": `{"scripts": {"postinstall": "node install.js"}}`,
 	})
-	lock := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+	lock := layout.Lockfile{Version: 3, Packages: map[string]layout.Package{
 		"node_modules/bcrypt":  {Version: "6.0.0", HasInstallScript: true},
 		"node_modules/addon":   {Version: "1.0.0", HasInstallScript: true},
 		"node_modules/esbuild": {Version: "0.24.2", HasInstallScript: true},

@@ -16,6 +16,8 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/incremental"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -34,10 +36,10 @@ type npmSession struct {
 	// packages named (name or name@version).
 	treeLock bool
 	only     []string
-	// incr, when set, starts from the host's tree (incremental.go).
-	incr *incremental
+	// incr, when set, starts from the host's tree (package incremental).
+	incr *incremental.Install
 
-	lock npmLockfile     // as the fetch left it
+	lock layout.Lockfile // as the fetch left it
 	dirs map[string]bool // the package directories whose scripts run
 	// who names them, for messages.
 	who  []string
@@ -57,28 +59,26 @@ func (s *npmSession) Fetched(ctx context.Context, f install.Files, say install.S
 	}
 	// npm's record of the tree it changed in place, before any
 	// third-party code ran, against the host's: what changed comes back.
-	var now npmLockfile
-	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+	var now layout.Lockfile
+	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", layout.MaxLockfile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return install.ScriptsPlan{}, err
 	}
 	if err == nil && json.Unmarshal(data, &now) != nil {
 		return install.ScriptsPlan{}, fmt.Errorf("%w: npm's node_modules/.package-lock.json in the sandbox does not parse", install.ErrPolicy)
 	}
-	s.incr.changed, s.incr.removed = lockDiff(s.incr.old, now)
-	s.incr.nested = nestedUnchanged(now, s.incr.changed)
-	if err := s.incr.check(); err != nil {
+	if err := s.incr.Diff(now); err != nil {
 		return install.ScriptsPlan{}, err
 	}
 	say.Note("incremental: %s added or changed, %s removed; the rest of node_modules stays as installed",
-		install.Plural(len(s.incr.changed), "package"), install.Plural(len(s.incr.removed), "package"))
+		install.Plural(len(s.incr.Changed), "package"), install.Plural(len(s.incr.Removed), "package"))
 	sp, err := s.fetched(ctx, f, say)
-	if s.incr.whole {
+	if s.incr.Whole {
 		return sp, err
 	}
-	sp.Only, sp.Except = s.incr.roots(), s.incr.nested
+	sp.Only, sp.Except = s.incr.Roots(), s.incr.Nested
 	if !sp.Skip {
-		sp.Inputs = s.incr.late()
+		sp.Inputs = s.incr.Late()
 	}
 	return sp, err
 }
@@ -120,11 +120,11 @@ func (s *npmSession) fetched(ctx context.Context, f install.Files, say install.S
 	}
 	if s.incr != nil {
 		// The unchanged packages' scripts ran when they were installed.
-		s.incr.keepChanged(dirs)
+		s.incr.KeepChanged(dirs)
 	}
 	s.dirs = dirs
 	for _, d := range slices.Sorted(maps.Keys(dirs)) {
-		s.who = append(s.who, packageOf(d+"/x")+"@"+s.lock.Packages[d].Version)
+		s.who = append(s.who, layout.PackageOf(d+"/x")+"@"+s.lock.Packages[d].Version)
 	}
 	s.who = slices.Compact(s.who)
 	if !s.scripts {
@@ -142,7 +142,7 @@ func (s *npmSession) fetched(ctx context.Context, f install.Files, say install.S
 // for npm rebuild, copied-in) node_modules, before any third-party code
 // ran; none leaves the lockfile as it was.
 func (s *npmSession) readHiddenLockfile(ctx context.Context, f install.Files) error {
-	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", maxLockfile)
+	data, err := f.Read(ctx, install.WorkDir+"/node_modules/.package-lock.json", layout.MaxLockfile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -159,7 +159,7 @@ func (s *npmSession) named(dir string) bool {
 	pkg := s.lock.Packages[dir]
 	for _, spec := range s.only {
 		name, version := splitSpec(spec)
-		if (name == packageOf(dir+"/x") || name == pkg.Name) && (version == "" || version == pkg.Version) {
+		if (name == layout.PackageOf(dir+"/x") || name == pkg.Name) && (version == "" || version == pkg.Version) {
 			return true
 		}
 	}
@@ -197,7 +197,7 @@ func (s *npmSession) rebuildTargets() []string {
 		pkg := s.lock.Packages[d]
 		name := pkg.Name // an alias's real name, which npm rebuild matches
 		if name == "" {
-			name = packageOf(d + "/x")
+			name = layout.PackageOf(d + "/x")
 		}
 		specs = append(specs, name+"@"+pkg.Version)
 	}
@@ -218,8 +218,8 @@ func (s *npmSession) Rule(phase string, before tree.Tree) install.Rule {
 	} else {
 		s.rule = newNPMTree(before, func(dir string) bool { return s.dirs[dir] }, s.who, lockBins(s.lock))
 	}
-	if s.incr != nil && !s.incr.whole {
-		s.rule.except = s.incr.nested // the host's, not back from the sandbox
+	if s.incr != nil && !s.incr.Whole {
+		s.rule.except = s.incr.Nested // the host's, not back from the sandbox
 	}
 	return s.rule
 }
@@ -264,7 +264,7 @@ func (s *npmSession) scriptTimes(ctx context.Context, c install.Files, runs []in
 	for i, r := range runs {
 		for key, ms := range timers {
 			rest, ok := strings.CutPrefix(key, "build:run:"+r.Event+":")
-			if ok && packageOf(rest+"/package.json") == PolicyName(r.Package) {
+			if ok && layout.PackageOf(rest+"/package.json") == PolicyName(r.Package) {
 				runs[i].DurationMS, runs[i].Recorded = int64(ms), true
 			}
 		}
@@ -272,11 +272,11 @@ func (s *npmSession) scriptTimes(ctx context.Context, c install.Files, runs []in
 }
 
 func (s *npmSession) Owner(entry, staging string) string {
-	name := packageOf(entry)
+	name := layout.PackageOf(entry)
 	if name == "" {
 		return ""
 	}
-	if v := stagedVersion(path.Join(staging, packageDir(entry))); v != "" {
+	if v := stagedVersion(path.Join(staging, layout.PackageDir(entry))); v != "" {
 		return name + "@" + v
 	}
 	return name
@@ -292,8 +292,8 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 	lock := s.lock
 	if s.incr != nil {
 		// The installed packages' scripts were decided when they came.
-		lock = s.incr.only(lock)
-		if !s.incr.whole && len(s.dirs) > 0 {
+		lock = s.incr.Only(lock)
+		if !s.incr.Whole && len(s.dirs) > 0 {
 			found.Warnings = append(found.Warnings, fmt.Sprintf("an incremental install brings back the changed packages' own directories: what the install scripts of %s wrote outside them (a generated client like Prisma's node_modules/.prisma) stayed in the sandbox; if a package needs that, rebuild the tree whole: rm -rf node_modules, then safe-install npm install",
 				strings.Join(s.who, ", ")))
 		}
@@ -312,35 +312,31 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 // builds the unchanged part of the staged tree from the host's (unless
 // the whole tree came back: what the project's scripts removed stays so).
 func (s *npmSession) Deliver(_ context.Context, staging string, say install.Say) (bool, any, error) {
-	if s.incr != nil && !s.incr.whole {
-		n, err := s.incr.fill(staging)
+	if s.incr != nil && !s.incr.Whole {
+		n, err := s.incr.Fill(staging)
 		if err != nil {
 			return false, nil, err
 		}
 		say.Note("kept %s of the installed tree unchanged (hard links)", install.Plural(n, "file"))
 	}
-	return false, nil, dateRecord(staging)
+	return false, nil, incremental.DateRecord(staging)
 }
-
-// maxLockfile bounds the lockfile read on the host: the largest real
-// ones are a few MB.
-const maxLockfile = 64 << 20
 
 // readLockfile reads the staged lockfile; one that is not npm's JSON
 // describes nothing.
-func readLockfile(file string) (npmLockfile, error) {
-	var l npmLockfile
+func readLockfile(file string) (layout.Lockfile, error) {
+	var l layout.Lockfile
 	f, err := os.Open(file)
 	if err != nil {
 		return l, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxLockfile+1))
+	data, err := io.ReadAll(io.LimitReader(f, layout.MaxLockfile+1))
 	if err != nil {
 		return l, fmt.Errorf("reading the lockfile: %w", err)
 	}
-	if len(data) > maxLockfile {
-		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", install.ErrLimit, maxLockfile)
+	if len(data) > layout.MaxLockfile {
+		return l, fmt.Errorf("%w: the lockfile is larger than %d bytes", install.ErrLimit, layout.MaxLockfile)
 	}
 	_ = json.Unmarshal(data, &l)
 	return l, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -59,72 +60,9 @@ func newNPMTree(before tree.Tree, ran func(pkgDir string) bool, culprits []strin
 	return &npmTree{before: before, ran: ran, culprits: tree.Culprits(culprits), bins: bins, seen: tree.Tree{}}
 }
 
-// position is where an entry sits in a node_modules tree, which decides
-// who may change it.
-type position uint8
-
-const (
-	posModules  position = iota // a node_modules directory, or a @scope directory in one
-	posPackage                  // where Node looks for a package: node_modules/<name>, node_modules/@s/<name>
-	posOwn                      // inside a package's own directory
-	posBinDir                   // a node_modules/.bin directory
-	posBin                      // an entry of a node_modules/.bin directory
-	posLockfile                 // npm's record of the tree, node_modules/.package-lock.json
-	posOutside                  // a hidden entry of a node_modules directory: outside every package
-	posProject                  // the project's own files in the sandbox (outside node_modules)
-)
-
-// locate finds an entry's position and, for posPackage and posOwn, the
-// directory of the package. Names are slash-separated and start with
-// node_modules (the artifact root).
-func locate(name string) (position, string) {
-	if name != "node_modules" && !strings.HasPrefix(name, "node_modules/") {
-		return posProject, ""
-	}
-	parts := strings.Split(name, "/")
-	modules := 0 // index of the innermost node_modules component
-	for {
-		rest := parts[modules+1:]
-		if len(rest) == 0 {
-			return posModules, ""
-		}
-		end := modules + 2 // one past the package's own directory
-		switch first := rest[0]; {
-		case first == ".bin" && len(rest) == 1:
-			return posBinDir, ""
-		case first == ".bin":
-			return posBin, ""
-		case first == ".package-lock.json" && len(rest) == 1:
-			return posLockfile, ""
-		case strings.HasPrefix(first, "."):
-			return posOutside, ""
-		case strings.HasPrefix(first, "@") && len(rest) == 1:
-			return posModules, ""
-		case strings.HasPrefix(first, "@"):
-			end++
-		}
-		pkg := strings.Join(parts[:end], "/")
-		if len(parts) == end {
-			return posPackage, pkg
-		}
-		i := slices.Index(parts[end:], "node_modules")
-		if i < 0 {
-			return posOwn, pkg
-		}
-		modules = end + i
-	}
-}
-
-// locatePosition is locate's position alone.
-func locatePosition(name string) position {
-	pos, _ := locate(name)
-	return pos
-}
-
-// CheckAll judges a listing, node_modules first: a package tampered with
 // is the finding to name, before the project file that tampering explains.
 func (v *npmTree) CheckAll(t tree.Tree) (name, reason string) {
-	return t.CheckAll(func(name string) bool { return locatePosition(name) == posProject }, v.Check)
+	return t.CheckAll(func(name string) bool { return layout.PositionOf(name) == layout.PosProject }, v.Check)
 }
 
 // Check judges one entry of the returned tree; "" accepts it.
@@ -141,23 +79,23 @@ func (v *npmTree) Check(name string, e tree.Entry) string {
 	if e.Kind == tree.Other {
 		return "a FIFO, socket or device, which never comes back"
 	}
-	pos, pkg := locate(name)
+	pos, pkg := layout.Locate(name)
 	switch pos {
-	case posModules, posBinDir:
+	case layout.PosModules, layout.PosBinDir:
 		if e.Kind != tree.Dir {
 			return fmt.Sprintf("a %s where npm keeps a directory of packages (scripts that ran: %s)", e.Kind, v.culprits)
 		}
 		return ""
-	case posPackage:
+	case layout.PosPackage:
 		if had && old.Kind == e.Kind {
-			return fmt.Sprintf("a %s the fetch made, changed by a script: where Node looks for the package %s (scripts that ran: %s)", e.Kind, packageOf(name+"/x"), v.culprits)
+			return fmt.Sprintf("a %s the fetch made, changed by a script: where Node looks for the package %s (scripts that ran: %s)", e.Kind, layout.PackageOf(name+"/x"), v.culprits)
 		}
 		if had {
 			return fmt.Sprintf("a %s after the fetch and a %s after the scripts: a script replaced the package (scripts that ran: %s)", old.Kind, e.Kind, v.culprits)
 		}
 		return fmt.Sprintf("a %s where Node looks for the package %s, which the fetch did not install: a script planted it for require() to find (scripts that ran: %s)",
-			e.Kind, packageOf(name+"/x"), v.culprits)
-	case posOwn:
+			e.Kind, layout.PackageOf(name+"/x"), v.culprits)
+	case layout.PosOwn:
 		if v.ran(pkg) {
 			return ""
 		}
@@ -166,8 +104,8 @@ func (v *npmTree) Check(name string, e tree.Entry) string {
 			what = "changed"
 		}
 		return fmt.Sprintf("%s during the scripts phase, but %s ran no install script of its own: another package's script wrote it (scripts that ran: %s)",
-			what, packageOf(name), v.culprits)
-	case posBin:
+			what, layout.PackageOf(name), v.culprits)
+	case layout.PosBin:
 		if had && e.Kind == tree.Symlink {
 			// npm made this link from the manifests before any script
 			// ran, choosing between the packages that declare the name:
@@ -175,9 +113,9 @@ func (v *npmTree) Check(name string, e tree.Entry) string {
 			return fmt.Sprintf("a .bin link npm made at the fetch, re-pointed from %q to %q by a script (scripts that ran: %s)", old.Target, e.Target, v.culprits)
 		}
 		return v.bins.check(name, e)
-	case posLockfile:
+	case layout.PosLockfile:
 		return fmt.Sprintf("npm's record of the installed tree changed during the scripts phase (scripts that ran: %s)", v.culprits)
-	case posProject:
+	case layout.PosProject:
 		return fmt.Sprintf("a file of the project's, in the sandbox, that a dependency's script changed or added: the project's own scripts would run on it "+
 			"(as npm reads .npmrc, patch-package patches/); only node_modules may change (scripts that ran: %s)", v.culprits)
 	}
@@ -195,15 +133,15 @@ func (v *npmTree) Missing(roots []string) (name, reason string) {
 		if _, ok := v.seen[n]; ok || tree.Below(v.except, n) {
 			continue
 		}
-		pos, pkg := locate(n)
+		pos, pkg := layout.Locate(n)
 		switch {
-		case pos == posOutside:
+		case pos == layout.PosOutside:
 			continue // nobody's: a cache a script may clean
-		case pos == posOwn && v.ran(pkg):
+		case pos == layout.PosOwn && v.ran(pkg):
 			continue
-		case pos == posOwn || pos == posPackage:
+		case pos == layout.PosOwn || pos == layout.PosPackage:
 			return n, fmt.Sprintf("deleted during the scripts phase, but %s ran no install script of its own: another package's script removed it (scripts that ran: %s)",
-				packageOf(n+"/x"), v.culprits)
+				layout.PackageOf(n+"/x"), v.culprits)
 		}
 		return n, fmt.Sprintf("deleted during the scripts phase (scripts that ran: %s)", v.culprits)
 	}
@@ -251,7 +189,7 @@ func (v *npmTree) Warnings() []string {
 func (v *npmTree) outside() map[string]int {
 	dirs := map[string]int{}
 	for _, name := range v.allChanged() {
-		if pos, _ := locate(name); pos != posOutside || v.seen[name].Kind == tree.Dir {
+		if pos, _ := layout.Locate(name); pos != layout.PosOutside || v.seen[name].Kind == tree.Dir {
 			continue
 		}
 		i := strings.LastIndex(name, "node_modules/.")
@@ -272,12 +210,12 @@ type npmBins struct {
 // lockBins reads the bins every package of a (v2+) lockfile declares, as
 // npm normalises them (npm-normalize-package-bin: a bin's name is its base
 // name, its file a path inside the package).
-func lockBins(l npmLockfile) npmBins {
+func lockBins(l layout.Lockfile) npmBins {
 	b := npmBins{targets: map[string][]string{}, claims: map[string][]string{}}
 	for _, loc := range slices.Sorted(maps.Keys(l.Packages)) {
 		p := l.Packages[loc]
-		pos, _ := locate(loc)
-		if !strings.HasPrefix(loc, "node_modules/") || pos != posPackage {
+		pos, _ := layout.Locate(loc)
+		if !strings.HasPrefix(loc, "node_modules/") || pos != layout.PosPackage {
 			continue
 		}
 		bins := p.Bin
@@ -293,7 +231,7 @@ func lockBins(l npmLockfile) npmBins {
 			}
 			link := modules + "/.bin/" + name
 			b.targets[link] = append(b.targets[link], path.Join(loc, file))
-			b.claims[link] = append(b.claims[link], packageOf(loc+"/x")+"@"+p.Version)
+			b.claims[link] = append(b.claims[link], layout.PackageOf(loc+"/x")+"@"+p.Version)
 		}
 	}
 	return b
@@ -341,13 +279,13 @@ var shadowedBins = []string{"node", "npm", "npx", "git", "sh", "bash", "sudo", "
 
 // scriptDirs are the package directories whose install scripts run, from a
 // lockfile (v2+) and the policy; ok is false when the lockfile cannot say.
-func scriptDirs(l npmLockfile, pol scriptPolicy) (dirs map[string]bool, ok bool) {
+func scriptDirs(l layout.Lockfile, pol scriptPolicy) (dirs map[string]bool, ok bool) {
 	if l.Version < 2 {
 		return nil, false
 	}
 	dirs = map[string]bool{}
 	for k, p := range l.Packages {
-		name := packageOf(k + "/package.json")
+		name := layout.PackageOf(k + "/package.json")
 		if k != "" && p.HasInstallScript && name != "" && pol.runs(name, p.Version) {
 			dirs[k] = true
 		}

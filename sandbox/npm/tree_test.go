@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
 
@@ -21,42 +22,9 @@ func link(target string) tree.Entry {
 
 var dirEntry = tree.Entry{Kind: tree.Dir}
 
-func TestLocate(t *testing.T) {
-	t.Parallel()
-	for name, want := range map[string]struct {
-		pos position
-		pkg string
-	}{
-		"node_modules":                                      {posModules, ""},
-		"node_modules/a":                                    {posPackage, "node_modules/a"},
-		"node_modules/a.js":                                 {posPackage, "node_modules/a.js"},
-		"node_modules/a/index.js":                           {posOwn, "node_modules/a"},
-		"node_modules/a/lib/x.js":                           {posOwn, "node_modules/a"},
-		"node_modules/a/.hidden":                            {posOwn, "node_modules/a"},
-		"node_modules/@s":                                   {posModules, ""},
-		"node_modules/@s/b":                                 {posPackage, "node_modules/@s/b"},
-		"node_modules/@s/b/x":                               {posOwn, "node_modules/@s/b"},
-		"node_modules/a/node_modules":                       {posModules, ""},
-		"node_modules/a/node_modules/b":                     {posPackage, "node_modules/a/node_modules/b"},
-		"node_modules/a/node_modules/b/c.js":                {posOwn, "node_modules/a/node_modules/b"},
-		"node_modules/a/lib/node_modules/x":                 {posPackage, "node_modules/a/lib/node_modules/x"},
-		"node_modules/a/node_modules/@s/b/node_modules/c/d": {posOwn, "node_modules/a/node_modules/@s/b/node_modules/c"},
-		"node_modules/.bin":                                 {posBinDir, ""},
-		"node_modules/.bin/tsc":                             {posBin, ""},
-		"node_modules/a/node_modules/.bin/x":                {posBin, ""},
-		"node_modules/.package-lock.json":                   {posLockfile, ""},
-		"node_modules/.prisma/client/index.js":              {posOutside, ""},
-		"node_modules/a/node_modules/.cache/x":              {posOutside, ""},
-	} {
-		if pos, pkg := locate(name); pos != want.pos || pkg != want.pkg {
-			t.Errorf("locate(%q) = %d %q, want %d %q", name, pos, pkg, want.pos, want.pkg)
-		}
-	}
-}
-
 // A small fetched tree: victim (no script), tamper (a script), addon
 // (a script) with a nested plain package, and has-bin's bin.
-func sampleTree() (tree.Tree, npmLockfile) {
+func sampleTree() (tree.Tree, layout.Lockfile) {
 	before := tree.Tree{
 		"node_modules":                                dirEntry,
 		"node_modules/victim":                         dirEntry,
@@ -74,7 +42,7 @@ func sampleTree() (tree.Tree, npmLockfile) {
 		"node_modules/.bin/has-bin":                   link("../has-bin/cli.js"),
 		"node_modules/.package-lock.json":             file("lock"),
 	}
-	lock := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+	lock := layout.Lockfile{Version: 3, Packages: map[string]layout.Package{
 		"":                                       {Name: "proj"},
 		"node_modules/victim":                    {Version: "1.0.0"},
 		"node_modules/tamper":                    {Version: "1.0.0", HasInstallScript: true},
@@ -191,7 +159,7 @@ func TestNPMTreeMissing(t *testing.T) {
 
 func TestLockBins(t *testing.T) {
 	t.Parallel()
-	l := npmLockfile{Version: 3, Packages: map[string]npmLockPackage{
+	l := layout.Lockfile{Version: 3, Packages: map[string]layout.Package{
 		"node_modules/a":                {Version: "1.0.0", Bin: map[string]string{"x": "./bin/x.js", "../../evil": "y.js"}},
 		"node_modules/b":                {Version: "2.0.0", Bin: map[string]string{"x": "b.js", "node": "n.js"}},
 		"node_modules/@s/c":             {Version: "3.0.0", Bin: map[string]string{"c": "c.js"}},
@@ -264,7 +232,7 @@ type mutation func(rng *rand.Rand, t tree.Tree) bool
 
 type propWorld struct {
 	before         tree.Tree
-	lock           npmLockfile
+	lock           layout.Lockfile
 	ran            map[string]bool
 	allowed        []mutation
 	forbidden      []mutation
@@ -275,7 +243,7 @@ type propWorld struct {
 // some running scripts, some with bins) and the changes a script may and
 // may not make to it.
 func randomWorld(rng *rand.Rand) *propWorld {
-	w := &propWorld{before: tree.Tree{"node_modules": dirEntry}, lock: npmLockfile{Version: 3, Packages: map[string]npmLockPackage{}}, ran: map[string]bool{}}
+	w := &propWorld{before: tree.Tree{"node_modules": dirEntry}, lock: layout.Lockfile{Version: 3, Packages: map[string]layout.Package{}}, ran: map[string]bool{}}
 	var pkgs []string
 	addPkg := func(modules string) {
 		name := fmt.Sprintf("p%d", len(pkgs))
@@ -289,7 +257,7 @@ func randomWorld(rng *rand.Rand) *propWorld {
 		w.before[dir+"/package.json"] = file(dir)
 		w.before[dir+"/lib"] = dirEntry
 		w.before[dir+"/lib/index.js"] = file(dir + "x")
-		lp := npmLockPackage{Version: "1.0.0", HasInstallScript: rng.IntN(3) == 0}
+		lp := layout.Package{Version: "1.0.0", HasInstallScript: rng.IntN(3) == 0}
 		if rng.IntN(3) == 0 {
 			bin := fmt.Sprintf("b%d", len(pkgs))
 			lp.Bin = map[string]string{bin: "lib/index.js"}
@@ -323,7 +291,7 @@ func randomWorld(rng *rand.Rand) *propWorld {
 	ownFiles := func(t tree.Tree, pkg string) []string {
 		var out []string
 		for name := range t {
-			if pos, p := locate(name); pos == posOwn && p == pkg {
+			if pos, p := layout.Locate(name); pos == layout.PosOwn && p == pkg {
 				out = append(out, name)
 			}
 		}
@@ -430,7 +398,7 @@ func randomWorld(rng *rand.Rand) *propWorld {
 		},
 		"a .bin link re-pointed": func(rng *rand.Rand, t tree.Tree) bool {
 			for _, name := range slices.Sorted(maps.Keys(t)) {
-				if pos, _ := locate(name); pos == posBin {
+				if pos, _ := layout.Locate(name); pos == layout.PosBin {
 					t[name] = link(t[name].Target + ".evil")
 					return true
 				}
@@ -439,7 +407,7 @@ func randomWorld(rng *rand.Rand) *propWorld {
 		},
 		"a .bin link made a file": func(rng *rand.Rand, t tree.Tree) bool {
 			for _, name := range slices.Sorted(maps.Keys(t)) {
-				if pos, _ := locate(name); pos == posBin {
+				if pos, _ := layout.Locate(name); pos == layout.PosBin {
 					t[name] = file("#!/bin/sh")
 					return true
 				}

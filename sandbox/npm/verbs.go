@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/incremental"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // verb is what safe-install does for one npm command: every npm command
@@ -69,4 +71,13 @@ func checkRebuildSpec(spec string) error {
 		return fmt.Errorf("%w: `npm rebuild %s`: name a package, or name@version with an exact version", install.ErrPolicy, spec)
 	}
 	return nil
+}
+
+// planIncremental is incremental.Plan for npm install, update and
+// uninstall (not install-test, not rebuild); nil and "" for the rest.
+func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile layout.Lockfile, links []string) (*incremental.Install, string) {
+	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall" && v.fetch != "update") {
+		return nil, ""
+	}
+	return incremental.Plan(project, flags, len(manifest.workspaces()) > 0, lock, lockfile, links)
 }

@@ -154,7 +154,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 
 	p := &install.Plan{Manager: "pip", Args: args, Project: project, Registries: idx.Registries,
-		Artifacts: []string{pipWheels}, Output: pipOutput{}, Python: python.Version}
+		Artifacts: []string{pipWheels}, Output: pipOutput{}, Python: python.Version, HostInstall: true}
 	p.Inputs = append(p.Inputs, reqs.Inputs...)
 	var localDirs []string
 	for _, rel := range append(append([]string{}, reqs.Locals...), idx.localLinks...) {

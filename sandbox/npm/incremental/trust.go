@@ -1,4 +1,4 @@
-package npm
+package incremental
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // The trust check of an incremental install: whether the host's
@@ -34,7 +35,7 @@ const maxManifest = 1 << 20
 // package, an optional one not installed here). Linked packages
 // (workspaces, file: directories) are the project's own files and take
 // the full path.
-func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, []byte, string) {
+func trustTree(project, lock string, lockfile layout.Lockfile) (layout.Lockfile, []byte, string) {
 	hidden, record, why := checkTree(project, lock, lockfile)
 	if why != "" {
 		return hidden, nil, why
@@ -43,7 +44,7 @@ func trustTree(project, lock string, lockfile npmLockfile) (npmLockfile, []byte,
 }
 
 // checkTree is trustTree's check; it returns the record's bytes too.
-func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, record []byte, why string) {
+func checkTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lockfile, record []byte, why string) {
 	if lock == "" {
 		return hidden, nil, "package-lock.json (there is none)"
 	}
@@ -52,7 +53,7 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 	if err != nil || !fi.Mode().IsRegular() {
 		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
 	}
-	data, err := readBounded(file, maxLockfile)
+	data, err := readBounded(file, layout.MaxLockfile)
 	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
 		return hidden, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
 	}
@@ -66,7 +67,7 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 		if loc == "" {
 			continue
 		}
-		if pos, _ := locate(loc); pos != posPackage || p.Link {
+		if pos, _ := layout.Locate(loc); pos != layout.PosPackage || p.Link {
 			return hidden, nil, loc + " (not a package directory of node_modules)"
 		}
 		// npm's record may leave resolved (or integrity) out where the
@@ -84,7 +85,7 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 		}
 		name := p.Name
 		if name == "" {
-			name = packageOf(loc + "/x")
+			name = layout.PackageOf(loc + "/x")
 		}
 		if m.Name != name || m.Version != p.Version {
 			return hidden, nil, fmt.Sprintf("%s (%s@%s installed, %s@%s recorded)", loc, m.Name, m.Version, name, p.Version)
@@ -111,7 +112,7 @@ func checkTree(project, lock string, lockfile npmLockfile) (hidden npmLockfile, 
 			why = rel + " (not a file, directory or symlink)"
 		case info.ModTime().After(newest):
 			why = rel + " (changed after npm recorded the tree)"
-		case t.IsDir() && locatePosition(rel) == posPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
+		case t.IsDir() && layout.PositionOf(rel) == layout.PosPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
 			why = rel + " (a package npm's record does not list)"
 		}
 		if why != "" {
@@ -131,12 +132,12 @@ func differs(a, b string) bool { return a != "" && b != "" && a != b }
 // ownedByRecorded says the node_modules a package directory sits in is the
 // top one or a recorded package's: not a package's own test fixture
 // (resolve ships test/.../node_modules), which npm does not record.
-func ownedByRecorded(l npmLockfile, loc string) bool {
+func ownedByRecorded(l layout.Lockfile, loc string) bool {
 	i := strings.LastIndex(loc, "/node_modules/")
 	return i < 0 || recorded(l, loc[:i])
 }
 
-func recorded(l npmLockfile, loc string) bool {
+func recorded(l layout.Lockfile, loc string) bool {
 	_, ok := l.Packages[loc]
 	return ok
 }

@@ -1,4 +1,11 @@
-package npm
+// Package incremental is an npm install, update or uninstall into an
+// installed tree that npm's own record of it vouches for (trust.go): npm
+// changes the tree in place in the fetch, only what it added or changed
+// comes back, held to the copy-back rule, and the rest of the staged tree
+// is built from the host's unchanged files. Package npm plans the run and
+// holds it to the rule; this package decides what comes in, what comes
+// back and what stays the host's.
+package incremental
 
 import (
 	"errors"
@@ -15,34 +22,35 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
-// incremental is an npm install, update or uninstall into an installed tree that
+// Install is an npm install, update or uninstall into an installed tree that
 // npm's own record of it vouches for: what npm reads of the host's
-// node_modules is copied in (split; the rest before a scripts phase), npm
+// node_modules is copied in (Split; the rest before a scripts phase), npm
 // changes it in place in the fetch, only the locations npm added or
-// changed come back (roots, held to the same copy-back rule), and Deliver
+// changed come back (Roots, held to the same copy-back rule), and Deliver
 // builds the rest of the staged tree from the host's unchanged files
-// (fill). What a script does to the sandbox's copy of an unchanged
+// (Fill). What a script does to the sandbox's copy of an unchanged
 // package never reaches the host: that package is the host's own files.
-type incremental struct {
+type Install struct {
 	project string
-	old     npmLockfile // the host's node_modules/.package-lock.json
-	record  []byte      // its bytes
-	// changed are the locations npm added or changed in the fetch,
-	// removed those it took away (lockDiff of the two hidden lockfiles).
-	changed, removed []string
-	// nested are the unchanged locations inside changed ones (debug
+	old     layout.Lockfile // the host's node_modules/.package-lock.json
+	record  []byte          // its bytes
+	// Changed are the locations npm added or changed in the fetch,
+	// Removed those it took away (lockDiff of the two hidden lockfiles).
+	Changed, Removed []string
+	// Nested are the unchanged locations inside changed ones (debug
 	// changed, its node_modules/debug/node_modules/ms did not): they stay
 	// out of the copy-back and come from the host with the rest. The
 	// fetch had only their package.json and bin files.
-	nested []string
-	// rest are the installed tree's files the fetch goes without (split).
+	Nested []string
+	// rest are the installed tree's files the fetch goes without (Split).
 	rest []install.Input
-	// whole: the project's own install scripts run, and may change any
+	// Whole: the project's own install scripts run, and may change any
 	// package (patch-package's patches): the whole tree came in before
 	// the fetch and comes back whole, held to the copy-back rule.
-	whole bool
+	Whole bool
 }
 
 // incrementalFlags are the npm flags the incremental path handles: they
@@ -55,12 +63,11 @@ var incrementalFlags = []string{
 	"--no-audit", "--no-fund", "--prefer-offline", "--prefer-online",
 }
 
-// planIncremental decides whether the run may start from the host's tree:
-// nil and why not ("" when there is nothing to say: no tree, another verb).
-func planIncremental(project string, v verb, flags []string, manifest npmManifest, lock string, lockfile npmLockfile, links []string) (*incremental, string) {
-	if v.test || v.rebuild || (v.fetch != "install" && v.fetch != "uninstall" && v.fetch != "update") {
-		return nil, ""
-	}
+// Plan decides whether an npm install, update or uninstall may start from
+// the host's tree: nil and why not ("" when there is nothing to say: no
+// tree). workspaces says the project has some; links are its file:
+// directory dependencies.
+func Plan(project string, flags []string, workspaces bool, lock string, lockfile layout.Lockfile, links []string) (*Install, string) {
 	if fi, err := os.Lstat(filepath.Join(project, "node_modules")); err != nil || !fi.IsDir() {
 		return nil, ""
 	}
@@ -69,7 +76,7 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 			return nil, fmt.Sprintf("%s changes how the tree is laid out: rebuilding node_modules whole", f)
 		}
 	}
-	if len(manifest.workspaces()) > 0 {
+	if workspaces {
 		return nil, "the project has workspaces: rebuilding node_modules whole"
 	}
 	if len(links) > 0 {
@@ -81,16 +88,16 @@ func planIncremental(project string, v verb, flags []string, manifest npmManifes
 	if why != "" {
 		return nil, "the installed tree differs from its lockfile at " + why + ": rebuilding it whole"
 	}
-	return &incremental{project: project, old: old, record: record}, ""
+	return &Install{project: project, old: old, record: record}, ""
 }
 
-// dated gives npm's record, among the copied-in tree, a time after the
+// Dated gives npm's record, among the copied-in tree, a time after the
 // directories the copy-in makes (dated then): npm in the fetch trusts a
 // record no older than the tree's directories, as it does on the host,
 // and reads it instead of every installed package.json. The trust check
 // has just held the tree to it. The record goes in as the bytes the check
 // read (a copied-in file takes its host file's time).
-func (in *incremental) dated(inputs []install.Input) []install.Input {
+func (in *Install) Dated(inputs []install.Input) []install.Input {
 	for i := range inputs {
 		if inputs[i].Name == "node_modules/.package-lock.json" {
 			inputs[i] = install.Input{Name: inputs[i].Name, Data: in.record, Mode: 0o644, ModTime: time.Now().Add(time.Hour)}
@@ -99,14 +106,14 @@ func (in *incremental) dated(inputs []install.Input) []install.Input {
 	return inputs
 }
 
-// split keeps of the installed tree what npm reads when its record is
+// Split keeps of the installed tree what npm reads when its record is
 // trusted (the record, every package's package.json and bin files, the
 // links: .bin)
-// and puts the rest aside for a scripts phase (late): a new package's
+// and puts the rest aside for a scripts phase (Late): a new package's
 // script may require an installed one. Those files are in no listing of
 // the fetch, and none of them comes back: the copy-back takes only the
 // locations npm changed, which npm wrote itself.
-func (in *incremental) split(inputs []install.Input) []install.Input {
+func (in *Install) Split(inputs []install.Input) []install.Input {
 	// npm holds a package whose bin file is missing for broken, and
 	// reinstalls it.
 	bins := map[string]bool{}
@@ -129,18 +136,18 @@ func (in *incremental) split(inputs []install.Input) []install.Input {
 	return first
 }
 
-// late is what split put aside, but for the locations npm changed or
+// Late is what Split put aside, but for the locations npm changed or
 // removed: the sandbox's tree has those as npm left them.
-func (in *incremental) late() []install.Input {
-	gone := slices.Concat(in.changed, in.removed)
+func (in *Install) Late() []install.Input {
+	gone := slices.Concat(in.Changed, in.Removed)
 	return slices.DeleteFunc(slices.Clone(in.rest), func(i install.Input) bool {
-		return under(gone, i.Name) && !under(in.nested, i.Name)
+		return under(gone, i.Name) && !under(in.Nested, i.Name)
 	})
 }
 
 // nestedUnchanged lists the locations of now that did not change but sit
 // inside a location that did.
-func nestedUnchanged(now npmLockfile, changed []string) []string {
+func nestedUnchanged(now layout.Lockfile, changed []string) []string {
 	var nested []string
 	for loc := range now.Packages {
 		if loc != "" && !slices.Contains(changed, loc) && slices.ContainsFunc(changed, func(c string) bool { return strings.HasPrefix(loc, c+"/") }) {
@@ -154,7 +161,7 @@ func nestedUnchanged(now npmLockfile, changed []string) []string {
 // lockDiff is what changed between two records of a tree: the locations
 // the new one has that the old one has not, or has as a package npm
 // extracted again (refetched), and those only the old one has.
-func lockDiff(old, new npmLockfile) (changed, removed []string) {
+func lockDiff(old, new layout.Lockfile) (changed, removed []string) {
 	for loc, n := range new.Packages {
 		o, ok := old.Packages[loc]
 		if loc != "" && (!ok || refetched(o, n)) {
@@ -176,11 +183,11 @@ func lockDiff(old, new npmLockfile) (changed, removed []string) {
 // version, or other bits (an integrity left out on one side counts as
 // other); with no integrity on either side, another resolved. A location
 // npm leaves alone must not count as changed: the fetch had only its
-// package.json and bin files (split), and those alone would come back.
+// package.json and bin files (Split), and those alone would come back.
 // With the same integrity npm ignores resolved, which a record may leave
 // out where the lockfile has it (after a --no-save install): the next run
 // brought that package back with its package.json alone.
-func refetched(o, n npmLockPackage) bool {
+func refetched(o, n layout.Package) bool {
 	if o.Version != n.Version || o.Link != n.Link {
 		return true
 	}
@@ -191,24 +198,33 @@ func refetched(o, n npmLockPackage) bool {
 	return o.Integrity == "" || n.Integrity == "" || !slices.ContainsFunc(strings.Fields(n.Integrity), func(h string) bool { return slices.Contains(strings.Fields(o.Integrity), h) })
 }
 
+// Diff takes npm's record of the tree after the fetch, before any
+// third-party code ran: what changed against the host's record, which
+// comes back, and the refusals of check.
+func (in *Install) Diff(now layout.Lockfile) error {
+	in.Changed, in.Removed = lockDiff(in.old, now)
+	in.Nested = nestedUnchanged(now, in.Changed)
+	return in.check()
+}
+
 // check refuses a changed location of npm's record that is no package
 // directory of node_modules (a link's target, like libs/x): the
 // incremental copy-back brings back node_modules alone. It refuses too a
 // changed location inside an unchanged one that is itself inside a changed
 // one (npm update: a 1.0.0 to 1.0.1, its b the same, b's own c 2.0.0 to
 // 2.0.1, or removed, now deduplicated): everything below the unchanged b
-// is the host's (ScriptsPlan.Except, the fill), so c would keep its old
+// is the host's (ScriptsPlan.Except, the Fill), so c would keep its old
 // files under a record saying 2.0.1, be missing if it is new, or stay if
-// it is removed. The whole tree's copy-back (whole) has no such gap.
-func (in *incremental) check() error {
-	for _, loc := range in.changed {
-		if locatePosition(loc) != posPackage {
+// it is removed. The whole tree's copy-back (Whole) has no such gap.
+func (in *Install) check() error {
+	for _, loc := range in.Changed {
+		if layout.PositionOf(loc) != layout.PosPackage {
 			return fmt.Errorf("%w: npm's record after the fetch has %s, which is no package directory of node_modules (a linked package?), and an incremental install brings back node_modules alone; "+
 				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
 		}
 	}
-	for _, loc := range slices.Concat(in.changed, in.removed) {
-		if !in.whole && under(in.nested, loc) {
+	for _, loc := range slices.Concat(in.Changed, in.Removed) {
+		if !in.Whole && under(in.Nested, loc) {
 			return fmt.Errorf("%w: npm changed or removed %s inside a package it left as installed, inside one it changed, which an incremental install cannot bring back; "+
 				"remove node_modules/.package-lock.json and run again to rebuild the tree whole", install.ErrPolicy, loc)
 		}
@@ -216,11 +232,11 @@ func (in *incremental) check() error {
 	return nil
 }
 
-// roots are what comes back from the sandbox: the changed locations, the
+// Roots are what comes back from the sandbox: the changed locations, the
 // .bin directory beside each changed or removed one, and npm's record.
-func (in *incremental) roots() []string {
-	roots := append([]string{"node_modules/.package-lock.json"}, in.changed...)
-	for _, loc := range slices.Concat(in.changed, in.removed) {
+func (in *Install) Roots() []string {
+	roots := append([]string{"node_modules/.package-lock.json"}, in.Changed...)
+	for _, loc := range slices.Concat(in.Changed, in.Removed) {
 		roots = append(roots, loc[:strings.LastIndex(loc, "node_modules/")]+"node_modules/.bin")
 	}
 	slices.Sort(roots)
@@ -237,15 +253,15 @@ func under(roots []string, name string) bool {
 	return slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
 }
 
-// fill builds the rest of the staged node_modules from the host's: every
+// Fill builds the rest of the staged node_modules from the host's: every
 // entry outside the roots that came back and the removed locations, as a new
 // directory, a new symlink, or a hard link to the host's file (this
 // machine's ext4 has no reflinks; a copy where no link can be made). Nothing is ever written through a
 // link: the staged tree's only writes were the extraction's, before, into
 // files of its own; the swap renames; a failure removes the staging
 // directory, which unlinks. It returns how many files it linked.
-func (in *incremental) fill(staging string) (int, error) {
-	skip := slices.Concat(in.roots(), in.removed)
+func (in *Install) Fill(staging string) (int, error) {
+	skip := slices.Concat(in.Roots(), in.Removed)
 	linked := 0
 	root := filepath.Join(in.project, "node_modules")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -254,7 +270,7 @@ func (in *incremental) fill(staging string) (int, error) {
 		}
 		rel, _ := filepath.Rel(in.project, p)
 		rel = filepath.ToSlash(rel)
-		if under(skip, rel) && !under(in.nested, rel) && !(d.IsDir() && leadsTo(in.nested, rel)) {
+		if under(skip, rel) && !under(in.Nested, rel) && !(d.IsDir() && leadsTo(in.Nested, rel)) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -332,11 +348,11 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// dateRecord makes npm's record the newest entry of the staged tree, as
+// DateRecord makes npm's record the newest entry of the staged tree, as
 // npm leaves it (the trust check of the next incremental run, and npm's
 // own, rely on that): only a file the extraction wrote, never a link to
 // a host file.
-func dateRecord(staging string) error {
+func DateRecord(staging string) error {
 	record := filepath.Join(staging, "node_modules", ".package-lock.json")
 	fi, err := os.Lstat(record)
 	if err != nil || !fi.Mode().IsRegular() || linkCount(fi) != 1 {
@@ -352,10 +368,10 @@ func dateRecord(staging string) error {
 	return nil
 }
 
-// only is l with the locations npm added or changed alone.
-func (in *incremental) only(l npmLockfile) npmLockfile {
-	out := npmLockfile{Version: l.Version, Packages: map[string]npmLockPackage{}}
-	for _, loc := range in.changed {
+// Only is l with the locations npm added or changed alone.
+func (in *Install) Only(l layout.Lockfile) layout.Lockfile {
+	out := layout.Lockfile{Version: l.Version, Packages: map[string]layout.Package{}}
+	for _, loc := range in.Changed {
 		if p, ok := l.Packages[loc]; ok {
 			out.Packages[loc] = p
 		}
@@ -363,8 +379,8 @@ func (in *incremental) only(l npmLockfile) npmLockfile {
 	return out
 }
 
-// keepChanged leaves of dirs (package directories whose scripts run) those
+// KeepChanged leaves of dirs (package directories whose scripts run) those
 // at a location npm added or changed.
-func (in *incremental) keepChanged(dirs map[string]bool) {
-	maps.DeleteFunc(dirs, func(d string, _ bool) bool { return !slices.Contains(in.changed, d) })
+func (in *Install) KeepChanged(dirs map[string]bool) {
+	maps.DeleteFunc(dirs, func(d string, _ bool) bool { return !slices.Contains(in.Changed, d) })
 }
