@@ -7,6 +7,7 @@ import (
 
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/engine"
+	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/seccompvol"
 )
@@ -118,5 +119,9 @@ func DryRunContainers(p *install.Plan, image string, lim Limits) (Containers, er
 	for k := range decoy.New().Env() {
 		decoyEnv[k] = "$DECOY"
 	}
-	return containersFor(p, containerSettings{image: image, names: n, limits: lim, profiles: prof, decoyEnv: decoyEnv}), nil
+	c := containersFor(p, containerSettings{image: image, names: n, limits: lim, profiles: prof, decoyEnv: decoyEnv})
+	if p.FetchedTree {
+		c.Fetch.Env = fetchedtree.DryRunEnv(c.Fetch.Env)
+	}
+	return c, nil
 }

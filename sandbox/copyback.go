@@ -21,6 +21,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/internal/spread"
 	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -119,8 +120,8 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 // filesystem, so that the swap is a rename.
 func (r *runner) makeStaging() error {
 	// The artifacts go below a subdirectory whose inodes are placed away
-	// from those the old tree freed (spread.go).
-	outer, dir, err := makeSpreadDir(r.plan.Project, staging.Prefix)
+	// from those the old tree freed (package spread).
+	outer, dir, err := spread.MakeDir(r.plan.Project, staging.Prefix)
 	if err != nil {
 		return fmt.Errorf("creating a staging directory in %s: %w", r.plan.Project, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/internal/spread"
 )
 
 // create makes one of the run's containers, with the run's labels, and
@@ -102,7 +103,7 @@ func (r *runner) cleanup() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := removeSpread(r.stagingRoot); err != nil {
+			if err := spread.Remove(r.stagingRoot); err != nil {
 				r.log.Warn("removing the staging directory", zap.String("name", r.stagingRoot), zap.Error(err))
 			}
 		}()

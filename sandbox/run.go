@@ -40,6 +40,9 @@ type Options struct {
 	Quiet    bool // only warnings reach Progress
 	// Strict fails the run when a package touched a decoy credential.
 	Strict bool
+	// CacheDir holds the host's records of fetched trees (package
+	// fetchedtree); "": os.UserCacheDir.
+	CacheDir string
 }
 
 // PhaseResult is what one container did.
@@ -282,7 +285,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
 	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
 	spec := r.specs(nil).Fetch
-	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host)
+	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host, r.opts.CacheDir)
 	if err != nil {
 		r.log.Debug("no fetched-tree cache for this run", zap.Error(err))
 	} else if cached != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/decoy"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/enginetest"
+	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 	"github.com/safe-install/safe-install/sandbox/npm"
@@ -55,7 +56,7 @@ func (w *world) engine() *enginetest.Engine {
 }
 
 func (w *world) run(ctx context.Context, t *testing.T, e *enginetest.Engine) (*sandbox.Result, error) {
-	return sandbox.Run(ctx, e, w.plan(t), sandbox.Options{Image: "fake-image", Limits: sandbox.DefaultLimits(), Progress: io.Discard})
+	return sandbox.Run(ctx, e, w.plan(t), sandbox.Options{Image: "fake-image", Limits: sandbox.DefaultLimits(), Progress: io.Discard, CacheDir: t.TempDir()})
 }
 
 // state is the project and the host environment, byte for byte.
@@ -468,6 +469,11 @@ var placeholders = regexp.MustCompile(`safe-install-(RUNID|[0-9a-f]{12})|cache-(
 func comparable(s engine.ContainerSpec) string {
 	s.Labels = nil
 	s.Env = maps.Clone(s.Env)
+	for _, k := range []string{fetchedtree.EnvKey, fetchedtree.EnvSum, fetchedtree.EnvNonce} {
+		if _, ok := s.Env[k]; ok {
+			s.Env[k] = "X" // a run's own
+		}
+	}
 	for k := range decoy.New().Env() {
 		if _, ok := s.Env[k]; ok {
 			s.Env[k] = "$DECOY"

@@ -282,10 +282,10 @@ func TestRecords(t *testing.T) {
 // A first fetch of some inputs saves nothing and is noted; the second
 // saves; the third restores.
 func TestUseSavesOnTheSecondFetch(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
 	p := &install.Plan{Manager: "npm", FetchedTree: true, Fetch: install.Phase{Command: []string{"npm", "ci"}}}
 	begin := func() *Use {
-		u, err := Begin(p, "img", "safe-install-cache-npm-1", "local")
+		u, err := Begin(p, "img", "safe-install-cache-npm-1", "local", dir)
 		if err != nil || u == nil {
 			t.Fatalf("Begin: %v %v", u, err)
 		}
@@ -311,7 +311,7 @@ func TestUseSavesOnTheSecondFetch(t *testing.T) {
 		t.Fatalf("a third fetch: %v, want the recorded sum", env)
 	}
 	p.PrivateCache = true
-	if u, err := Begin(p, "img", "v", "local"); u != nil || err != nil {
+	if u, err := Begin(p, "img", "v", "local", dir); u != nil || err != nil {
 		t.Errorf("a fetch with a cache of its own used the archives: %v %v", u, err)
 	}
 }

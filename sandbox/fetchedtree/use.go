@@ -22,10 +22,11 @@ type Use struct {
 
 // Begin prepares the fetch of plan p in image to use the archives of the
 // cache volume named volume on the engine at host (engine.EngineInfo's
-// Host: engines with the same ID mapping have volumes of the same name);
+// Host: engines with the same ID mapping have volumes of the same name),
+// recorded below cacheDir (os.UserCacheDir when "");
 // nil when the plan does not opt in (or uses a cache of its own, which
 // ends with the run).
-func Begin(p *install.Plan, image, volume, host string) (*Use, error) {
+func Begin(p *install.Plan, image, volume, host, cacheDir string) (*Use, error) {
 	if !p.FetchedTree || p.PrivateCache {
 		return nil, nil
 	}
@@ -34,7 +35,7 @@ func Begin(p *install.Plan, image, volume, host string) (*Use, error) {
 		return nil, err
 	}
 	h := sha256.Sum256([]byte(host))
-	rec, err := Open("", volume+"-"+hex.EncodeToString(h[:4]))
+	rec, err := Open(cacheDir, volume+"-"+hex.EncodeToString(h[:4]))
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +51,18 @@ func (u *Use) Env(env map[string]string) map[string]string {
 	if env == nil {
 		env = map[string]string{}
 	}
+	env[EnvKey], env[EnvSum], env[EnvNonce] = "", u.sum, u.nonce
 	if u.known {
-		env[EnvKey], env[EnvSum], env[EnvNonce] = u.key+"-"+u.rec.Client, u.sum, u.nonce
+		env[EnvKey] = u.key + "-" + u.rec.Client
 	}
+	return env
+}
+
+// DryRunEnv is the fetch's environment env as --dry-run shows it: what only
+// a run knows as placeholders.
+func DryRunEnv(env map[string]string) map[string]string {
+	env = maps.Clone(env)
+	env[EnvKey], env[EnvSum], env[EnvNonce] = "$FETCHED_TREE_KEY", "$FETCHED_TREE_SUM", "$NONCE"
 	return env
 }
 

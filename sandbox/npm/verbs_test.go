@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 )
 
@@ -52,8 +53,17 @@ func TestNPMPlanEveryReifyingVerb(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := strings.Join(p.Fetch.Command, " "), "node /run/safe-install/relay.js sh -c "+baselineScript+" sh "+tt.fetch; got != want {
+			script := baselineScript
+			if strings.HasPrefix(tt.fetch, "ci ") {
+				// npm ci's tree follows from its inputs: the fetch may
+				// restore it (package fetchedtree).
+				script = fetchedtree.Wrap(baselineScript, "node_modules", BaselineFile+".list", BaselineFile+".sums")
+			}
+			if got, want := strings.Join(p.Fetch.Command, " "), "node /run/safe-install/relay.js sh -c "+script+" sh "+tt.fetch; got != want {
 				t.Errorf("fetch %q, want %q", got, want)
+			}
+			if p.FetchedTree != strings.HasPrefix(tt.fetch, "ci ") {
+				t.Errorf("FetchedTree = %v for %s", p.FetchedTree, tt.fetch)
 			}
 			if p.Scripts == nil || !slices.Contains(p.Scripts.Command, "rebuild") || p.Scripts.Env["npm_config_offline"] != "true" {
 				t.Errorf("scripts phase %+v: want npm rebuild, offline", p.Scripts)

@@ -1,6 +1,11 @@
-package sandbox
+// Package spread places a new tree's inodes away from those a tree just
+// deleted freed (ext4's allocator; see below), and removes a tree in
+// parallel.
+package spread
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,17 +44,19 @@ import (
 // fsTopdirFlag is FS_TOPDIR_FL (linux/fs.h; not in x/sys/unix).
 const fsTopdirFlag = 0x00020000
 
-// makeSpreadDir creates a private directory in parent and, inside it, one
+// MakeDir creates a private directory in parent and, inside it, one
 // with a random name whose inodes land away from recently deleted ones
 // where the filesystem supports the hint (elsewhere it is just a
 // directory). It returns both: remove outer when done.
-func makeSpreadDir(parent, pattern string) (outer, inner string, err error) {
+func MakeDir(parent, pattern string) (outer, inner string, err error) {
 	outer, err = os.MkdirTemp(parent, pattern)
 	if err != nil {
 		return "", "", err
 	}
 	setTopdir(outer)
-	inner = filepath.Join(outer, newRunID()) // random: see above
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	inner = filepath.Join(outer, hex.EncodeToString(b)) // random: see above
 	if err := os.Mkdir(inner, 0o700); err != nil {
 		_ = os.RemoveAll(outer)
 		return "", "", fmt.Errorf("creating %s: %w", inner, err)
@@ -72,12 +79,12 @@ func setTopdir(dir string) {
 	_ = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFlag))
 }
 
-// removeSpread removes a tree like os.RemoveAll, several subtrees at a
+// Remove removes a tree like os.RemoveAll, several subtrees at a
 // time: after a swap the staging directory holds the old node_modules,
 // and deleting its 8.8k bench files took 2.4-2.6 s from one goroutine
 // and 1.5-2.2 s from four working on its packages (measured here).
 // Removing an entry never follows a symlink (os.RemoveAll does not).
-func removeSpread(dir string) error {
+func Remove(dir string) error {
 	var subtrees []string
 	var collect func(d string, depth int)
 	collect = func(d string, depth int) {

@@ -1,4 +1,4 @@
-package sandbox
+package spread
 
 import (
 	"os"
@@ -13,14 +13,14 @@ import (
 // name each time and no hint (so the tree delivered has none either).
 func TestMakeSpreadDir(t *testing.T) {
 	parent := t.TempDir()
-	outer, inner, err := makeSpreadDir(parent, ".safe-install-")
+	outer, inner, err := MakeDir(parent, ".safe-install-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if filepath.Dir(outer) != parent || filepath.Dir(inner) != outer {
 		t.Fatalf("outer %s, inner %s: want parent/outer/inner", outer, inner)
 	}
-	_, inner2, err := makeSpreadDir(parent, ".safe-install-")
+	_, inner2, err := MakeDir(parent, ".safe-install-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestMakeSpreadDir(t *testing.T) {
 	}
 }
 
-// removeSpread removes the whole tree, links and all, and nothing a link
+// Remove removes the whole tree, links and all, and nothing a link
 // points at.
 func TestRemoveSpread(t *testing.T) {
 	parent := t.TempDir()
@@ -62,7 +62,7 @@ func TestRemoveSpread(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	outer, inner, err := makeSpreadDir(parent, ".safe-install-")
+	outer, inner, err := MakeDir(parent, ".safe-install-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRemoveSpread(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(inner, "node_modules", "link")); err != nil {
 		t.Fatal(err)
 	}
-	if err := removeSpread(outer); err != nil {
+	if err := Remove(outer); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(outer); !os.IsNotExist(err) {
