@@ -123,6 +123,7 @@ def main(argv):
         nested.update(set(sdists(wheelhouse)) - before)
 
     reused = pipenvs.reuse_build_envs(store, writable=True, on_new=on_new)
+    pipenvs.reuse_metadata(store, writable=True)
     say("downloading " + " ".join(download_args))
     status = pipenvs.pip_main(["download", "-d", wheelhouse, *download_args])
     if status:
