@@ -220,6 +220,23 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 	if !slices.Contains(built, "scripts:fastext==1.0") || !slices.Contains(built, "scripts:chain-c==1.0") {
 		t.Errorf("report's wheel builds: %v", built)
 	}
+	// The build takes each sdist's build requirements and metadata from
+	// the fetch (pipenvs.py's reuse_metadata): the only hook it runs is
+	// build_wheel, and the fetch ran the metadata hooks.
+	var fetchMeta []string
+	for _, ph := range rep.Phases {
+		for _, s := range ph.Scripts {
+			switch {
+			case ph.Name == "scripts" && s.Event != "build_wheel":
+				t.Errorf("the build ran %s for %s again", s.Event, s.Package)
+			case ph.Name == "fetch" && s.Event == "prepare_metadata":
+				fetchMeta = append(fetchMeta, s.Package)
+			}
+		}
+	}
+	if !slices.Contains(fetchMeta, "fastext==1.0") || !slices.Contains(fetchMeta, "chain-c==1.0") {
+		t.Errorf("the fetch's metadata hooks: %v, want fastext's and chain-c's", fetchMeta)
+	}
 	if fmt.Sprint(rep.Egress.Contacted) != fmt.Sprintf("[127.0.0.1:%d]", w.index.port) {
 		t.Errorf("contacted %v, want only the index", rep.Egress.Contacted)
 	}

@@ -10,7 +10,9 @@
 # every set it installs, downloads the wheels of each into the wheelhouse,
 # and leaves a copy of each environment in the work volume (STORE). The
 # build (no network) starts from those copies and installs only a set the
-# fetch did not see, offline from the wheelhouse.
+# fetch did not see, offline from the wheelhouse. The same goes for each
+# sdist's dynamic build requirements and metadata (reuse_metadata): the
+# fetch's hooks gave them once, and the build's only hook is build_wheel.
 #
 # Why the fetch does not build the wheels, though it has every sdist and
 # environment at hand: invariant 2 (DESIGN.md; the corpus README's
@@ -29,6 +31,7 @@
 # build is offline and its wheels are vetted on the host either way.
 #
 # usage (build phase): python3 pipenvs.py STORE PIP_ARGS...  runs pip there.
+import hashlib
 import inspect
 import json
 import os
@@ -44,7 +47,8 @@ def reuse_build_envs(store, writable, on_new=None):
     directory of saved environments (index.json names them); writable says
     whether new ones are saved there (the fetch) or in a temporary
     directory (the build). on_new(requirements) runs before a set is
-    installed for the first time. False when this pip's internals are not
+    installed for the first time and may return a function that the
+    install waits on when it is done. False when this pip's internals are not
     the ones this was written against: pip then works as it always does."""
     try:
         from pip._internal.build_env import BuildEnvironment
@@ -67,9 +71,14 @@ def reuse_build_envs(store, writable, on_new=None):
             shutil.copytree(saved[key], prefix.path, symlinks=True, dirs_exist_ok=True)
             prefix.setup = True
             return None
-        if on_new:
-            on_new(requirements)
-        orig(self, finder, requirements, prefix_as_string, kind=kind)
+        # on_new may start work that runs beside pip's install (the
+        # fetch's download of the same set) and returns what waits for it.
+        done = on_new(requirements) if on_new else None
+        try:
+            orig(self, finder, requirements, prefix_as_string, kind=kind)
+        finally:
+            if done:
+                done()
         copy = os.path.join(scratch, str(len(saved)))
         shutil.copytree(prefix.path, copy, symlinks=True)
         saved[key] = copy
@@ -80,6 +89,129 @@ def reuse_build_envs(store, writable, on_new=None):
 
     BuildEnvironment.install_requirements = install_requirements
     return True
+
+
+def reuse_metadata(store, writable):
+    """Make the build take each sdist's build requirements and metadata
+    from the fetch instead of running its get_requires_for_build_wheel and
+    prepare_metadata_for_build_wheel (or setup.py egg_info) hooks again:
+    the fetch (writable) records both in store/meta, keyed by the sdist
+    archive's sha256, and the build (not writable) finds them there. An
+    sdist the record does not name (a local project directory, one only
+    the build meets) runs its hooks as pip always does. False when this
+    pip's internals are not the ones this was written against.
+
+    What the build takes is what the fetch's hooks said, which is what the
+    fetch resolved and downloaded by, so the build resolves the same set;
+    it gives the fetch no power it lacked, since the fetch writes the
+    wheelhouse and the environments the build runs the backends in. Only
+    the metadata directory itself is copied, into a fresh parent: for a
+    backend without prepare_metadata_for_build_wheel the hook caller built
+    a whole wheel in the fetch (with the network) and left it beside the
+    metadata with a marker, which build_wheel would take instead of
+    building; in the build there is no such wheel to take."""
+    try:
+        from pip._internal.distributions.sdist import SourceDistribution
+        from pip._internal.req import req_install
+        InstallRequirement = req_install.InstallRequirement
+        orig_requires = SourceDistribution._get_build_requires_wheel
+        orig_prepare = InstallRequirement.prepare_metadata
+        orig_generators = {g: getattr(req_install, g) for g in ("generate_metadata", "generate_metadata_legacy")}
+        shapes = [list(inspect.signature(f).parameters) for f in (orig_requires, orig_prepare)]
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+    if shapes != [["self"], ["self"]]:
+        return False
+    meta = os.path.join(store, "meta")
+    record = load_meta(meta)
+    current = []  # the key of the sdist whose prepare_metadata is running
+
+    def save():
+        os.makedirs(meta, exist_ok=True)
+        with open(os.path.join(meta, INDEX), "w") as f:
+            json.dump(record, f)
+
+    def get_build_requires_wheel(self):
+        key = archive_key(self.req)
+        if key in record and isinstance(record[key].get("requires"), list):
+            return list(record[key]["requires"])
+        got = list(orig_requires(self))
+        if writable and key:
+            record.setdefault(key, {})["requires"] = got
+            save()
+        return got
+
+    def prepare_metadata(self):
+        current.append(archive_key(self))
+        try:
+            return orig_prepare(self)
+        finally:
+            current.pop()
+
+    def generator(orig):
+        def generate(*args, **kwargs):
+            key = current[-1] if current else None
+            saved = record.get(key, {}).get("metadata") if key else None
+            if saved:
+                into = os.path.join(tempfile.mkdtemp(prefix="safe-install-meta-"), os.path.basename(saved))
+                shutil.copytree(os.path.join(meta, saved), into, symlinks=True)
+                return into
+            path = orig(*args, **kwargs)
+            if writable and key:
+                name = "%d/%s" % (sum("metadata" in e for e in record.values()), os.path.basename(path))
+                shutil.copytree(path, os.path.join(meta, name), symlinks=True)
+                record.setdefault(key, {})["metadata"] = name
+                save()
+            return path
+        return generate
+
+    SourceDistribution._get_build_requires_wheel = get_build_requires_wheel
+    InstallRequirement.prepare_metadata = prepare_metadata
+    for name, orig in orig_generators.items():
+        setattr(req_install, name, generator(orig))
+    return True
+
+
+def archive_key(req):
+    """The sha256 of the archive req was unpacked from, or None (a
+    directory, a requirement pip has not fetched)."""
+    path = getattr(req, "local_file_path", None)
+    if not path or not path.endswith((".tar.gz", ".zip", ".tar.bz2")) or not os.path.isfile(path):
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_meta(meta):
+    """The fetch's record in meta: {sha256: {"requires": [...], "metadata":
+    "N/NAME.dist-info"}}, with every entry that is not of that shape left
+    out (the fetch ran package code: a metadata name is a digit directory
+    and one plain name under it, never '..' or an absolute path)."""
+    try:
+        with open(os.path.join(meta, INDEX)) as f:
+            raw = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    record = {}
+    for key, entry in raw.items() if isinstance(raw, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        good = {}
+        requires = entry.get("requires")
+        if isinstance(requires, list) and all(isinstance(r, str) for r in requires):
+            good["requires"] = requires
+        name = entry.get("metadata")
+        if isinstance(name, str) and name.count("/") == 1:
+            n, base = name.split("/")
+            if n.isdigit() and base.endswith((".dist-info", ".egg-info")) and base not in (".dist-info", ".egg-info") \
+                    and not base.startswith(".") and os.path.isdir(os.path.join(meta, name)) and not os.path.islink(os.path.join(meta, n)) \
+                    and not os.path.islink(os.path.join(meta, name)):
+                good["metadata"] = name
+        record[key] = good
+    return record
 
 
 def load(store):
@@ -112,4 +244,6 @@ if __name__ == "__main__":
     store, args = sys.argv[1], sys.argv[2:]
     if not reuse_build_envs(store, writable=False):
         print("safe-install-pip: this pip's build environments cannot be reused; each sdist gets its own", file=sys.stderr, flush=True)
+    if not reuse_metadata(store, writable=False):
+        print("safe-install-pip: this pip's metadata cannot be reused; each sdist's metadata hooks run again", file=sys.stderr, flush=True)
     sys.exit(pip_main(args))
