@@ -63,28 +63,24 @@ func clientID(file string) (string, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	f, err := os.CreateTemp(filepath.Dir(file), ".client-*")
-	if err != nil {
+	// Two first runs at once: the one renamed last wins, and the other's
+	// archive is only fetched again next time.
+	if err := writeWhole(filepath.Dir(file), filepath.Base(file), id); err != nil {
 		return "", fmt.Errorf("naming this client for the fetched-tree cache: %w", err)
-	}
-	_, werr := f.WriteString(id + "\n")
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		// Two first runs at once: the one renamed last wins, and the
-		// other's archive is only fetched again next time.
-		werr = os.Rename(f.Name(), file)
-	}
-	if werr != nil {
-		_ = os.Remove(f.Name())
-		return "", fmt.Errorf("naming this client for the fetched-tree cache: %w", werr)
 	}
 	return id, nil
 }
 
 // Sum is the recorded sum of key's archive, "" when there is none.
 func (r Records) Sum(key string) string {
+	if s := r.read(key); hexSum.MatchString(s) {
+		return s
+	}
+	return ""
+}
+
+// read is key's record, "" when there is none.
+func (r Records) read(key string) string {
 	if !hexKey.MatchString(key) {
 		return ""
 	}
@@ -92,11 +88,7 @@ func (r Records) Sum(key string) string {
 	if err != nil || len(data) > 256 {
 		return ""
 	}
-	s := strings.TrimSpace(string(data))
-	if !hexSum.MatchString(s) {
-		return ""
-	}
-	return s
+	return strings.TrimSpace(string(data))
 }
 
 // Put records key's archive sum (written whole, then renamed) and drops
@@ -112,22 +104,30 @@ func (r Records) write(key, content string) error {
 	if !hexKey.MatchString(key) {
 		return fmt.Errorf("fetched-tree record: malformed key")
 	}
-	f, err := os.CreateTemp(r.dir, ".record-*")
-	if err != nil {
+	if err := writeWhole(r.dir, key, content); err != nil {
 		return fmt.Errorf("recording the fetched tree: %w", err)
+	}
+	return r.prune()
+}
+
+// writeWhole writes content and a newline to dir/name through a temporary
+// file and a rename: a reader sees the old file or the new one.
+func writeWhole(dir, name, content string) error {
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
 	}
 	_, werr := f.WriteString(content + "\n")
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = os.Rename(f.Name(), filepath.Join(r.dir, key))
+		werr = os.Rename(f.Name(), filepath.Join(dir, name))
 	}
 	if werr != nil {
 		_ = os.Remove(f.Name())
-		return fmt.Errorf("recording the fetched tree: %w", werr)
 	}
-	return r.prune()
+	return werr
 }
 
 // seen is the record of inputs fetched once, with nothing saved yet.
@@ -135,14 +135,7 @@ const seen = "seen"
 
 // Seen says whether key's inputs were fetched before (saved or not).
 func (r Records) Seen(key string) bool {
-	if !hexKey.MatchString(key) {
-		return false
-	}
-	data, err := os.ReadFile(filepath.Join(r.dir, key))
-	if err != nil || len(data) > 256 {
-		return false
-	}
-	s := strings.TrimSpace(string(data))
+	s := r.read(key)
 	return s == seen || hexSum.MatchString(s)
 }
 
