@@ -195,6 +195,9 @@ type runner struct {
 	// engineReleased is closed when the containers and volumes, removed
 	// while the host's side of the run goes on, are gone (releaseEngine).
 	engineReleased chan struct{}
+	// recordTree notes what the fetch did with the fetched-tree cache,
+	// once the run has succeeded.
+	recordTree func() error
 }
 
 func (r *runner) progress(format string, args ...any) { r.steps.Note(format, args...) }
@@ -223,7 +226,15 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.checks(); err != nil {
 		return err
 	}
-	return r.deliver(ctx)
+	if err := r.deliver(ctx); err != nil {
+		return err
+	}
+	if r.recordTree != nil {
+		if err := r.recordTree(); err != nil {
+			r.log.Debug("the fetched tree was not recorded", zap.Error(err))
+		}
+	}
+	return nil
 }
 
 // prepare makes what every phase needs: the seccomp profiles on the
@@ -308,7 +319,9 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if cached != nil {
-		r.fetchedTree(cached.End(ph.output))
+		o := cached.Outcome(ph.output)
+		r.fetchedTree(o)
+		r.recordTree = func() error { return cached.Record(o) }
 	}
 	r.watch.lap("fetch")
 	return fetchID, nil
@@ -500,10 +513,7 @@ func (r *runner) plantDecoys(ctx context.Context) error {
 }
 
 // fetchedTree tells what the fetch did with the fetched-tree cache.
-func (r *runner) fetchedTree(o fetchedtree.Outcome, err error) {
-	if err != nil {
-		r.log.Debug("the fetched tree was not recorded", zap.Error(err))
-	}
+func (r *runner) fetchedTree(o fetchedtree.Outcome) {
 	switch {
 	case o.Restored:
 		r.res.FetchedTree = "restored"

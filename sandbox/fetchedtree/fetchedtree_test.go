@@ -295,8 +295,12 @@ func TestUseSavesOnTheSecondFetch(t *testing.T) {
 	if env := u.Env(map[string]string{"A": "1"}); env[EnvKey] != "" || env["A"] != "1" {
 		t.Fatalf("a first fetch got the key: %v", env)
 	}
-	if o, err := u.End(""); err != nil || !o.First {
-		t.Fatalf("End of a first fetch: %+v %v", o, err)
+	if o := u.Outcome(""); !o.First {
+		t.Fatalf("the outcome of a first fetch: %+v", o)
+	} else if begin().known {
+		t.Fatalf("a first fetch was recorded before the run's end")
+	} else if err := u.Record(o); err != nil {
+		t.Fatal(err)
 	}
 	u = begin()
 	env := u.Env(nil)
@@ -304,8 +308,10 @@ func TestUseSavesOnTheSecondFetch(t *testing.T) {
 		t.Fatalf("a second fetch: %v, want the key, no sum, a nonce", env)
 	}
 	sum := strings.Repeat("d", 128)
-	if o, err := u.End("safe-install-tree " + env[EnvNonce] + ": saved " + sum + "\n"); err != nil || o.Saved != sum {
-		t.Fatalf("End of a save: %+v %v", o, err)
+	if o := u.Outcome("safe-install-tree " + env[EnvNonce] + ": saved " + sum + "\n"); o.Saved != sum {
+		t.Fatalf("the outcome of a save: %+v", o)
+	} else if err := u.Record(o); err != nil {
+		t.Fatal(err)
 	}
 	if env := begin().Env(nil); env[EnvSum] != sum {
 		t.Fatalf("a third fetch: %v, want the recorded sum", env)

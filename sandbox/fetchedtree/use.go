@@ -66,19 +66,25 @@ func DryRunEnv(env map[string]string) map[string]string {
 	return env
 }
 
-// End reads what the fetch did from its output and keeps the records true:
-// a first fetch is noted, a saved archive's sum is recorded, a restored
-// one's record kept fresh.
-func (u *Use) End(output string) (Outcome, error) {
+// Outcome reads what the fetch did from its output.
+func (u *Use) Outcome(output string) Outcome {
 	if !u.known {
-		return Outcome{First: true}, u.rec.MarkSeen(u.key)
+		return Outcome{First: true}
 	}
-	o := Parse(output, u.nonce)
+	return Parse(output, u.nonce)
+}
+
+// Record keeps the records true after a run that succeeded (a failed run
+// changes nothing on the host): a first fetch is noted, a saved archive's
+// sum is recorded, a restored one's record kept fresh.
+func (u *Use) Record(o Outcome) error {
 	switch {
+	case o.First:
+		return u.rec.MarkSeen(u.key)
 	case o.Saved != "":
-		return o, u.rec.Put(u.key, o.Saved)
+		return u.rec.Put(u.key, o.Saved)
 	case o.Restored:
 		u.rec.Touch(u.key)
 	}
-	return o, nil
+	return nil
 }
