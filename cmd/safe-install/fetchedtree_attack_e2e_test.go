@@ -6,8 +6,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -53,6 +55,35 @@ func TestE2EAttackFetchedTreeArchiveResistsRemoval(t *testing.T) {
 	// npm's tree replaced it: the next run restores.
 	w.ciFetchedTree("restored")
 	w.assertSame(want, w.snapshotOf(filepath.Join(w.proj, "node_modules")))
+}
+
+// A changed archive the fetch cannot open (mode 000: the fetch runs as an
+// unprivileged user with no capability): the restore must take it as
+// changed and fetch again. Before, the open failed in the pipeline's tee,
+// which then never opened the FIFO that b2sum waits on, and the fetch
+// hung until --timeout, in every later npm ci of these inputs.
+func TestE2EAttackFetchedTreeArchiveUnreadable(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"FT-3", "fetched-tree cache: a changed archive the fetch cannot open", "the restore reads the archive from a redirection of its own; an archive it cannot open is a mismatch"})
+	w := newWorld(t)
+	w.project("victim")
+	w.succeeds("npm", "install")
+	archive := w.ciFetchedTree("saved")
+	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
+	out, err := exec.Command("podman", "unshare", "sh", "-c", `chmod 000 "$1" && stat -c %a "$1"`, "sh", archive).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "0" {
+		t.Fatalf("positive control: the archive is not unreadable (%v): %s", err, out)
+	}
+	must(t, os.RemoveAll(filepath.Join(w.proj, "node_modules")))
+	r := w.run("npm", "--timeout", "45s", "ci")
+	if r.code != 0 {
+		t.Fatalf("npm ci with an archive the fetch cannot open: exit %d, want 0 (fetched again)\n%s", r.code, r.stderr)
+	}
+	if got := reportField(t, r.report, "fetched_tree"); got != "mismatch" {
+		t.Errorf("fetched_tree %q, want mismatch", got)
+	}
+	w.assertSame(want, w.snapshotOf(filepath.Join(w.proj, "node_modules")))
+	w.ciFetchedTree("restored")
 }
 
 // appendLockedDir adds node_modules/zz-locked (mode 0555) with a file in
