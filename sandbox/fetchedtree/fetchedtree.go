@@ -69,6 +69,7 @@ func Wrap(script string, paths ...string) string {
 	list := strings.Join(paths, " ")
 	return `d=` + Dir + ` k="$` + EnvKey + `" s="$` + EnvSum + `" n="$` + EnvNonce + `" r=.safe-install-restore
 ` + imageStamp + `
+find "$d" -maxdepth 1 -name '.*.tmp' -mmin +10 -delete 2>/dev/null
 if [ -n "$k" ] && [ -n "$s" ] && [ -f "$d/$k.tar" ]; then
 	q=$(mktemp -d) && mkdir "$r" && mkfifo "$q/fifo" || exit 97
 	x=1
@@ -100,9 +101,13 @@ else
 	rm -f -- "$t"
 fi
 ls -t "$d" | grep '^[0-9a-f-]*\.tar$' | tail -n +` + fmt.Sprint(kept+1) + ` | while read -r f; do rm -f -- "$d/$f"; done
-find "$d" -maxdepth 1 -name '.*.tmp' -mmin +120 -delete 2>/dev/null
 exit 0`
 }
+
+// Every wrapped fetch first removes the temporary archives of saves that
+// were killed (a save writes its archive steadily, so one untouched for
+// ten minutes is dead): what a killed run left in the lasting volume goes
+// with the next fetch of any project.
 
 // imageStamp adds the runtime's identity to the key, so that an image
 // rebuilt under the same reference (--image NAME:latest) does not restore
@@ -123,6 +128,18 @@ type Outcome struct {
 	// First: these inputs had not been fetched before; nothing was saved
 	// (the next fetch of them saves).
 	First bool
+	// Doubtful: the fetch met failed requests or refusals, so what it
+	// saved may lack what it could not get; it is not recorded, and never
+	// restored.
+	Doubtful bool
+}
+
+// Doubt is o for a fetch that met failed requests: nothing of it is kept.
+func (o Outcome) Doubt() Outcome {
+	if o.Saved != "" {
+		o.Saved, o.Doubtful = "", true
+	}
+	return o
 }
 
 var marker = regexp.MustCompile(`(?m)^safe-install-tree ([0-9a-f]{32}): (restored|mismatch|saved ([0-9a-f]{128}))$`)
