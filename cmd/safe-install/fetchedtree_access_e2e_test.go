@@ -18,6 +18,7 @@ import (
 // npm ci, or safe-install with the cache bypassed: the positive control)
 // installs it.
 func TestE2EFetchedTreeKeyAndRegistryAccess(t *testing.T) {
+	corpus(t, corpusCase{"FT-4", "fetched-tree cache: a fetch that met failed requests", "nothing kept of a fetch whose egress saw a failed request"})
 	v := startVerdaccio(t)
 	w := newWorld(t)
 	host := strings.TrimPrefix(v.url, "http:")
