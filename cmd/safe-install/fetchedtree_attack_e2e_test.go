@@ -26,6 +26,7 @@ func TestE2EAttackFetchedTreeArchiveResistsRemoval(t *testing.T) {
 	w := newWorld(t)
 	w.project("victim")
 	w.succeeds("npm", "install")
+	w.ciFetchedTree("first") // a first fetch saves nothing
 	archive := w.ciFetchedTree("saved")
 	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
 	locked := appendLockedDir(t, podmanUnshareRead(t, archive))
@@ -68,6 +69,7 @@ func TestE2EAttackFetchedTreeArchiveUnreadable(t *testing.T) {
 	w := newWorld(t)
 	w.project("victim")
 	w.succeeds("npm", "install")
+	w.ciFetchedTree("first") // a first fetch saves nothing
 	archive := w.ciFetchedTree("saved")
 	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
 	out, err := exec.Command("podman", "unshare", "sh", "-c", `chmod 000 "$1" && stat -c %a "$1"`, "sh", archive).CombinedOutput()
