@@ -320,6 +320,9 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	}
 	if cached != nil {
 		o := cached.Outcome(ph.output)
+		if r.egress.Failed() > 0 || len(r.res.Refused) > 0 {
+			o = o.Doubt()
+		}
 		r.fetchedTree(o)
 		r.recordTree = func() error { return cached.Record(o) }
 	}
@@ -525,5 +528,7 @@ func (r *runner) fetchedTree(o fetchedtree.Outcome) {
 		r.res.FetchedTree = "saved"
 	case o.First:
 		r.res.FetchedTree = "first"
+	case o.Doubtful:
+		r.res.FetchedTree = "not kept" // requests failed: it may lack what they would have brought
 	}
 }

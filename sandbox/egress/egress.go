@@ -59,6 +59,7 @@ type Egress struct {
 
 	mu        sync.Mutex
 	contacted map[string]bool
+	failed    int // requests whose answer was no success (see Failed)
 	refused   []Refusal
 	seen      map[Refusal]int // index in refused, by the refusal without Count
 	unlisted  int             // refusals past maxRefusals
@@ -91,6 +92,16 @@ func New(registries []Registry) (*Egress, error) {
 
 // CACert is the PEM certificate the fetch container must trust.
 func (e *Egress) CACert() []byte { return e.ca.certPEM }
+
+// Failed counts the forwarded requests that got no answer or an error
+// status (400 and up): a fetch that met one may have made a tree without
+// what it could not get (npm skips an optional dependency it cannot
+// fetch), so nothing is kept of it (package fetchedtree).
+func (e *Egress) Failed() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failed
+}
 
 // Contacted lists the hosts requests were forwarded to.
 func (e *Egress) Contacted() []string {
@@ -255,6 +266,11 @@ func (e *Egress) forward(ctx context.Context, w io.Writer, req *http.Request, u 
 	e.contacted[hostPort(u.Scheme, u.Host)] = true
 	e.mu.Unlock()
 	resp, err := e.client.Do(out)
+	if err != nil || resp.StatusCode >= 400 {
+		e.mu.Lock()
+		e.failed++
+		e.mu.Unlock()
+	}
 	if err != nil {
 		// The error names the URL, which carries no credential.
 		_ = plainResponse(http.StatusBadGateway, "safe-install: upstream: "+err.Error()+"\n").Write(w)

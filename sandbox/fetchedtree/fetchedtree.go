@@ -54,17 +54,31 @@ const kept = 3
 // sees every byte); the paths are moved into place only when the sum
 // matches. b2sum, since sha256sum takes 0.6 s for 100 MB on this machine's
 // CPUs and BLAKE2b 0.14 s. Saving is best effort: a full disk or a file
-// over the size limit leaves no archive and fails nothing.
+// over the size limit leaves no archive and fails nothing. What a changed
+// archive extracted is made writable before it is removed: a read-only
+// directory in it (tar sets a directory's mode last) would otherwise fail
+// every later fetch of these inputs, the archive staying (corpus FT-2). An
+// archive is written under mktemp's name, not one made of $$: the shell's
+// pid is the same in every fetch container (13, measured), so two runs
+// saving one key at once would write into one file. The archive is
+// opened once, by the group that starts b2sum and tee: one it cannot open
+// starts neither and is a mismatch, where a failed open in tee's own
+// redirection left b2sum waiting on its FIFO until the time limit, in
+// every later fetch of these inputs (corpus FT-3).
 func Wrap(script string, paths ...string) string {
 	list := strings.Join(paths, " ")
 	return `d=` + Dir + ` k="$` + EnvKey + `" s="$` + EnvSum + `" n="$` + EnvNonce + `" r=.safe-install-restore
 ` + imageStamp + `
+find "$d" -maxdepth 1 -name '.*.tmp' -mmin +10 -delete 2>/dev/null
 if [ -n "$k" ] && [ -n "$s" ] && [ -f "$d/$k.tar" ]; then
 	q=$(mktemp -d) && mkdir "$r" && mkfifo "$q/fifo" || exit 97
-	b2sum <"$q/fifo" >"$q/sum" & h=$!
-	tee "$q/fifo" <"$d/$k.tar" | { tar -xpf - -C "$r" 2>/dev/null; x=$?; cat >/dev/null; exit $x; }; x=$?
-	wait $h || x=1
-	got=$(cut -d' ' -f1 <"$q/sum"); rm -rf -- "$q"
+	x=1
+	{
+		b2sum <"$q/fifo" >"$q/sum" & h=$!
+		tee "$q/fifo" | { tar -xpf - -C "$r" 2>/dev/null; x=$?; cat >/dev/null; exit $x; }; x=$?
+		wait $h || x=1
+	} <"$d/$k.tar" 2>/dev/null
+	got=$(cut -d' ' -f1 <"$q/sum" 2>/dev/null); rm -rf -- "$q"
 	if [ $x = 0 ] && [ "$got" = "$s" ]; then
 		for p in ` + list + `; do mv -- "$r/$p" "$p" || exit 97; done
 		rmdir "$r" || exit 97
@@ -72,6 +86,7 @@ if [ -n "$k" ] && [ -n "$s" ] && [ -f "$d/$k.tar" ]; then
 		echo "safe-install-tree $n: restored"
 		exit 0
 	fi
+	chmod -R u+rwX -- "$r" 2>/dev/null
 	rm -rf -- "$r" || exit 97
 	echo "safe-install-tree $n: mismatch"
 fi
@@ -79,16 +94,20 @@ fi
 ) || exit $?
 [ -n "$k" ] || exit 0
 mkdir -p "$d" 2>/dev/null || exit 0
-t="$d/.$k.$$.tmp"
+t=$(mktemp "$d/.$k.XXXXXXXX.tmp" 2>/dev/null) || exit 0
 if tar -cf "$t" -- ` + list + ` 2>/dev/null && s=$(b2sum <"$t" | cut -d' ' -f1) && mv -f -- "$t" "$d/$k.tar"; then
 	echo "safe-install-tree $n: saved $s"
 else
 	rm -f -- "$t"
 fi
 ls -t "$d" | grep '^[0-9a-f-]*\.tar$' | tail -n +` + fmt.Sprint(kept+1) + ` | while read -r f; do rm -f -- "$d/$f"; done
-find "$d" -maxdepth 1 -name '.*.tmp' -mmin +120 -delete 2>/dev/null
 exit 0`
 }
+
+// Every wrapped fetch first removes the temporary archives of saves that
+// were killed (a save writes its archive steadily, so one untouched for
+// ten minutes is dead): what a killed run left in the lasting volume goes
+// with the next fetch of any project.
 
 // imageStamp adds the runtime's identity to the key, so that an image
 // rebuilt under the same reference (--image NAME:latest) does not restore
@@ -109,6 +128,18 @@ type Outcome struct {
 	// First: these inputs had not been fetched before; nothing was saved
 	// (the next fetch of them saves).
 	First bool
+	// Doubtful: the fetch met failed requests or refusals, so what it
+	// saved may lack what it could not get; it is not recorded, and never
+	// restored.
+	Doubtful bool
+}
+
+// Doubt is o for a fetch that met failed requests: nothing of it is kept.
+func (o Outcome) Doubt() Outcome {
+	if o.Saved != "" {
+		o.Saved, o.Doubtful = "", true
+	}
+	return o
 }
 
 var marker = regexp.MustCompile(`(?m)^safe-install-tree ([0-9a-f]{32}): (restored|mismatch|saved ([0-9a-f]{128}))$`)

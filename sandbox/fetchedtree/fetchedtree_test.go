@@ -2,6 +2,7 @@ package fetchedtree
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,9 @@ type scriptWorld struct {
 	count, script    string
 	key              string
 	lastOut, lastSum string
+	// prefix runs the script under another command (unshare: a pid
+	// namespace of its own, as a fetch container's).
+	prefix []string
 }
 
 func newScriptWorld(t *testing.T) *scriptWorld {
@@ -67,7 +71,8 @@ func (w *scriptWorld) run(sum string) Outcome {
 	if err := os.WriteFile(filepath.Join(w.work, "package.json"), []byte("{}\n"), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", w.script, "sh", "ci", "--ignore-scripts")
+	argv := append(append([]string{}, w.prefix...), "sh", "-c", w.script, "sh", "ci", "--ignore-scripts")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = w.work
 	cmd.Env = []string{"PATH=" + w.bin + ":/usr/bin:/bin", "COUNT=" + w.count, EnvKey + "=" + w.key, EnvSum + "=" + sum, EnvNonce + "=" + testNonce}
 	var out bytes.Buffer
@@ -151,6 +156,41 @@ func TestWrapSavesRestoresAndRefusesAChangedArchive(t *testing.T) {
 	o := w.run(second)
 	if o.Restored || !o.Mismatch || o.Saved == "" || w.npmRuns() != 3 {
 		t.Fatalf("a changed archive: %+v, npm ran %d times, want a mismatch, a run and a new save\n%s", o, w.npmRuns(), w.lastOut)
+	}
+}
+
+// In a fetch container the shell's pid is always the same (13, measured),
+// so a temporary name made of $$ is one file for two runs that save one
+// key at once: each would write into, and sum, the other's archive. The
+// stand-in for the other run is what is at that name when the save starts
+// (a link to a file outside the cache, so that a write through it shows);
+// the script runs as pid 1 of a pid namespace of its own.
+func TestWrapSavesUnderANameOfItsOwn(t *testing.T) {
+	w := newScriptWorld(t)
+	w.prefix = []string{"unshare", "-rpf"}
+	first := w.run("")
+	arch := w.archives()
+	if first.Saved == "" || len(arch) != 1 {
+		t.Fatalf("first fetch: %+v, cache %v\n%s", first, arch, w.lastOut)
+	}
+	k := strings.TrimSuffix(arch[0], ".tar")
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("another run's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for pid := 1; pid <= 64; pid++ {
+		if err := os.Symlink(outside, filepath.Join(w.cache, fmt.Sprintf(".%s.%d.tmp", k, pid))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := w.run("")
+	if data, _ := os.ReadFile(outside); string(data) != "another run's\n" {
+		t.Errorf("the save wrote through what was at its temporary name (%d bytes there now)", len(data))
+	}
+	if fi, err := os.Lstat(filepath.Join(w.cache, arch[0])); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the archive is not a file of its own: %v %v", fi, err)
+	} else if got := w.b2sum(arch[0]); got != second.Saved {
+		t.Errorf("the printed sum %s is not the archive's %s", second.Saved, got)
 	}
 }
 

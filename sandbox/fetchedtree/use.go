@@ -79,7 +79,9 @@ func (u *Use) Outcome(output string) Outcome {
 // sum is recorded, a restored one's record kept fresh.
 func (u *Use) Record(o Outcome) error {
 	switch {
-	case o.First:
+	case o.First, o.Doubtful:
+		// A doubtful save leaves its inputs seen, not saved: the next
+		// fetch saves again.
 		return u.rec.MarkSeen(u.key)
 	case o.Saved != "":
 		return u.rec.Put(u.key, o.Saved)
