@@ -335,6 +335,9 @@ func TestUseSavesOnTheSecondFetch(t *testing.T) {
 	if env := u.Env(map[string]string{"A": "1"}); env[EnvKey] != "" || env["A"] != "1" {
 		t.Fatalf("a first fetch got the key: %v", env)
 	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Fatalf("a run that has not ended wrote %v on the host", entries)
+	}
 	if o := u.Outcome(""); !o.First {
 		t.Fatalf("the outcome of a first fetch: %+v", o)
 	} else if begin().known {

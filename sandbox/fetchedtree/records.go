@@ -18,7 +18,7 @@ import (
 // mapping). Client names this host's archives in the volume: clients of
 // one remote engine keep theirs apart instead of taking each other's for
 // tampering.
-type Records struct{ dir, Client string }
+type Records struct{ dir, clientFile, Client string }
 
 // maxRecords bounds the directory; a record without its archive (evicted
 // in the volume) only costs a fetch.
@@ -42,33 +42,35 @@ func Open(base, volume string) (Records, error) {
 	if volume == "" || strings.ContainsAny(volume, `/\`) || volume[0] == '.' {
 		return Records{}, fmt.Errorf("fetched-tree records: %q is no volume name", volume)
 	}
-	dir := filepath.Join(base, "safe-install", "fetched-trees", volume)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Records{}, fmt.Errorf("making the fetched-tree records' directory: %w", err)
+	top := filepath.Join(base, "safe-install", "fetched-trees")
+	r := Records{dir: filepath.Join(top, volume), clientFile: filepath.Join(top, "client")}
+	if data, err := os.ReadFile(r.clientFile); err == nil && len(data) <= 64 {
+		if id := strings.TrimSpace(string(data)); hexClient.MatchString(id) {
+			r.Client = id
+		}
 	}
-	client, err := clientID(filepath.Join(base, "safe-install", "fetched-trees", "client"))
-	if err != nil {
-		return Records{}, err
-	}
-	return Records{dir: dir, Client: client}, nil
+	return r, nil
 }
 
-// clientID is this host's random name, made once.
-func clientID(file string) (string, error) {
-	if data, err := os.ReadFile(file); err == nil && len(data) <= 64 {
-		if id := strings.TrimSpace(string(data)); hexClient.MatchString(id) {
-			return id, nil
-		}
+// ensure makes the records' directory and this client's name, on the
+// first record: until a run succeeds, nothing of the cache is on the host.
+func (r *Records) ensure() error {
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return fmt.Errorf("making the fetched-tree records' directory: %w", err)
+	}
+	if r.Client != "" {
+		return nil
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
 	// Two first runs at once: the one renamed last wins, and the other's
 	// archive is only fetched again next time.
-	if err := writeWhole(filepath.Dir(file), filepath.Base(file), id); err != nil {
-		return "", fmt.Errorf("naming this client for the fetched-tree cache: %w", err)
+	if err := writeWhole(filepath.Dir(r.clientFile), filepath.Base(r.clientFile), id); err != nil {
+		return fmt.Errorf("naming this client for the fetched-tree cache: %w", err)
 	}
-	return id, nil
+	r.Client = id
+	return nil
 }
 
 // Sum is the recorded sum of key's archive, "" when there is none.
@@ -93,16 +95,19 @@ func (r Records) read(key string) string {
 
 // Put records key's archive sum (written whole, then renamed) and drops
 // the oldest records past maxRecords.
-func (r Records) Put(key, sum string) error {
+func (r *Records) Put(key, sum string) error {
 	if !hexSum.MatchString(sum) {
 		return fmt.Errorf("fetched-tree record: malformed sum")
 	}
 	return r.write(key, sum)
 }
 
-func (r Records) write(key, content string) error {
+func (r *Records) write(key, content string) error {
 	if !hexKey.MatchString(key) {
 		return fmt.Errorf("fetched-tree record: malformed key")
+	}
+	if err := r.ensure(); err != nil {
+		return err
 	}
 	if err := writeWhole(r.dir, key, content); err != nil {
 		return fmt.Errorf("recording the fetched tree: %w", err)
@@ -140,7 +145,7 @@ func (r Records) Seen(key string) bool {
 }
 
 // MarkSeen records that key's inputs were fetched, without an archive.
-func (r Records) MarkSeen(key string) error { return r.write(key, seen) }
+func (r *Records) MarkSeen(key string) error { return r.write(key, seen) }
 
 // Touch marks key's record as just used, so that pruning keeps it.
 func (r Records) Touch(key string) {
