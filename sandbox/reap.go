@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,9 +91,13 @@ func FindLeftovers(ctx context.Context, eng Reaper, lim Limits, withKept bool) (
 }
 
 // Reap removes the leftovers, containers first (a volume in use cannot
-// go), and returns what it could not remove.
+// go), and returns what it could not remove. One that another removal
+// took meanwhile (a killed run's clean-up, which the engine carries on:
+// Podman then fails this one with "no such container") is gone all the
+// same: what is still listed afterwards is what failed.
 func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error {
-	var errs []error
+	failed := map[string]error{}
+	var order []string
 	for _, kind := range []string{"container", "volume"} {
 		for _, l := range leftovers {
 			if l.Kind != kind {
@@ -105,9 +110,24 @@ func Reap(ctx context.Context, eng Reaper, leftovers []engine.Leftover) []error 
 				err = eng.RemoveVolume(ctx, l.Name)
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("removing %s %s: %w", kind, l.Name, err))
+				failed[kind+" "+l.Name] = fmt.Errorf("removing %s %s: %w", kind, l.Name, err)
+				order = append(order, kind+" "+l.Name)
 			}
 		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if all, err := eng.Leftovers(ctx); err == nil {
+		listed := map[string]bool{}
+		for _, l := range all {
+			listed[l.Kind+" "+l.Name] = true
+		}
+		order = slices.DeleteFunc(order, func(name string) bool { return !listed[name] })
+	}
+	var errs []error
+	for _, name := range order {
+		errs = append(errs, failed[name])
 	}
 	return errs
 }

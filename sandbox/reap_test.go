@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"context"
+	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +77,45 @@ func TestCacheNamePerIDMapping(t *testing.T) {
 	}
 	if cacheName("npm", a) == cacheName("npm", b) {
 		t.Error("two mappings share a cache volume")
+	}
+}
+
+// racingReaper fails every removal; what another removal took meanwhile
+// (gone) is no longer listed.
+type racingReaper struct{ gone map[string]bool }
+
+func (r racingReaper) Leftovers(context.Context) ([]engine.Leftover, error) {
+	var out []engine.Leftover
+	for _, l := range []engine.Leftover{{Kind: "container", Name: "c1"}, {Kind: "container", Name: "c2"}, {Kind: "volume", Name: "c1"}} {
+		if !r.gone[l.Kind+" "+l.Name] {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func (r racingReaper) Remove(context.Context, string) error {
+	return errors.New("no such container")
+}
+
+func (r racingReaper) RemoveVolume(context.Context, string) error { return errors.New("volume in use") }
+
+// A killed run's clean-up, which the engine carries on, may remove a
+// container while `safe-install clean` removes it too (Podman: "does not
+// exist in database: no such container"): it is gone all the same, and
+// only what is still there counts as not removed.
+func TestReapCountsWhatIsGone(t *testing.T) {
+	t.Parallel()
+	eng := racingReaper{gone: map[string]bool{"container c1": true}}
+	left, _ := eng.Leftovers(context.Background())
+	left = append(left, engine.Leftover{Kind: "container", Name: "c1"})
+	errs := Reap(context.Background(), eng, left)
+	var got []string
+	for _, err := range errs {
+		got = append(got, err.Error())
+	}
+	want := []string{"removing container c2: no such container", "removing volume c1: volume in use"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Reap = %q, want %q", got, want)
 	}
 }
