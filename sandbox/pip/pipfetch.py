@@ -116,20 +116,11 @@ def main(argv):
     # a build environment's own pip, out of pipenvs.py's sight.
     nested = set()
 
-    # Each new set's wheels download into the wheelhouse while pip installs
-    # the same set from the index: two pip processes at once instead of one
-    # after the other (both wait mostly on the index and on starting up).
     def on_new(requirements):
         say("build requirements: " + ", ".join(requirements))
         before = set(sdists(wheelhouse))
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "-d", wheelhouse, "--", *requirements]
-        proc = subprocess.Popen(cmd)
-
-        def done():
-            if proc.wait():
-                raise subprocess.CalledProcessError(proc.returncode, cmd)
-            nested.update(set(sdists(wheelhouse)) - before)
-        return done
+        pip("download", "--quiet", "-d", wheelhouse, "--", *requirements)
+        nested.update(set(sdists(wheelhouse)) - before)
 
     reused = pipenvs.reuse_build_envs(store, writable=True, on_new=on_new)
     pipenvs.reuse_metadata(store, writable=True)
