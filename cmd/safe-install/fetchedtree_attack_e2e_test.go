@@ -23,12 +23,7 @@ import (
 func TestE2EAttackFetchedTreeArchiveResistsRemoval(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"FT-2", "fetched-tree cache: a changed archive the fetch cannot remove after extracting it", "the mismatch path makes what it extracted writable before removing it"})
-	w := newWorld(t)
-	w.project("victim")
-	w.succeeds("npm", "install")
-	w.ciFetchedTree("first") // a first fetch saves nothing
-	archive := w.ciFetchedTree("saved")
-	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
+	w, archive, want := savedArchive(t, "victim")
 	locked := appendLockedDir(t, podmanUnshareRead(t, archive))
 
 	// Control: the archive is armed.
@@ -66,12 +61,7 @@ func TestE2EAttackFetchedTreeArchiveResistsRemoval(t *testing.T) {
 func TestE2EAttackFetchedTreeArchiveUnreadable(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"FT-3", "fetched-tree cache: a changed archive the fetch cannot open", "the restore reads the archive from a redirection of its own; an archive it cannot open is a mismatch"})
-	w := newWorld(t)
-	w.project("victim")
-	w.succeeds("npm", "install")
-	w.ciFetchedTree("first") // a first fetch saves nothing
-	archive := w.ciFetchedTree("saved")
-	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
+	w, archive, want := savedArchive(t, "victim")
 	out, err := exec.Command("podman", "unshare", "sh", "-c", `chmod 000 "$1" && stat -c %a "$1"`, "sh", archive).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "0" {
 		t.Fatalf("positive control: the archive is not unreadable (%v): %s", err, out)

@@ -68,12 +68,7 @@ func TestE2ENPMCiRestoresTheFetchedTree(t *testing.T) {
 func TestE2EAttackFetchedTreeArchiveChanged(t *testing.T) {
 	t.Parallel()
 	corpus(t, corpusCase{"FT-1", "fetched-tree cache: a changed archive in the cache volume", "host-side record of each archive's BLAKE2b sum"})
-	w := newWorld(t)
-	w.project("victim", "writes-own-file")
-	w.succeeds("npm", "install")
-	w.ciFetchedTree("first")
-	archive := w.ciFetchedTree("saved")
-	want := w.snapshotOf(filepath.Join(w.proj, "node_modules"))
+	w, archive, want := savedArchive(t, "victim", "writes-own-file")
 	const payload = "require('fs').writeFileSync(require('os').homedir() + '/pwned-by-cache', 'x'); module.exports = (s) => s;\n"
 	tampered := tamperArchive(t, podmanUnshareRead(t, archive), "./node_modules/victim/index.js", payload)
 	podmanUnshareWrite(t, archive, tampered)
@@ -105,6 +100,19 @@ func TestE2EAttackFetchedTreeArchiveChanged(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(w.proj, "node_modules/victim/index.js")); bytes.Contains(data, []byte("pwned")) {
 		t.Fatal("the changed archive's payload reached the host")
 	}
+}
+
+// savedArchive is a world whose project (these dependencies) has its
+// fetched tree saved: the archive's path in the cache volume and the tree
+// npm ci gave.
+func savedArchive(t *testing.T, deps ...string) (*world, string, map[string]string) {
+	t.Helper()
+	w := newWorld(t)
+	w.project(deps...)
+	w.succeeds("npm", "install")
+	w.ciFetchedTree("first") // a first fetch saves nothing
+	archive := w.ciFetchedTree("saved")
+	return w, archive, w.snapshotOf(filepath.Join(w.proj, "node_modules"))
 }
 
 // ciRun removes node_modules (as npm ci does) and runs safe-install npm ci.
