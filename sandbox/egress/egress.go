@@ -289,6 +289,11 @@ func (e *Egress) forward(ctx context.Context, w io.Writer, req *http.Request, u 
 	}
 	// Response.Write streams the body: nothing of it is held here.
 	if err := resp.Write(w); err != nil {
+		// Cut mid-body (upstream reset, the sandbox's side gone): the
+		// answer did not get through either.
+		e.mu.Lock()
+		e.failed++
+		e.mu.Unlock()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			ref.Reason = fmt.Sprintf("an answer the sandbox did not take for %s (bound writeTimeout)", e.bounds.write)
 			e.record(ref)

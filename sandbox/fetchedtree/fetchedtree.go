@@ -52,7 +52,10 @@ const kept = 3
 // (Parse). The archive is read once, through tee, by b2sum and by tar,
 // which extracts it into a directory of its own (drained, so that b2sum
 // sees every byte); the paths are moved into place only when the sum
-// matches. b2sum, since sha256sum takes 0.6 s for 100 MB on this machine's
+// matches; a save's sum is taken from the stream tar writes, through tee,
+// not from the file read back (which another writer of the volume could
+// have swapped meanwhile), and only a save whose tar, tee and 128-digit
+// sum all came out whole is kept. b2sum, since sha256sum takes 0.6 s for 100 MB on this machine's
 // CPUs and BLAKE2b 0.14 s. Saving is best effort: a full disk or a file
 // over the size limit leaves no archive and fails nothing. What a changed
 // archive extracted is made writable before it is removed: a read-only
@@ -94,12 +97,16 @@ fi
 ) || exit $?
 [ -n "$k" ] || exit 0
 mkdir -p "$d" 2>/dev/null || exit 0
-t=$(mktemp "$d/.$k.XXXXXXXX.tmp" 2>/dev/null) || exit 0
-if tar -cf "$t" -- ` + list + ` 2>/dev/null && s=$(b2sum <"$t" | cut -d' ' -f1) && mv -f -- "$t" "$d/$k.tar"; then
+t=$(mktemp "$d/.$k.XXXXXXXX.tmp" 2>/dev/null) && q=$(mktemp -d) || exit 0
+{ { tar -cf - -- ` + list + ` 2>/dev/null; echo $? >"$q/tar"; } | { tee -- "$t"; echo $? >"$q/tee"; } | b2sum >"$q/sum"; } 2>/dev/null
+s=$(cut -d' ' -f1 <"$q/sum" 2>/dev/null)
+if [ "$(cat "$q/tar" "$q/tee" 2>/dev/null)" = "0
+0" ] && [ ${#s} = 128 ] && mv -f -- "$t" "$d/$k.tar"; then
 	echo "safe-install-tree $n: saved $s"
 else
 	rm -f -- "$t"
 fi
+rm -rf -- "$q"
 ls -t "$d" | grep '^[0-9a-f-]*\.tar$' | tail -n +` + fmt.Sprint(kept+1) + ` | while read -r f; do rm -f -- "$d/$f"; done
 exit 0`
 }
@@ -191,7 +198,7 @@ func Key(p *install.Plan, image string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			field(fmt.Sprintf("%s %o %s %s", in.Name, in.Mode, in.Link, sum))
+			field(fmt.Sprintf("%d:%s %o %d:%s %s", len(in.Name), in.Name, in.Mode, len(in.Link), in.Link, sum))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -264,6 +264,14 @@ func TestKeyCoversEveryInput(t *testing.T) {
 		},
 		"manager": func(p *install.Plan) string { p.Manager = "pnpm"; return "img:1" },
 	}
+	// Name and link are each length-prefixed: spaces do not shift one
+	// into the other.
+	a, b := base(), base()
+	a.Inputs[0].Name, a.Inputs[0].Link = "A", "x 644 y"
+	b.Inputs[0].Name, b.Inputs[0].Link = "A 644 x", "y"
+	if ka, _ := Key(a, "img:1"); ka == func() string { k, _ := Key(b, "img:1"); return k }() {
+		t.Errorf("two inputs whose name and link differ only in where a space falls share a key")
+	}
 	for name, change := range changes {
 		p := base()
 		img := change(p)
