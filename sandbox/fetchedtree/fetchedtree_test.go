@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
 )
@@ -370,5 +371,33 @@ func TestUseSavesOnTheSecondFetch(t *testing.T) {
 	p.PrivateCache = true
 	if u, err := Begin(p, "img", "v", "local", dir); u != nil || err != nil {
 		t.Errorf("a fetch with a cache of its own used the archives: %v %v", u, err)
+	}
+}
+
+// Invariant 13 in the lasting volume: a save killed mid-write leaves its
+// temporary archive; the next wrapped fetch, of any inputs, removes it once
+// it has been untouched for ten minutes, and leaves a live one alone.
+func TestWrapRemovesWhatKilledSavesLeft(t *testing.T) {
+	w := newScriptWorld(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(w.cache, 0o755))
+	dead := filepath.Join(w.cache, "."+strings.Repeat("e", 64)+".AAAAAAAA.tmp")
+	live := filepath.Join(w.cache, "."+strings.Repeat("f", 64)+".BBBBBBBB.tmp")
+	for _, f := range []string{dead, live} {
+		must(os.WriteFile(f, []byte("half an archive"), 0o644))
+	}
+	old := time.Now().Add(-11 * time.Minute)
+	must(os.Chtimes(dead, old, old))
+	w.run("") // any wrapped fetch
+	if _, err := os.Stat(dead); err == nil {
+		t.Errorf("a killed save's temporary archive, untouched for 11 minutes, is still there")
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a save's temporary archive written just now was removed: %v", err)
 	}
 }

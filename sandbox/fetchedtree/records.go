@@ -75,10 +75,8 @@ func (r *Records) ensure() error {
 
 // Sum is the recorded sum of key's archive, "" when there is none.
 func (r Records) Sum(key string) string {
-	if s := r.read(key); hexSum.MatchString(s) {
-		return s
-	}
-	return ""
+	s, _ := r.Lookup(key)
+	return s
 }
 
 // read is key's record, "" when there is none.
@@ -135,17 +133,21 @@ func writeWhole(dir, name, content string) error {
 	return werr
 }
 
-// seen is the record of inputs fetched once, with nothing saved yet.
-const seen = "seen"
+// seenMark is the record of inputs fetched once, with nothing saved yet.
+const seenMark = "seen"
 
-// Seen says whether key's inputs were fetched before (saved or not).
-func (r Records) Seen(key string) bool {
+// Lookup is key's record: its archive's sum ("" when none is recorded),
+// and whether its inputs were fetched before (saved or not).
+func (r Records) Lookup(key string) (sum string, seen bool) {
 	s := r.read(key)
-	return s == seen || hexSum.MatchString(s)
+	if hexSum.MatchString(s) {
+		return s, true
+	}
+	return "", s == seenMark
 }
 
 // MarkSeen records that key's inputs were fetched, without an archive.
-func (r *Records) MarkSeen(key string) error { return r.write(key, seen) }
+func (r *Records) MarkSeen(key string) error { return r.write(key, seenMark) }
 
 // Touch marks key's record as just used, so that pruning keeps it.
 func (r Records) Touch(key string) {

@@ -41,7 +41,8 @@ func Begin(p *install.Plan, image, volume, host, cacheDir string) (*Use, error) 
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return &Use{rec: rec, key: key, sum: rec.Sum(key), nonce: hex.EncodeToString(b), known: rec.Seen(key) && rec.Client != ""}, nil
+	sum, seen := rec.Lookup(key)
+	return &Use{rec: rec, key: key, sum: sum, nonce: hex.EncodeToString(b), known: seen && rec.Client != ""}, nil
 }
 
 // Env is the fetch container's environment env with the archive's key and
