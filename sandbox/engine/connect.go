@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,9 +62,14 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 	if runtime == "" {
 		runtime = filepath.Join("/run/user", strconv.Itoa(os.Getuid()))
 	}
-	def := "unix://" + filepath.Join(runtime, "podman", "podman.sock")
-	if conn, err := bindings.NewConnection(ctx, def); err == nil {
-		return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
+	sockPath := filepath.Join(runtime, "podman", "podman.sock")
+	def := "unix://" + sockPath
+	// The bindings retry a refused request three times, 0.6 s of sleeps:
+	// a socket that takes no connection is passed over without them.
+	if accepts(sockPath) {
+		if conn, err := bindings.NewConnection(ctx, def); err == nil {
+			return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
+		}
 	}
 	log.Debug("no Podman service answers; starting one for this run", zap.String("tried", def))
 	return startService(ctx, log)
@@ -89,7 +95,8 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting Podman's service: %w", err)
 	}
-	sock := "unix://" + filepath.Join(dir, "podman.sock")
+	sockPath := filepath.Join(dir, "podman.sock")
+	sock := "unix://" + sockPath
 	// An idle timeout, so that a service whose safe-install was killed
 	// ends by itself (--time=0 ran 40 minutes past such a run), and a
 	// process group of its own: rootless Podman re-executes itself in a
@@ -121,16 +128,34 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		conn, err := bindings.NewConnection(ctx, sock)
-		if err == nil {
-			go ping(conn, alive, nil, log)
-			return &Podman{conn: conn, host: "local", local: true}, stop, nil
+		// Poll the socket itself, often: each failed attempt through the
+		// bindings sleeps 0.6 s in their retries, and the service
+		// answers about 0.3 s after it starts.
+		err := errNotYet
+		if accepts(sockPath) {
+			var conn context.Context
+			if conn, err = bindings.NewConnection(ctx, sock); err == nil {
+				go ping(conn, alive, nil, log)
+				return &Podman{conn: conn, host: "local", local: true}, stop, nil
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			logs, _ := os.ReadFile(filepath.Join(dir, "service.log"))
 			stop()
 			return nil, nil, fmt.Errorf("%w: podman system service did not answer: %w\n%s", ErrUnavailable, errors.Join(err, ctx.Err()), logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+var errNotYet = errors.New("its socket takes no connection yet")
+
+// accepts says whether something listens on the unix socket at path.
+func accepts(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
