@@ -73,7 +73,16 @@ func (c connCtx) Value(key any) any {
 // LabelRun marks every object a run creates, so leftovers can be found.
 const LabelRun = "io.safe-install.run"
 
+// Info is a local engine's recorded info while what it follows from
+// stands (infocache.go), else Podman's answer.
 func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
+	if p.local {
+		return p.cachedInfo(ctx, p.askInfo)
+	}
+	return p.askInfo(ctx)
+}
+
+func (p *Podman) askInfo(ctx context.Context) (EngineInfo, error) {
 	info, err := system.Info(p.ctx(ctx), nil)
 	if err != nil {
 		return EngineInfo{}, fmt.Errorf("asking Podman for its info: %w", err)

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/containers/podman/v5/pkg/bindings"
+)
+
+// A local engine's info is asked once and then read from the record
+// while nothing it follows from changes; a changed configuration file
+// asks again, and a service that no longer answers is no engine, record
+// or not.
+func TestLocalInfoIsRecorded(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, "cache"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int32
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Libpod-API-Version", "4.3.1")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/_ping"):
+			_, _ = w.Write([]byte("OK"))
+		case strings.HasSuffix(r.URL.Path, "/libpod/info"):
+			asked.Add(1)
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"host":    map[string]any{"os": "linux", "arch": "amd64", "security": map[string]any{"rootless": true}, "ociRuntime": map[string]any{"name": "runc"}},
+				"store":   map[string]any{"graphDriverName": "overlay"},
+				"version": map[string]any{"Version": "4.3.1"},
+			})
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	ctx := context.Background()
+	conn, err := bindings.NewConnection(ctx, "unix://"+sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Podman{conn: conn, host: "local", local: true}
+	info := func() EngineInfo {
+		t.Helper()
+		got, err := p.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := info(); got.Runtime != "runc" || !got.Rootless || got.Storage != "overlay" {
+		t.Fatalf("info = %+v", got)
+	}
+	if got := info(); asked.Load() != 1 || got.Runtime != "runc" || !got.Rootless {
+		t.Fatalf("asked %d times for info, want 1 (the second from the record): %+v", asked.Load(), got)
+	}
+	conf := filepath.Join(home, "config", "containers", "containers.conf")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("[engine]\nruntime = \"crun\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if info(); asked.Load() != 2 {
+		t.Fatalf("asked %d times after containers.conf was written, want 2", asked.Load())
+	}
+	// A remote engine is asked every time.
+	remote := &Podman{conn: conn, host: "ssh://me@there"}
+	if _, err := remote.Info(ctx); err != nil || asked.Load() != 3 {
+		t.Fatalf("a remote engine's info: %v, asked %d times, want 3", err, asked.Load())
+	}
+	srv.Close()
+	if _, err := p.Info(ctx); err == nil {
+		t.Fatal("info answered from the record for a service that is gone")
+	}
+}
