@@ -253,6 +253,33 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 	}
 }
 
+// B18: a build requirement that is itself an sdist, whose metadata hook
+// takes 1.5 s. The fetch downloads each new set of build requirements
+// while pip installs the same set, so two pips prepare slow-buildreq at
+// once; when they shared pip's build tracker the second one failed
+// ("is already being built": the fetch failed, exit 1 or 2) every time
+// here, and on the bench's quick wheels now and then (c48e9ee, reverted).
+// The offline build then builds with it in its environment.
+func TestE2EPipSdistBuildRequirement(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B18", "benign: an sdist build requirement with a slow metadata hook", "works"})
+	w := newPipWorld(t)
+	w.requirements("needs-slow-buildreq==1.0")
+	r := w.succeeds("pip", "--json", "install", "-r", "requirements.txt")
+	if got := w.pythonOnHost("import needs_slow_buildreq as n; print(n.NAME)"); got != "needs-slow-buildreq" {
+		t.Errorf("host python printed %q", got)
+	}
+	if strings.Contains(r.stderr, "already being built") {
+		t.Errorf("a pip found the other's build tracker note:\n%s", r.stderr)
+	}
+	// slow-buildreq is a build requirement only: it is not installed.
+	for _, line := range strings.Fields(w.freeze()) {
+		if name, _, _ := strings.Cut(line, "=="); strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "slow-buildreq") {
+			t.Errorf("the build requirement was installed on the host: %s", line)
+		}
+	}
+}
+
 // RT-05/RT-33: a setup.py that steals in both phases (metadata in the fetch,
 // the build offline) gets nothing: the listener hears nothing, and the loot
 // it stashed in its own wheel holds no canary.

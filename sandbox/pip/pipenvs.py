@@ -47,7 +47,8 @@ def reuse_build_envs(store, writable, on_new=None):
     directory of saved environments (index.json names them); writable says
     whether new ones are saved there (the fetch) or in a temporary
     directory (the build). on_new(requirements) runs before a set is
-    installed for the first time. False when this pip's internals are not
+    installed for the first time and may return a function that the
+    install waits on when it is done. False when this pip's internals are not
     the ones this was written against: pip then works as it always does."""
     try:
         from pip._internal.build_env import BuildEnvironment
@@ -70,9 +71,14 @@ def reuse_build_envs(store, writable, on_new=None):
             shutil.copytree(saved[key], prefix.path, symlinks=True, dirs_exist_ok=True)
             prefix.setup = True
             return None
-        if on_new:
-            on_new(requirements)
-        orig(self, finder, requirements, prefix_as_string, kind=kind)
+        # on_new may start work that runs beside pip's install (the
+        # fetch's download of the same set) and returns what waits for it.
+        done = on_new(requirements) if on_new else None
+        try:
+            orig(self, finder, requirements, prefix_as_string, kind=kind)
+        finally:
+            if done:
+                done()
         copy = os.path.join(scratch, str(len(saved)))
         shutil.copytree(prefix.path, copy, symlinks=True)
         saved[key] = copy
