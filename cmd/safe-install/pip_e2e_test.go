@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -277,6 +278,30 @@ func TestE2EPipSdistBuildRequirement(t *testing.T) {
 		if name, _, _ := strings.Cut(line, "=="); strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "slow-buildreq") {
 			t.Errorf("the build requirement was installed on the host: %s", line)
 		}
+	}
+}
+
+// The build phase builds wheels at once (pipenvs.py's build_at_once): two
+// sdists whose builds each take 1 s record when they ran in their wheels,
+// and the spans overlap; one after the other they never could.
+func TestE2EPipBuildsAtOnce(t *testing.T) {
+	t.Parallel()
+	if runtime.NumCPU() < 2 {
+		t.Skip("one core: the build phase builds one wheel after another")
+	}
+	w := newPipWorld(t)
+	w.requirements("at-once-a==1.0", "at-once-b==1.0")
+	r := w.succeeds("pip", "install", "-r", "requirements.txt")
+	if !strings.Contains(r.stderr, "at-once-a==1.0 build_wheel") || !strings.Contains(r.stderr, "at-once-b==1.0 build_wheel") {
+		t.Errorf("the run did not report both builds:\n%s", r.stderr)
+	}
+	var a, b [2]float64
+	spans := w.pythonOnHost("from at_once_a.span import SPAN as a; from at_once_b.span import SPAN as b; print(*a, *b)")
+	if _, err := fmt.Sscan(spans, &a[0], &a[1], &b[0], &b[1]); err != nil {
+		t.Fatalf("spans %q: %v", spans, err)
+	}
+	if a[0] >= b[1] || b[0] >= a[1] {
+		t.Errorf("the builds ran one after the other: a %v, b %v", a, b)
 	}
 }
 
