@@ -286,6 +286,7 @@ func TestE2EPipSdistBuildRequirement(t *testing.T) {
 // and the spans overlap; one after the other they never could.
 func TestE2EPipBuildsAtOnce(t *testing.T) {
 	t.Parallel()
+	corpus(t, corpusCase{"B19", "benign: two sdists built at once, offline", "works"})
 	if runtime.NumCPU() < 2 {
 		t.Skip("one core: the build phase builds one wheel after another")
 	}
