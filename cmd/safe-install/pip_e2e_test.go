@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -250,6 +251,58 @@ func TestE2EPipCExtensionAndChain(t *testing.T) {
 	w.assertTreeClean(w.venv)
 	if entries, _ := filepath.Glob(filepath.Join(w.proj, ".safe-install-*")); len(entries) > 0 {
 		t.Errorf("staging left behind: %v", entries)
+	}
+}
+
+// B18: a build requirement that is itself an sdist, whose metadata hook
+// takes 1.5 s. The fetch downloads each new set of build requirements
+// while pip installs the same set, so two pips prepare slow-buildreq at
+// once; when they shared pip's build tracker the second one failed
+// ("is already being built": the fetch failed, exit 1 or 2) every time
+// here, and on the bench's quick wheels now and then (c48e9ee, reverted).
+// The offline build then builds with it in its environment.
+func TestE2EPipSdistBuildRequirement(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B18", "benign: an sdist build requirement with a slow metadata hook", "works"})
+	w := newPipWorld(t)
+	w.requirements("needs-slow-buildreq==1.0")
+	r := w.succeeds("pip", "--json", "install", "-r", "requirements.txt")
+	if got := w.pythonOnHost("import needs_slow_buildreq as n; print(n.NAME)"); got != "needs-slow-buildreq" {
+		t.Errorf("host python printed %q", got)
+	}
+	if strings.Contains(r.stderr, "already being built") {
+		t.Errorf("a pip found the other's build tracker note:\n%s", r.stderr)
+	}
+	// slow-buildreq is a build requirement only: it is not installed.
+	for _, line := range strings.Fields(w.freeze()) {
+		if name, _, _ := strings.Cut(line, "=="); strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "slow-buildreq") {
+			t.Errorf("the build requirement was installed on the host: %s", line)
+		}
+	}
+}
+
+// The build phase builds wheels at once (pipenvs.py's build_at_once): two
+// sdists whose builds each take 1 s record when they ran in their wheels,
+// and the spans overlap; one after the other they never could.
+func TestE2EPipBuildsAtOnce(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"B19", "benign: two sdists built at once, offline", "works"})
+	if runtime.NumCPU() < 2 {
+		t.Skip("one core: the build phase builds one wheel after another")
+	}
+	w := newPipWorld(t)
+	w.requirements("at-once-a==1.0", "at-once-b==1.0")
+	r := w.succeeds("pip", "install", "-r", "requirements.txt")
+	if !strings.Contains(r.stderr, "at-once-a==1.0 build_wheel") || !strings.Contains(r.stderr, "at-once-b==1.0 build_wheel") {
+		t.Errorf("the run did not report both builds:\n%s", r.stderr)
+	}
+	var a, b [2]float64
+	spans := w.pythonOnHost("from at_once_a.span import SPAN as a; from at_once_b.span import SPAN as b; print(*a, *b)")
+	if _, err := fmt.Sscan(spans, &a[0], &a[1], &b[0], &b[1]); err != nil {
+		t.Fatalf("spans %q: %v", spans, err)
+	}
+	if a[0] >= b[1] || b[0] >= a[1] {
+		t.Errorf("the builds ran one after the other: a %v, b %v", a, b)
 	}
 }
 

@@ -3,6 +3,7 @@ package pip
 import (
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/escape"
@@ -22,8 +23,12 @@ var (
 	pipArchiveLine = regexp.MustCompile(`^\s*(?:Processing|Downloading|File was already downloaded|Using cached)\s+(\S+\.(?:tar\.gz|zip|tar\.bz2|whl))`)
 	pipCollecting  = regexp.MustCompile(`^\s*Collecting (\S+)`)
 	// Hooks pip runs on an sdist: metadata (fetch and build) and the build.
-	pipMetadata  = regexp.MustCompile(`^\s*(?:Preparing metadata|Getting requirements to build wheel|Installing build dependencies) \(|^\s*Running setup\.py \(path:`)
-	pipBuilding  = regexp.MustCompile(`^\s*Building wheel for (\S+) \(`)
+	pipMetadata = regexp.MustCompile(`^\s*(?:Preparing metadata|Getting requirements to build wheel|Installing build dependencies) \(|^\s*Running setup\.py \(path:`)
+	pipBuilding = regexp.MustCompile(`^\s*Building wheel for (\S+) \(`)
+	// The build phase builds several wheels at once (pipenvs.py's
+	// build_at_once): their lines interleave, so what is being built is
+	// every build started and not finished.
+	pipBuildEnds = regexp.MustCompile(`\): (?:started|finished with status)`)
 	pipCreated   = regexp.MustCompile(`^\s*Created wheel for (\S+): filename=(\S+)`)
 	pipFailedFor = regexp.MustCompile(`^\s*(?:ERROR: )?Failed building wheel for (\S+)|^Failed to build (\S+)$`)
 	pipNotRun    = regexp.MustCompile(`× (.+?) did not run successfully`)
@@ -54,8 +59,13 @@ type pipTrace struct {
 	versions map[string]string // normalised name -> name==version
 	runs     []install.ScriptRun
 	seen     map[install.ScriptRun]bool
-	failed   string
-	command  string
+	building []string // builds started and not finished, name==version
+	// What failed, from the most to the least certain: pip's "Failed
+	// building wheel for X" names it; a "× ... did not run successfully"
+	// block and pipfetch.py's ERROR line belong to the package last
+	// announced, which, with builds at once, may be another's.
+	failedFor, notRun, errored string
+	command, errCommand        string
 }
 
 func tracePip(log string) *pipTrace {
@@ -76,25 +86,42 @@ func tracePip(log string) *pipTrace {
 			t.add(t.current, "prepare_metadata")
 		case pipBuilding.MatchString(l):
 			t.current = t.named(pipBuilding.FindStringSubmatch(l)[1])
+			t.building = slices.DeleteFunc(t.building, func(b string) bool { return b == t.current })
+			if m := pipBuildEnds.FindString(l); strings.HasSuffix(m, "started") {
+				t.building = append(t.building, t.current)
+			}
 		case pipCreated.MatchString(l):
 			m := pipCreated.FindStringSubmatch(l)
 			_, version, _ := strings.Cut(wheelPackage(m[2]), "==")
 			t.add(m[1]+"=="+version, "build_wheel")
 		case pipFailedFor.MatchString(l):
-			if t.failed == "" {
+			if t.failedFor == "" {
 				m := pipFailedFor.FindStringSubmatch(l)
-				t.failed, t.command = t.named(m[1]+m[2]), "build_wheel"
+				t.failedFor = t.named(m[1] + m[2])
 			}
 		case pipNotRun.MatchString(l):
-			if t.failed == "" {
-				t.failed = t.current
-				t.command = pipNotRun.FindStringSubmatch(l)[1]
+			if t.notRun == "" {
+				t.notRun, t.command = t.current, pipNotRun.FindStringSubmatch(l)[1]
 			}
-		case strings.HasPrefix(l, "safe-install-pip: ERROR") && t.failed == "":
-			t.failed, t.command = t.current, strings.TrimPrefix(l, "safe-install-pip: ERROR ")
+		case strings.HasPrefix(l, "safe-install-pip: ERROR") && t.errored == "":
+			t.errored, t.errCommand = t.current, strings.TrimPrefix(l, "safe-install-pip: ERROR ")
 		}
 	}
 	return t
+}
+
+// failure is the package that failed and the command, or "" when nothing
+// failed.
+func (t *pipTrace) failure() (string, string) {
+	switch {
+	case t.failedFor != "" && t.command != "":
+		return t.failedFor, t.command
+	case t.failedFor != "":
+		return t.failedFor, "build_wheel"
+	case t.notRun != "":
+		return t.notRun, t.command
+	}
+	return t.errored, t.errCommand
 }
 
 // named gives name==version for a name pip printed, when known.
@@ -122,8 +149,12 @@ func (pipOutput) Label(s install.ScriptRun) string { return s.Event }
 // phase was stopped: a timeout, a limit), the one pip was working on.
 func (pipOutput) Failure(log string) (string, string) {
 	t := tracePip(log)
-	if t.failed == "" {
-		return escape.Line(t.current), ""
+	pkg, cmd := t.failure()
+	switch {
+	case pkg != "":
+		return escape.Line(pkg), escape.Line(cmd)
+	case len(t.building) > 0:
+		return escape.Line(strings.Join(t.building, ", ")), ""
 	}
-	return escape.Line(t.failed), escape.Line(t.command)
+	return escape.Line(t.current), ""
 }

@@ -71,3 +71,55 @@ func TestPipFailureNamesTheBuildInProgress(t *testing.T) {
 		t.Errorf("Failure = %q, want net-wait==1.0", pkg)
 	}
 }
+
+// Trimmed from the build phase building two wheels at once: the failed
+// build's lines interleave with another's, which was announced last.
+const pipBuildsAtOnceLog = `Processing ./safe-install-wheelhouse/chain-c-1.0.tar.gz
+Processing ./safe-install-wheelhouse/fail-build-1.0.tar.gz
+safe-install-pip: building up to 2 wheels at once
+Building wheels for collected packages: fail-build
+Building wheels for collected packages: chain-c
+  Building wheel for fail-build (setup.py): started
+  Building wheel for fail-build (setup.py): finished with status 'error'
+  Building wheel for chain-c (setup.py): started
+  error: subprocess-exited-with-error
+
+  × python setup.py bdist_wheel did not run successfully.
+  │ exit code: 3
+  ╰─> [1 lines of output]
+      fail-build: the compiler exploded
+  ERROR: Failed building wheel for fail-build
+Failed to build fail-build
+  Building wheel for chain-c (setup.py): finished with status 'done'
+  Created wheel for chain-c: filename=chain_c-1.0-py3-none-any.whl size=1093 sha256=6bb6
+Successfully built chain-c
+ERROR: Failed to build one or more wheels
+`
+
+func TestPipOutputNamesTheFailedBuildAmongOthers(t *testing.T) {
+	t.Parallel()
+	pkg, cmd := pipOutput{}.Failure(pipBuildsAtOnceLog)
+	if pkg != "fail-build==1.0" || cmd != "python setup.py bdist_wheel" {
+		t.Errorf("failure = %q, %q", pkg, cmd)
+	}
+	runs := pipOutput{}.Scripts(pipBuildsAtOnceLog)
+	if want := []install.ScriptRun{{Package: "chain-c==1.0", Event: "build_wheel"}}; !slices.Equal(runs, want) {
+		t.Errorf("scripts = %+v, want %+v", runs, want)
+	}
+}
+
+// A timeout while two builds run names both; a build that finished is
+// not named.
+func TestPipFailureNamesEveryBuildInProgress(t *testing.T) {
+	t.Parallel()
+	log := "Processing ./wheelhouse/net-wait-1.0.tar.gz\n" +
+		"Processing ./wheelhouse/chain-c-1.0.tar.gz\n" +
+		"Processing ./wheelhouse/chain-b-1.0.tar.gz\n" +
+		"  Building wheel for net-wait (setup.py): started\n" +
+		"  Building wheel for chain-c (setup.py): started\n" +
+		"  Building wheel for chain-c (setup.py): finished with status 'done'\n" +
+		"  Building wheel for chain-b (setup.py): started\n"
+	if pkg, _ := (pipOutput{}).Failure(log); pkg != "net-wait==1.0, chain-b==1.0" {
+		t.Errorf("Failure = %q, want net-wait==1.0, chain-b==1.0", pkg)
+	}
+}

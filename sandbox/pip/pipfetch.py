@@ -40,6 +40,24 @@ def pip(*args):
     subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
 
+# pip's build tracker: the directory where a pip process notes each link it
+# is preparing, to refuse a build that needs itself. A pip sets it in its
+# environment, so every pip it starts, the build environment's install
+# among them, shares its notes.
+TRACKER_VARS = ("PIP_BUILD_TRACKER", "PIP_REQ_TRACKER")  # pip >= 22.1, before
+
+
+def own_build_tracker(environ):
+    """environ for a pip that runs beside the build environment's install
+    of the same requirements: without the tracker the two would share, both
+    note the same links at once, and one finds the other's note
+    ("is already being built") or removes it first (FileNotFoundError),
+    failing the fetch with exit 1 or 2 now and then (c48e9ee, reverted).
+    Its own tracker still catches a build that needs itself: the pips it
+    starts share that one."""
+    return {k: v for k, v in environ.items() if k not in TRACKER_VARS}
+
+
 def sdists(wheelhouse):
     return sorted(f for f in os.listdir(wheelhouse) if f.endswith((".tar.gz", ".zip", ".tar.bz2")))
 
@@ -116,11 +134,20 @@ def main(argv):
     # a build environment's own pip, out of pipenvs.py's sight.
     nested = set()
 
+    # Each new set's wheels download into the wheelhouse while pip installs
+    # the same set from the index: two pip processes at once instead of one
+    # after the other (both wait mostly on the index and on starting up).
     def on_new(requirements):
         say("build requirements: " + ", ".join(requirements))
         before = set(sdists(wheelhouse))
-        pip("download", "--quiet", "-d", wheelhouse, "--", *requirements)
-        nested.update(set(sdists(wheelhouse)) - before)
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "-d", wheelhouse, "--", *requirements]
+        proc = subprocess.Popen(cmd, env=own_build_tracker(os.environ))
+
+        def done():
+            if proc.wait():
+                raise subprocess.CalledProcessError(proc.returncode, cmd)
+            nested.update(set(sdists(wheelhouse)) - before)
+        return done
 
     reused = pipenvs.reuse_build_envs(store, writable=True, on_new=on_new)
     pipenvs.reuse_metadata(store, writable=True)

@@ -1,0 +1,1 @@
+NAME = 'needs-slow-buildreq'
