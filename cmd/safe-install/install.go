@@ -107,6 +107,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	if err != nil {
 		return err
 	}
+	// Only a run that succeeded leaves what it learnt of the engine.
+	eng.RecordInfo()
 	summarize(e, plan, res, time.Since(start))
 	if len(plan.HostAfter) > 0 {
 		return runHostAfter(c.Context, e, plan.HostAfter, f.JSON)

@@ -56,9 +56,24 @@ func (p *Podman) cachedInfo(ctx context.Context, ask func(context.Context) (Engi
 	}
 	info, err := ask(ctx)
 	if err == nil {
-		writeInfoRecord(file, infoRecord{Key: key, Info: info})
+		p.unrecorded.Store(&pendingInfo{file: file, rec: infoRecord{Key: key, Info: info}})
 	}
 	return info, err
+}
+
+// pendingInfo is an answer not yet recorded: RecordInfo writes it once
+// the run has succeeded, so that a failed run leaves the host as it was.
+type pendingInfo struct {
+	file string
+	rec  infoRecord
+}
+
+// RecordInfo records the info a local engine last gave, for the next
+// runs; the caller calls it once its run has succeeded.
+func (p *Podman) RecordInfo() {
+	if pi := p.unrecorded.Swap(nil); pi != nil {
+		writeInfoRecord(pi.file, pi.rec)
+	}
 }
 
 // ping asks the service whether it answers, at the cost of one request.

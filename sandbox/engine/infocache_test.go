@@ -64,8 +64,18 @@ func TestLocalInfoIsRecorded(t *testing.T) {
 	if got := info(); got.Runtime != "runc" || !got.Rootless || got.Storage != "overlay" {
 		t.Fatalf("info = %+v", got)
 	}
-	if got := info(); asked.Load() != 1 || got.Runtime != "runc" || !got.Rootless {
-		t.Fatalf("asked %d times for info, want 1 (the second from the record): %+v", asked.Load(), got)
+	// Not recorded until the run says it succeeded: a failed run leaves
+	// nothing on the host.
+	info()
+	if asked.Load() != 2 {
+		t.Fatalf("asked %d times for info before any was recorded, want 2", asked.Load())
+	}
+	if _, err := os.Stat(filepath.Join(home, "cache", "safe-install", "engine-info.json")); err == nil {
+		t.Fatal("the info was recorded before the run succeeded")
+	}
+	p.RecordInfo()
+	if got := info(); asked.Load() != 2 || got.Runtime != "runc" || !got.Rootless {
+		t.Fatalf("asked %d times for info, want 2 (the third from the record): %+v", asked.Load(), got)
 	}
 	conf := filepath.Join(home, "config", "containers", "containers.conf")
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
@@ -74,13 +84,13 @@ func TestLocalInfoIsRecorded(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[engine]\nruntime = \"crun\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if info(); asked.Load() != 2 {
-		t.Fatalf("asked %d times after containers.conf was written, want 2", asked.Load())
+	if info(); asked.Load() != 3 {
+		t.Fatalf("asked %d times after containers.conf was written, want 3", asked.Load())
 	}
 	// A remote engine is asked every time.
 	remote := &Podman{conn: conn, host: "ssh://me@there"}
-	if _, err := remote.Info(ctx); err != nil || asked.Load() != 3 {
-		t.Fatalf("a remote engine's info: %v, asked %d times, want 3", err, asked.Load())
+	if _, err := remote.Info(ctx); err != nil || asked.Load() != 4 {
+		t.Fatalf("a remote engine's info: %v, asked %d times, want 4", err, asked.Load())
 	}
 	srv.Close()
 	if _, err := p.Info(ctx); err == nil {

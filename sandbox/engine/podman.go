@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
@@ -40,6 +41,8 @@ type Podman struct {
 	pidfds sync.Map
 	// lost ends when the watch of a network connection gave it up (watch.go).
 	lost context.Context
+	// unrecorded is the local engine's info not yet recorded (infocache.go).
+	unrecorded atomic.Pointer[pendingInfo]
 }
 
 // conn joins the caller's cancellation to the connection's values, and,
