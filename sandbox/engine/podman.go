@@ -206,7 +206,9 @@ func (p *Podman) CreateVolume(ctx context.Context, v VolumeSpec) error {
 // Leftovers lists the containers and volumes that carry the run label.
 func (p *Podman) Leftovers(ctx context.Context) ([]Leftover, error) {
 	filter := map[string][]string{"label": {LabelRun}}
-	cs, err := containers.List(p.ctx(ctx), new(containers.ListOptions).WithAll(true).WithFilters(filter))
+	cs, err := listing(func() ([]entities.ListContainer, error) {
+		return containers.List(p.ctx(ctx), new(containers.ListOptions).WithAll(true).WithFilters(filter))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
@@ -218,7 +220,9 @@ func (p *Podman) Leftovers(ctx context.Context) ([]Leftover, error) {
 		}
 		out = append(out, Leftover{Kind: "container", Name: name, Labels: c.Labels, Created: c.Created, Running: c.State == "running"})
 	}
-	vs, err := volumes.List(p.ctx(ctx), new(volumes.ListOptions).WithFilters(filter))
+	vs, err := listing(func() ([]*entities.VolumeListReport, error) {
+		return volumes.List(p.ctx(ctx), new(volumes.ListOptions).WithFilters(filter))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing volumes: %w", err)
 	}
@@ -226,6 +230,23 @@ func (p *Podman) Leftovers(ctx context.Context) ([]Leftover, error) {
 		out = append(out, Leftover{Kind: "volume", Name: v.Name, Labels: v.Labels, Created: v.CreatedAt})
 	}
 	return out, nil
+}
+
+// listing retries a list that failed on an object removed while Podman
+// listed it (4.3.1 answers "no volume with name ... found" when another
+// run's volume goes between its list and its inspect; seen in CI with
+// runs side by side).
+func listing[T any](list func() ([]T, error)) ([]T, error) {
+	var err error
+	for range 5 {
+		var out []T
+		if out, err = list(); err == nil || !errors.Is(err, define.ErrNoSuchVolume) && !errors.Is(err, define.ErrNoSuchCtr) &&
+			!strings.Contains(err.Error(), "no such volume") && !strings.Contains(err.Error(), "no such container") {
+			return out, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, err
 }
 
 func (p *Podman) VolumeExists(ctx context.Context, name string) (bool, error) {
