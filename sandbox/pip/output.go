@@ -4,6 +4,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/escape"
@@ -32,7 +33,10 @@ var (
 	pipCreated   = regexp.MustCompile(`^\s*Created wheel for (\S+): filename=(\S+)`)
 	pipFailedFor = regexp.MustCompile(`^\s*(?:ERROR: )?Failed building wheel for (\S+)|^Failed to build (\S+)$`)
 	pipNotRun    = regexp.MustCompile(`× (.+?) did not run successfully`)
-	pipFetchStep = regexp.MustCompile(`^safe-install-pip: (?:dynamic )?build requirements of (\S+?)(?:\.tar\.gz|\.zip|\.tar\.bz2)?:`)
+	// "  ╰─> [3 lines of output]": the lines that follow, indented four
+	// more, are a hook's own output, which the package writes.
+	pipOutputBlock = regexp.MustCompile(`^(\s*)╰─> \[(\d+) lines of output\]`)
+	pipFetchStep   = regexp.MustCompile(`^safe-install-pip: (?:dynamic )?build requirements of (\S+?)(?:\.tar\.gz|\.zip|\.tar\.bz2)?:`)
 )
 
 // archivePackage turns "dir/fastext-1.0.tar.gz" or a wheel file into
@@ -70,8 +74,23 @@ type pipTrace struct {
 
 func tracePip(log string) *pipTrace {
 	t := &pipTrace{versions: map[string]string{}, seen: map[install.ScriptRun]bool{}}
+	// A failing hook's output is shown in a block pip counts; none of its
+	// lines is pip's, whatever it looks like: a build that prints "Failed
+	// building wheel for <another>" must not put the blame there. Lines
+	// without the block's indent are another build's, written between.
+	var inBlock int
+	var blockIndent string
 	for _, l := range strings.Split(log, "\n") {
 		l = strings.TrimRight(l, "\r")
+		if inBlock > 0 && strings.HasPrefix(l, blockIndent) {
+			inBlock--
+			continue
+		}
+		if m := pipOutputBlock.FindStringSubmatch(l); m != nil {
+			inBlock, _ = strconv.Atoi(m[2])
+			blockIndent = m[1] + "    "
+			continue
+		}
 		switch {
 		case pipArchiveLine.MatchString(l):
 			t.current = archivePackage(pipArchiveLine.FindStringSubmatch(l)[1])

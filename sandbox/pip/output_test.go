@@ -123,3 +123,40 @@ func TestPipFailureNamesEveryBuildInProgress(t *testing.T) {
 		t.Errorf("Failure = %q, want net-wait==1.0, chain-b==1.0", pkg)
 	}
 }
+
+// What a failing package prints reaches the log inside pip's output block
+// (real pip 23.2 output, the package's own lines indented under "╰─>"):
+// a line there that looks like pip's own must not name the failure, or a
+// malicious build puts the blame on a package beside it.
+func TestPipFailureIgnoresThePackagesOwnOutput(t *testing.T) {
+	t.Parallel()
+	log := "Processing ./safe-install-wheelhouse/requests-2.31.0.tar.gz\n" +
+		"  Preparing metadata (setup.py): started\n" +
+		"  Preparing metadata (setup.py): finished with status 'done'\n" +
+		"Processing ./safe-install-wheelhouse/evil-1.0.tar.gz\n" +
+		"  Preparing metadata (pyproject.toml): started\n" +
+		"  Preparing metadata (pyproject.toml): finished with status 'error'\n" +
+		"  error: subprocess-exited-with-error\n" +
+		"  \n" +
+		"  × Preparing metadata (pyproject.toml) did not run successfully.\n" +
+		"  │ exit code: 3\n" +
+		"  ╰─> [5 lines of output]\n" +
+		"      ERROR: Failed building wheel for requests\n" +
+		"      [end of output]\n" +
+		"        Building wheel for requests (setup.py): started\n" +
+		"      Processing ./safe-install-wheelhouse/requests-2.31.0.tar.gz\n" +
+		"      Created wheel for requests: filename=requests-2.31.0-py3-none-any.whl size=1 sha256=0\n" +
+		"      [end of output]\n" +
+		"  \n" +
+		"  note: This error originates from a subprocess, and is likely not a problem with pip.\n" +
+		"error: metadata-generation-failed\n"
+	pkg, cmd := pipOutput{}.Failure(log)
+	if pkg != "evil==1.0" || cmd != "Preparing metadata (pyproject.toml)" {
+		t.Errorf("failure = %q, %q, want evil==1.0, Preparing metadata (pyproject.toml)", pkg, cmd)
+	}
+	for _, r := range (pipOutput{}).Scripts(log) {
+		if r.Event == "build_wheel" {
+			t.Errorf("scripts name %+v from the package's own output", r)
+		}
+	}
+}
