@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
 )
@@ -44,6 +46,13 @@ type infoRecord struct {
 func (p *Podman) cachedInfo(ctx context.Context, ask func(context.Context) (EngineInfo, error)) (EngineInfo, error) {
 	if err := p.ping(ctx); err != nil {
 		return EngineInfo{}, fmt.Errorf("asking Podman for its info: %w", err)
+	}
+	// The record is of this user's own engine: a socket another user
+	// listens on (root's rootful service, another user's rootless one, at a
+	// path that held this user's service when the record was made) is
+	// asked every time, so that its rootless flag and id mapping are its own.
+	if uid, err := p.listener(); err != nil || uid != os.Getuid() {
+		return ask(ctx)
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -92,6 +101,39 @@ func (p *Podman) ping(ctx context.Context) error {
 		return fmt.Errorf("the service's ping answered %s", resp.Status)
 	}
 	return nil
+}
+
+// listener tells the uid of the process that listens on the engine's unix
+// socket (SO_PEERCRED: who called listen(), systemd's for an activated
+// socket), which its info follows from and no file stamp shows.
+func (p *Podman) listener() (int, error) {
+	conn, err := bindings.GetClient(p.conn)
+	if err != nil {
+		return -1, err
+	}
+	if conn.URI == nil || conn.URI.Scheme != "unix" {
+		return -1, fmt.Errorf("not a unix socket")
+	}
+	c, err := net.DialTimeout("unix", conn.URI.Path, time.Second)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Close()
+	raw, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return -1, err
+	}
+	if cerr != nil {
+		return -1, cerr
+	}
+	return int(cred.Uid), nil
 }
 
 // infoKey digests what a local engine's info follows from.
