@@ -98,6 +98,7 @@ func TestInfoRecordIsOfThisUsersEngine(t *testing.T) {
 	if got, err := p.Info(ctx); err != nil || !got.Rootless || asked.Load() != 1 {
 		t.Fatalf("first info: %+v, %v, asked %d", got, err, asked.Load())
 	}
+	p.RecordInfo()
 	if _, err := p.Info(ctx); err != nil || asked.Load() != 1 {
 		t.Fatalf("this user's engine is answered from the record: %v, asked %d, want 1", err, asked.Load())
 	}
