@@ -136,7 +136,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 			var conn context.Context
 			if conn, err = bindings.NewConnection(ctx, sock); err == nil {
 				go ping(conn, alive, nil, log)
-				return &Podman{conn: conn, host: "local", local: true}, stop, nil
+				return &Podman{conn: conn, host: "local", local: true, private: true}, stop, nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

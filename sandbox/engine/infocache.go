@@ -19,7 +19,8 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 )
 
-// A local engine's info is kept between runs. Podman computes it anew at
+// The info of a service a run starts for itself (no Podman service was
+// running) is kept between runs. Podman computes it anew at
 // every call, running rpm, dpkg and dpkg-query for the packages of conmon,
 // the OCI runtime and slirp4netns and the runtime and conmon for their
 // versions: 0.18 s of a one-package npm install's 1.6 s here (Podman
@@ -27,9 +28,11 @@ import (
 // from this machine's state: the Podman binary and the service's version,
 // the user and the boot (cgroups), the configuration files (runtime,
 // storage driver) and /etc/subuid and /etc/subgid (the mapping that
-// names the lasting cache). The record's key is a digest of all of
-// those, so a change to any of them asks Podman again. Remote engines,
-// whose machine this one cannot see, are asked every time.
+// names the lasting cache), and a private service runs with this
+// process's environment. The record's key is a digest of all of those,
+// so a change to any of them asks Podman again. Any other service (the
+// user's systemd one, a remote) may have been started with another
+// environment and restarted since, and is asked every time.
 
 // infoRecordMax bounds the record read back (it is a few hundred bytes).
 const infoRecordMax = 64 << 10

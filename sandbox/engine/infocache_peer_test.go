@@ -94,7 +94,7 @@ func TestInfoRecordIsOfThisUsersEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Podman{conn: conn, host: "local", local: true}
+	p := &Podman{conn: conn, host: "local", local: true, private: true}
 	if got, err := p.Info(ctx); err != nil || !got.Rootless || asked.Load() != 1 {
 		t.Fatalf("first info: %+v, %v, asked %d", got, err, asked.Load())
 	}

@@ -52,7 +52,7 @@ func TestLocalInfoIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Podman{conn: conn, host: "local", local: true}
+	p := &Podman{conn: conn, host: "local", local: true, private: true}
 	info := func() EngineInfo {
 		t.Helper()
 		got, err := p.Info(ctx)
@@ -87,10 +87,15 @@ func TestLocalInfoIsRecorded(t *testing.T) {
 	if info(); asked.Load() != 3 {
 		t.Fatalf("asked %d times after containers.conf was written, want 3", asked.Load())
 	}
-	// A remote engine is asked every time.
+	// A service that is not the run's own (the user's systemd one, a
+	// remote) is asked every time.
+	shared := &Podman{conn: conn, host: "local", local: true}
+	if _, err := shared.Info(ctx); err != nil || asked.Load() != 4 {
+		t.Fatalf("a shared local engine's info: %v, asked %d times, want 4", err, asked.Load())
+	}
 	remote := &Podman{conn: conn, host: "ssh://me@there"}
-	if _, err := remote.Info(ctx); err != nil || asked.Load() != 4 {
-		t.Fatalf("a remote engine's info: %v, asked %d times, want 4", err, asked.Load())
+	if _, err := remote.Info(ctx); err != nil || asked.Load() != 5 {
+		t.Fatalf("a remote engine's info: %v, asked %d times, want 5", err, asked.Load())
 	}
 	srv.Close()
 	if _, err := p.Info(ctx); err == nil {

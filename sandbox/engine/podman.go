@@ -39,6 +39,12 @@ type Podman struct {
 	// pidfds holds, per running container of a local engine, a pidfd on
 	// its init process (see pinInit).
 	pidfds sync.Map
+	// private: the service is this run's own (startService), which runs
+	// with this process's user, environment and files: its info is
+	// recorded (infocache.go). Any other service may have been started
+	// with another environment and restarted since (a test engine that came
+	// back with other subordinate ids, seen in CI), and is asked.
+	private bool
 	// lost ends when the watch of a network connection gave it up (watch.go).
 	lost context.Context
 	// unrecorded is the local engine's info not yet recorded (infocache.go).
@@ -79,7 +85,7 @@ const LabelRun = "io.safe-install.run"
 // Info is a local engine's recorded info while what it follows from
 // stands (infocache.go), else Podman's answer.
 func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
-	if p.local {
+	if p.private {
 		return p.cachedInfo(ctx, p.askInfo)
 	}
 	return p.askInfo(ctx)
