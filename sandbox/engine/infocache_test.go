@@ -2,12 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -29,22 +27,7 @@ func TestLocalInfoIsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var asked atomic.Int32
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Libpod-API-Version", "4.3.1")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/_ping"):
-			_, _ = w.Write([]byte("OK"))
-		case strings.HasSuffix(r.URL.Path, "/libpod/info"):
-			asked.Add(1)
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"host":    map[string]any{"os": "linux", "arch": "amd64", "security": map[string]any{"rootless": true}, "ociRuntime": map[string]any{"name": "runc"}},
-				"store":   map[string]any{"graphDriverName": "overlay"},
-				"version": map[string]any{"Version": "4.3.1"},
-			})
-		default:
-			http.NotFound(w, r)
-		}
-	})}
+	srv := &http.Server{Handler: fakeInfoService(true, 1000, &asked)}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 	ctx := context.Background()
