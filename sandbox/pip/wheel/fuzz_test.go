@@ -74,8 +74,13 @@ func FuzzInspect(f *testing.F) {
 // or gui_scripts section the way configparser or pip's own reader would.
 func readsAsScripts(text string) bool {
 	for _, line := range pythonLines(text) {
-		l := strings.Trim(strings.TrimSpace(line), "[] ")
-		if scriptSection(l) {
+		l := strings.TrimSpace(line)
+		// A section header is in brackets for both readers: a bare
+		// " console_scripts" line opens nothing (the fuzzer's 651b0fa0).
+		if !strings.HasPrefix(l, "[") || !strings.HasSuffix(l, "]") {
+			continue
+		}
+		if scriptSection(strings.Trim(l, "[] ")) {
 			return true
 		}
 	}
