@@ -246,8 +246,7 @@ func listing[T any](list func() ([]T, error)) ([]T, error) {
 	var err error
 	for range 5 {
 		var out []T
-		if out, err = list(); err == nil || !errors.Is(err, define.ErrNoSuchVolume) && !errors.Is(err, define.ErrNoSuchCtr) &&
-			!strings.Contains(err.Error(), "no such volume") && !strings.Contains(err.Error(), "no such container") {
+		if out, err = list(); err == nil || !goneMeanwhile(err) {
 			return out, err
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -482,6 +481,16 @@ func stoppedMeanwhile(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "state improper")
+}
+
+// goneMeanwhile is Podman's answer naming a container or volume that is
+// no more: the cause the API sends is define's, the words say it too.
+func goneMeanwhile(err error) bool {
+	var em *errorhandling.ErrorModel
+	if errors.As(err, &em) && (em.Because == define.ErrNoSuchVolume.Error() || em.Because == define.ErrNoSuchCtr.Error()) {
+		return true
+	}
+	return strings.Contains(err.Error(), define.ErrNoSuchVolume.Error()) || strings.Contains(err.Error(), define.ErrNoSuchCtr.Error())
 }
 
 // Remove removes a container, forced. Podman 4.3 refuses that for a short

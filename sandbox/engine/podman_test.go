@@ -30,6 +30,26 @@ func TestStoppedMeanwhile(t *testing.T) {
 	}
 }
 
+// The answers Podman 4.3.1 gave here to a list that met an object another
+// run removed meanwhile, which Leftovers lists again.
+func TestGoneMeanwhile(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"volume", &errorhandling.ErrorModel{ResponseCode: 500, Message: "no volume with name \"safe-install-x-home\" found in database: no such volume", Because: "no such volume"}, true},
+		{"container", fmt.Errorf("listing containers: %w", &errorhandling.ErrorModel{ResponseCode: 404, Because: define.ErrNoSuchCtr.Error()}), true},
+		{"words only", errors.New("listing volumes: no volume with name x found in database: no such volume"), true},
+		{"state improper", &errorhandling.ErrorModel{ResponseCode: 500, Message: "container state improper", Because: "container state improper"}, false},
+		{"not the API's", errors.New("connection refused"), false},
+	} {
+		if got := goneMeanwhile(c.err); got != c.want {
+			t.Errorf("%s: goneMeanwhile = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // The ID mapping, as podman info sends it, reads as one string per
 // mapping (the pipeline names a cache volume after it).
 func TestIDMapping(t *testing.T) {
