@@ -53,15 +53,29 @@ func (r *runner) copyIn(ctx context.Context, id, dir string, inputs []install.In
 // copyInAt is copyIn, with the test hook at step once the inputs are
 // written and the engine still waits for the stream's end.
 func (r *runner) copyInAt(ctx context.Context, id, dir string, inputs []install.Input, step string) error {
+	return r.putInputs(ctx, inputs, step, func(ctx context.Context, tar io.Reader) error {
+		return r.eng.CopyIn(ctx, id, dir, tar)
+	})
+}
+
+// putInputs streams the inputs as tar to put, within the phase time limit:
+// an engine that stops answering mid-copy (seen with Podman 4.3.1) would
+// otherwise hold the run for good.
+func (r *runner) putInputs(ctx context.Context, inputs []install.Input, step string, put func(context.Context, io.Reader) error) error {
+	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
+	defer cancel()
 	pr, pw := io.Pipe()
 	go func() {
 		err := writeInputs(pw, inputs)
 		faultpoint.At(step)
 		pw.CloseWithError(err)
 	}()
-	err := r.eng.CopyIn(ctx, id, dir, pr)
+	err := put(tctx, pr)
 	pr.CloseWithError(err)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded:
+		return fmt.Errorf("%w: copying inputs into the sandbox took longer than the %s time limit: the engine does not answer", ErrEngine, r.opts.Limits.Timeout)
+	case err != nil:
 		return fmt.Errorf("copying inputs into the sandbox: %w", err)
 	}
 	return nil

@@ -192,6 +192,9 @@ type runner struct {
 	// lets go of it.
 	localWork   string
 	releaseWork func()
+	// holder is the holder container when localWork is set: the fetch's
+	// inputs go in through it (extractInputs).
+	holder string
 	// engineReleased is closed when the containers and volumes, removed
 	// while the host's side of the run goes on, are gone (releaseEngine).
 	engineReleased chan struct{}
@@ -275,6 +278,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		return fmt.Errorf("%w: starting the container that holds the work volume: %w", ErrEngine, err)
 	}
 	if dir, done, err := r.eng.ContainerDir(ctx, holder, install.WorkDir); err == nil {
+		r.holder = holder
 		r.localWork = dir
 		r.releaseWork = done
 	} else {
@@ -302,15 +306,30 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	} else if cached != nil {
 		spec.Env = cached.Env(spec.Env)
 	}
-	fetchID, err := r.create(ctx, spec)
+	// A local engine's inputs go in through the running holder while the
+	// fetch container is created; any other through the archive endpoint
+	// into the created fetch container.
+	var fetchID string
+	created := make(chan error, 1)
+	go func() {
+		var err error
+		fetchID, err = r.create(ctx, spec)
+		created <- err
+	}()
+	through, err := r.extractInputs(ctx, fetchOnly)
+	if cerr := <-created; cerr != nil {
+		return "", cerr
+	}
 	if err != nil {
 		return "", err
 	}
-	if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
-		return "", err
-	}
-	if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
-		return "", err
+	if !through {
+		if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
+			return "", err
+		}
+		if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
+			return "", err
+		}
 	}
 	r.watch.lap("copy-in")
 	ph, err := r.phase(ctx, "fetch", fetchID, true)
@@ -328,6 +347,41 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	}
 	r.watch.lap("fetch")
 	return fetchID, nil
+}
+
+// extractInputs puts the fetch's inputs and config into the work and fetch
+// config volumes through the running holder, for a local engine: the
+// volumes are fresh, and no third-party code has run (the condition of
+// ExtractInto). False, with no error, when the archive endpoint has to do
+// it: a remote engine, or no nsenter here (whatever an extraction that
+// failed had written, the copy writes over with the same entries).
+func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (bool, error) {
+	if r.holder == "" {
+		return false, nil
+	}
+	for _, set := range []struct {
+		dir    string
+		inputs []install.Input
+		step   string
+	}{
+		// The config first: a symlink among the inputs (npm rebuild copies
+		// the project's node_modules in, links and all) cannot lead it
+		// astray, and tar replaces one it would write through (see
+		// nsextract.go).
+		{install.FetchConfigDir, fetchOnly, ""}, {install.WorkDir, r.plan.Inputs, faultpoint.CopyIn},
+	} {
+		err := r.putInputs(ctx, set.inputs, set.step, func(ctx context.Context, tar io.Reader) error {
+			return r.eng.ExtractInto(ctx, r.holder, set.dir, tar)
+		})
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) {
+			r.log.Debug("copy-in goes through the engine's archive endpoint", zap.Error(err))
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // fetched stages the manifests and lets the manager read the fetched

@@ -170,14 +170,16 @@ func scriptsSpec(name string, ph install.Phase, image string, n Names, home stri
 // the last copy-back: Podman mounts a tmpfs volume when a container that
 // uses it starts and unmounts it when the last one stops, so without a
 // holder each phase would find it empty (measured). It runs only sleep,
-// with the volume read-only, for no longer than a run can take: a holder
-// whose run was killed frees the tmpfs's memory by itself.
+// for no longer than a run can take: a holder whose run was killed frees
+// the tmpfs's memory by itself. It mounts the work and fetch config
+// volumes writable: a local engine's inputs go in through it, before any
+// third-party code runs (Engine.ExtractInto); nothing in it ever writes.
 func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
 	ph := install.Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
 	s.Command = ph.Command // sleep is its own bound
 	s.Network = "none"
-	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir, ReadOnly: true}}
+	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir}, {Name: n.FetchConfig, Dest: install.FetchConfigDir}}
 	return s
 }
 

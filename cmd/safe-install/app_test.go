@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,8 +85,14 @@ func TestDryRun(t *testing.T) {
 		t.Fatalf("%d containers, want the seccomp profiles' writer, the work volume's holder, fetch, scripts and the decoy audit", len(out.Containers))
 	}
 	holder, fetch, scripts := out.Containers[1], out.Containers[2], out.Containers[3]
-	if len(holder.Volumes) != 1 || !holder.Volumes[0].ReadOnly || holder.Network != "none" {
-		t.Errorf("the holder mounts %+v with network %q; want the work volume read-only and no network", holder.Volumes, holder.Network)
+	// The holder mounts the two volumes a local engine's inputs go into
+	// (and no cache, home or tools), runs only sleep, with no network.
+	var dests []string
+	for _, v := range holder.Volumes {
+		dests = append(dests, v.Dest)
+	}
+	if !slices.Equal(dests, []string{"/work", "/run/safe-install"}) || holder.Network != "none" || len(holder.Command) != 2 || holder.Command[0] != "sleep" {
+		t.Errorf("the holder mounts %+v, runs %q with network %q; want the work and fetch config volumes, sleep and no network", holder.Volumes, holder.Command, holder.Network)
 	}
 	// Neither has a network: the fetch reaches registries only through the
 	// relay on its stdin and stdout.

@@ -29,6 +29,11 @@ type Engine interface {
 	// CopyIn extracts a tar stream at dir inside a created container,
 	// including into its volumes.
 	CopyIn(ctx context.Context, id, dir string, tar io.Reader) error
+	// ExtractInto extracts a tar stream at dir inside a running container
+	// of a local engine, without the archive endpoint; an error when the
+	// engine is not local (or has no nsenter: ErrNoNsenter). Only for
+	// trees no third-party code has written (see nsextract.go).
+	ExtractInto(ctx context.Context, id, dir string, tar io.Reader) error
 	Start(ctx context.Context, id string) error
 	// Attach streams a created container's stdin and output; it sends on
 	// ready once attached (before Start) and returns when the container ends.

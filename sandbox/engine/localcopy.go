@@ -25,7 +25,7 @@ import (
 // It is the same data the engine would send, and it goes through the same
 // validating extractor: the walk only produces a tar stream. No container
 // that may write the work volume runs any more when copy-back starts (the
-// holder mounts it read-only and runs only sleep), so nothing can swap a
+// holder runs only sleep), so nothing can swap a
 // directory for a symlink during the walk; even so the walk never follows
 // one: it lstats every entry, opens files with O_NOFOLLOW and checks they
 // are what lstat saw, and reports a symlink as a symlink, which the

@@ -27,7 +27,7 @@ func TestE2ESharedVolumeCreatedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	t.Cleanup(stop) // last: the volume's removal needs the engine
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "safe-install-cache-test-" + hex.EncodeToString(b)

@@ -372,6 +372,12 @@ func (e *Engine) Logs(_ context.Context, id string, w io.Writer) error {
 	return err
 }
 
+// ExtractInto fails: the fake is no local engine, so copy-in goes through
+// CopyIn, the path a remote engine takes.
+func (e *Engine) ExtractInto(context.Context, string, string, io.Reader) error {
+	return errors.New("enginetest: no local engine")
+}
+
 // ContainerDir fails: the fake is no local engine, so copy-back goes
 // through CopyOut, the path a remote engine takes.
 func (e *Engine) ContainerDir(context.Context, string, string) (string, func(), error) {
