@@ -42,7 +42,7 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 		}
 	}
 	r.steps.begin("%s", title)
-	ph, err := r.phase(ctx, name, id, false)
+	ph, err := r.phase(ctx, name, id, nil)
 	if err != nil {
 		return "", ph, err
 	}
@@ -74,9 +74,9 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 
 // phase starts a created container, waits for it within the time limit and
 // turns its exit into a result or an error that names the package. With
-// relay, the container's stdin and stdout carry its connections to the
-// egress proxy, and its stderr is its output.
-func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseResult, error) {
+// a relay (attachRelay's), the container's stdin and stdout carry its
+// connections to the egress proxy, and its stderr is its output.
+func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (PhaseResult, error) {
 	log := r.log.With(zap.String("phase", name))
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
@@ -85,22 +85,13 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		kill: func() { _ = r.eng.Kill(context.WithoutCancel(ctx), id) }}
 	pctx, stopGuard := guard.watch(tctx)
 	defer stopGuard()
-	out := newTailBuffer(256 << 10)
-	var w io.Writer = out
-	if ce := log.Check(zap.DebugLevel, "output"); ce != nil {
-		w = io.MultiWriter(out, zapWriter{log})
-	}
 	thirdParty := name == "scripts" || name == "project"
-	if thirdParty && r.decoyScan != nil {
-		w = io.MultiWriter(w, r.decoyScan)
-	}
-	var attached chan error
-	var stdin *io.PipeWriter
-	if relay {
-		var err error
-		if attached, stdin, err = r.attachRelay(pctx, id, w); err != nil {
-			return PhaseResult{}, err
-		}
+	var out *tailBuffer
+	var w io.Writer
+	if relay != nil {
+		out = relay.out
+	} else {
+		out, w = r.phaseOutput(name, thirdParty)
 	}
 	if err := r.eng.Start(pctx, id); err != nil {
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
@@ -119,10 +110,10 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 			log.Warn("killing the container", zap.Error(err))
 		}
 	}
-	if relay {
-		stdin.Close()
+	if relay != nil {
+		relay.stdin.Close()
 		select {
-		case <-attached:
+		case <-relay.attached:
 		case <-time.After(10 * time.Second):
 			log.Warn("the relay's stream did not end")
 		}
@@ -130,7 +121,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 		_ = r.eng.Logs(context.WithoutCancel(ctx), id, w)
 	}
 	res := PhaseResult{Name: name, Container: id, ExitCode: code, Duration: time.Since(start), Scripts: r.output().Scripts(out.String())}
-	if relay {
+	if relay != nil {
 		res.output = out.String()
 	}
 	r.res.Phases = append(r.res.Phases, res)
@@ -205,27 +196,54 @@ func (r *runner) phase(ctx context.Context, name, id string, relay bool) (PhaseR
 	return res, &PhaseError{Phase: name, Package: pkg, Code: code, Tail: tail}
 }
 
-// attachRelay attaches to a created container before it starts: its stdout
-// feeds the relay's frames to the egress proxy, replies go to its stdin, and
-// its stderr (the package manager's output) to out.
-func (r *runner) attachRelay(ctx context.Context, id string, out io.Writer) (chan error, *io.PipeWriter, error) {
+// phaseOutput is where a phase's output goes: a bounded tail for the
+// report and the error, the debug log, and for third-party code the
+// decoy scanner.
+func (r *runner) phaseOutput(name string, thirdParty bool) (*tailBuffer, io.Writer) {
+	out := newTailBuffer(256 << 10)
+	var w io.Writer = out
+	if log := r.log.With(zap.String("phase", name)); log.Core().Enabled(zap.DebugLevel) {
+		w = io.MultiWriter(out, zapWriter{log})
+	}
+	if thirdParty && r.decoyScan != nil {
+		w = io.MultiWriter(w, r.decoyScan)
+	}
+	return out, w
+}
+
+// relayed is a created fetch container attached to the egress proxy:
+// attached ends when its stream does; closing stdin ends the replies.
+type relayed struct {
+	attached chan error
+	stdin    *io.PipeWriter
+	out      *tailBuffer // its stderr: the package manager's output
+}
+
+// attachRelay attaches to a created container before it starts (Podman
+// takes 50 to 70 ms to answer an attach here, so the fetch does it while
+// its inputs go in): its stdout feeds the relay's frames to the egress
+// proxy, replies go to its stdin, and its stderr to the phase's output.
+func (r *runner) attachRelay(ctx context.Context, id string) (*relayed, error) {
+	out, w := r.phaseOutput("fetch", false)
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
 	go func() { _ = r.egress.Relay(stdinW, stdoutR) }()
 	ready := make(chan bool, 1)
 	done := make(chan error, 1)
 	go func() {
-		err := r.eng.Attach(context.WithoutCancel(ctx), id, stdinR, stdoutW, out, ready)
+		err := r.eng.Attach(context.WithoutCancel(ctx), id, stdinR, stdoutW, w, ready)
 		stdoutW.Close()
 		done <- err
 	}()
 	select {
 	case <-ready:
-		return done, stdinW, nil
+		return &relayed{attached: done, stdin: stdinW, out: out}, nil
 	case err := <-done:
-		return nil, nil, fmt.Errorf("%w: attaching to the fetch container: %w", ErrEngine, err)
+		return nil, fmt.Errorf("%w: attaching to the fetch container: %w", ErrEngine, err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("fetch interrupted: %w", ctx.Err())
 	case <-time.After(30 * time.Second):
-		return nil, nil, fmt.Errorf("%w: attaching to the fetch container timed out", ErrEngine)
+		return nil, fmt.Errorf("%w: attaching to the fetch container timed out", ErrEngine)
 	}
 }
 

@@ -307,13 +307,16 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		spec.Env = cached.Env(spec.Env)
 	}
 	// A local engine's inputs go in through the running holder while the
-	// fetch container is created; any other through the archive endpoint
-	// into the created fetch container.
+	// fetch container is created and attached to; any other through the
+	// archive endpoint into the created fetch container.
 	var fetchID string
+	var relay *relayed
 	created := make(chan error, 1)
 	go func() {
 		var err error
-		fetchID, err = r.create(ctx, spec)
+		if fetchID, err = r.create(ctx, spec); err == nil {
+			relay, err = r.attachRelay(ctx, fetchID)
+		}
 		created <- err
 	}()
 	through, err := r.extractInputs(ctx, fetchOnly)
@@ -332,7 +335,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		}
 	}
 	r.watch.lap("copy-in")
-	ph, err := r.phase(ctx, "fetch", fetchID, true)
+	ph, err := r.phase(ctx, "fetch", fetchID, relay)
 	r.res.Contacted, r.res.Refused = r.egress.Contacted(), r.egress.Refused()
 	if err != nil {
 		return "", err
