@@ -97,7 +97,13 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
 	}
 	faultpoint.At(name) // the test hook: fetch, scripts
-	code, werr := r.eng.Wait(pctx, id)
+	var code int
+	var werr error
+	if relay != nil {
+		code, werr = r.waitRelayed(pctx, id, relay)
+	} else {
+		code, werr = r.eng.Wait(pctx, id)
+	}
 	timedOut := tctx.Err() == context.DeadlineExceeded
 	var disk *diskExceeded
 	if errors.As(context.Cause(pctx), &disk) && ctx.Err() == nil && !timedOut {
@@ -113,7 +119,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 	if relay != nil {
 		relay.stdin.Close()
 		select {
-		case <-relay.attached:
+		case <-relay.ended:
 		case <-time.After(10 * time.Second):
 			log.Warn("the relay's stream did not end")
 		}
@@ -212,11 +218,49 @@ func (r *runner) phaseOutput(name string, thirdParty bool) (*tailBuffer, io.Writ
 }
 
 // relayed is a created fetch container attached to the egress proxy:
-// attached ends when its stream does; closing stdin ends the replies.
+// ended is closed when its stream ends; closing stdin ends the replies.
 type relayed struct {
-	attached chan error
-	stdin    *io.PipeWriter
-	out      *tailBuffer // its stderr: the package manager's output
+	ended chan struct{}
+	stdin *io.PipeWriter
+	out   *tailBuffer // its stderr: the package manager's output
+}
+
+// waitRelayed is Wait for a relayed container, sooner: once its stream
+// has ended (the container's output closed), the engine may already tell
+// that it succeeded (Exited), before its clean-up; else Wait says.
+func (r *runner) waitRelayed(ctx context.Context, id string, rl *relayed) (int, error) {
+	type waited struct {
+		code int
+		err  error
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := make(chan waited, 1)
+	go func() {
+		code, err := r.eng.Wait(wctx, id)
+		w <- waited{code, err}
+	}()
+	select {
+	case res := <-w:
+		return res.code, res.err
+	case <-rl.ended:
+	}
+	// Asked until Wait answers. Only a success is taken from there: a
+	// failure's report asks the engine more (OOMKilled), which knows it
+	// after its clean-up.
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if code, ok := r.eng.Exited(ctx, id); ok && code == 0 {
+			r.log.Debug("the fetch container exited, as its conmon recorded")
+			return code, nil
+		}
+		select {
+		case res := <-w:
+			return res.code, res.err
+		case <-tick.C:
+		}
+	}
 }
 
 // attachRelay attaches to a created container before it starts (Podman
@@ -229,16 +273,17 @@ func (r *runner) attachRelay(ctx context.Context, id string) (*relayed, error) {
 	stdoutR, stdoutW := io.Pipe()
 	go func() { _ = r.egress.Relay(stdinW, stdoutR) }()
 	ready := make(chan bool, 1)
-	done := make(chan error, 1)
+	ended := make(chan struct{})
+	var err error
 	go func() {
-		err := r.eng.Attach(context.WithoutCancel(ctx), id, stdinR, stdoutW, w, ready)
+		err = r.eng.Attach(context.WithoutCancel(ctx), id, stdinR, stdoutW, w, ready)
 		stdoutW.Close()
-		done <- err
+		close(ended)
 	}()
 	select {
 	case <-ready:
-		return &relayed{attached: done, stdin: stdinW, out: out}, nil
-	case err := <-done:
+		return &relayed{ended: ended, stdin: stdinW, out: out}, nil
+	case <-ended:
 		return nil, fmt.Errorf("%w: attaching to the fetch container: %w", ErrEngine, err)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("fetch interrupted: %w", ctx.Err())

@@ -40,6 +40,12 @@ type Engine interface {
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, ready chan bool) error
 	// Wait blocks until the container exits and returns its exit code.
 	Wait(ctx context.Context, id string) (int, error)
+	// Exited gives the exit code of a started container of a local
+	// engine whose processes have all ended, as its conmon recorded it,
+	// without waiting for the engine's clean-up of it; false when that
+	// cannot be told (not local, still running, not recorded yet): then
+	// Wait says.
+	Exited(ctx context.Context, id string) (int, bool)
 	// Logs writes the container's combined output.
 	Logs(ctx context.Context, id string, w io.Writer) error
 	// ContainerDir gives a path on this machine where a running

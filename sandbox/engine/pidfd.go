@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"golang.org/x/sys/unix"
@@ -26,6 +28,7 @@ import (
 type pinned struct {
 	init  int    // pidfd on the init process
 	pidns string // the init's pid namespace, as readlink shows it
+	exits int    // O_PATH fd on its conmon's exit directory (Exited); -1: none
 }
 
 // pinInit opens a pidfd on a started container's init process, when the
@@ -40,9 +43,109 @@ func (p *Podman) pinInit(ctx context.Context, id string) {
 		unix.Close(fd)
 		return
 	}
-	if _, loaded := p.pidfds.LoadOrStore(id, pinned{init: fd, pidns: ns}); loaded {
-		unix.Close(fd)
+	pin := pinned{init: fd, pidns: ns, exits: openExitDir(pid, id)}
+	if _, loaded := p.pidfds.LoadOrStore(id, pin); loaded {
+		pin.close()
 	}
+}
+
+func (pin pinned) close() {
+	unix.Close(pin.init)
+	if pin.exits >= 0 {
+		unix.Close(pin.exits)
+	}
+}
+
+// openExitDir opens the directory where the conmon of the container whose
+// init is pid writes the container's exit code (its --exit-dir, a file
+// named by the id), as conmon sees it (/proc/CONMON/root: the engine may
+// run in another mount namespace), or -1. The rootless user's conmon
+// writes it there, out of every container's reach. The command line is
+// read again after the open: the fd is that conmon's directory.
+func openExitDir(pid int, id string) int {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return -1
+	}
+	_, rest, _ := bytes.Cut(status, []byte("\nPPid:\t"))
+	ppid, _, _ := bytes.Cut(rest, []byte("\n"))
+	conmon, err := strconv.Atoi(string(ppid))
+	if err != nil || conmon <= 1 {
+		return -1
+	}
+	dir := conmonExitDir(conmon, id)
+	if dir == "" {
+		return -1
+	}
+	fd, err := unix.Open("/proc/"+strconv.Itoa(conmon)+"/root"+dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if conmonExitDir(conmon, id) != dir {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// conmonExitDir is the --exit-dir of process conmon when its command line
+// names the container (conmon -c ID), else "".
+func conmonExitDir(conmon int, id string) string {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(conmon) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return exitDirArg(cmdline, id)
+}
+
+// exitDirArg is conmonExitDir's reading of a command line: a clean
+// absolute path, or "".
+func exitDirArg(cmdline []byte, id string) string {
+	if len(id) < 64 || !bytes.Contains(cmdline, []byte("\x00-c\x00"+id+"\x00")) {
+		return ""
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	for i, a := range args[:len(args)-1] {
+		if d := args[i+1]; a == "--exit-dir" && path.IsAbs(d) && path.Clean(d) == d {
+			return d
+		}
+	}
+	return ""
+}
+
+// Exited: see Engine. The kernel ends every process of a pid namespace
+// before its init counts as exited, so a pidfd on the init that polls
+// readable means the container's processes are gone; conmon writes the
+// exit code a moment later (then Podman's clean-up starts a podman
+// process that unmounts and records the exit, which Wait waits for:
+// 60-130 ms more here, measured).
+func (p *Podman) Exited(_ context.Context, id string) (int, bool) {
+	v, ok := p.pidfds.Load(id)
+	if !ok || v.(pinned).exits < 0 {
+		return 0, false
+	}
+	pin := v.(pinned)
+	fds := []unix.PollFd{{Fd: int32(pin.init), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err != nil || n != 1 {
+		return 0, false
+	}
+	return readExitFile(pin.exits, id)
+}
+
+// readExitFile reads conmon's record of a container's exit: a number.
+func readExitFile(dir int, id string) (int, bool) {
+	fd, err := unix.Openat(dir, id, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 32)
+	n, err := unix.Read(fd, buf)
+	if err != nil || n <= 0 {
+		return 0, false // conmon writes the file whole (a rename), so a short one is not it
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+	return code, err == nil
 }
 
 // errNotLocal: the engine's processes are not this machine's to see.
@@ -127,7 +230,7 @@ func (p *Podman) killAll(id string) bool {
 // unpin closes a container's pidfd.
 func (p *Podman) unpin(id string) {
 	if v, ok := p.pidfds.LoadAndDelete(id); ok {
-		unix.Close(v.(pinned).init)
+		v.(pinned).close()
 	}
 }
 

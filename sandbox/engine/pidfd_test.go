@@ -2,11 +2,16 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // isInit is what keeps a pid the engine reports from naming a stranger
@@ -52,6 +57,88 @@ func TestIsInit(t *testing.T) {
 	} {
 		if got := isInit(c.pid, c.conmon, c.id); got != c.want {
 			t.Errorf("%s: isInit = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// Exited reads a container's exit code where its conmon writes it, and
+// only once its init has ended: a stand-in conmon (a shell whose command
+// line names the container and an --exit-dir) and its child as the init.
+func TestExitedReadsConmonsRecordAfterTheInitEnded(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	exits := t.TempDir()
+	conmon := exec.Command("sh", "-c", `sleep 60 & echo $!; wait`, "sh", "-c", id, "--exit-dir", exits)
+	out, err := conmon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conmon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conmon.Process.Kill(); conmon.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd := openExitDir(child, strings.Repeat("f", 64)); fd >= 0 {
+		t.Errorf("the exit directory of a conmon that names another container opened")
+	}
+	pidfd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Podman{}
+	pin := pinned{init: pidfd, exits: openExitDir(child, id)}
+	if pin.exits < 0 {
+		t.Fatal("the stand-in conmon's exit directory did not open")
+	}
+	p.pidfds.Store(id, pin)
+	t.Cleanup(func() { p.unpin(id) })
+	if err := os.WriteFile(filepath.Join(exits, id), []byte("3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Exited(context.Background(), id); ok {
+		t.Fatal("Exited answered while the init runs")
+	}
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	code, ok := p.Exited(context.Background(), id)
+	for ; !ok && time.Now().Before(deadline); code, ok = p.Exited(context.Background(), id) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !ok || code != 3 {
+		t.Fatalf("Exited after the init ended = %d, %v; want conmon's record, 3", code, ok)
+	}
+	if err := os.Remove(filepath.Join(exits, id)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Exited(context.Background(), id); ok {
+		t.Error("Exited answered with no record")
+	}
+}
+
+func TestExitDirArg(t *testing.T) {
+	id := strings.Repeat("a", 64)
+	cmd := func(args ...string) []byte { return []byte(strings.Join(args, "\x00") + "\x00") }
+	for _, c := range []struct {
+		cmdline []byte
+		want    string
+	}{
+		{cmd("conmon", "-c", id, "--exit-dir", "/run/user/1/libpod/tmp/exits", "-l", "x"), "/run/user/1/libpod/tmp/exits"},
+		{cmd("conmon", "-c", strings.Repeat("b", 64), "--exit-dir", "/run/x"), ""},
+		{cmd("conmon", "-c", id, "--exit-dir", "run/x"), ""},
+		{cmd("conmon", "-c", id, "--exit-dir", "/run/../etc"), ""},
+		{cmd("conmon", "-c", id, "--exit-dir"), ""},
+		{cmd("conmon", "-c", id), ""},
+	} {
+		if got := exitDirArg(c.cmdline, id); got != c.want {
+			t.Errorf("exitDirArg(%q) = %q, want %q", c.cmdline, got, c.want)
 		}
 	}
 }

@@ -372,6 +372,9 @@ func (e *Engine) Logs(_ context.Context, id string, w io.Writer) error {
 	return err
 }
 
+// Exited knows nothing: the fake is no local engine, so Wait says.
+func (e *Engine) Exited(context.Context, string) (int, bool) { return 0, false }
+
 // ExtractInto fails: the fake is no local engine, so copy-in goes through
 // CopyIn, the path a remote engine takes.
 func (e *Engine) ExtractInto(context.Context, string, string, io.Reader) error {

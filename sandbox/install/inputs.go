@@ -71,29 +71,41 @@ func TreeInputs(project, dir string) ([]Input, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(project, p)
-		rel = filepath.ToSlash(rel)
-		switch t := d.Type(); {
-		case t.IsDir():
-			return nil
-		case t&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out = append(out, Input{Name: rel, Link: target})
-		case t.IsRegular():
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			out = append(out, Input{Name: rel, Source: p, Mode: inputMode(fi.Mode())})
-		default:
-			return fmt.Errorf("%w: %s is not a file, directory or symlink (%s): remove it, then run again", ErrPolicy, rel, t)
+		in, ok, err := TreeInput(filepath.ToSlash(rel), p, d, nil)
+		if ok {
+			out = append(out, in)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", filepath.Join(project, dir), err)
 	}
 	return out, nil
+}
+
+// TreeInput is TreeInputs' input for one entry of a walk, rel below the
+// project and at p on the host: false for a directory, an ErrPolicy for
+// what is not a file, directory or symlink. fi is the entry's Lstat, nil
+// when the walk has not made it.
+func TreeInput(rel, p string, d fs.DirEntry, fi fs.FileInfo) (Input, bool, error) {
+	switch t := d.Type(); {
+	case t.IsDir():
+		return Input{}, false, nil
+	case t&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return Input{}, false, err
+		}
+		return Input{Name: rel, Link: target}, true, nil
+	case t.IsRegular():
+		if fi == nil {
+			var err error
+			if fi, err = d.Info(); err != nil {
+				return Input{}, false, err
+			}
+		}
+		return Input{Name: rel, Source: p, Mode: inputMode(fi.Mode())}, true, nil
+	default:
+		return Input{}, false, fmt.Errorf("%w: %s is not a file, directory or symlink (%s): remove it, then run again", ErrPolicy, rel, t)
+	}
 }

@@ -302,11 +302,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		// npm changes the installed tree in place, as on the host: it
 		// comes in, links as links (package incremental); without project
 		// scripts, only what npm reads, the rest before a scripts phase.
-		installed, err := install.TreeInputs(project, "node_modules")
-		if err != nil {
-			return nil, err
-		}
-		installed = incr.Dated(installed)
+		installed := incr.Dated(incr.Inputs())
 		if p.ProjectScripts == nil {
 			installed = incr.Split(installed)
 		} else {

@@ -45,8 +45,9 @@ type Install struct {
 	// out of the copy-back and come from the host with the rest. The
 	// fetch had only their package.json and bin files.
 	Nested []string
-	// rest are the installed tree's files the fetch goes without (Split).
-	rest []install.Input
+	// tree is the installed tree as inputs, as the trust check walked it
+	// (Inputs); rest are its files the fetch goes without (Split).
+	tree, rest []install.Input
 	// Whole: the project's own install scripts run, and may change any
 	// package (patch-package's patches): the whole tree came in before
 	// the fetch and comes back whole, held to the copy-back rule.
@@ -84,12 +85,16 @@ func Plan(project string, flags []string, workspaces bool, lock string, lockfile
 		// outside node_modules, which no incremental copy-back carries.
 		return nil, fmt.Sprintf("the project links %s (a file: directory): rebuilding node_modules whole", links[0])
 	}
-	old, record, why := trustTree(project, lock, lockfile)
+	old, record, tree, why := trustTree(project, lock, lockfile)
 	if why != "" {
 		return nil, "the installed tree differs from its lockfile at " + why + ": rebuilding it whole"
 	}
-	return &Install{project: project, old: old, record: record}, ""
+	return &Install{project: project, old: old, record: record, tree: tree}, ""
 }
+
+// Inputs is the installed tree as it comes in (install.TreeInputs'),
+// listed by the trust check's walk.
+func (in *Install) Inputs() []install.Input { return in.tree }
 
 // Dated gives npm's record, among the copied-in tree, a time after the
 // directories the copy-in makes (dated then): npm in the fetch trusts a

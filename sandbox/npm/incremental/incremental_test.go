@@ -181,7 +181,7 @@ func TestTrustTree(t *testing.T) {
 			data, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 			must(t, json.Unmarshal(data, &lock))
 			done := make(chan string, 1)
-			go func() { _, _, why := trustTree(dir, "package-lock.json", lock); done <- why }()
+			go func() { _, _, _, why := trustTree(dir, "package-lock.json", lock); done <- why }()
 			select {
 			case got := <-done:
 				if got != c.want {

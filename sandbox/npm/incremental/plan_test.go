@@ -1,13 +1,19 @@
 package incremental_test
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/npm"
 	"github.com/safe-install/safe-install/sandbox/npm/incremental"
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // A file: directory dependency is a link npm records with its target's
@@ -33,4 +39,41 @@ func TestIncrementalPlanLinkedDependency(t *testing.T) {
 	if p := plan(`,"locallib":"file:libs/locallib"`); !strings.Contains(p.Tree, "libs/locallib") || !strings.Contains(p.Tree, "rebuilding node_modules whole") {
 		t.Errorf("with a file: directory dependency the tree is %q", p.Tree)
 	}
+}
+
+// The trust check's walk lists the tree that comes in: the same inputs as
+// install.TreeInputs gives (links as links, the executable bit), so the
+// plan reads node_modules once.
+func TestTrustedTreeInputsAreTreeInputs(t *testing.T) {
+	t.Parallel()
+	dir := incremental.InstalledTree(t)
+	bin := filepath.Join(dir, "node_modules/a/cli.js")
+	incremental.Write(t, bin, "#!/usr/bin/env node\n")
+	incremental.Must(t, os.Chmod(bin, 0o755))
+	rec := filepath.Join(dir, "node_modules/.package-lock.json")
+	later := time.Now().Add(time.Hour)
+	incremental.Must(t, os.Chtimes(rec, later, later))
+	in, why := incremental.Plan(dir, nil, false, "package-lock.json", readLock(t, dir), nil)
+	if in == nil {
+		t.Fatalf("the installed tree is not trusted: %s", why)
+	}
+	want, err := install.TreeInputs(dir, "node_modules")
+	incremental.Must(t, err)
+	got := in.Inputs()
+	if len(want) < 5 || !slices.ContainsFunc(want, func(i install.Input) bool { return i.Link != "" }) ||
+		!slices.ContainsFunc(want, func(i install.Input) bool { return i.Mode == 0o755 }) {
+		t.Fatalf("the tree lacks a link or an executable to compare: %+v", want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the trust check's inputs\n%+v\nare not TreeInputs'\n%+v", got, want)
+	}
+}
+
+func readLock(t *testing.T, dir string) layout.Lockfile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	incremental.Must(t, err)
+	var l layout.Lockfile
+	incremental.Must(t, json.Unmarshal(data, &l))
+	return l
 }
