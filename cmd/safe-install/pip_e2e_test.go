@@ -376,11 +376,11 @@ func TestE2EPipFailingBuild(t *testing.T) {
 	}
 }
 
-// RT-63 (pip): a failing build whose output copies pip's own lines about
+// RT-64 (pip): a failing build whose output copies pip's own lines about
 // another package is named, and the other is not blamed.
 func TestE2EPipFailureBlamesTheFailingBuild(t *testing.T) {
 	t.Parallel()
-	corpus(t, corpusCase{"RT-63 (pip)", "failing build prints pip's lines for another package", "names blame-shift (exit 11)"})
+	corpus(t, corpusCase{"RT-64 (pip)", "failing build prints pip's lines for another package", "names blame-shift (exit 11)"})
 	w := newPipWorld(t)
 	w.requirements("chain-c==1.0", "blame-shift==1.0")
 	r := w.failsUnchanged([]string{"pip", "install", "-r", "requirements.txt"}, exitScript, "wheel build of blame-shift==1.0")

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
 )
@@ -216,15 +217,31 @@ type ScriptRun struct {
 
 // LastLines returns at most n trailing lines of s, leaving out npm's own
 // timing lines (--timing prints them last, where they would fill the tail
-// of a failed script's output).
+// of a failed script's output), and at most MaxTail bytes of them: a
+// message is for a person (pip's interleaved build lines made one of 38
+// KB), the report's output keeps the rest.
 func LastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "npm timing ") })
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n")
+	tail := strings.Join(lines, "\n")
+	if len(tail) <= MaxTail {
+		return tail
+	}
+	cut := len(tail) - MaxTail + len(tailCut)
+	for cut < len(tail) && !utf8.RuneStart(tail[cut]) {
+		cut++
+	}
+	return tailCut + tail[cut:]
 }
+
+// MaxTail bounds LastLines; tailCut marks where it cut.
+const (
+	MaxTail = 8 << 10
+	tailCut = "[...] "
+)
 
 // Plural counts a noun for a message: "1 package", "3 packages", "2 dependencies".
 func Plural(n int, noun string) string {

@@ -1,4 +1,4 @@
-# RT-63 (pip): the build fails and, on its way out, prints the lines pip
+# RT-64 (pip): the build fails and, on its way out, prints the lines pip
 # itself writes for another package's failure and success, so that the
 # report blames chain-c (built beside it) and counts a build it never ran.
 import sys
