@@ -4,9 +4,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"io"
 	"testing"
 	"time"
 
@@ -19,18 +16,7 @@ import (
 // While the container runs there is none.
 func TestE2EExitedIsWhatWaitSays(t *testing.T) {
 	ctx := context.Background()
-	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
-	if err != nil {
-		t.Fatalf("connecting to Podman (CI must have it): %v", err)
-	}
-	t.Cleanup(stop) // last: the removals below need the engine
-	image, err := EnsureImage(ctx, eng, "", "", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "safe-install-exited-test-" + hex.EncodeToString(b)
+	eng, image, name := engineForTest(t, "exited")
 	id, err := eng.Create(ctx, engine.ContainerSpec{Name: name, Image: image, Command: []string{"sh", "-c", "sleep 2; exit 7"},
 		User: "1000:1000", Network: "none", Labels: map[string]string{labelRun: name}})
 	if err != nil {

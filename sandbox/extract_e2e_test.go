@@ -26,18 +26,7 @@ import (
 // not run is refused.
 func TestE2EExtractIntoMatchesArchiveCopy(t *testing.T) {
 	ctx := context.Background()
-	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
-	if err != nil {
-		t.Fatalf("connecting to Podman (CI must have it): %v", err)
-	}
-	t.Cleanup(stop) // last: the removals below need the engine
-	image, err := EnsureImage(ctx, eng, "", "", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "safe-install-extract-test-" + hex.EncodeToString(b)
+	eng, image, name := engineForTest(t, "extract")
 	labels := map[string]string{labelRun: name}
 	if err := eng.CreateVolume(ctx, engine.VolumeSpec{Name: name, Memory: true, Labels: labels}); err != nil {
 		t.Fatal(err)
@@ -130,4 +119,24 @@ func TestE2EExtractIntoMatchesArchiveCopy(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "local/node_modules/a/b/bin.sh")); err != nil || !fi.ModTime().Equal(old) {
 		t.Errorf("bin.sh: %v %v, want the input's time %s", fi, err, old)
 	}
+}
+
+// engineForTest connects to the local engine until the test's end (after
+// its removals), and gives the sandbox image and a fresh name for what the
+// test makes.
+func engineForTest(t *testing.T, what string) (*engine.Podman, string, string) {
+	t.Helper()
+	ctx := context.Background()
+	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
+	if err != nil {
+		t.Fatalf("connecting to Podman (CI must have it): %v", err)
+	}
+	t.Cleanup(stop) // first made, last run: the removals need the engine
+	image, err := EnsureImage(ctx, eng, "", "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	return eng, image, "safe-install-" + what + "-test-" + hex.EncodeToString(b)
 }

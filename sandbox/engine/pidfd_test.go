@@ -19,23 +19,7 @@ import (
 // its child are recognised, and nothing else is.
 func TestIsInit(t *testing.T) {
 	id := strings.Repeat("0123456789abcdef", 4)
-	conmon := exec.Command("sh", "-c", `sleep 60 & echo $!; wait`, "sh", "-c", id)
-	out, err := conmon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conmon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conmon.Process.Kill(); conmon.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conmon, child := standInConmon(t, "-c", id)
 	t.Cleanup(func() {
 		if p, err := os.FindProcess(child); err == nil {
 			p.Kill()
@@ -67,23 +51,7 @@ func TestIsInit(t *testing.T) {
 func TestExitedReadsConmonsRecordAfterTheInitEnded(t *testing.T) {
 	id := strings.Repeat("0123456789abcdef", 4)
 	exits := t.TempDir()
-	conmon := exec.Command("sh", "-c", `sleep 60 & echo $!; wait`, "sh", "-c", id, "--exit-dir", exits)
-	out, err := conmon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conmon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conmon.Process.Kill(); conmon.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, child := standInConmon(t, "-c", id, "--exit-dir", exits)
 	if fd := openExitDir(child, strings.Repeat("f", 64)); fd >= 0 {
 		t.Errorf("the exit directory of a conmon that names another container opened")
 	}
@@ -141,4 +109,29 @@ func TestExitDirArg(t *testing.T) {
 			t.Errorf("exitDirArg(%q) = %q, want %q", c.cmdline, got, c.want)
 		}
 	}
+}
+
+// standInConmon starts a shell whose command line ends in args, as
+// conmon's names its container, with a child (the container's init, in
+// the tests): it returns both.
+func standInConmon(t *testing.T, args ...string) (*exec.Cmd, int) {
+	t.Helper()
+	conmon := exec.Command("sh", append([]string{"-c", `sleep 60 & echo $!; wait`, "sh"}, args...)...)
+	out, err := conmon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conmon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conmon.Process.Kill(); conmon.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conmon, child
 }
