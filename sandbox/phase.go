@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/install"
@@ -93,8 +94,17 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 	} else {
 		out, w = r.phaseOutput(name, thirdParty)
 	}
-	if err := r.eng.Start(pctx, id); err != nil {
-		return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
+	if relay == nil || !relay.started {
+		if err := r.eng.Start(pctx, id); err != nil {
+			return PhaseResult{}, fmt.Errorf("%w: starting the %s container: %w", ErrEngine, name, err)
+		}
+	}
+	if relay != nil {
+		// Its inputs are in: relay.js may start the package manager. Not
+		// waited for: a write to the attach's stdin waits until the engine
+		// reads it; if it never arrives, relay.js runs nothing and the
+		// phase's time limit ends it (the stream's end ends relay.js too).
+		go egress.StartCommand(relay.stdin)
 	}
 	faultpoint.At(name) // the test hook: fetch, scripts
 	var code int
@@ -220,9 +230,10 @@ func (r *runner) phaseOutput(name string, thirdParty bool) (*tailBuffer, io.Writ
 // relayed is a created fetch container attached to the egress proxy:
 // ended is closed when its stream ends; closing stdin ends the replies.
 type relayed struct {
-	ended chan struct{}
-	stdin *io.PipeWriter
-	out   *tailBuffer // its stderr: the package manager's output
+	ended   chan struct{}
+	stdin   *io.PipeWriter
+	out     *tailBuffer // its stderr: the package manager's output
+	started bool        // the container was started while its inputs went in
 }
 
 // waitRelayed is Wait for a relayed container, sooner: once its stream

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -311,17 +312,39 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	// archive endpoint into the created fetch container.
 	var fetchID string
 	var relay *relayed
-	created := make(chan error, 1)
+	ch := make(chan error, 1)
 	go func() {
 		var err error
 		if fetchID, err = r.create(ctx, spec); err == nil {
 			relay, err = r.attachRelay(ctx, fetchID)
 		}
-		created <- err
+		ch <- err
 	}()
-	through, err := r.extractInputs(ctx, fetchOnly)
-	if cerr := <-created; cerr != nil {
+	created := sync.OnceValue(func() error { return <-ch })
+	// Once relay.js is in, the container starts while the inputs go in:
+	// relay.js waits for the host's word (egress.StartCommand, in phase).
+	started := make(chan error, 1)
+	early := false
+	through, err := r.extractInputs(ctx, fetchOnly, func() {
+		early = true
+		go func() {
+			err := created()
+			if err == nil {
+				if err = r.eng.Start(ctx, fetchID); err != nil {
+					err = fmt.Errorf("%w: starting the fetch container: %w", ErrEngine, err)
+				}
+			}
+			started <- err
+		}()
+	})
+	if cerr := created(); cerr != nil {
 		return "", cerr
+	}
+	if early {
+		if serr := <-started; serr != nil {
+			return "", serr
+		}
+		relay.started = true
 	}
 	if err != nil {
 		return "", err
@@ -355,10 +378,11 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 // extractInputs puts the fetch's inputs and config into the work and fetch
 // config volumes through the running holder, for a local engine: the
 // volumes are fresh, and no third-party code has run (the condition of
-// ExtractInto). False, with no error, when the archive endpoint has to do
-// it: a remote engine, or no nsenter here (whatever an extraction that
-// failed had written, the copy writes over with the same entries).
-func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (bool, error) {
+// ExtractInto). configIn is called once the config is in. False, with no
+// error, when the archive endpoint has to do it: a remote engine, or no
+// nsenter here (whatever an extraction that failed had written, the copy
+// writes over with the same entries).
+func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input, configIn func()) (bool, error) {
 	if r.holder == "" {
 		return false, nil
 	}
@@ -382,6 +406,9 @@ func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (
 		}
 		if err != nil {
 			return false, err
+		}
+		if set.dir == install.FetchConfigDir {
+			configIn()
 		}
 	}
 	return true, nil

@@ -38,8 +38,20 @@ const (
 	// frameAbort (host to relay only) ends the relay, and with it the
 	// fetch container; its payload, the reason, goes to the output.
 	frameAbort = 4
+	// frameStart (host to relay only, once) starts the relay's command.
+	frameStart = 5
 	frameHead  = 9
 )
+
+// StartCommand tells relay.js, through the container's stdin (Relay's),
+// to start its command: the host says so once the fetch's inputs are in,
+// so that the container and relay.js start while they go in. A frame of
+// one write, which an io.Pipe keeps whole beside the relay's own (no byte
+// of it needs escaping).
+func StartCommand(stdin io.Writer) error {
+	_, err := stdin.Write([]byte{0, 0, 0, 0, frameStart, 0, 0, 0, 0})
+	return err
+}
 
 // The relay mux's bounds (invariant 12). The fetch container's
 // stdout is the sandbox's: in the pip fetch, build hooks run beside

@@ -1,15 +1,17 @@
 // safe-install's relay, run inside the fetch container, which has no
 // network. It listens on 127.0.0.1:3128 (npm's proxy) and carries each
 // connection to safe-install's egress proxy on the host as frames on its
-// own stdin and stdout, then runs the command given after it. Frames are
-// [id u32][type u8][length u32][payload]: 1 open, 2 data, 3 close, and
-// from the host 4 abort (the reason: print it and end). A payload is at
-// most 64 KiB (the host's maxRelayFrame: it stops the fetch on a longer one).
+// own stdin and stdout, and runs the command given after it when the host
+// says start (the container starts while the fetch's inputs still go in).
+// Frames are [id u32][type u8][length u32][payload]: 1 open, 2 data, 3
+// close, and from the host 4 abort (the reason: print it and end) and 5
+// start. A payload is at most 64 KiB (the host's maxRelayFrame: it stops
+// the fetch on a longer one).
 'use strict';
 const net = require('net');
 const { spawn } = require('child_process');
 
-const OPEN = 1, DATA = 2, CLOSE = 3, ABORT = 4;
+const OPEN = 1, DATA = 2, CLOSE = 3, ABORT = 4, START = 5;
 const MAX_FRAME = 64 << 10;
 const conns = new Map();
 let nextID = 1;
@@ -79,6 +81,11 @@ process.stdin.on('data', (raw) => {
       process.stderr.write(`relay: ${payload.toString()}\n`);
       process.exit(125);
     }
+    if (type === START) {
+      startSaid = true;
+      startCommand();
+      continue;
+    }
     const sock = conns.get(id);
     if (!sock) continue;
     if (type === DATA) sock.write(payload);
@@ -94,11 +101,20 @@ process.stdin.on('end', () => {
   process.exit(130);
 });
 
-// RELAY_PORT is for the host's tests, which run this beside other programs.
-server.listen(Number(process.env.RELAY_PORT) || 3128, '127.0.0.1', () => {
+// The command runs once the relay listens and the host has said start.
+let listening = false, startSaid = false, started = false;
+function startCommand() {
+  if (!listening || !startSaid || started) return;
+  started = true;
   const [cmd, ...args] = process.argv.slice(2);
   // The command's output goes to stderr: stdout carries frames only.
   const child = spawn(cmd, args, { stdio: ['ignore', 2, 2] });
   child.on('error', (e) => { process.stderr.write(`relay: ${e.message}\n`); process.exit(127); });
   child.on('exit', (code, sig) => process.exit(code === null ? 128 + 9 : code));
+}
+
+// RELAY_PORT is for the host's tests, which run this beside other programs.
+server.listen(Number(process.env.RELAY_PORT) || 3128, '127.0.0.1', () => {
+  listening = true;
+  startCommand();
 });

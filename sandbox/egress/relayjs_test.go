@@ -14,8 +14,9 @@ import (
 )
 
 // runRelayJS runs relay.js under node on the host (a free port instead of
-// 3128) with a mux on its stdin and stdout, and then command in it. It
-// skips without node, and fails so in CI.
+// 3128) with a mux on its stdin and stdout, and command in it once the
+// test says start (StartCommand on m.w). It skips without node, and fails
+// so in CI.
 func runRelayJS(t *testing.T, srv relayServer, stdoutGate <-chan struct{}, command ...string) (port int, m *relayMux, done <-chan error) {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
@@ -90,6 +91,9 @@ func TestRelayJSUnderFlood(t *testing.T) {
 	e := testEgress(t)
 	gate := make(chan struct{})
 	port, m, done := runRelayJS(t, e, gate, "sleep", "60")
+	if err := StartCommand(m.w); err != nil {
+		t.Fatal(err)
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	// While the host reads nothing, a flooding client gets no further
@@ -155,5 +159,34 @@ func TestRelayJSUnderFlood(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("relay.js did not end on an abort")
+	}
+}
+
+// relay.js starts its command only when the host says start: the fetch
+// container starts while its inputs still go in, and the command must not
+// read them half written.
+func TestRelayJSWaitsForStart(t *testing.T) {
+	t.Parallel()
+	ran := filepath.Join(t.TempDir(), "ran")
+	gate := make(chan struct{})
+	close(gate)
+	_, m, done := runRelayJS(t, testEgress(t), gate, "sh", "-c", "echo > "+ran)
+	time.Sleep(time.Second)
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran before the host said start")
+	}
+	if err := StartCommand(m.w); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("relay.js: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay.js did not end after its command")
+	}
+	if _, err := os.Stat(ran); err != nil {
+		t.Errorf("the command did not run after start: %v", err)
 	}
 }
