@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -77,10 +78,31 @@ func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader)
 	var stderr tailWriter
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
+	inheritedCloseOnExec()
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("extracting into %s:%s: %w: %s", id[:min(12, len(id))], dir, err, escape.Text(strings.TrimSpace(string(stderr.buf))))
 	}
 	return nil
+}
+
+// inheritedCloseOnExec marks every fd above stderr close-on-exec. Go opens
+// its own so, but the fds this process inherited from its parent without
+// the flag (a shell's, a CI runner's: a pipe and /dev/null under the e2e
+// harness, measured) would otherwise pass to every child, here the tar in
+// the holder's namespaces. It changes nothing for this process, and an
+// os/exec child still gets the fds it is given (they are dup'ed in the
+// child).
+func inheritedCloseOnExec() {
+	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	// Before Linux 5.11: one by one.
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
 }
 
 // tailWriter keeps the last 4 KiB written to it: tar's complaint, bounded.
