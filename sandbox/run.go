@@ -325,7 +325,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	// relay.js waits for the host's word (egress.StartCommand, in phase).
 	started := make(chan error, 1)
 	early := false
-	through, err := r.extractInputs(ctx, fetchOnly, func() {
+	configIn, workIn, err := r.extractInputs(ctx, fetchOnly, func() {
 		early = true
 		go func() {
 			err := created()
@@ -349,10 +349,15 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !through {
+	// What did not go in through the holder. Once the config is in, the
+	// fetch container may run, with the config volume read-only, where
+	// the archive endpoint cannot write (a 500, seen here).
+	if !workIn {
 		if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
 			return "", err
 		}
+	}
+	if !configIn {
 		if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
 			return "", err
 		}
@@ -378,40 +383,42 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 // extractInputs puts the fetch's inputs and config into the work and fetch
 // config volumes through the running holder, for a local engine: the
 // volumes are fresh, and no third-party code has run (the condition of
-// ExtractInto). configIn is called once the config is in. False, with no
-// error, when the archive endpoint has to do it: a remote engine, or no
-// nsenter here (whatever an extraction that failed had written, the copy
-// writes over with the same entries).
-func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input, configIn func()) (bool, error) {
+// ExtractInto). configIn is called once the config is in. It says which
+// went in; the archive endpoint copies in the rest, with no error: a
+// remote engine, no nsenter here, or an extraction that failed (whatever
+// it had written, the copy writes over with the same entries).
+func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input, configIn func()) (config, work bool, err error) {
 	if r.holder == "" {
-		return false, nil
+		return false, false, nil
 	}
 	for _, set := range []struct {
 		dir    string
 		inputs []install.Input
 		step   string
+		in     *bool
 	}{
 		// The config first: a symlink among the inputs (npm rebuild copies
 		// the project's node_modules in, links and all) cannot lead it
 		// astray, and tar replaces one it would write through (see
 		// nsextract.go).
-		{install.FetchConfigDir, fetchOnly, ""}, {install.WorkDir, r.plan.Inputs, faultpoint.CopyIn},
+		{install.FetchConfigDir, fetchOnly, "", &config}, {install.WorkDir, r.plan.Inputs, faultpoint.CopyIn, &work},
 	} {
 		err := r.putInputs(ctx, set.inputs, set.step, func(ctx context.Context, tar io.Reader) error {
 			return r.eng.ExtractInto(ctx, r.holder, set.dir, tar)
 		})
 		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) {
-			r.log.Debug("copy-in goes through the engine's archive endpoint", zap.Error(err))
-			return false, nil
+			r.log.Debug("copy-in goes through the engine's archive endpoint", zap.String("dir", set.dir), zap.Error(err))
+			return config, work, nil
 		}
 		if err != nil {
-			return false, err
+			return config, work, err
 		}
+		*set.in = true
 		if set.dir == install.FetchConfigDir {
 			configIn()
 		}
 	}
-	return true, nil
+	return config, work, nil
 }
 
 // fetched stages the manifests and lets the manager read the fetched

@@ -340,3 +340,51 @@ func profilesOnDisk(t *testing.T, vol string) (bool, []string) {
 	}
 	return true, files
 }
+
+// A local engine's copy-in goes through the running holder (a tar the
+// host runs in its namespaces); when that fails for any reason but the
+// engine and the time limit, the archive endpoint copies the inputs in
+// instead. Here the tar of the work inputs is killed (as an OOM killer
+// could: it runs in the user's session, outside the containers' limits)
+// after the fetch config went in, when the fetch container has started
+// with that volume read-only: the fallback must copy only what did not go
+// in, and the install succeed. Control: the run's tar is found and dies
+// (the fallback copy then holds at the same step).
+func TestE2ECopyInFallsBackAfterTheConfigWentIn(t *testing.T) {
+	if testEngine != "" {
+		skipOrFail(t, "a remote engine's copy-in is the archive endpoint's alone")
+	}
+	w := newWorld(t)
+	w.project("writes-own-file")
+	p := w.pauseAt("copy-in", "npm", "install")
+	var tar []int
+	for _, pid := range descendants(p.cmd.Process.Pid) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "tar\n" {
+			tar = append(tar, pid)
+		}
+	}
+	if len(tar) != 1 {
+		p.cmd.Process.Kill()
+		t.Fatalf("control: %d tar processes below the run held at its copy-in, want its extraction's", len(tar))
+	}
+	must(t, syscall.Kill(tar[0], syscall.SIGKILL))
+	p.resume()
+	// The archive endpoint's copy of the work inputs holds there again.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(p.marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.cmd.Process.Kill()
+			p.wait()
+			t.Fatalf("the run did not copy in again once its tar was killed")
+		}
+	}
+	p.resume()
+	if code, _ := p.wait(); code != 0 {
+		t.Fatalf("the run whose copy-in fell back to the archive endpoint ended with %d, want 0", code)
+	}
+	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
+		t.Errorf("installed %q", got)
+	}
+}
