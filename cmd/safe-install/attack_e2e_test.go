@@ -280,3 +280,33 @@ func TestE2EAttackPipCommandShadowsGit(t *testing.T) {
 		w.expect(r, 0, "WARN cmd_shadow==1.0 installs the command git", "allowed: --allow-command git")
 	})
 }
+
+// ATK-9: a wheel's console script named nsenter. A local engine's copy-in
+// runs nsenter on the host (sandbox/engine/nsextract.go); looked up on
+// PATH, it was the one an activated virtual environment puts first: this
+// package's, on the user's next run, on the host, as the user, outside
+// every sandbox (it then runs the real one, so nothing shows). The first
+// run installs it (a name like any other, a warning at most); the next,
+// in the activated environment, must not run it. Control: `nsenter` in
+// the activated environment runs the payload.
+func TestE2EAttackNsenterOnPathRunsOnTheHost(t *testing.T) {
+	t.Parallel()
+	if testEngine != "" {
+		skipOrFail(t, "a remote engine's copy-in runs no nsenter")
+	}
+	corpus(t, corpusCase{"ATK-9 nsenter-shadow", "pip: a console script named nsenter, which a local engine's copy-in ran from PATH on the host", "the copy-in runs the system's nsenter, never PATH's"})
+	w := newPipWorld(t)
+	w.requirements("nsenter-shadow==1.0")
+	w.succeeds("pip", "install", "-r", "requirements.txt")
+	marker := filepath.Join(w.venv, "nsenter-shadow-ran")
+	w.trigger("PATH=$PWD/bin:$PATH nsenter --version")
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("control: no marker after nsenter in the activated environment: the case is not armed")
+	}
+	must(t, os.Remove(marker))
+	w.env = append(w.env, "PATH="+filepath.Join(w.venv, "bin")+":"+os.Getenv("PATH")) // activated: the last PATH counts
+	w.succeeds("pip", "install", "-r", "requirements.txt")
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Errorf("ATTACK WORKS: the next run ran the package's nsenter on the host: %q", b)
+	}
+}

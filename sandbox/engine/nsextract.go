@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +42,9 @@ var ErrNoNsenter = errors.New("no nsenter on this machine")
 // namespace's capabilities and no seccomp profile, and would follow a
 // symlink a script had put in the tree. The caller bounds it with ctx.
 func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader) error {
-	nsenter, err := exec.LookPath("nsenter")
+	nsenter, err := systemNsenter()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNoNsenter, err)
+		return err
 	}
 	pidfd, pid, err := p.openInit(ctx, id)
 	if err != nil {
@@ -83,6 +84,24 @@ func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader)
 		return fmt.Errorf("extracting into %s:%s: %w: %s", id[:min(12, len(id))], dir, err, escape.Text(strings.TrimSpace(string(stderr.buf))))
 	}
 	return nil
+}
+
+// nsenterDirs are where nsenter is looked for: the system's directories,
+// never PATH. The caller's PATH can start with a directory that packages
+// write: an activated virtual environment's bin (a wheel's console script
+// named nsenter ran on the host, as the user, at the next run: corpus
+// ATK-9), or node_modules/.bin under npm run and npx.
+var nsenterDirs = []string{"/usr/bin", "/bin", "/usr/sbin", "/sbin"}
+
+// systemNsenter is the first executable nsenter in nsenterDirs.
+func systemNsenter() (string, error) {
+	for _, d := range nsenterDirs {
+		p := filepath.Join(d, "nsenter")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w in %s", ErrNoNsenter, strings.Join(nsenterDirs, ", "))
 }
 
 // inheritedCloseOnExec marks every fd above stderr close-on-exec. Go opens
