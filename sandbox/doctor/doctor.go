@@ -62,7 +62,7 @@ func Run(ctx context.Context, to engine.Remote) []Check {
 	} else {
 		add(Check{Name: "XDG_RUNTIME_DIR", OK: true, Detail: rt})
 	}
-	if path, err := exec.LookPath("podman"); err != nil {
+	if path, err := engine.LookHost("podman"); err != nil {
 		add(Check{Name: "podman", Fatal: true, Detail: "not installed", Fix: setup})
 	} else if err == nil {
 		v, _ := exec.CommandContext(ctx, path, "--version").Output()

@@ -88,7 +88,8 @@ const (
 // startService runs `podman system service` on a socket in a private
 // directory and connects to it.
 func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error) {
-	if _, err := exec.LookPath("podman"); err != nil {
+	bin, err := LookHost("podman")
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: podman is not installed (Debian/Ubuntu: sudo images/host-setup.sh $USER)", ErrUnavailable)
 	}
 	dir, err := os.MkdirTemp("", "safe-install-podman-")
@@ -101,7 +102,8 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	// ends by itself (--time=0 ran 40 minutes past such a run), and a
 	// process group of its own: rootless Podman re-executes itself in a
 	// user namespace, and stop must end that process too.
-	cmd := exec.Command("podman", "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
+	cmd := exec.Command(bin, "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
+	cmd.Env = append(os.Environ(), "PATH="+HostPATH()) // the last PATH counts
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, _ := os.Create(filepath.Join(dir, "service.log"))
 	cmd.Stdout, cmd.Stderr = out, out
