@@ -43,7 +43,11 @@ func (p *Podman) pinInit(ctx context.Context, id string) {
 		unix.Close(fd)
 		return
 	}
-	pin := pinned{init: fd, pidns: ns, exits: openExitDir(pid, id)}
+	exits := -1
+	if status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); err == nil && nsInit(status) {
+		exits = openExitDir(pid, id)
+	}
+	pin := pinned{init: fd, pidns: ns, exits: exits}
 	if _, loaded := p.pidfds.LoadOrStore(id, pin); loaded {
 		pin.close()
 	}
@@ -54,6 +58,18 @@ func (pin pinned) close() {
 	if pin.exits >= 0 {
 		unix.Close(pin.exits)
 	}
+}
+
+// nsInit says whether a /proc/PID/status is that of the init of a pid
+// namespace below this machine's (NSpid: ... 1): only such an init's end
+// ends every process of its container, which Exited takes it for. A
+// container in the host's pid namespace (containers.conf's pidns, were the
+// spec to leave it) or in another's leaves its processes running.
+func nsInit(status []byte) bool {
+	_, rest, ok := bytes.Cut(status, []byte("\nNSpid:\t"))
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	f := strings.Fields(string(line))
+	return ok && len(f) > 1 && f[len(f)-1] == "1"
 }
 
 // openExitDir opens the directory where the conmon of the container whose

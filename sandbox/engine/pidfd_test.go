@@ -135,3 +135,28 @@ func standInConmon(t *testing.T, args ...string) (*exec.Cmd, int) {
 	}
 	return conmon, child
 }
+
+// Exited is asked only of a container whose init is its pid namespace's
+// pid 1: one sharing the host's (or another container's) pid namespace
+// leaves processes running when its init ends.
+func TestNsInit(t *testing.T) {
+	for status, want := range map[string]bool{
+		"Name:\tnode\nNSpid:\t4242\t1\nNSpgid:\t1\n": true,
+		"Name:\tnode\nNSpid:\t4242\t17\t1\n":         true,
+		"Name:\tnode\nNSpid:\t4242\n":                false, // the host's namespace
+		"Name:\tnode\nNSpid:\t4242\t7\n":             false, // not its namespace's init
+		"Name:\tnode\n":                              false,
+	} {
+		if got := nsInit([]byte(status)); got != want {
+			t.Errorf("nsInit(%q) = %v, want %v", status, got, want)
+		}
+	}
+	// Control: this test's own process is not a namespace's init.
+	self, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nsInit(self) {
+		t.Error("this process counts as a pid namespace's init")
+	}
+}
