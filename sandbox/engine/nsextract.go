@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,8 +78,11 @@ func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader)
 	var stderr tailWriter
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
-	inheritedCloseOnExec()
-	if err := cmd.Run(); err != nil {
+	err = startAlone(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("extracting into %s:%s: %w: %s", id[:min(12, len(id))], dir, err, escape.Text(strings.TrimSpace(string(stderr.buf))))
 	}
 	return nil
@@ -104,24 +106,32 @@ func systemNsenter() (string, error) {
 	return "", fmt.Errorf("%w in %s", ErrNoNsenter, strings.Join(nsenterDirs, ", "))
 }
 
-// inheritedCloseOnExec marks every fd above stderr close-on-exec. Go opens
-// its own so, but the fds this process inherited from its parent without
-// the flag (a shell's, a CI runner's: a pipe and /dev/null under the e2e
-// harness, measured) would otherwise pass to every child, here the tar in
-// the holder's namespaces. It changes nothing for this process, and an
-// os/exec child still gets the fds it is given (they are dup'ed in the
-// child).
-func inheritedCloseOnExec() {
-	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
-		return
-	}
-	// Before Linux 5.11: one by one.
+// startAlone starts cmd with every fd above stderr that this process
+// inherited without close-on-exec (a shell's, a CI runner's: under the e2e
+// harness a pipe and /dev/null, measured) marked so, and then unmarks
+// them: else they would go with tar into the holder's namespaces. Go opens
+// its own fds close-on-exec, and an os/exec child gets the ones it is
+// given (dup'ed in the child); the user's own command after the install
+// (runHostAfter) still inherits them.
+func startAlone(cmd *exec.Cmd) error {
+	var marked []int
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err == nil {
+				marked = append(marked, fd)
+			}
 		}
 	}
+	err := cmd.Start()
+	for _, fd := range marked {
+		unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+	}
+	return err
 }
 
 // tailWriter keeps the last 4 KiB written to it: tar's complaint, bounded.
