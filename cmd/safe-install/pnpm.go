@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
+	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/pnpm"
 )
 
@@ -72,7 +73,7 @@ EXAMPLE:
 // path runs in /, above which no other user can plant a
 // pnpm-workspace.yaml for pnpm to find.
 func askHostPNPM(ctx context.Context, dir string, args ...string) string {
-	bin, err := exec.LookPath("pnpm")
+	bin, err := engine.LookHost("pnpm") // not a package's node_modules/.bin/pnpm
 	if err != nil {
 		return ""
 	}

@@ -7,21 +7,23 @@ import (
 	"testing"
 )
 
-// What packages write is not on the host's PATH: node_modules/.bin (npm
-// run, npx), the active virtual environment's bin, relative entries.
+// What packages write is not on the host's PATH: node_modules/.bin of the
+// project and the directories above it (npm run, npx), anything in the
+// project, the active virtual environment's bin, relative entries. Other
+// node_modules/.bin directories (pnpm installed with npm --prefix) stay.
 func TestHostPATH(t *testing.T) {
-	t.Setenv("VIRTUAL_ENV", "/home/u/venv")
+	const venv, cwd = "/home/u/venv", "/home/u/ws/proj"
 	for _, c := range []struct{ path, want string }{
 		{"/usr/local/bin:/usr/bin:/bin", "/usr/local/bin:/usr/bin:/bin"},
-		{"/home/u/proj/node_modules/.bin:/usr/bin", "/usr/bin"},
-		{"/home/u/proj/node_modules/.bin/:/home/u/node_modules/x/node_modules/.bin:/usr/bin", "/usr/bin"},
+		{"/home/u/ws/proj/node_modules/.bin:/usr/bin", "/usr/bin"},
+		{"/home/u/ws/proj/node_modules/.bin/:/home/u/ws/node_modules/.bin:/home/u/node_modules/.bin:/node_modules/.bin:/usr/bin", "/usr/bin"},
+		{"/home/u/ws/proj/.venv/bin:/home/u/ws/proj/bin:/usr/bin", "/usr/bin"},
 		{"/home/u/venv/bin:/home/u/venv/bin/:/usr/bin", "/usr/bin"},
 		{"/home/u/other-venv/bin:/usr/bin", "/home/u/other-venv/bin:/usr/bin"},
 		{".:bin::node_modules/.bin:/usr/bin", "/usr/bin"},
-		{"/opt/node_modules_backup/bin:/usr/bin", "/opt/node_modules_backup/bin:/usr/bin"},
+		{"/home/u/tools/node_modules/.bin:/home/u/ws/proj-other/node_modules/.bin:/usr/bin", "/home/u/tools/node_modules/.bin:/home/u/ws/proj-other/node_modules/.bin:/usr/bin"},
 	} {
-		t.Setenv("PATH", c.path)
-		if got := HostPATH(); got != c.want {
+		if got := hostPATH(c.path, venv, cwd); got != c.want {
 			t.Errorf("PATH %q: %q, want %q", c.path, got, c.want)
 		}
 	}
@@ -30,7 +32,9 @@ func TestHostPATH(t *testing.T) {
 // A podman planted in the project's node_modules/.bin, first on PATH as
 // under npm run, is not the one started. Control: PATH's lookup finds it.
 func TestLookHostSkipsPlantedBin(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "proj", "node_modules", ".bin")
+	proj := t.TempDir()
+	t.Chdir(proj)
+	bin := filepath.Join(proj, "node_modules", ".bin")
 	sys := t.TempDir()
 	for _, d := range []string{bin, sys} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
