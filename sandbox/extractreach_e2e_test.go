@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,6 +201,30 @@ func TestE2EExtractIntoTarIsOutOfContainersReach(t *testing.T) {
 		// fds this process inherited without close-on-exec (its
 		// parent's) would go into the holder's namespaces with tar.
 		t.Errorf("tar holds %q", got)
+	}
+	// Root and working directory are the holder's (no host directory, as
+	// runc's CVE-2024-21626 leaked): setns into a mount namespace puts
+	// both at its root, and GNU tar's -C works through a directory fd.
+	same := func(a, b string) bool {
+		x, errA := os.Stat(a)
+		y, errB := os.Stat(b)
+		return errA == nil && errB == nil && os.SameFile(x, y)
+	}
+	if same("/proc/self/root", "/proc/"+holder+"/root") {
+		t.Fatal("control: this process's root is the holder's")
+	}
+	if !same("/proc/"+tarPid+"/root", "/proc/"+holder+"/root") || !same("/proc/"+tarPid+"/cwd", "/proc/"+holder+"/root") {
+		info := func(p string) string {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err.Error()
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			l, _ := os.Readlink(p)
+			return fmt.Sprintf("%s dev %d ino %d", l, st.Dev, st.Ino)
+		}
+		t.Errorf("tar's root %s, cwd %s; the holder's root %s, its %s %s", info("/proc/"+tarPid+"/root"), info("/proc/"+tarPid+"/cwd"),
+			info("/proc/"+holder+"/root"), install.WorkDir, info("/proc/"+holder+"/root"+install.WorkDir))
 	}
 	if env, _ := os.ReadFile("/proc/" + tarPid + "/environ"); string(env) != "PATH=/usr/bin:/bin\x00LC_ALL=C\x00" {
 		t.Errorf("tar's environment %q", env)
