@@ -103,15 +103,16 @@ func procField(pid, field string) string {
 }
 
 // strangeFDs lists the fds of process pid that are not what ExtractInto
-// gives tar: stdin and stderr pipes, stdout /dev/null, and fds 3 and 4
-// (the namespaces nsenter entered, which it leaves open), when given.
-func strangeFDs(pid string, ns3, ns4 string) []string {
+// gives tar: stdin and stderr pipes, stdout /dev/null, and from fd 3 on
+// the namespaces nsenter entered (it leaves them open), ns.
+func strangeFDs(pid string, ns ...string) []string {
 	want := map[string]func(string) bool{
 		"0": func(l string) bool { return strings.HasPrefix(l, "pipe:[") },
 		"1": func(l string) bool { return l == "/dev/null" },
 		"2": func(l string) bool { return strings.HasPrefix(l, "pipe:[") },
-		"3": func(l string) bool { return l == ns3 },
-		"4": func(l string) bool { return l == ns4 },
+	}
+	for i, n := range ns {
+		want[strconv.Itoa(3+i)] = func(l string) bool { return l == n }
 	}
 	ents, _ := os.ReadDir("/proc/" + pid + "/fd")
 	var out []string
@@ -128,11 +129,13 @@ func strangeFDs(pid string, ns3, ns4 string) []string {
 }
 
 // While the tar runs (its stdin held open mid-entry), it is in the
-// holder's user and mount namespaces and in none of the containers' pid
-// namespaces, with only pipes, /dev/null and the holder's namespaces open,
-// a fixed environment and no supplementary groups. Controls: the holder's
-// init is in a pid namespace of its own (the NSpid check can fail), and a
-// child holding a host file is caught by the fd check.
+// holder's user, mount, network and IPC namespaces and in none of the
+// containers' pid namespaces, with the holder's root and working
+// directory, only pipes, /dev/null and the holder's namespaces open, a
+// fixed environment and no supplementary groups. Controls: the holder's
+// init is in a pid namespace of its own (the NSpid check can fail), this
+// process's root, network and IPC are not the holder's, and a child
+// holding a host file is caught by the fd check.
 func TestE2EExtractIntoTarIsOutOfContainersReach(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -153,7 +156,7 @@ func TestE2EExtractIntoTarIsOutOfContainersReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctl.Process.Kill()
-	if got := strangeFDs(strconv.Itoa(ctl.Process.Pid), "", ""); !slices.Contains(got, "3 -> /etc/hostname") {
+	if got := strangeFDs(strconv.Itoa(ctl.Process.Pid)); !slices.Contains(got, "3 -> /etc/hostname") {
 		t.Fatalf("control: a child holding /etc/hostname shows %q", got)
 	}
 	ctl.Process.Kill()
@@ -192,12 +195,17 @@ func TestE2EExtractIntoTarIsOutOfContainersReach(t *testing.T) {
 	if ns(tarPid, "pid") != ns("self", "pid") {
 		t.Errorf("tar is in pid namespace %s, not this process's", ns(tarPid, "pid"))
 	}
-	for _, kind := range []string{"user", "mnt"} {
+	for _, kind := range []string{"net", "ipc"} {
+		if ns("self", kind) == ns(holder, kind) {
+			t.Fatalf("control: this process's %s namespace is the holder's", kind)
+		}
+	}
+	for _, kind := range []string{"user", "mnt", "net", "ipc"} {
 		if ns(tarPid, kind) != ns(holder, kind) {
 			t.Errorf("tar's %s namespace %s, the holder's %s", kind, ns(tarPid, kind), ns(holder, kind))
 		}
 	}
-	if got := strangeFDs(tarPid, ns(holder, "user"), ns(holder, "mnt")); len(got) > 0 {
+	if got := strangeFDs(tarPid, ns(holder, "user"), ns(holder, "mnt"), ns(holder, "net"), ns(holder, "ipc")); len(got) > 0 {
 		// fds this process inherited without close-on-exec (its
 		// parent's) would go into the holder's namespaces with tar.
 		t.Errorf("tar holds %q", got)

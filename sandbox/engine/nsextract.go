@@ -32,8 +32,8 @@ var ErrNoNsenter = errors.New("no nsenter on this machine")
 
 // ExtractInto extracts a tar stream at dir inside a running container of a
 // local engine, with the container's own tar run as root of its user
-// namespace in its mount namespace, so entries keep the owners and modes
-// their headers give. The namespaces are the container init's, opened while
+// namespace in its mount (and network and IPC) namespace, so entries keep
+// the owners and modes their headers give. The namespaces are the container init's, opened while
 // a pidfd showed it alive (as ContainerDir does), and passed to nsenter as
 // file descriptors: a recycled pid cannot stand in.
 //
@@ -56,7 +56,12 @@ func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader)
 			f.Close()
 		}
 	}()
-	for _, kind := range []string{"user", "mnt"} {
+	// The holder's network and IPC namespaces too: the image's tar then
+	// has only the holder's lo, not the host's network (its loopback
+	// services, abstract sockets). Its pid namespace cannot be entered
+	// without a fork, and tar stays a host process (out of every
+	// container's sight: sandbox/extractreach_e2e_test.go).
+	for _, kind := range []string{"user", "mnt", "net", "ipc"} {
 		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
 		if err != nil {
 			return err
@@ -66,10 +71,11 @@ func (p *Podman) ExtractInto(ctx context.Context, id, dir string, tar io.Reader)
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return fmt.Errorf("the container's init ended while its namespaces were opened: %w", err)
 	}
-	// ExtraFiles are fds 3 and 4 in nsenter. In the container's mount
+	// ExtraFiles are fds 3 to 6 in nsenter. In the container's mount
 	// namespace, root and working directory are the container's, and tar
 	// is the image's.
-	cmd := exec.CommandContext(ctx, nsenter, "--user=/proc/self/fd/3", "--mount=/proc/self/fd/4", "--",
+	cmd := exec.CommandContext(ctx, nsenter, "--user=/proc/self/fd/3", "--mount=/proc/self/fd/4",
+		"--net=/proc/self/fd/5", "--ipc=/proc/self/fd/6", "--",
 		"tar", "-x", "--no-overwrite-dir", "-C", dir, "-f", "-")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
 	cmd.Dir = "/"
