@@ -349,6 +349,13 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 		return "", fmt.Errorf("network mode %q: sandbox containers have no network", c.Network)
 	}
 	s.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	// Named, not left to containers.conf: its pidns = "host" showed the
+	// host's processes to the container (invariant 10) and let one outlive
+	// its init, which Exited takes for every process ended (measured);
+	// ipcns and utsns = "host" share the host's IPC objects and name.
+	s.PidNS = specgen.Namespace{NSMode: specgen.Private}
+	s.IpcNS = specgen.Namespace{NSMode: specgen.Private}
+	s.UtsNS = specgen.Namespace{NSMode: specgen.Private}
 	for _, v := range c.Volumes {
 		opts := []string{"nodev", "nosuid"}
 		if v.ReadOnly {
