@@ -119,6 +119,9 @@ func (r *runner) readListing(ctx context.Context, id, prefix string) (tree.Tree,
 // makeStaging creates the private directory beside the targets, on the same
 // filesystem, so that the swap is a rename.
 func (r *runner) makeStaging() error {
+	if r.staging != "" {
+		return nil // made for the prefill
+	}
 	// The artifacts go below a subdirectory whose inodes are placed away
 	// from those the old tree freed (package spread).
 	outer, dir, err := spread.MakeDir(r.plan.Project, staging.Prefix)
@@ -128,6 +131,32 @@ func (r *runner) makeStaging() error {
 	r.stagingRoot, r.staging = outer, dir
 	return staging.Claim(outer) // who to ask whether it is still in use
 
+}
+
+// startPrefill lets a session that builds part of the staged tree from
+// the host's (install.Prefilling) start while the fetch runs, in a
+// directory of the staging root beside the staging one.
+func (r *runner) startPrefill(ctx context.Context) error {
+	pf, ok := r.session.(install.Prefilling)
+	if !ok {
+		return nil
+	}
+	if err := r.makeStaging(); err != nil {
+		return err
+	}
+	dir, err := spread.MakeInner(r.stagingRoot)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	wait := pf.Prefill(ctx, dir)
+	r.stopPrefill = func() {
+		cancel()
+		if wait != nil {
+			_ = wait() // a failure that matters failed the run in Deliver
+		}
+	}
+	return nil
 }
 
 // stream runs consume on a tar stream of name (below WorkDir) copied out of

@@ -117,6 +117,9 @@ func (r *runner) cleanup() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if r.stopPrefill != nil {
+				r.stopPrefill()
+			}
 			if err := spread.Remove(r.stagingRoot); err != nil {
 				r.log.Warn("removing the staging directory", zap.String("name", r.stagingRoot), zap.Error(err))
 			}

@@ -81,7 +81,7 @@ func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []in
 	id := ""
 	writer := func() (err error) {
 		if id == "" {
-			id, err = r.create(ctx, r.specs(nil).Profiles)
+			id, err = r.create(ctx, profileWriterSpec(r.opts.Image, r.names, r.opts.Limits)) // before the plan (RunPlanned)
 		}
 		return err
 	}

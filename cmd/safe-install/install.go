@@ -41,58 +41,86 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 			}
 		}()
 	}
-	plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
-		AllowGit:        f.AllowGit,
-		AllowRegistries: f.AllowRegistry.Value(),
-		AllowScripts:    f.AllowScripts.Value(),
-		DenyScripts:     f.DenyScripts.Value(),
-		AllUnreviewed:   f.AllScripts,
-		MinReleaseAge:   f.MinReleaseAge,
-		NPMVersion:      npmVersion(c.Context, mgr),
-		PNPMVersion:     f.PNPMVersion,
-		PNPMStoreDir:    f.PNPMStoreDir,
-		AllowPnpmfile:   f.AllowPnpmfile,
-		AllowIndex:      f.AllowIndex,
-		AllowPth:        f.AllowPth.Value(),
-		AllowCommand:    f.AllowCommand.Value(),
-		Python:          f.Python,
-		Home:            e.home,
-		Env:             e.vars,
-		Warn:            func(msg string) { e.say("WARN %s", msg) },
+	makePlan := sync.OnceValues(func() (*install.Plan, error) {
+		plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
+			AllowGit:        f.AllowGit,
+			AllowRegistries: f.AllowRegistry.Value(),
+			AllowScripts:    f.AllowScripts.Value(),
+			DenyScripts:     f.DenyScripts.Value(),
+			AllUnreviewed:   f.AllScripts,
+			MinReleaseAge:   f.MinReleaseAge,
+			NPMVersion:      npmVersion(c.Context, mgr),
+			PNPMVersion:     f.PNPMVersion,
+			PNPMStoreDir:    f.PNPMStoreDir,
+			AllowPnpmfile:   f.AllowPnpmfile,
+			AllowIndex:      f.AllowIndex,
+			AllowPth:        f.AllowPth.Value(),
+			AllowCommand:    f.AllowCommand.Value(),
+			Python:          f.Python,
+			Home:            e.home,
+			Env:             e.vars,
+			Warn:            func(msg string) { e.say("WARN %s", msg) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		if plan.Project != e.dir {
+			if err := recoverProject(e, plan.Project, f.DryRun); err != nil {
+				return nil, err
+			}
+		}
+		if pol := plan.Policy; pol.Active && !f.DryRun {
+			e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
+		}
+		return plan, nil
 	})
-	if err != nil {
-		return err
-	}
-	if plan.Project != e.dir {
-		if err := recoverProject(e, plan.Project, f.DryRun); err != nil {
+	// The sandbox is prepared while the plan is made (sandbox.RunPlanned),
+	// but for pip, whose image follows from the plan (its Python), and a
+	// dry run, which never touches Podman.
+	early := !f.DryRun && mgr.Name() != "pip"
+	python := ""
+	if early {
+		go makePlan()
+	} else {
+		plan, err := makePlan()
+		if err != nil {
 			return err
 		}
+		if f.DryRun {
+			return printDryRun(c, e, plan, f, lim)
+		}
+		python = plan.Python
 	}
-	if f.DryRun {
-		return printDryRun(c, e, plan, f, lim)
-	}
-	if pol := plan.Policy; pol.Active {
-		e.say("script policy from %s: allowed %s", strings.Join(pol.Sources, ", "), listOrNone(pol.Allowed))
+	// The plan's error, when there is one, says more than the engine's.
+	planFirst := func(err error) error {
+		if _, perr := makePlan(); perr != nil {
+			return perr
+		}
+		return err
 	}
 	connecting := time.Now()
 	cn := conn()
 	if cn.err != nil {
-		return cn.err
+		return planFirst(cn.err)
 	}
 	eng := cn.eng
-	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, plan.Python, e.stderr)
+	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, python, e.stderr)
 	if err != nil {
-		return err
+		return planFirst(err)
 	}
 	start := time.Now()
 	engine := sandbox.Timing{Step: "engine", MS: start.Sub(connecting).Milliseconds()}
 	opts := sandbox.Options{Image: image, Limits: lim, Keep: f.Keep, Log: log, Progress: e.stderr, Live: isTerminal(e.stderr),
 		Quiet: f.Quiet, Strict: f.Strict}
-	res, err := sandbox.Run(c.Context, eng, plan, opts)
+	res, err := sandbox.RunPlanned(c.Context, eng, mgr.Name(), makePlan, opts)
 	if res != nil && len(res.Kept) > 0 {
 		// Containers first: Podman 4.3 deadlocks in `volume rm -f` of the
 		// tmpfs work volume while its holder container runs (seen here).
 		e.say("kept for inspection (later runs leave them; safe-install clean removes them): %s", strings.Join(res.Kept, " "))
+	}
+	plan, perr := makePlan()
+	if perr != nil {
+		return perr
 	}
 	rep := sandbox.NewReport(plan, lim, res, err, time.Since(start))
 	rep.Timings = append([]sandbox.Timing{engine}, rep.Timings...)

@@ -33,6 +33,15 @@ type Session interface {
 	Deliver(ctx context.Context, staging string, say Say) (done bool, installed any, err error)
 }
 
+// Prefilling is a Session that builds part of the staged tree from the
+// host's while the fetch runs (npm's incremental install: the unchanged
+// tree). Prefill starts on dir, a directory beside the staging one that
+// goes with it, and returns the wait for its end (nil: nothing to build);
+// canceling ctx ends it early.
+type Prefilling interface {
+	Prefill(ctx context.Context, dir string) (wait func() error)
+}
+
 // ScriptsPlan is what a session decided from the fetched state.
 type ScriptsPlan struct {
 	// Args are added to the scripts phase's command (npm: the packages to

@@ -10,8 +10,10 @@ import (
 	"maps"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
@@ -38,6 +40,10 @@ type npmSession struct {
 	only     []string
 	// incr, when set, starts from the host's tree (package incremental).
 	incr *incremental.Install
+	// prefilled holds the host's unchanged tree as incr.Prefill mirrors
+	// it, while the fetch runs; waitPrefill waits for it.
+	prefilled   string
+	waitPrefill func() error
 
 	lock layout.Lockfile // as the fetch left it
 	dirs map[string]bool // the package directories whose scripts run
@@ -308,12 +314,37 @@ func (s *npmSession) Finish(staging string) (install.Findings, error) {
 	return found, nil
 }
 
+// Prefill mirrors the host's tree for an incremental run (unless the
+// whole tree comes back).
+func (s *npmSession) Prefill(ctx context.Context, dir string) func() error {
+	if s.incr == nil || s.incr.Whole {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.incr.Prefill(ctx, dir) }()
+	s.prefilled = dir
+	s.waitPrefill = sync.OnceValue(func() error { return <-done })
+	return s.waitPrefill
+}
+
 // Deliver leaves the swap to the pipeline; an incremental run first
-// builds the unchanged part of the staged tree from the host's (unless
-// the whole tree came back: what the project's scripts removed stays so).
-func (s *npmSession) Deliver(_ context.Context, staging string, say install.Say) (bool, any, error) {
+// builds the unchanged part of the staged tree from the host's mirror
+// (unless the whole tree came back: what the project's scripts removed
+// stays so).
+func (s *npmSession) Deliver(ctx context.Context, staging string, say install.Say) (bool, any, error) {
 	if s.incr != nil && !s.incr.Whole {
-		n, err := s.incr.Fill(staging)
+		if s.waitPrefill == nil {
+			// No one started the mirror while the fetch ran: now.
+			dir, err := os.MkdirTemp(filepath.Dir(staging), "host-")
+			if err != nil {
+				return false, nil, err
+			}
+			s.Prefill(ctx, dir)
+		}
+		if err := s.waitPrefill(); err != nil {
+			return false, nil, err
+		}
+		n, err := s.incr.Adopt(s.prefilled, staging)
 		if err != nil {
 			return false, nil, err
 		}

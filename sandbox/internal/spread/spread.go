@@ -54,14 +54,23 @@ func MakeDir(parent, pattern string) (outer, inner string, err error) {
 		return "", "", err
 	}
 	setTopdir(outer)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	inner = filepath.Join(outer, hex.EncodeToString(b)) // random: see above
-	if err := os.Mkdir(inner, 0o700); err != nil {
+	if inner, err = MakeInner(outer); err != nil {
 		_ = os.RemoveAll(outer)
-		return "", "", fmt.Errorf("creating %s: %w", inner, err)
+		return "", "", err
 	}
 	return outer, inner, nil
+}
+
+// MakeInner makes another directory with a random name in an outer one
+// MakeDir made, placed the same way.
+func MakeInner(outer string) (string, error) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	inner := filepath.Join(outer, hex.EncodeToString(b)) // random: see above
+	if err := os.Mkdir(inner, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", inner, err)
+	}
+	return inner, nil
 }
 
 // setTopdir flags dir FS_TOPDIR_FL where the filesystem has the flag

@@ -8,17 +8,13 @@
 package incremental
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
@@ -52,6 +48,8 @@ type Install struct {
 	// package (patch-package's patches): the whole tree came in before
 	// the fetch and comes back whole, held to the copy-back rule.
 	Whole bool
+	// mirrored counts the host's files Prefill linked or copied.
+	mirrored int
 }
 
 // incrementalFlags are the npm flags the incremental path handles: they
@@ -256,101 +254,6 @@ func leadsTo(roots []string, dir string) bool {
 // under says whether name is at or below one of roots.
 func under(roots []string, name string) bool {
 	return slices.ContainsFunc(roots, func(r string) bool { return name == r || strings.HasPrefix(name, r+"/") })
-}
-
-// Fill builds the rest of the staged node_modules from the host's: every
-// entry outside the roots that came back and the removed locations, as a new
-// directory, a new symlink, or a hard link to the host's file (this
-// machine's ext4 has no reflinks; a copy where no link can be made). Nothing is ever written through a
-// link: the staged tree's only writes were the extraction's, before, into
-// files of its own; the swap renames; a failure removes the staging
-// directory, which unlinks. It returns how many files it linked.
-func (in *Install) Fill(staging string) (int, error) {
-	skip := slices.Concat(in.Roots(), in.Removed)
-	linked := 0
-	root := filepath.Join(in.project, "node_modules")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(in.project, p)
-		rel = filepath.ToSlash(rel)
-		if under(skip, rel) && !under(in.Nested, rel) && !(d.IsDir() && leadsTo(in.Nested, rel)) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil // came back from the sandbox
-		}
-		// Else the host's, or a changed package's directory on the way
-		// to an unchanged one in it (made if the sandbox's is not there).
-		dst := filepath.Join(staging, filepath.FromSlash(rel))
-		switch t := d.Type(); {
-		case t.IsDir():
-			if err := os.Mkdir(dst, 0o755); errors.Is(err, fs.ErrExist) {
-				if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
-					return filepath.SkipDir // staged as something else: the sandbox's
-				}
-			} else if err != nil {
-				return err
-			}
-		case t&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(target, dst); err != nil && !errors.Is(err, fs.ErrExist) {
-				return err
-			}
-		case t.IsRegular():
-			err := os.Link(p, dst)
-			if errors.Is(err, fs.ErrExist) {
-				return nil
-			}
-			if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EMLINK) {
-				// Another user's file (fs.protected_hardlinks), or no
-				// link to be had: a copy, a new file of the staging's.
-				return copyFile(p, dst)
-			}
-			if err != nil {
-				return err
-			}
-			linked++
-		default:
-			return fmt.Errorf("%w: %s is not a file, directory or symlink", install.ErrPolicy, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return linked, fmt.Errorf("building the new node_modules from the installed one: %w", err)
-	}
-	return linked, nil
-}
-
-// copyFile writes a new file at dst with src's content and executable
-// bit, never through a link.
-func copyFile(src, dst string) error {
-	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	mode := os.FileMode(0o644)
-	if fi.Mode()&0o111 != 0 {
-		mode = 0o755
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // DateRecord makes npm's record the newest entry of the staged tree, as

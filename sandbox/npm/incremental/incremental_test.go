@@ -220,7 +220,7 @@ func TestFillLinksAndLeavesTheHostTree(t *testing.T) {
 	hostFile := filepath.Join(dir, "node_modules/a/index.js")
 	before, err := os.Stat(hostFile)
 	must(t, err)
-	n, err := in.Fill(staging)
+	n, err := fill(t, in, staging)
 	must(t, err)
 	if n != 2 { // a's package.json and index.js
 		t.Errorf("linked %d files, want 2", n)
@@ -348,7 +348,7 @@ func TestFillTakesNestedUnchangedFromTheHost(t *testing.T) {
 	}
 	staging := t.TempDir()
 	write(t, filepath.Join(staging, "node_modules/a/package.json"), `{"name":"a","version":"1.1.0"}`)
-	if _, err := in.Fill(staging); err != nil {
+	if _, err := fill(t, in, staging); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(staging, "node_modules/a/index.js")); err == nil {
@@ -404,7 +404,7 @@ func TestIncrementalChangeInsideNestedUnchanged(t *testing.T) {
 	in.Nested = nestedUnchanged(now, in.Changed)
 	staging := t.TempDir()
 	write(t, filepath.Join(staging, "node_modules/a/package.json"), `{"name":"a","version":"1.1.0"}`)
-	if _, err := in.Fill(staging); err != nil {
+	if _, err := fill(t, in, staging); err != nil {
 		t.Fatal(err)
 	}
 	host, err := os.Stat(filepath.Join(dir, d, "index.js"))
@@ -422,7 +422,7 @@ func TestIncrementalChangeInsideNestedUnchanged(t *testing.T) {
 	in = &Install{project: dir, Changed: []string{"node_modules/a", "node_modules/a/node_modules/d"}, Removed: []string{d}}
 	in.Nested = nestedUnchanged(now, in.Changed)
 	staging = t.TempDir()
-	if _, err := in.Fill(staging); err != nil {
+	if _, err := fill(t, in, staging); err != nil {
 		t.Fatal(err)
 	}
 	if staged, err := os.Stat(filepath.Join(staging, d, "index.js")); err != nil || !os.SameFile(host, staged) {

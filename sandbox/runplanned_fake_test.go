@@ -1,0 +1,49 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/install"
+)
+
+// RunPlanned makes what needs no plan (the volumes, the holder) while
+// the plan is made, and a plan that fails then leaves nothing behind and
+// the project as it was; a plan that succeeds runs as Run does.
+func TestRunPlannedPreparesWhileThePlanIsMade(t *testing.T) {
+	t.Parallel()
+	w := npmWorld(t, "install", nil)
+	for _, fail := range []bool{false, true} {
+		before := w.state(t)
+		e := w.engine()
+		var atPlan []string
+		plan := func() (*install.Plan, error) {
+			atPlan = e.Calls()
+			if fail {
+				return nil, errors.New("the plan failed")
+			}
+			return w.plan(t), nil
+		}
+		_, err := sandbox.RunPlanned(context.Background(), e, "npm", plan, sandbox.Options{Image: "fake-image", Limits: sandbox.DefaultLimits(), Progress: io.Discard, CacheDir: t.TempDir()})
+		if !slices.ContainsFunc(atPlan, func(c string) bool { return strings.HasPrefix(c, "Start ") && strings.HasSuffix(c, "-holder") }) {
+			t.Errorf("the holder had not started when the plan was asked for: %v", atPlan)
+		}
+		if fail {
+			if err == nil || err.Error() != "the plan failed" {
+				t.Errorf("the run with a failed plan = %v, want the plan's error", err)
+			}
+			if !maps.Equal(before, w.state(t)) {
+				t.Error("the run with a failed plan changed the project")
+			}
+		} else if err != nil || maps.Equal(before, w.state(t)) {
+			t.Fatalf("the control: the run with a plan failed (%v) or changed nothing", err)
+		}
+		assertNothingLeft(t, e)
+	}
+}
