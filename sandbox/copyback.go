@@ -42,7 +42,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 	}
 	for _, a := range p.Artifacts {
 		r.copied = &atomic.Int64{}
-		r.steps.beginCounting(r.copied, "copying %s back", a)
+		r.steps.BeginCounting(r.copied, "copying %s back", a)
 		start := time.Now()
 		if err := r.copyBack(ctx, from, a, extract); err != nil {
 			return err
@@ -50,7 +50,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 		r.log.Debug("copied back", zap.String("path", a), zap.Duration("took", time.Since(start)),
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
-	r.steps.end()
+	r.steps.End()
 	r.watch.lap("copy-back")
 	return nil
 }

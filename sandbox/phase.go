@@ -15,6 +15,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/escape"
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/diskguard"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 )
 
@@ -42,7 +43,7 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 			return "", PhaseResult{}, err
 		}
 	}
-	r.steps.begin("%s", title)
+	r.steps.Begin("%s", title)
 	ph, err := r.phase(ctx, name, id, nil)
 	if err != nil {
 		return "", ph, err
@@ -59,7 +60,7 @@ func (r *runner) scriptsPhase(ctx context.Context, name string, spec engine.Cont
 		}
 	}
 	if len(ph.Scripts) > 0 {
-		r.steps.end()
+		r.steps.End()
 		var ran []string
 		for _, sr := range ph.Scripts {
 			d := ""
@@ -82,9 +83,9 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
-	guard := diskGuard{eng: r.eng, volume: r.names.Work, bytes: r.opts.Limits.DiskBytes, files: r.opts.Limits.DiskFiles, log: log,
-		kill: func() { _ = r.eng.Kill(context.WithoutCancel(ctx), id) }}
-	pctx, stopGuard := guard.watch(tctx)
+	guard := diskguard.Guard{Engine: r.eng, Volume: r.names.Work, Bytes: r.opts.Limits.DiskBytes, Files: r.opts.Limits.DiskFiles, Log: log,
+		Kill: func() { _ = r.eng.Kill(context.WithoutCancel(ctx), id) }}
+	pctx, stopGuard := guard.Watch(tctx)
 	defer stopGuard()
 	thirdParty := name == "scripts" || name == "project"
 	var out *tailBuffer
@@ -115,7 +116,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 		code, werr = r.eng.Wait(pctx, id)
 	}
 	timedOut := tctx.Err() == context.DeadlineExceeded
-	var disk *diskExceeded
+	var disk *diskguard.Exceeded
 	if errors.As(context.Cause(pctx), &disk) && ctx.Err() == nil && !timedOut {
 		werr = nil // the guard's doing: reported below
 	}
@@ -185,7 +186,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 			pkg = "the " + name + " phase"
 		}
 		return res, fmt.Errorf("%s ran out of space in the sandbox (phase %s; the work directory holds at most %s and %d files, --disk and --disk-files; /tmp %s): %w; raise them if it legitimately needs more\n%s",
-			pkg, name, humanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, humanBytes(r.opts.Limits.TmpBytes), install.ErrLimit, install.Indent(tail))
+			pkg, name, diskguard.HumanBytes(r.opts.Limits.DiskBytes), r.opts.Limits.DiskFiles, diskguard.HumanBytes(r.opts.Limits.TmpBytes), install.ErrLimit, install.Indent(tail))
 	}
 	if outOfProcesses.MatchString(tail) {
 		if pkg == "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/internal/progress"
 	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -117,8 +118,8 @@ func RunPlanned(ctx context.Context, eng engine.Engine, manager string, plan fun
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, makePlan: plan, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: newSteps(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
-	defer r.steps.end()
+		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
+	defer r.steps.End()
 	r.runID = newRunID()
 	r.names = namesFor(r.runID, manager, info.IDMap)
 	r.labels = runLabels(r.runID, opts.Keep)
@@ -176,7 +177,7 @@ type runner struct {
 	stagingRoot string
 	profiles    Profiles
 	egress      *egress.Egress
-	steps       *steps
+	steps       *progress.Steps
 	watch       *stopwatch
 	decoys      *decoy.Set
 	decoyScan   *decoy.OutputScanner
@@ -326,7 +327,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	fetchOnly := append(append([]install.Input{}, p.FetchOnly...),
 		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
 		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
-	r.steps.begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
+	r.steps.Begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
 	spec := r.specs(nil).Fetch
 	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host, r.opts.CacheDir)
 	if err != nil {
@@ -477,7 +478,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 	p := r.plan
 	runDeps := p.Scripts != nil && !sp.Skip // Skip: nothing whose scripts run
 	if !runDeps && p.ProjectScripts == nil {
-		r.steps.end()
+		r.steps.End()
 		r.progress("no install scripts to run: no scripts container")
 		return fetchID, nil
 	}

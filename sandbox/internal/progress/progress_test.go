@@ -1,4 +1,4 @@
-package sandbox
+package progress
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 
 func TestStepsPlain(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, false, false)
-	s.begin("fetching: npm ci")
+	s := New(&b, false, false)
+	s.Begin("fetching: npm ci")
 	s.Warn("something")
-	s.begin("copying %s back", "node_modules")
-	s.end()
+	s.Begin("copying %s back", "node_modules")
+	s.End()
 	want := "safe-install: fetching: npm ci\nsafe-install: WARN something\nsafe-install: copying node_modules back\n"
 	if b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
@@ -23,12 +23,12 @@ func TestStepsPlain(t *testing.T) {
 
 func TestStepsLive(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, true, false)
-	s.begin("fetching: npm ci")
+	s := New(&b, true, false)
+	s.Begin("fetching: npm ci")
 	time.Sleep(1100 * time.Millisecond) // two redraws
 	s.Warn("x")
-	s.end()
-	s.end() // a second end prints nothing
+	s.End()
+	s.End() // a second end prints nothing
 	s.mu.Lock()
 	out := b.String()
 	s.mu.Unlock()
@@ -46,11 +46,11 @@ func TestStepsLive(t *testing.T) {
 
 func TestStepsCountBytes(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, true, false)
+	s := New(&b, true, false)
 	var n atomic.Int64
-	s.beginCounting(&n, "copying node_modules back")
+	s.BeginCounting(&n, "copying node_modules back")
 	n.Add(45_200_000)
-	s.end()
+	s.End()
 	if !regexp.MustCompile(`copying node_modules back: [0-9.]+s, 45\.2 MB\n$`).MatchString(b.String()) {
 		t.Errorf("got %q", b.String())
 	}
@@ -58,11 +58,11 @@ func TestStepsCountBytes(t *testing.T) {
 
 func TestStepsQuiet(t *testing.T) {
 	var b bytes.Buffer
-	s := newSteps(&b, true, true)
-	s.begin("fetching: npm ci")
+	s := New(&b, true, true)
+	s.Begin("fetching: npm ci")
 	s.Note("ran: x")
 	s.Warn("theft attempt")
-	s.end()
+	s.End()
 	if b.String() != "safe-install: WARN theft attempt\n" {
 		t.Errorf("quiet printed %q", b.String())
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package diskguard
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestDiskGuardLooksAhead(t *testing.T) {
-	g := diskGuard{bytes: 100 << 20, files: 1000}
+	g := Guard{Bytes: 100 << 20, Files: 1000}
 	start := engine.DiskFree{Bytes: 1 << 30, Files: 5000, FilesKnown: true}
 	at := func(usedMiB, files uint64) engine.DiskFree {
 		return engine.DiskFree{Bytes: start.Bytes - usedMiB<<20, Files: start.Files - files, FilesKnown: true}

@@ -1,4 +1,5 @@
-package sandbox
+// Package progress shows a run's progress to a person, one line per step.
+package progress
 
 import (
 	"fmt"
@@ -10,11 +11,11 @@ import (
 	"github.com/safe-install/safe-install/sandbox/escape"
 )
 
-// steps shows a run's progress one line per step. On a terminal (live) the
+// Steps shows a run's progress one line per step. On a terminal (live) the
 // current step's line is redrawn every half second with its elapsed time
 // and ends with the step's duration; elsewhere each line is printed once,
 // so logs stay readable.
-type steps struct {
+type Steps struct {
 	w     io.Writer
 	live  bool
 	quiet bool // only warnings
@@ -27,19 +28,21 @@ type steps struct {
 	bytes *atomic.Int64 // when set, the step shows how much it has copied
 }
 
-func newSteps(w io.Writer, live, quiet bool) *steps {
+// New shows steps on w: redrawn when live (a terminal), only warnings
+// when quiet.
+func New(w io.Writer, live, quiet bool) *Steps {
 	if w == nil {
 		w = io.Discard
 	}
-	return &steps{w: w, live: live && !quiet, quiet: quiet}
+	return &Steps{w: w, live: live && !quiet, quiet: quiet}
 }
 
-// begin ends the current step, if any, and starts another.
-func (s *steps) begin(format string, args ...any) { s.beginCounting(nil, format, args...) }
+// Begin ends the current step, if any, and starts another.
+func (s *Steps) Begin(format string, args ...any) { s.BeginCounting(nil, format, args...) }
 
-// beginCounting starts a step whose line also shows the bytes counted.
-func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
-	s.end()
+// BeginCounting starts a step whose line also shows the bytes counted.
+func (s *Steps) BeginCounting(n *atomic.Int64, format string, args ...any) {
+	s.End()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Steps and lines name packages, paths and output: escaped, once,
@@ -57,7 +60,7 @@ func (s *steps) beginCounting(n *atomic.Int64, format string, args ...any) {
 	go s.tick(s.stop, s.done)
 }
 
-func (s *steps) tick(stop, done chan struct{}) {
+func (s *Steps) tick(stop, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -74,19 +77,19 @@ func (s *steps) tick(stop, done chan struct{}) {
 }
 
 // draw rewrites the terminal line; the caller holds mu.
-func (s *steps) draw() {
+func (s *Steps) draw() {
 	fmt.Fprintf(s.w, "\r\033[Ksafe-install: %s … %.1fs%s", s.cur, time.Since(s.start).Seconds(), s.counted())
 }
 
-func (s *steps) counted() string {
+func (s *Steps) counted() string {
 	if s.bytes == nil {
 		return ""
 	}
 	return fmt.Sprintf(", %.1f MB", float64(s.bytes.Load())/1e6)
 }
 
-// end finishes the current step with its duration.
-func (s *steps) end() {
+// End finishes the current step with its duration.
+func (s *Steps) End() {
 	s.mu.Lock()
 	stop, done := s.stop, s.done
 	s.stop, s.done = nil, nil
@@ -102,17 +105,17 @@ func (s *steps) end() {
 	s.cur, s.bytes = "", nil
 }
 
-// note prints a line that is not a step (a listing), above the live line;
-// warn prints one that even a quiet run shows.
-func (s *steps) Note(format string, args ...any) {
+// Note prints a line that is not a step (a listing), above the live line;
+// Warn prints one that even a quiet run shows.
+func (s *Steps) Note(format string, args ...any) {
 	if !s.quiet {
 		s.line(fmt.Sprintf(format, args...))
 	}
 }
 
-func (s *steps) Warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
+func (s *Steps) Warn(format string, args ...any) { s.line("WARN " + fmt.Sprintf(format, args...)) }
 
-func (s *steps) line(msg string) {
+func (s *Steps) line(msg string) {
 	msg = escape.Text(msg)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,4 +1,5 @@
-package sandbox
+// Package diskguard bounds what a phase writes to the engine's disk.
+package diskguard
 
 import (
 	"context"
@@ -10,7 +11,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/engine"
 )
 
-// diskGuard bounds what one phase writes to the engine's disk (corpus case
+// Guard bounds what one phase writes to the engine's disk (corpus case
 // RT-52, cmd/safe-install/testdata/corpus/README.md). Rootless Podman on
 // cgroup v1 has no storage quota for volumes, so a script could fill the
 // disk through the work volume or its home;
@@ -18,38 +19,40 @@ import (
 // phase's container once either has dropped by more than the limit since
 // the phase began. The count is the whole filesystem's: other writers on
 // the machine add to it, which errs on the side of stopping.
-type diskGuard struct {
-	eng    engine.Engine
-	volume string
-	kill   func() // stops the phase's container
-	bytes  int64  // 0: no byte bound
-	files  int64  // 0: no inode bound
-	log    *zap.Logger
+type Guard struct {
+	Engine interface {
+		DiskFree(ctx context.Context, volume string) (engine.DiskFree, error)
+	}
+	Volume string
+	Kill   func() // stops the phase's container
+	Bytes  int64  // 0: no byte bound
+	Files  int64  // 0: no inode bound
+	Log    *zap.Logger
 }
 
-// diskExceeded is why a guard stopped a phase.
-type diskExceeded struct {
+// Exceeded is why a guard stopped a phase.
+type Exceeded struct {
 	what       string // "bytes" or "files"
 	used, over int64
 }
 
-func (d *diskExceeded) Error() string {
+func (d *Exceeded) Error() string {
 	if d.what == "files" {
 		return fmt.Sprintf("was about to create more than %d files on the engine's disk (%d so far)", d.over, d.used)
 	}
-	return fmt.Sprintf("was about to write more than %s to the engine's disk (%s so far)", humanBytes(d.over), humanBytes(d.used))
+	return fmt.Sprintf("was about to write more than %s to the engine's disk (%s so far)", HumanBytes(d.over), HumanBytes(d.used))
 }
 
-// watch starts watching and returns a context that is cancelled, with a
-// *diskExceeded cause, when the phase goes over; stop ends the watch.
-func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop func()) {
+// Watch starts watching and returns a context that is cancelled, with a
+// *Exceeded cause, when the phase goes over; stop ends the watch.
+func (g Guard) Watch(ctx context.Context) (guarded context.Context, stop func()) {
 	gctx, cancel := context.WithCancelCause(ctx)
-	if g.bytes <= 0 && g.files <= 0 {
+	if g.Bytes <= 0 && g.Files <= 0 {
 		return gctx, func() { cancel(nil) }
 	}
-	start, err := g.eng.DiskFree(ctx, g.volume)
+	start, err := g.Engine.DiskFree(ctx, g.Volume)
 	if err != nil {
-		g.log.Warn("cannot measure the engine's free disk space; the disk limit is not enforced", zap.Error(err))
+		g.Log.Warn("cannot measure the engine's free disk space; the disk limit is not enforced", zap.Error(err))
 		return gctx, func() { cancel(nil) }
 	}
 	// Scripts write into the page cache at 1-2 GB/s here, so a look every
@@ -72,7 +75,7 @@ func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop fun
 				return
 			case <-tick.C:
 			}
-			now, err := g.eng.DiskFree(gctx, g.volume)
+			now, err := g.Engine.DiskFree(gctx, g.Volume)
 			if err != nil {
 				continue
 			}
@@ -83,7 +86,7 @@ func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop fun
 				// container ends, reports the limit; then kill at once:
 				// every millisecond until the container stops is more written.
 				cancel(over)
-				g.kill()
+				g.Kill()
 				return
 			}
 		}
@@ -95,15 +98,15 @@ func (g diskGuard) watch(ctx context.Context) (guarded context.Context, stop fun
 // twice the last interval's growth: the container keeps writing while it
 // is being killed (about 3 GB/s into the page cache here, so 15 MB per
 // 5 ms look), and the limit is a bound, not a target.
-func (g diskGuard) exceeded(start, prev, now engine.DiskFree) *diskExceeded {
+func (g Guard) exceeded(start, prev, now engine.DiskFree) *Exceeded {
 	used, step := drop(start.Bytes, now.Bytes), drop(prev.Bytes, now.Bytes)
-	if g.bytes > 0 && used+2*step > g.bytes {
-		return &diskExceeded{what: "bytes", used: used, over: g.bytes}
+	if g.Bytes > 0 && used+2*step > g.Bytes {
+		return &Exceeded{what: "bytes", used: used, over: g.Bytes}
 	}
 	if start.FilesKnown && now.FilesKnown {
 		used, step := drop(start.Files, now.Files), drop(prev.Files, now.Files)
-		if g.files > 0 && used+2*step > g.files {
-			return &diskExceeded{what: "files", used: used, over: g.files}
+		if g.Files > 0 && used+2*step > g.Files {
+			return &Exceeded{what: "files", used: used, over: g.Files}
 		}
 	}
 	return nil
@@ -116,7 +119,8 @@ func drop(before, after uint64) int64 {
 	return int64(before - after)
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is n for a person: GiB, MiB or bytes.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%d GiB", n>>30)
