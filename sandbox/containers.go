@@ -23,6 +23,9 @@ type Containers struct {
 	// Holder keeps the work volume's tmpfs mounted for the whole run.
 	Holder engine.ContainerSpec `json:"holder"`
 	Fetch  engine.ContainerSpec `json:"fetch"`
+	// Baseline lists the work directory as the fetch left it, before the
+	// dependencies' scripts, when the fetch did not (BaselineLater).
+	Baseline *engine.ContainerSpec `json:"baseline,omitempty"`
 	// Scripts runs the dependencies' scripts; nil when the plan has none.
 	Scripts *engine.ContainerSpec `json:"scripts,omitempty"`
 	// Listing lists the work directory between the dependencies' scripts
@@ -37,7 +40,7 @@ type Containers struct {
 // All are the containers in the order a run creates them.
 func (c Containers) All() []engine.ContainerSpec {
 	all := []engine.ContainerSpec{c.Profiles, c.Holder, c.Fetch}
-	for _, s := range []*engine.ContainerSpec{c.Scripts, c.Listing, c.Project, c.Audit} {
+	for _, s := range []*engine.ContainerSpec{c.Baseline, c.Scripts, c.Listing, c.Project, c.Audit} {
 		if s != nil {
 			all = append(all, *s)
 		}
@@ -71,9 +74,13 @@ func containersFor(p *install.Plan, s containerSettings) Containers {
 		spec := scriptsSpec(n.Scripts, ph, s.image, n, n.Home, s.limits, s.profiles, s.decoyEnv)
 		c.Scripts = &spec
 	}
+	if p.BaselineLater && (p.Scripts != nil || p.ProjectScripts != nil) {
+		spec := listingSpec(n.Scripts+"-baseline", FetchedListing, s.image, n, s.limits, s.profiles)
+		c.Baseline = &spec
+	}
 	if p.ProjectScripts != nil {
 		if p.Scripts != nil {
-			spec := listingSpec(s.image, n, s.limits, s.profiles)
+			spec := listingSpec(n.Scripts+"-hash", MidListing, s.image, n, s.limits, s.profiles)
 			c.Listing = &spec
 		}
 		spec := scriptsSpec(n.Scripts+"-project", *p.ProjectScripts, s.image, n, n.ProjectHome, s.limits, s.profiles, s.decoyEnv)

@@ -61,17 +61,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 // into a volume of its own, and returns that listing as the baseline of
 // the project's own scripts.
 func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) {
-	if err := r.createVolume(ctx, r.names.List); err != nil {
-		return nil, err
-	}
-	id, err := r.create(ctx, *r.specs(nil).Listing)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.runTrusted(ctx, id, "listing the work directory"); err != nil {
-		return nil, err
-	}
-	after, err := r.readListing(ctx, id, MidListing)
+	after, err := r.listWork(ctx, *r.specs(nil).Listing, MidListing, "listing the work directory")
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +76,24 @@ func (r *runner) checkDependencyScripts(ctx context.Context) (tree.Tree, error) 
 		return nil, &install.ArtifactError{Package: r.blame(name), Path: name, Reason: reason}
 	}
 	return after, nil
+}
+
+// listWork runs a listing container (listingSpec) and reads its listing
+// out, once it has ended.
+func (r *runner) listWork(ctx context.Context, spec engine.ContainerSpec, out, step string) (tree.Tree, error) {
+	if !slices.Contains(r.volumes, r.names.List) {
+		if err := r.createVolume(ctx, r.names.List); err != nil {
+			return nil, err
+		}
+	}
+	id, err := r.create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.runTrusted(ctx, id, step); err != nil {
+		return nil, err
+	}
+	return r.readListing(ctx, id, out)
 }
 
 // readListing reads the listing that tree.ListScript, a trusted command,

@@ -486,11 +486,15 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 	// code ran: the baseline that tells a package's own build from
 	// tampering.
 	var before tree.Tree
-	if p.Baseline != "" {
-		var err error
-		if before, err = r.readListing(ctx, fetchID, path.Join(install.WorkDir, p.Baseline)); err != nil {
-			return "", err
-		}
+	var err error
+	switch {
+	case p.Baseline != "" && p.BaselineLater:
+		before, err = r.listWork(ctx, *r.specs(nil).Baseline, FetchedListing, "listing the work directory as the fetch left it")
+	case p.Baseline != "" && !p.BaselineLater:
+		before, err = r.readListing(ctx, fetchID, path.Join(install.WorkDir, p.Baseline))
+	}
+	if err != nil {
+		return "", err
 	}
 	if err := r.plantDecoys(ctx); err != nil {
 		return "", err

@@ -183,25 +183,27 @@ func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.Contain
 	return s
 }
 
-// listingSpec lists the work directory after the dependencies' scripts with
-// a trusted command in a fresh container, so that no script's process is
-// alive to touch it, into a volume of its own that no script ever mounted
+// listingSpec lists the work directory with a trusted command in a fresh
+// container into out, in a volume of its own that no script ever mounted
 // (a listing in the work volume could be forged, or be a FIFO that blocks
-// the write); the work volume is read-only to it. Only the project's own
-// scripts run after it.
-func listingSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
-	ph := install.Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", MidListing}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
-	s := hardened(n.Scripts+"-hash", image, ph, lim, prof[seccomp.Scripts])
+// the write); the work volume is read-only to it. After the dependencies'
+// scripts (MidListing), no script's process is alive to touch the tree,
+// and only the project's own scripts run after it; before them
+// (FetchedListing, BaselineLater), no third-party code has run.
+func listingSpec(name, out, image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
+	ph := install.Phase{Command: []string{"sh", "-c", tree.ListScript, "sh", ".", out}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	s := hardened(name, image, ph, lim, prof[seccomp.Scripts])
 	s.Network = "none"
 	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir, ReadOnly: true}, {Name: n.List, Dest: ListDir}}
 	return s
 }
 
-// ListDir is where the listing container's own volume is mounted; MidListing
-// the listing it writes there.
+// ListDir is where the listing containers' own volume is mounted;
+// MidListing and FetchedListing the listings they write there.
 const (
-	ListDir    = "/run/safe-install-list"
-	MidListing = ListDir + "/scripts"
+	ListDir        = "/run/safe-install-list"
+	MidListing     = ListDir + "/scripts"
+	FetchedListing = ListDir + "/fetched"
 )
 
 // decoyAuditSpec lists the decoy homes' files with their access and

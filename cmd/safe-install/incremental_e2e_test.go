@@ -158,6 +158,32 @@ func TestE2EAttackIncrementalPlantsBin(t *testing.T) {
 	}
 }
 
+// IS19-4: two packages added incrementally at once, tamper's postinstall
+// rewriting victim. Both come back from the sandbox, so only the copy-back
+// rule's baseline, listed by a container of its own when the fetch lists
+// nothing (BaselineLater), tells victim's fetched files from what the
+// script made of them. Under plain npm the injection lands (the control).
+func TestE2EAttackIncrementalTampersAddedAlongside(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"IS19-4", "npm: packages added incrementally together, one rewriting the other", "copy-back tamper check against the baseline listing (exit 10)"})
+	w := newWorld(t)
+	w.project("writes-own-file")
+	w.succeeds("npm", "install")
+	w.addDeps("victim", "tamper")
+	plain := w.plainCopy()
+	if got := readFile(t, filepath.Join(plain, "node_modules/victim/index.js")); !strings.Contains(got, "rt17") {
+		t.Fatalf("plain npm: victim not rewritten, the attack is not armed:\n%s", got)
+	}
+	dry := w.succeeds("--dry-run", "--json", "npm", "install")
+	if !strings.Contains(dry.stdout, "-scripts-baseline") {
+		t.Errorf("the plan has no baseline listing container of its own:\n%s", dry.stdout)
+	}
+	r := w.failsUnchanged([]string{"npm", "install"}, exitArtifact, "refused artifact from victim", "node_modules/victim/", "another package's script")
+	if !strings.Contains(r.stderr, "incremental: 2 packages added or changed") {
+		t.Errorf("not an incremental run:\n%s", r.stderr)
+	}
+}
+
 // A run killed in its copy-back, or halfway through its swap after the
 // new tree was built from hard links to the old one: `safe-install clean`
 // removes the staging directory and undoes the swap, and the old tree's

@@ -48,6 +48,11 @@ mkdir -p node_modules || exit 97
 set -- . ./` + BaselineFile + `
 ` + tree.ListScript
 
+// fetchScript runs npm with its arguments and lists nothing (a plan's
+// BaselineLater).
+const fetchScript = `npm "$@" || exit $?
+mkdir -p node_modules || exit 97`
+
 // treeScript lists the project's node_modules as it was copied in (npm
 // rebuild: no npm runs in the fetch, and nothing is fetched).
 const treeScript = `set -- . ./` + BaselineFile + `
@@ -309,6 +314,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 			incr.Whole = true
 		}
 		p.Inputs = append(p.Inputs, installed...)
+		if !incr.Whole && !v.rebuild {
+			// What changes is a package or two, whose scripts most often
+			// are none: the baseline is listed only for a scripts phase.
+			p.Fetch.Command[4], p.BaselineLater = fetchScript, true // sh -c SCRIPT
+		}
 	}
 	lockName := lock
 	if lockName == "" {
