@@ -37,7 +37,8 @@ type Containers struct {
 	Audit *engine.ContainerSpec `json:"audit,omitempty"`
 }
 
-// All are the containers in the order a run creates them.
+// All are the containers in about the order a run creates them (the
+// holder and the fetch container at once).
 func (c Containers) All() []engine.ContainerSpec {
 	all := []engine.ContainerSpec{c.Profiles, c.Holder, c.Fetch}
 	for _, s := range []*engine.ContainerSpec{c.Baseline, c.Scripts, c.Listing, c.Project, c.Audit} {

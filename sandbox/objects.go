@@ -23,7 +23,9 @@ func (r *runner) create(ctx context.Context, spec engine.ContainerSpec) (string,
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrEngine, err)
 	}
+	r.objects.Lock()
 	r.containers = append(r.containers, id)
+	r.objects.Unlock()
 	r.log.Debug("container created", zap.String("name", spec.Name), zap.String("network", spec.Network),
 		zap.Int64("memory_bytes", spec.MemoryBytes), zap.Int64("pids", spec.PidsLimit),
 		zap.String("bounded_by", "rlimits nproc/data/fsize/nofile always; cgroup memory/pids where the engine enforces them (cgroup v2)"))
@@ -42,7 +44,9 @@ func (r *runner) createVolumeSpec(ctx context.Context, v engine.VolumeSpec) erro
 	if err := r.eng.CreateVolume(ctx, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrEngine, err)
 	}
+	r.objects.Lock()
 	r.volumes = append(r.volumes, v.Name)
+	r.objects.Unlock()
 	return nil
 }
 

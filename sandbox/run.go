@@ -118,7 +118,7 @@ func RunPlanned(ctx context.Context, eng engine.Engine, manager string, plan fun
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, makePlan: plan, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
+		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}, holderUp: make(chan struct{})}
 	defer r.steps.End()
 	r.runID = newRunID()
 	r.names = namesFor(r.runID, manager, info.IDMap)
@@ -212,6 +212,17 @@ type runner struct {
 	// stopPrefill ends the session's prefill (install.Prefilling) and
 	// waits for it: clean-up removes its directory only then.
 	stopPrefill func()
+	// holderUp is closed once the holder has started (or failed to):
+	// holder is then set for a local engine. fetchCreated waits for the
+	// fetch container's creation, started in the preparation: fetchID and
+	// relay are then set. cached is the fetched-tree cache's part (nil:
+	// none).
+	holderUp     chan struct{}
+	objects      sync.Mutex // containers and volumes are made from more than one goroutine
+	fetchCreated func() error
+	fetchID      string
+	relay        *relayed
+	cached       *fetchedtree.Use
 }
 
 func (r *runner) progress(format string, args ...any) { r.steps.Note(format, args...) }
@@ -271,7 +282,31 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err := r.createVolume(ctx, r.names.FetchConfig); err != nil {
 		return err
 	}
-	holder, err := r.create(ctx, holderSpec(r.opts.Image, r.names, r.opts.Limits, r.profiles))
+	// The holder starts while the plan is waited for, and the fetch
+	// container is created and attached to while the holder starts: each
+	// takes the engine 20-70 ms.
+	holder := make(chan error, 1)
+	go func(n Names) { holder <- r.startHolder(ctx, n) }(r.names) // the plan may name another cache
+	err = r.afterPlan(ctx)
+	if herr := <-holder; err == nil {
+		err = herr
+	}
+	if err != nil {
+		if r.fetchCreated != nil {
+			_ = r.fetchCreated() // clean-up then finds every container made
+		}
+		return err
+	}
+	r.watch.lap("prepare")
+	return nil
+}
+
+// startHolder starts the holder of the work volume and, for a local
+// engine, opens the work volume through its root; closing holderUp lets
+// the fetch container start.
+func (r *runner) startHolder(ctx context.Context, n Names) error {
+	defer close(r.holderUp)
+	holder, err := r.create(ctx, holderSpec(r.opts.Image, n, r.opts.Limits, r.profiles))
 	if err != nil {
 		return err
 	}
@@ -285,7 +320,13 @@ func (r *runner) prepare(ctx context.Context) error {
 	} else {
 		r.log.Debug("copy-back goes through the engine's archive endpoint", zap.Error(err))
 	}
-	// The rest needs the plan.
+	return nil
+}
+
+// afterPlan is the part of the preparation that needs the plan: the
+// cache volume, the egress proxy, and the fetch container, whose creation
+// goes on in the background (fetchCreated waits for it).
+func (r *runner) afterPlan(ctx context.Context) error {
 	p, err := r.planned()
 	if err != nil {
 		return err
@@ -303,7 +344,47 @@ func (r *runner) prepare(ctx context.Context) error {
 	if r.egress, err = egress.New(p.Registries); err != nil {
 		return err
 	}
-	r.watch.lap("prepare")
+	spec := r.specs(nil).Fetch
+	if r.cached, err = fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host, r.opts.CacheDir); err != nil {
+		r.log.Debug("no fetched-tree cache for this run", zap.Error(err))
+	} else if r.cached != nil {
+		spec.Env = r.cached.Env(spec.Env)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- r.createFetch(ctx, spec) }()
+	r.fetchCreated = sync.OnceValue(func() error { return <-ch })
+	return nil
+}
+
+// createFetch creates the fetch container and attaches to it; once the
+// holder is up, a local engine's fetch container starts while its inputs
+// go in through the holder (relay.js, which is the container's command,
+// not one of its inputs, runs the package manager only on the host's
+// word: egress.StartCommand, in phase). Any other engine's inputs go in
+// through the archive endpoint into the created container, which starts
+// after.
+func (r *runner) createFetch(ctx context.Context, spec engine.ContainerSpec) error {
+	id, err := r.create(ctx, spec)
+	if err != nil {
+		return err
+	}
+	relay, err := r.attachRelay(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.fetchID, r.relay = id, relay
+	select {
+	case <-r.holderUp:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.holder == "" || !egress.Relayed(spec.Command) {
+		return nil
+	}
+	if err := r.eng.Start(ctx, id); err != nil {
+		return fmt.Errorf("%w: starting the fetch container: %w", ErrEngine, err)
+	}
+	relay.started = true
 	return nil
 }
 
@@ -325,68 +406,32 @@ func (r *runner) planned() (*install.Plan, error) {
 func (r *runner) fetch(ctx context.Context) (string, error) {
 	p := r.plan
 	fetchOnly := append(append([]install.Input{}, p.FetchOnly...),
-		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644},
-		install.Input{Name: "relay.js", Data: egress.RelayScript(), Mode: 0o644})
+		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644})
 	r.steps.Begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
-	spec := r.specs(nil).Fetch
-	cached, err := fetchedtree.Begin(p, r.opts.Image, r.names.Cache, r.res.Engine.Host, r.opts.CacheDir)
-	if err != nil {
-		r.log.Debug("no fetched-tree cache for this run", zap.Error(err))
-	} else if cached != nil {
-		spec.Env = cached.Env(spec.Env)
-	}
-	// A local engine's inputs go in through the running holder while the
-	// fetch container is created and attached to; any other through the
-	// archive endpoint into the created fetch container.
-	var fetchID string
-	var relay *relayed
-	ch := make(chan error, 1)
-	go func() {
-		var err error
-		if fetchID, err = r.create(ctx, spec); err == nil {
-			relay, err = r.attachRelay(ctx, fetchID)
-		}
-		ch <- err
-	}()
-	created := sync.OnceValue(func() error { return <-ch })
-	// Once relay.js is in, the container starts while the inputs go in:
-	// relay.js waits for the host's word (egress.StartCommand, in phase).
-	started := make(chan error, 1)
-	early := false
-	configIn, workIn, err := r.extractInputs(ctx, fetchOnly, func() {
-		early = true
-		go func() {
-			err := created()
-			if err == nil {
-				if err = r.eng.Start(ctx, fetchID); err != nil {
-					err = fmt.Errorf("%w: starting the fetch container: %w", ErrEngine, err)
-				}
-			}
-			started <- err
-		}()
-	})
-	if cerr := created(); cerr != nil {
+	configIn, workIn, err := r.extractInputs(ctx, fetchOnly)
+	if cerr := r.fetchCreated(); cerr != nil {
 		return "", cerr
-	}
-	if early {
-		if serr := <-started; serr != nil {
-			return "", serr
-		}
-		relay.started = true
 	}
 	if err != nil {
 		return "", err
 	}
-	// What did not go in through the holder. Once the config is in, the
-	// fetch container may run, with the config volume read-only, where
-	// the archive endpoint cannot write (a 500, seen here).
+	fetchID, relay, cached := r.fetchID, r.relay, r.cached
+	// What did not go in through the holder, through the archive
+	// endpoint: into the fetch container (which runs when a holder is
+	// there: the archive endpoint then writes the config volume, read-only
+	// to it, through the holder instead; a 500 from the fetch container,
+	// seen here).
 	if !workIn {
 		if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
 			return "", err
 		}
 	}
 	if !configIn {
-		if err := r.copyIn(ctx, fetchID, install.FetchConfigDir, fetchOnly); err != nil {
+		into := fetchID
+		if relay.started {
+			into = r.holder
+		}
+		if err := r.copyIn(ctx, into, install.FetchConfigDir, fetchOnly); err != nil {
 			return "", err
 		}
 	}
@@ -420,7 +465,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 // went in; the archive endpoint copies in the rest, with no error: a
 // remote engine, no nsenter here, or an extraction that failed (whatever
 // it had written, the copy writes over with the same entries).
-func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input, configIn func()) (config, work bool, err error) {
+func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (config, work bool, err error) {
 	if r.holder == "" {
 		return false, false, nil
 	}
@@ -447,9 +492,6 @@ func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input, c
 			return config, work, err
 		}
 		*set.in = true
-		if set.dir == install.FetchConfigDir {
-			configIn()
-		}
 	}
 	return config, work, nil
 }

@@ -8,10 +8,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safe-install/safe-install/sandbox"
 	"github.com/safe-install/safe-install/sandbox/install"
 )
+
+func holderStarted(call string) bool {
+	return strings.HasPrefix(call, "Start ") && strings.HasSuffix(call, "-holder")
+}
 
 // RunPlanned makes what needs no plan (the volumes, the holder) while
 // the plan is made, and a plan that fails then leaves nothing behind and
@@ -22,17 +27,23 @@ func TestRunPlannedPreparesWhileThePlanIsMade(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		before := w.state(t)
 		e := w.engine()
+		// The plan waits for the holder to start: a preparation that
+		// waited for the plan would never start it.
 		var atPlan []string
 		plan := func() (*install.Plan, error) {
-			atPlan = e.Calls()
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if atPlan = e.Calls(); slices.ContainsFunc(atPlan, holderStarted) {
+					break
+				}
+			}
 			if fail {
 				return nil, errors.New("the plan failed")
 			}
 			return w.plan(t), nil
 		}
 		_, err := sandbox.RunPlanned(context.Background(), e, "npm", plan, sandbox.Options{Image: "fake-image", Limits: sandbox.DefaultLimits(), Progress: io.Discard, CacheDir: t.TempDir()})
-		if !slices.ContainsFunc(atPlan, func(c string) bool { return strings.HasPrefix(c, "Start ") && strings.HasSuffix(c, "-holder") }) {
-			t.Errorf("the holder had not started when the plan was asked for: %v", atPlan)
+		if !slices.ContainsFunc(atPlan, holderStarted) {
+			t.Errorf("the holder did not start while the plan was made: %v", atPlan)
 		}
 		if fail {
 			if err == nil || err.Error() != "the plan failed" {

@@ -21,6 +21,27 @@ var relayScript []byte
 // package manager.
 func RelayScript() []byte { return relayScript }
 
+// RelayCommand is the fetch container's command: relay.js, given to node
+// on its command line (not a file in a volume, so the container can start
+// before anything is copied in), in front of cmd. relay.js runs cmd once
+// the host says start. The "relay.js" after the script is its argv[1], so
+// that the command is process.argv.slice(2), as for a script file.
+func RelayCommand(cmd ...string) []string {
+	return append([]string{"node", "-e", string(relayScript), "relay.js"}, cmd...)
+}
+
+// Relayed says whether cmd runs behind the relay (RelayCommand, perhaps
+// wrapped), which starts nothing before the host says start: only then may
+// its container start before its inputs are in.
+func Relayed(cmd []string) bool {
+	for i := range cmd {
+		if len(cmd)-i >= 4 && cmd[i] == "node" && cmd[i+1] == "-e" && cmd[i+2] == string(relayScript) && cmd[i+3] == "relay.js" {
+			return true
+		}
+	}
+	return false
+}
+
 // Relay carries the fetch container's connections to the proxy: frames
 // come from its stdout and replies go to its stdin, until stdout ends.
 func (e *Egress) Relay(stdin io.Writer, stdout io.Reader) error {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// runRelayJS runs relay.js under node on the host (a free port instead of
+// runRelayJS runs relay.js (RelayCommand) under node on the host (a free port instead of
 // 3128) with a mux on its stdin and stdout, and command in it once the
 // test says start (StartCommand on m.w). It skips without node, and fails
 // so in CI.
@@ -25,17 +25,15 @@ func runRelayJS(t *testing.T, srv relayServer, stdoutGate <-chan struct{}, comma
 		}
 		t.Skip("no node (fails in CI): relay.js is tested in the e2e tests")
 	}
-	script := filepath.Join(t.TempDir(), "relay.js")
-	if err := os.WriteFile(script, relayScript, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	cmd := exec.Command("node", append([]string{script}, command...)...)
+	// As the fetch container runs it: the script on node's command line.
+	argv := RelayCommand(command...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("RELAY_PORT=%d", port))
 	// The command outlives relay.js here (in a container, relay.js is
 	// pid 1): its group is killed, and Wait does not wait for its output.
@@ -188,5 +186,24 @@ func TestRelayJSWaitsForStart(t *testing.T) {
 	}
 	if _, err := os.Stat(ran); err != nil {
 		t.Errorf("the command did not run after start: %v", err)
+	}
+}
+
+// Only a command behind the relay waits for the host's start: Relayed
+// tells it, wrapped (the containers' timeout) or not.
+func TestRelayed(t *testing.T) {
+	for _, c := range []struct {
+		cmd  []string
+		want bool
+	}{
+		{RelayCommand("sh", "-c", "npm ci"), true},
+		{append([]string{"timeout", "-s", "KILL", "960"}, RelayCommand("python3", "x.py")...), true},
+		{[]string{"sh", "-c", "find ."}, false},
+		{[]string{"node", "-e", "console.log(1)", "relay.js", "sh"}, false},
+		{[]string{"node", "-e"}, false},
+	} {
+		if got := Relayed(c.cmd); got != c.want {
+			t.Errorf("Relayed(%.60q) = %v, want %v", c.cmd, got, c.want)
+		}
 	}
 }

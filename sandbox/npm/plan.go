@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/safe-install/safe-install/images"
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/npm/layout"
@@ -214,7 +215,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	// container lists the sha256 of every file npm extracted (the tamper
 	// check's baseline): coreutils in the container hash in well under a
 	// second what would take seconds to stream out through the API.
-	fetchCmd := []string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", baselineScript, "sh", v.fetch}
+	fetchCmd := []string{"sh", "-c", baselineScript, "sh", v.fetch} // behind the relay, below
 	if !ci && !v.rebuild {
 		// install, update, uninstall, dedupe and prune write the
 		// manifests as npm left them in the fetch.
@@ -229,21 +230,23 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	fetchCmd = append(fetchCmd, "--ignore-scripts")
 	fetchCmd = append(fetchCmd, flags...)
 	fetchCmd = append(fetchCmd, specs...)
-	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[6:]...), " ")
+	p.FetchSummary = strings.Join(append([]string{"npm"}, fetchCmd[4:]...), " ")
 	if v.fetch == "ci" && !opts.AllowGit && !slices.Contains(flags, "--prefer-online") && len(p.LinkTargets) == 0 {
 		// npm ci's tree follows from the inputs alone: the next run of
 		// the same inputs restores it (package fetchedtree; git
 		// dependencies and --prefer-online ask for the network's word;
 		// workspaces and file: directories get node_modules of their own
 		// outside the archived one).
-		fetchCmd[4] = fetchedtree.Wrap(baselineScript, "node_modules", BaselineFile+".list", BaselineFile+".sums")
+		fetchCmd[2] = fetchedtree.Wrap(baselineScript, "node_modules", BaselineFile+".list", BaselineFile+".sums")
 		p.FetchedTree = true
 	}
 	if v.rebuild {
 		fetchCmd = []string{"sh", "-c", treeScript}
 		p.FetchSummary = "listing node_modules for npm rebuild (nothing is fetched)"
 	}
-	p.Fetch = install.Phase{Command: fetchCmd, Env: npmEnv(map[string]string{
+	// Every fetch runs behind the relay, which starts it only once the
+	// inputs are in (the container itself may start before).
+	p.Fetch = install.Phase{Command: egress.RelayCommand(fetchCmd...), Env: npmEnv(map[string]string{
 		"npm_config_userconfig": install.FetchConfigDir + "/npmrc",
 		"npm_config_cache":      "/cache/npm",
 		// The egress proxy's per-run CA: the only HTTPS peer there is.
@@ -317,7 +320,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		if !incr.Whole && !v.rebuild {
 			// What changes is a package or two, whose scripts most often
 			// are none: the baseline is listed only for a scripts phase.
-			p.Fetch.Command[4], p.BaselineLater = fetchScript, true // sh -c SCRIPT
+			fetchCmd[2], p.BaselineLater = fetchScript, true // sh -c SCRIPT
+			p.Fetch.Command = egress.RelayCommand(fetchCmd...)
 		}
 	}
 	lockName := lock

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/testproject"
 )
@@ -89,7 +90,7 @@ func TestNPMPlanInstall(t *testing.T) {
 			t.Errorf("inputs carry %s", never)
 		}
 	}
-	if got := strings.Join(p.Fetch.Command, " "); got != "node /run/safe-install/relay.js sh -c "+baselineScript+" sh install --ignore-scripts -D left-pad@1.3.0" {
+	if got, want := strings.Join(p.Fetch.Command, " "), strings.Join(egress.RelayCommand("sh", "-c", baselineScript, "sh", "install", "--ignore-scripts", "-D", "left-pad@1.3.0"), " "); got != want {
 		t.Errorf("fetch command %q", got)
 	}
 	if p.Scripts == nil || strings.Join(p.Scripts.Command, " ") != "npm rebuild --foreground-scripts --timing" {

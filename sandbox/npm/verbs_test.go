@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 )
@@ -59,7 +60,7 @@ func TestNPMPlanEveryReifyingVerb(t *testing.T) {
 				// restore it (package fetchedtree).
 				script = fetchedtree.Wrap(baselineScript, "node_modules", BaselineFile+".list", BaselineFile+".sums")
 			}
-			if got, want := strings.Join(p.Fetch.Command, " "), "node /run/safe-install/relay.js sh -c "+script+" sh "+tt.fetch; got != want {
+			if got, want := strings.Join(p.Fetch.Command, " "), strings.Join(egress.RelayCommand("sh", "-c", script, "sh"), " ")+" "+tt.fetch; got != want {
 				t.Errorf("fetch %q, want %q", got, want)
 			}
 			if p.FetchedTree != strings.HasPrefix(tt.fetch, "ci ") {
@@ -172,7 +173,7 @@ func TestNPMPlanRebuild(t *testing.T) {
 	if in := inputs["node_modules/.bin/a"]; in.Link != "../a/cli.js" || in.Source != "" {
 		t.Errorf("the .bin link came in as %+v", in)
 	}
-	if got := strings.Join(p.Fetch.Command, " "); got != "sh -c "+treeScript || strings.Contains(got, "npm") {
+	if got := strings.Join(p.Fetch.Command, " "); got != strings.Join(egress.RelayCommand("sh", "-c", treeScript), " ") || strings.Contains(got, "npm ") {
 		t.Errorf("fetch %q: want only the listing", got)
 	}
 	if len(p.Manifests) != 0 {

@@ -174,8 +174,8 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	fetchEnv["PIP_PROXY"] = proxy
 	fetchEnv["PIP_CERT"] = install.FetchConfigDir + "/ca.pem"
 	fetchEnv["PIP_CACHE_DIR"] = "/cache/pip"
-	fetch := []string{"node", install.FetchConfigDir + "/relay.js", "python3", install.FetchConfigDir + "/pipfetch.py",
-		"--expect-python=" + python.Tag, install.WorkDir + "/" + pipWheelhouse, install.WorkDir + "/" + pipBuildEnvs}
+	fetch := egress.RelayCommand("python3", install.FetchConfigDir+"/pipfetch.py",
+		"--expect-python="+python.Tag, install.WorkDir+"/"+pipWheelhouse, install.WorkDir+"/"+pipBuildEnvs)
 	fetch = append(fetch, localDirs...)
 	fetch = append(append(append(fetch, "--"), resolve...), specs...)
 	p.Fetch = install.Phase{Command: fetch, Env: fetchEnv}

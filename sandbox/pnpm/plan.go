@@ -222,7 +222,7 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	pnpmArgs := append(append([]string{v.fetch, "--ignore-scripts", "--store-dir=" + StoreDir, "--cache-dir=" + metadataDir, "--package-import-method=copy"}, flags...), specs...)
 	proxy := fmt.Sprintf("http://127.0.0.1:%d/", egress.RelayPort)
 	p.Fetch = install.Phase{
-		Command: append([]string{"node", install.FetchConfigDir + "/relay.js", "sh", "-c", fetchScript, "sh", version, sum}, pnpmArgs...),
+		Command: append(egress.RelayCommand("sh", "-c", fetchScript, "sh", version, sum), pnpmArgs...),
 		Env: baseEnv(map[string]string{
 			// npm (which fetches pnpm) and pnpm read the same config;
 			// both reach the registries only through the relay.
