@@ -131,7 +131,7 @@ func TestE2EFetchEgress(t *testing.T) {
 	plan := &install.Plan{
 		Manager: "probe", Project: project, Artifacts: []string{"out"},
 		Inputs:     []install.Input{{Name: "probe.js", Data: []byte(probeJS), Mode: 0o644}, {Name: "cfg.json", Data: cfg, Mode: 0o644}},
-		Fetch:      install.Phase{Command: []string{"node", install.FetchConfigDir + "/relay.js", "node", "/work/probe.js"}, Env: env},
+		Fetch:      install.Phase{Command: egress.RelayCommand("node", "/work/probe.js"), Env: env},
 		Registries: []egress.Registry{{URL: reg.URL + "/", Auth: "Bearer " + token}},
 	}
 	lim := DefaultLimits()
