@@ -265,7 +265,7 @@ func fdList(pid string) []string {
 // files through them, hard links out, ../ and absolute names, a device, a
 // setuid root file), then writeInputs' own stream for node_modules links
 // out (npm rebuild copies the project's links in). The fetch config that
-// went in first (relay.js, which the fetch container runs) and the
+// went in first (a file standing for pipfetch.py, which the fetch runs) and the
 // holder's /tmp stay as they were. Control: a file through a link inside
 // the tree does land where the link points, so the links out were tried.
 func TestE2EExtractIntoStaysInItsDirectory(t *testing.T) {
