@@ -118,7 +118,7 @@ func RunPlanned(ctx context.Context, eng engine.Engine, manager string, plan fun
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, makePlan: plan, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}, holderUp: make(chan struct{})}
+		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
 	defer r.steps.End()
 	r.runID = newRunID()
 	r.names = namesFor(r.runID, manager, info.IDMap)
@@ -212,12 +212,10 @@ type runner struct {
 	// stopPrefill ends the session's prefill (install.Prefilling) and
 	// waits for it: clean-up removes its directory only then.
 	stopPrefill func()
-	// holderUp is closed once the holder has started (or failed to):
-	// holder is then set for a local engine. fetchCreated waits for the
-	// fetch container's creation, started in the preparation: fetchID and
-	// relay are then set. cached is the fetched-tree cache's part (nil:
-	// none).
-	holderUp     chan struct{}
+	// fetchCreated waits for the fetch container's creation, started in
+	// the preparation: fetchID and relay are then set. cached is the
+	// fetched-tree cache's part (nil: none).
+	holderID     string     // the holder container, local or not (holder: only when local)
 	objects      sync.Mutex // containers and volumes are made from more than one goroutine
 	fetchCreated func() error
 	fetchID      string
@@ -302,14 +300,13 @@ func (r *runner) prepare(ctx context.Context) error {
 }
 
 // startHolder starts the holder of the work volume and, for a local
-// engine, opens the work volume through its root; closing holderUp lets
-// the fetch container start.
+// engine, opens the work volume through its root.
 func (r *runner) startHolder(ctx context.Context, n Names) error {
-	defer close(r.holderUp)
 	holder, err := r.create(ctx, holderSpec(r.opts.Image, n, r.opts.Limits, r.profiles))
 	if err != nil {
 		return err
 	}
+	r.holderID = holder
 	if err := r.eng.Start(ctx, holder); err != nil {
 		return fmt.Errorf("%w: starting the container that holds the work volume: %w", ErrEngine, err)
 	}
@@ -356,35 +353,38 @@ func (r *runner) afterPlan(ctx context.Context) error {
 	return nil
 }
 
-// createFetch creates the fetch container and attaches to it; once the
-// holder is up, a local engine's fetch container starts while its inputs
-// go in through the holder (relay.js, which is the container's command,
-// not one of its inputs, runs the package manager only on the host's
-// word: egress.StartCommand, in phase). Any other engine's inputs go in
-// through the archive endpoint into the created container, which starts
-// after.
+// createFetch creates the fetch container and attaches to it. A local
+// engine's fetch container starts at once, while it is attached to and
+// while its inputs go in through the holder: relay.js, which is the
+// container's command and not one of its inputs, writes and reads nothing
+// before the host's word (egress.StartCommand, in phase, which needs the
+// attach) and runs the package manager only then. (The attach took 90 ms
+// here and the start, to relay.js running, 120-170 ms: one after the
+// other they were the run's critical path.) Any other engine's inputs go
+// in through the archive endpoint into the created container, which
+// starts after.
 func (r *runner) createFetch(ctx context.Context, spec engine.ContainerSpec) error {
 	id, err := r.create(ctx, spec)
 	if err != nil {
 		return err
 	}
+	r.fetchID = id
+	early := r.res.Engine.Host == "local" && egress.Relayed(spec.Command)
+	started := make(chan error, 1)
+	if early {
+		go func() { started <- r.eng.Start(ctx, id) }()
+	}
 	relay, err := r.attachRelay(ctx, id)
+	if early {
+		if serr := <-started; serr != nil && err == nil {
+			err = fmt.Errorf("%w: starting the fetch container: %w", ErrEngine, serr)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	r.fetchID, r.relay = id, relay
-	select {
-	case <-r.holderUp:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if r.holder == "" || !egress.Relayed(spec.Command) {
-		return nil
-	}
-	if err := r.eng.Start(ctx, id); err != nil {
-		return fmt.Errorf("%w: starting the fetch container: %w", ErrEngine, err)
-	}
-	relay.started = true
+	relay.started = early
+	r.relay = relay
 	return nil
 }
 
@@ -417,10 +417,9 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	}
 	fetchID, relay, cached := r.fetchID, r.relay, r.cached
 	// What did not go in through the holder, through the archive
-	// endpoint: into the fetch container (which runs when a holder is
-	// there: the archive endpoint then writes the config volume, read-only
-	// to it, through the holder instead; a 500 from the fetch container,
-	// seen here).
+	// endpoint: into the fetch container (the config, when the fetch
+	// container runs, through the holder: it is read-only to the fetch,
+	// where the archive endpoint answered 500, seen here).
 	if !workIn {
 		if err := r.copyInAt(ctx, fetchID, install.WorkDir, p.Inputs, faultpoint.CopyIn); err != nil {
 			return "", err
@@ -429,7 +428,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	if !configIn {
 		into := fetchID
 		if relay.started {
-			into = r.holder
+			into = r.holderID
 		}
 		if err := r.copyIn(ctx, into, install.FetchConfigDir, fetchOnly); err != nil {
 			return "", err

@@ -28,6 +28,7 @@ type Container struct {
 	started  bool
 	code     int
 	done     chan struct{}
+	said     chan struct{} // a relayed container's start frame came (Attach)
 	kill1    sync.Once
 	killedCh chan struct{}
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/safe-install/safe-install/sandbox/egress"
 	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -237,7 +238,7 @@ func (e *Engine) Create(_ context.Context, spec engine.ContainerSpec) (string, e
 	}
 	e.seq++
 	c := &Container{ID: fmt.Sprintf("%012x%052d", e.seq, 0), Spec: spec, eng: e, root: newFS(), tmpfs: map[string]*FS{},
-		created: time.Now(), done: make(chan struct{})}
+		created: time.Now(), done: make(chan struct{}), said: make(chan struct{})}
 	for _, t := range spec.Tmpfs {
 		c.tmpfs[t.Dest] = newFS()
 	}
@@ -295,6 +296,15 @@ func (e *Engine) Start(_ context.Context, id string) error {
 	c.started = true
 	c.mu.Unlock()
 	go func() {
+		if egress.Relayed(c.Spec.Command) {
+			// As relay.js: nothing runs before the host's start frame.
+			select {
+			case <-c.said:
+			case <-c.killed():
+				c.exit(137)
+				return
+			}
+		}
 		code := b(c)
 		c.exit(code)
 	}()
@@ -331,6 +341,15 @@ func (e *Engine) Attach(_ context.Context, id string, stdin io.Reader, stdout, s
 	}
 	if err := e.call("Attach", c.Spec.Name); err != nil {
 		return err
+	}
+	if egress.Relayed(c.Spec.Command) {
+		// The host writes nothing to the relay before its start frame.
+		go func() {
+			if _, err := stdin.Read(make([]byte, 1)); err == nil {
+				close(c.said)
+			}
+			_, _ = io.Copy(io.Discard, stdin) // the rest of it, and any reply
+		}()
 	}
 	ready <- true
 	<-c.done
