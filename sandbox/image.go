@@ -26,6 +26,13 @@ func DefaultImage(ctx context.Context) (string, images.Spec, error) {
 // the default image, or for python (major.minor, pip) one whose python3 is
 // that version, building and importing it first when it is missing.
 func EnsureImage(ctx context.Context, eng engine.Images, ref, python string, progress io.Writer) (string, error) {
+	return EnsureImageOf(ctx, eng, ref, func() (images.Spec, error) { return images.Detect(ctx) }, python, progress)
+}
+
+// EnsureImageOf is EnsureImage with the host's spec from host (a run
+// detects it while it connects to the engine: node --version is a
+// process of its own).
+func EnsureImageOf(ctx context.Context, eng engine.Images, ref string, host func() (images.Spec, error), python string, progress io.Writer) (string, error) {
 	if ref != "" {
 		ok, err := eng.ImageExists(ctx, ref)
 		if err != nil {
@@ -36,7 +43,7 @@ func EnsureImage(ctx context.Context, eng engine.Images, ref, python string, pro
 		}
 		return ref, nil
 	}
-	spec, err := images.Detect(ctx)
+	spec, err := host()
 	if err != nil {
 		return "", err
 	}

@@ -41,6 +41,12 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 			}
 		}()
 	}
+	// The host's node and npm name the default image: asked while the
+	// engine is reached and the plan made.
+	hostSpec := sync.OnceValues(func() (images.Spec, error) { return images.Detect(c.Context) })
+	if !f.DryRun && f.Image == "" {
+		go hostSpec()
+	}
 	makePlan := sync.OnceValues(func() (*install.Plan, error) {
 		plan, err := mgr.Plan(e.dir, c.Args().Slice(), install.PlanOptions{
 			AllowGit:        f.AllowGit,
@@ -104,7 +110,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return planFirst(cn.err)
 	}
 	eng := cn.eng
-	image, err := sandbox.EnsureImage(c.Context, eng, f.Image, python, e.stderr)
+	image, err := sandbox.EnsureImageOf(c.Context, eng, f.Image, hostSpec, python, e.stderr)
 	if err != nil {
 		return planFirst(err)
 	}
