@@ -68,12 +68,31 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 	// a socket that takes no connection is passed over without them.
 	if accepts(sockPath) {
 		if conn, err := bindings.NewConnection(ctx, def); err == nil {
-			return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
+			// The user's own service reads the user's files, not this
+			// process's CONTAINERS_CONF (a systemd unit's environment);
+			// with a CONTAINERS_CONF that leaves the entry out, a service
+			// of this run's own is started with it instead.
+			err := checkContainersConf(containersConfFiles(false), "The running Podman service "+sockPath+
+				" reads it: remove that entry, or run safe-install with "+privateNext)
+			if err == nil {
+				return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
+			}
+			if os.Getenv("CONTAINERS_CONF") == "" {
+				return nil, nil, err
+			}
+			log.Debug("the user's Podman service takes containers.conf entries no sandbox may have; starting one for this run", zap.Error(err))
 		}
 	}
 	log.Debug("no Podman service answers; starting one for this run", zap.String("tried", def))
+	if err := checkContainersConf(containersConfFiles(true), "Remove that entry, or run safe-install with "+privateNext); err != nil {
+		return nil, nil, err
+	}
 	return startService(ctx, log)
 }
+
+// privateNext ends the advice of an ErrEngineConfig on a local engine.
+const privateNext = "CONTAINERS_CONF naming a file without it (the settings a run needs, such as [engine] runtime " +
+	"or cgroup_manager, copied in): safe-install then starts a Podman service of its own with that file."
 
 // serviceIdle is how long a private service waits for a request before it
 // ends: short enough that a killed run's service does not linger. A live
@@ -102,7 +121,19 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	// ends by itself (--time=0 ran 40 minutes past such a run), and a
 	// process group of its own: rootless Podman re-executes itself in a
 	// user namespace, and stop must end that process too.
-	cmd := exec.Command(bin, "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
+	//
+	// Its OCI hooks come from an empty directory: the hooks of
+	// containers.conf's hooks_dir (and the default hooks.d directories,
+	// where e.g. a GPU toolkit installs one that mounts host libraries and
+	// devices into containers) run on the host at every container's start,
+	// and change the container as they please (measured: a hooks_dir hook
+	// ran for every sandbox container).
+	hooks := filepath.Join(dir, "hooks")
+	if err := os.Mkdir(hooks, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("starting Podman's service: %w", err)
+	}
+	cmd := exec.Command(bin, "--hooks-dir", hooks, "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
 	cmd.Env = append(os.Environ(), "PATH="+HostPATH()) // the last PATH counts
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, _ := os.Create(filepath.Join(dir, "service.log"))

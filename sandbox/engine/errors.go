@@ -14,3 +14,7 @@ var (
 // SandboxUID is the image's unprivileged user, which every phase runs as
 // and which owns the volumes.
 const SandboxUID = 1000
+
+// ErrEngineConfig: the engine's configuration (containers.conf) adds to
+// every container something no sandbox container may have.
+var ErrEngineConfig = errors.New("the engine's configuration breaks the sandbox")

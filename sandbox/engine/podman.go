@@ -323,7 +323,15 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	s := specgen.NewSpecGenerator(c.Image, false)
 	s.Name = c.Name
 	s.Command = c.Command
-	s.Env = c.Env
+	// containers.conf's env (the user's NPM_TOKEN=..., measured) joins
+	// every container's environment server-side; only "unset all" keeps
+	// it out, which drops the image's too, so that is named here.
+	env, err := p.imageEnv(ctx, c.Image)
+	if err != nil {
+		return "", err
+	}
+	maps.Copy(env, c.Env)
+	s.Env = env
 	s.WorkDir = c.WorkDir
 	s.User = c.User
 	s.Labels = maps.Clone(c.Labels)
@@ -336,6 +344,14 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	f := false
 	t := true
 	s.EnvHost = &f
+	s.UnsetEnvAll = &t
+	// The rest of what containers.conf would otherwise decide for every
+	// container, each measured reaching one (cconf_e2e_test.go): umask,
+	// cgroupns, userns; privileged and init are defaults of Podman 5's
+	// API handler.
+	s.Umask = "0022"
+	s.Privileged = &f
+	s.Init = &f
 	s.HTTPProxy = &f // the host's proxy variables can carry credentials (F4)
 	s.Terminal = &f
 	s.Stdin = &c.Stdin
@@ -356,6 +372,11 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	s.PidNS = specgen.Namespace{NSMode: specgen.Private}
 	s.IpcNS = specgen.Namespace{NSMode: specgen.Private}
 	s.UtsNS = specgen.Namespace{NSMode: specgen.Private}
+	// cgroupns = "host" showed the host's cgroup tree (its other
+	// processes' groups); userns = "keep-id" mapped the sandbox user onto
+	// the host user. "host" is the rootless default: the engine's own.
+	s.CgroupNS = specgen.Namespace{NSMode: specgen.Private}
+	s.UserNS = specgen.Namespace{NSMode: specgen.Host}
 	for _, v := range c.Volumes {
 		opts := []string{"nodev", "nosuid"}
 		if v.ReadOnly {
@@ -387,6 +408,10 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	}
 	rep, err := containers.CreateWithSpec(p.ctx(ctx), s, nil)
 	if err != nil {
+		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	if err := p.checkCreated(ctx, rep.ID); err != nil {
+		p.Remove(context.WithoutCancel(ctx), rep.ID)
 		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
 	return rep.ID, nil

@@ -1,0 +1,274 @@
+//go:build e2e
+
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/safe-install/safe-install/sandbox/engine"
+)
+
+// probeScript prints what a container sees of its environment, mounts,
+// privileges, limits, devices and namespaces.
+const probeScript = `echo "== env"; tr '\0' '\n' < /proc/self/environ
+echo "== mounts"; cat /proc/self/mountinfo
+echo "== status"; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status
+echo "== limits"; cat /proc/self/limits
+echo "== dev"; ls /dev
+echo "== ns"; for n in cgroup ipc net pid user uts; do echo "$n $(readlink /proc/self/ns/$n)"; done
+echo "== umask $(umask)"
+echo "== uidmap"; cat /proc/self/uid_map
+echo "== sysctl $(cat /proc/sys/net/ipv4/ping_group_range)"
+echo "== end"`
+
+// confAttack is one setting of the user's containers.conf and how a
+// container shows it. HOSTDIR (a host directory holding a secret) and
+// CANARY (a fresh value) are filled in.
+type confAttack struct {
+	name string
+	conf string
+	env  map[string]string // the service's environment besides
+	// seen says whether the probe's output, or for an annotation the
+	// container's inspect data, shows the setting in effect.
+	seen func(out string) bool
+	// refused: instead of leaving the setting out, Create refuses the
+	// container with ErrEngineConfig and an error containing this.
+	refused string
+	// userServiceGap: the user's own service still lets it through, a
+	// known gap (THREATS.md).
+	userServiceGap bool
+}
+
+func hostNS(t *testing.T, n string) string {
+	l, err := os.Readlink("/proc/self/ns/" + n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n + " " + l
+}
+
+func confAttacks(t *testing.T) []confAttack {
+	sysAdmin := func(out string) bool { // CAP_SYS_ADMIN (21) in the bounding set
+		_, after, _ := strings.Cut(out, "CapBnd:\t")
+		bnd, err := strconv.ParseUint(strings.Fields(after + " x")[0], 16, 64)
+		return err == nil && bnd&(1<<21) != 0
+	}
+	// The rootless default: container root is the user, the rest
+	// subordinate ids; keep-id maps the container's user onto the user.
+	ownMap := fmt.Sprintf("\n%10d %10d %10d\n", 0, os.Getuid(), 1)
+	return []confAttack{
+		{name: "volumes", conf: "[containers]\nvolumes = [\"HOSTDIR:/host:ro\"]\n", refused: "volumes",
+			seen: func(out string) bool { return strings.Contains(out, " /host ") }},
+		{name: "devices", conf: "[containers]\ndevices = [\"/dev/zero:/dev/hostzero\"]\n", refused: "devices",
+			seen: func(out string) bool { return strings.Contains(out, "\nhostzero\n") }},
+		{name: "annotations", conf: "[containers]\nannotations = [\"run.oci.keep_original_groups=1\"]\n", refused: "annotations",
+			seen: func(out string) bool { return strings.Contains(out, "run.oci.keep_original_groups") }},
+		{name: "env", conf: "[containers]\nenv = [\"NPM_TOKEN=CANARY\"]\n",
+			seen: func(out string) bool { return strings.Contains(out, "NPM_TOKEN=CANARY") }},
+		{name: "default_capabilities", conf: "[containers]\ndefault_capabilities = [\"SYS_ADMIN\", \"NET_RAW\"]\n", seen: sysAdmin},
+		{name: "cgroupns", conf: "[containers]\ncgroupns = \"host\"\n",
+			seen: func(out string) bool { return strings.Contains(out, hostNS(t, "cgroup")) }},
+		{name: "userns", conf: "[containers]\nuserns = \"keep-id\"\n",
+			seen: func(out string) bool { return !strings.Contains(out, ownMap) }},
+		{name: "umask", conf: "[containers]\numask = \"0000\"\n",
+			seen: func(out string) bool { return strings.Contains(out, "== umask 0000") }},
+		{name: "hooks_dir", conf: "[engine]\nhooks_dir = [\"HOSTDIR/hooks\"]\n", userServiceGap: true},
+	}
+}
+
+// ATK: the user's containers.conf names defaults for every container,
+// and Podman fills a spec's empty fields from them server-side: a host
+// directory bind-mounted (invariant 1), a host device, an annotation crun
+// acts on, an NPM_TOKEN in the environment (invariant 4), the host's
+// cgroup namespace, the sandbox user mapped onto the user, a umask of 0,
+// an OCI hook run at each container's start. Each setting gets a plain
+// podman run as control (it shows there), then a sandbox container of the
+// engine's, through this run's private service (CONTAINERS_CONF) and
+// through the user's own service on the default socket (the user's
+// ~/.config/containers/containers.conf.d): the engine names the setting,
+// or refuses to run, naming the setting and the file.
+func TestE2EAttackContainersConfReachesSandbox(t *testing.T) {
+	for _, a := range confAttacks(t) {
+		for _, service := range []string{"private", "user"} {
+			if service == "user" && a.userServiceGap {
+				continue // left to the user's service: THREATS.md
+			}
+			t.Run(a.name+"/"+service, func(t *testing.T) { confAttackRun(t, a, service) })
+		}
+	}
+}
+
+func confAttackRun(t *testing.T, a confAttack, service string) {
+	_, image, name := engineForTest(t, "cconf") // the image, made without the attack
+	hostDir := t.TempDir()
+	os.Chmod(hostDir, 0o755)
+	canary := fmt.Sprintf("canary%06d", rand.IntN(1000000))
+	os.WriteFile(filepath.Join(hostDir, "secret"), []byte(canary), 0o644)
+	marker := filepath.Join(hostDir, "hook-ran")
+	os.Mkdir(filepath.Join(hostDir, "hooks"), 0o755)
+	hook := fmt.Sprintf(`{"version":"1.0.0","hook":{"path":"/bin/sh","args":["sh","-c","echo ran >> %s"]},`+
+		`"when":{"always":true},"stages":["prestart"]}`, marker)
+	os.WriteFile(filepath.Join(hostDir, "hooks", "probe.json"), []byte(hook), 0o644)
+	conf := strings.NewReplacer("HOSTDIR", hostDir, "CANARY", canary).Replace(a.conf)
+	for k, v := range a.env {
+		t.Setenv(k, strings.ReplaceAll(v, "CANARY", canary))
+	}
+	if service == "private" {
+		// The private service inherits the environment.
+		path := filepath.Join(hostDir, "containers.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("CONTAINERS_CONF", path)
+	} else {
+		userConfig(t, conf)
+	}
+	seen := func(out string) bool { return a.seen(strings.ReplaceAll(out, canary, "CANARY")) }
+	if a.seen == nil {
+		seen = func(string) bool { _, err := os.Stat(marker); os.Remove(marker); return err == nil }
+	}
+	// Control: a plain podman run with this configuration shows it.
+	if out := plainRun(t, image, a.name == "annotations"); !seen(out) {
+		t.Fatalf("control: a plain podman run does not show %s:\n%s", a.name, out)
+	}
+	if service == "user" {
+		userService(t)
+	}
+	eng, stop, err := engine.Connect(context.Background(), engine.Remote{}, nil)
+	if err == nil {
+		t.Cleanup(stop)
+		var out string
+		out, err = probe(t, eng, engine.ContainerSpec{Name: name, Image: image, User: "1000:1000", Network: "none",
+			CapDrop: []string{"all"}, NoNewPrivileges: true, ReadOnlyRoot: true}, a.name == "annotations")
+		if err == nil && seen(out) {
+			t.Errorf("ATTACK WORKS: containers.conf's %s reaches the sandbox container (%s service):\n%s", a.name, service, out)
+		}
+	}
+	switch {
+	case err != nil && a.refused != "" && errors.Is(err, engine.ErrEngineConfig) && strings.Contains(err.Error(), a.refused):
+		t.Logf("refused: %v", err)
+	case err != nil:
+		t.Fatal(err)
+	}
+}
+
+// userConfig makes conf a drop-in of the user's containers.conf: a copy of
+// the user's configuration directory's containers files in XDG_CONFIG_HOME,
+// for this process and the services it starts.
+func userConfig(t *testing.T, conf string) {
+	home, _ := os.UserHomeDir()
+	from := filepath.Join(home, ".config", "containers")
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
+		from = filepath.Join(x, "containers")
+	}
+	dir := t.TempDir()
+	to := filepath.Join(dir, "containers")
+	os.MkdirAll(filepath.Join(to, "containers.conf.d"), 0o755)
+	for _, f := range []string{"containers.conf", "storage.conf", "registries.conf", "policy.json"} {
+		if b, err := os.ReadFile(filepath.Join(from, f)); err == nil {
+			os.WriteFile(filepath.Join(to, f), b, 0o644)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(to, "containers.conf.d", "50-attack.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", dir)
+}
+
+// plainRun is the probe in a container of the podman command line, with
+// its defaults; with inspect, that container's annotations instead.
+func plainRun(t *testing.T, image string, inspect bool) string {
+	if !inspect {
+		out, err := exec.Command("podman", "run", "--rm", "--user=1000:1000", image, "sh", "-c", probeScript).CombinedOutput()
+		if err != nil {
+			t.Fatalf("control: podman run: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	id, err := exec.Command("podman", "create", image, "true").Output()
+	if err != nil {
+		t.Fatalf("control: podman create: %v", err)
+	}
+	defer exec.Command("podman", "rm", "-f", strings.TrimSpace(string(id))).Run()
+	out, _ := exec.Command("podman", "inspect", "--format", "{{json .Config.Annotations}}", strings.TrimSpace(string(id))).CombinedOutput()
+	return string(out)
+}
+
+// userService is the user's own Podman service on the default socket
+// (XDG_RUNTIME_DIR/podman/podman.sock), as systemd's podman.socket
+// starts it: no CONTAINERS_CONF. The socket is in a directory of the
+// test's; the service keeps the real runtime directory (its state).
+func userService(t *testing.T) {
+	t.Helper()
+	run := t.TempDir()
+	sock := filepath.Join(run, "podman", "podman.sock")
+	os.Mkdir(filepath.Dir(sock), 0o700)
+	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONTAINERS_CONF=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); cmd.Wait() })
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the user's service did not start")
+		}
+	}
+	t.Setenv("XDG_RUNTIME_DIR", run)
+}
+
+// probe runs probeScript in a container of spec and returns its output
+// (with inspect, the container's annotations, as Podman's command line
+// shows them).
+func probe(t *testing.T, eng *engine.Podman, spec engine.ContainerSpec, inspect bool) (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	spec.Command = []string{"sh", "-c", probeScript}
+	spec.Labels = map[string]string{labelRun: spec.Name}
+	id, err := eng.Create(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { eng.Remove(context.Background(), id) })
+	if inspect {
+		out, err := exec.Command("podman", "inspect", "--format", "{{json .Config.Annotations}}", id).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman inspect: %v\n%s", err, out)
+		}
+		return string(out), nil
+	}
+	if err := eng.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := eng.Wait(wctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	eng.Logs(ctx, id, &out)
+	if !strings.Contains(out.String(), "== end") {
+		t.Fatalf("the probe did not finish:\n%s", out.String())
+	}
+	return out.String(), nil
+}
