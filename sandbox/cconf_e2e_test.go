@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,9 +47,8 @@ type confAttack struct {
 	// refused: instead of leaving the setting out, Create refuses the
 	// container with ErrEngineConfig and an error containing this.
 	refused string
-	// userServiceGap: the user's own service still lets it through, a
-	// known gap (THREATS.md).
-	userServiceGap bool
+	// gaps: the services that still let it through, known (THREATS.md).
+	gaps []string
 }
 
 func hostNS(t *testing.T, n string) string {
@@ -69,9 +69,9 @@ func confAttacks(t *testing.T) []confAttack {
 	// subordinate ids; keep-id maps the container's user onto the user.
 	ownMap := fmt.Sprintf("\n%10d %10d %10d\n", 0, os.Getuid(), 1)
 	return []confAttack{
-		{name: "volumes", conf: "[containers]\nvolumes = [\"HOSTDIR:/host:ro\"]\n", refused: "volumes",
+		{name: "volumes", conf: "[containers]\nvolumes = [\"HOSTDIR:/host:ro\"]\n", refused: "volumes", gaps: []string{"remote"},
 			seen: func(out string) bool { return strings.Contains(out, " /host ") }},
-		{name: "devices", conf: "[containers]\ndevices = [\"/dev/zero:/dev/hostzero\"]\n", refused: "devices",
+		{name: "devices", conf: "[containers]\ndevices = [\"/dev/zero:/dev/hostzero\"]\n", refused: "devices", gaps: []string{"remote"},
 			seen: func(out string) bool { return strings.Contains(out, "\nhostzero\n") }},
 		{name: "annotations", conf: "[containers]\nannotations = [\"run.oci.keep_original_groups=1\"]\n", refused: "annotations",
 			seen: func(out string) bool { return strings.Contains(out, "run.oci.keep_original_groups") }},
@@ -84,7 +84,7 @@ func confAttacks(t *testing.T) []confAttack {
 			seen: func(out string) bool { return !strings.Contains(out, ownMap) }},
 		{name: "umask", conf: "[containers]\numask = \"0000\"\n",
 			seen: func(out string) bool { return strings.Contains(out, "== umask 0000") }},
-		{name: "hooks_dir", conf: "[engine]\nhooks_dir = [\"HOSTDIR/hooks\"]\n", userServiceGap: true},
+		{name: "hooks_dir", conf: "[engine]\nhooks_dir = [\"HOSTDIR/hooks\"]\n", gaps: []string{"user", "remote"}},
 	}
 }
 
@@ -101,9 +101,9 @@ func confAttacks(t *testing.T) []confAttack {
 // or refuses to run, naming the setting and the file.
 func TestE2EAttackContainersConfReachesSandbox(t *testing.T) {
 	for _, a := range confAttacks(t) {
-		for _, service := range []string{"private", "user"} {
-			if service == "user" && a.userServiceGap {
-				continue // left to the user's service: THREATS.md
+		for _, service := range []string{"private", "user", "remote"} {
+			if slices.Contains(a.gaps, service) {
+				continue // a known gap: THREATS.md
 			}
 			t.Run(a.name+"/"+service, func(t *testing.T) { confAttackRun(t, a, service) })
 		}
@@ -125,8 +125,8 @@ func confAttackRun(t *testing.T, a confAttack, service string) {
 	for k, v := range a.env {
 		t.Setenv(k, strings.ReplaceAll(v, "CANARY", canary))
 	}
-	if service == "private" {
-		// The private service inherits the environment.
+	if service != "user" {
+		// The services this test starts inherit the environment.
 		path := filepath.Join(hostDir, "containers.conf")
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -143,10 +143,14 @@ func confAttackRun(t *testing.T, a confAttack, service string) {
 	if out := plainRun(t, image, a.name == "annotations"); !seen(out) {
 		t.Fatalf("control: a plain podman run does not show %s:\n%s", a.name, out)
 	}
-	if service == "user" {
+	var to engine.Remote
+	switch service {
+	case "user":
 		userService(t)
+	case "remote":
+		to.Connection = startedService(t)
 	}
-	eng, stop, err := engine.Connect(context.Background(), engine.Remote{}, nil)
+	eng, stop, err := engine.Connect(context.Background(), to, nil)
 	if err == nil {
 		t.Cleanup(stop)
 		var out string
@@ -208,19 +212,30 @@ func plainRun(t *testing.T, image string, inspect bool) string {
 
 // userService is the user's own Podman service on the default socket
 // (XDG_RUNTIME_DIR/podman/podman.sock), as systemd's podman.socket
-// starts it: no CONTAINERS_CONF. The socket is in a directory of the
-// test's; the service keeps the real runtime directory (its state).
+// starts it: the user's files (userConfig), no CONTAINERS_CONF. The
+// socket is in a directory of the test's; the service keeps the real
+// runtime directory (its state).
 func userService(t *testing.T) {
 	t.Helper()
 	run := t.TempDir()
 	sock := filepath.Join(run, "podman", "podman.sock")
 	os.Mkdir(filepath.Dir(sock), 0o700)
+	serve(t, sock)
+	t.Setenv("XDG_RUNTIME_DIR", run)
+}
+
+// startedService is a Podman service with this test's environment, as an
+// engine named by CONTAINER_HOST or --remote is: its URL.
+func startedService(t *testing.T) string {
+	sock := filepath.Join(t.TempDir(), "podman.sock")
+	serve(t, sock)
+	return "unix://" + sock
+}
+
+// serve runs a Podman service on sock, with this test's environment,
+// until the test ends.
+func serve(t *testing.T, sock string) {
 	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONTAINERS_CONF=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -231,10 +246,9 @@ func userService(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the user's service did not start")
+			t.Fatal("the Podman service did not start")
 		}
 	}
-	t.Setenv("XDG_RUNTIME_DIR", run)
 }
 
 // probe runs probeScript in a container of spec and returns its output
@@ -271,4 +285,38 @@ func probe(t *testing.T, eng *engine.Podman, spec engine.ContainerSpec, inspect 
 		t.Fatalf("the probe did not finish:\n%s", out.String())
 	}
 	return out.String(), nil
+}
+
+// The next step an ErrEngineConfig names for the user's own service
+// works: with CONTAINERS_CONF naming a file without the entry, the run
+// starts a service of its own with it, whose containers have no host path.
+func TestE2EContainersConfNextStepRuns(t *testing.T) {
+	_, image, name := engineForTest(t, "cconf")
+	hostDir := t.TempDir()
+	userConfig(t, "[containers]\nvolumes = [\""+hostDir+":/host:ro\"]\n")
+	userService(t)
+	ctx := context.Background()
+	// Control: the user's service is refused.
+	if _, _, err := engine.Connect(ctx, engine.Remote{}, nil); !errors.Is(err, engine.ErrEngineConfig) {
+		t.Fatalf("control: the user's service with containers.conf volumes is not refused: %v", err)
+	}
+	// The user's own file, as the next step says, without the drop-in.
+	own := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "containers", "containers.conf")
+	if _, err := os.Stat(own); err != nil {
+		os.WriteFile(own, nil, 0o644)
+	}
+	t.Setenv("CONTAINERS_CONF", own)
+	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
+	if err != nil {
+		t.Fatalf("with CONTAINERS_CONF naming a file without the entry: %v", err)
+	}
+	t.Cleanup(stop)
+	out, err := probe(t, eng, engine.ContainerSpec{Name: name, Image: image, User: "1000:1000", Network: "none",
+		CapDrop: []string{"all"}, NoNewPrivileges: true, ReadOnlyRoot: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, " /host ") {
+		t.Errorf("ATTACK WORKS: the run used the user's service, which mounts %s at /host:\n%s", hostDir, out)
+	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -17,7 +18,11 @@ const confFiles = "containers.conf (CONTAINERS_CONF, CONTAINERS_CONF_OVERRIDE, "
 
 // imageEnv is the image's own environment: Create names it because it
 // unsets everything else (containers.conf's env).
+// The answer is a fresh copy, the caller's to change.
 func (p *Podman) imageEnv(ctx context.Context, image string) (map[string]string, error) {
+	if env, ok := p.imageEnvs.Load(image); ok {
+		return maps.Clone(env.(map[string]string)), nil
+	}
 	img, err := images.GetImage(p.ctx(ctx), image, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspecting image %s: %w", image, err)
@@ -30,7 +35,8 @@ func (p *Podman) imageEnv(ctx context.Context, image string) (map[string]string,
 			}
 		}
 	}
-	return env, nil
+	p.imageEnvs.Store(image, env)
+	return maps.Clone(env), nil
 }
 
 // checkCreated refuses a created container that carries an annotation

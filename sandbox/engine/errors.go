@@ -1,6 +1,9 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors; callers test them with errors.Is.
 var (
@@ -16,5 +19,6 @@ var (
 const SandboxUID = 1000
 
 // ErrEngineConfig: the engine's configuration (containers.conf) adds to
-// every container something no sandbox container may have.
-var ErrEngineConfig = errors.New("the engine's configuration breaks the sandbox")
+// every container something no sandbox container may have. It is an
+// ErrUnavailable (exit 15): no usable engine until the entry goes.
+var ErrEngineConfig = fmt.Errorf("%w: the engine's configuration breaks the sandbox", ErrUnavailable)

@@ -49,6 +49,12 @@ type Podman struct {
 	lost context.Context
 	// unrecorded is the local engine's info not yet recorded (infocache.go).
 	unrecorded atomic.Pointer[pendingInfo]
+	// imageEnvs caches, per image reference, the image's environment
+	// (imageEnv), until the reference is imported or removed again.
+	imageEnvs sync.Map
+	// confChecked: the containers.conf files this engine reads were
+	// checked at Connect (checkContainersConf), annotations included.
+	confChecked bool
 }
 
 // conn joins the caller's cancellation to the connection's values, and,
@@ -114,6 +120,7 @@ func (p *Podman) ImageExists(ctx context.Context, ref string) (bool, error) {
 }
 
 func (p *Podman) ImportImage(ctx context.Context, ref string, rootfs io.Reader, changes []string) (string, error) {
+	p.imageEnvs.Delete(ref)
 	rep, err := images.Import(p.ctx(ctx), rootfs, new(images.ImportOptions).WithReference(ref).WithChanges(changes))
 	if err != nil {
 		return "", fmt.Errorf("importing image %s: %w", ref, err)
@@ -122,6 +129,7 @@ func (p *Podman) ImportImage(ctx context.Context, ref string, rootfs io.Reader, 
 }
 
 func (p *Podman) RemoveImage(ctx context.Context, ref string) error {
+	p.imageEnvs.Delete(ref)
 	_, errs := images.Remove(p.ctx(ctx), []string{ref}, nil)
 	return errors.Join(errs...)
 }
@@ -410,9 +418,11 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
-	if err := p.checkCreated(ctx, rep.ID); err != nil {
-		p.Remove(context.WithoutCancel(ctx), rep.ID)
-		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
+	if !p.confChecked { // else its files were read at Connect
+		if err := p.checkCreated(ctx, rep.ID); err != nil {
+			p.Remove(context.WithoutCancel(ctx), rep.ID)
+			return "", fmt.Errorf("creating container %s: %w", c.Name, err)
+		}
 	}
 	return rep.ID, nil
 }
