@@ -41,13 +41,16 @@ type confAttack struct {
 	name string
 	conf string
 	env  map[string]string // the service's environment besides
+	// mountsConf: the user's ~/.config/containers/mounts.conf instead.
+	mountsConf string
 	// seen says whether the probe's output, or for an annotation the
 	// container's inspect data, shows the setting in effect.
 	seen func(out string) bool
 	// refused: instead of leaving the setting out, Create refuses the
 	// container with ErrEngineConfig and an error containing this.
 	refused string
-	// gaps: the services that still let it through, known (THREATS.md).
+	// gaps: the services that still let it through, known (README, What
+	// it does not stop).
 	gaps []string
 }
 
@@ -84,6 +87,8 @@ func confAttacks(t *testing.T) []confAttack {
 			seen: func(out string) bool { return !strings.Contains(out, ownMap) }},
 		{name: "umask", conf: "[containers]\numask = \"0000\"\n",
 			seen: func(out string) bool { return strings.Contains(out, "== umask 0000") }},
+		{name: "mounts.conf", mountsConf: "HOSTDIR:/run/hostsecrets\n", refused: "mounts.conf", gaps: []string{"remote"},
+			seen: func(out string) bool { return strings.Contains(out, " /run/hostsecrets ") }},
 		{name: "hooks_dir", conf: "[engine]\nhooks_dir = [\"HOSTDIR/hooks\"]\n", gaps: []string{"user", "remote"}},
 	}
 }
@@ -103,7 +108,7 @@ func TestE2EAttackContainersConfReachesSandbox(t *testing.T) {
 	for _, a := range confAttacks(t) {
 		for _, service := range []string{"private", "user", "remote"} {
 			if slices.Contains(a.gaps, service) {
-				continue // a known gap: THREATS.md
+				continue // a known gap: README, What it does not stop
 			}
 			t.Run(a.name+"/"+service, func(t *testing.T) { confAttackRun(t, a, service) })
 		}
@@ -135,6 +140,9 @@ func confAttackRun(t *testing.T, a confAttack, service string) {
 	} else {
 		userConfig(t, conf)
 	}
+	if a.mountsConf != "" {
+		mountsConf(t, strings.ReplaceAll(a.mountsConf, "HOSTDIR", hostDir))
+	}
 	seen := func(out string) bool { return a.seen(strings.ReplaceAll(out, canary, "CANARY")) }
 	if a.seen == nil {
 		seen = func(string) bool { _, err := os.Stat(marker); os.Remove(marker); return err == nil }
@@ -157,7 +165,7 @@ func confAttackRun(t *testing.T, a confAttack, service string) {
 		out, err = probe(t, eng, engine.ContainerSpec{Name: name, Image: image, User: "1000:1000", Network: "none",
 			CapDrop: []string{"all"}, NoNewPrivileges: true, ReadOnlyRoot: true}, a.name == "annotations")
 		if err == nil && seen(out) {
-			t.Errorf("ATTACK WORKS: containers.conf's %s reaches the sandbox container (%s service):\n%s", a.name, service, out)
+			t.Errorf("ATTACK WORKS: the user's %s reaches the sandbox container (%s service):\n%s", a.name, service, out)
 		}
 	}
 	switch {
@@ -208,6 +216,24 @@ func plainRun(t *testing.T, image string, inspect bool) string {
 	defer exec.Command("podman", "rm", "-f", strings.TrimSpace(string(id))).Run()
 	out, _ := exec.Command("podman", "inspect", "--format", "{{json .Config.Annotations}}", strings.TrimSpace(string(id))).CombinedOutput()
 	return string(out)
+}
+
+// mountsConf makes conf the user's mounts.conf, which Podman reads from
+// HOME: a HOME of the test's, with the user's storage and configuration
+// directories named.
+func mountsConf(t *testing.T, conf string) {
+	home, _ := os.UserHomeDir()
+	for k, dir := range map[string]string{"XDG_DATA_HOME": ".local/share", "XDG_CONFIG_HOME": ".config"} {
+		if os.Getenv(k) == "" {
+			t.Setenv(k, filepath.Join(home, dir))
+		}
+	}
+	fake := t.TempDir()
+	os.MkdirAll(filepath.Join(fake, ".config", "containers"), 0o755)
+	if err := os.WriteFile(filepath.Join(fake, ".config", "containers", "mounts.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", fake)
 }
 
 // userService is the user's own Podman service on the default socket

@@ -35,6 +35,11 @@ func (p *Podman) imageEnv(ctx context.Context, image string) (map[string]string,
 			}
 		}
 	}
+	if _, ok := env["PATH"]; !ok {
+		// What Podman gives an image without one (and no longer can:
+		// its defaults go with containers.conf's).
+		env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
 	p.imageEnvs.Store(image, env)
 	return maps.Clone(env), nil
 }

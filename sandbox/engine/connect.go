@@ -72,8 +72,8 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 			// process's CONTAINERS_CONF (a systemd unit's environment);
 			// with a CONTAINERS_CONF that leaves the entry out, a service
 			// of this run's own is started with it instead.
-			err := checkContainersConf(containersConfFiles(false), "The running Podman service "+sockPath+
-				" reads it: remove that entry, or run safe-install with "+privateNext)
+			next := "The running Podman service " + sockPath + " reads it: remove that entry, or run safe-install with " + privateNext
+			err := errors.Join(checkContainersConf(containersConfFiles(false), next), checkMountsConf(next))
 			if err == nil {
 				return &Podman{conn: conn, host: "local", local: true, confChecked: true}, func() {}, nil
 			}
@@ -128,12 +128,18 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 	// devices into containers) run on the host at every container's start,
 	// and change the container as they please (measured: a hooks_dir hook
 	// ran for every sandbox container).
-	hooks := filepath.Join(dir, "hooks")
-	if err := os.Mkdir(hooks, 0o700); err != nil {
+	// Its mounts.conf is an empty file: the first of the user's
+	// ~/.config/containers/mounts.conf, /etc/containers/mounts.conf and
+	// /usr/share/containers/mounts.conf copies the host directories it
+	// names into every container (measured; RHEL's names its entitlement
+	// secrets).
+	hooks, mounts := filepath.Join(dir, "hooks"), filepath.Join(dir, "mounts.conf")
+	if err := errors.Join(os.Mkdir(hooks, 0o700), os.WriteFile(mounts, nil, 0o600)); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("starting Podman's service: %w", err)
 	}
-	cmd := exec.Command(bin, "--hooks-dir", hooks, "system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
+	cmd := exec.Command(bin, "--hooks-dir", hooks, "--default-mounts-file", mounts,
+		"system", "service", "--time="+strconv.Itoa(int(serviceIdle.Seconds())), sock)
 	cmd.Env = append(os.Environ(), "PATH="+HostPATH()) // the last PATH counts
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, _ := os.Create(filepath.Join(dir, "service.log"))

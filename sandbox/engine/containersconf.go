@@ -126,3 +126,28 @@ func tomlStrings(v any) ([]string, bool) {
 	}
 	return out, appends
 }
+
+// checkMountsConf refuses, for the user's own service, the first existing
+// mounts.conf (the one Podman reads, rootless: the user's, then /etc's,
+// then /usr/share's) when it names a host directory: Podman copies its
+// files into every container. A run's private service reads none.
+func checkMountsConf(next string) error {
+	var files []string
+	if home, err := os.UserHomeDir(); err == nil {
+		files = append(files, filepath.Join(home, ".config", "containers", "mounts.conf"))
+	}
+	for _, f := range append(files, "/etc/containers/mounts.conf", "/usr/share/containers/mounts.conf") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				return fmt.Errorf("%w: %s names %q, whose files Podman copies into every container it creates, "+
+					"sandbox containers too. %s", ErrEngineConfig, f, l, next)
+			}
+		}
+		return nil
+	}
+	return nil
+}

@@ -96,3 +96,20 @@ func TestPodmanAnnotation(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMountsConf(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	f := filepath.Join(home, ".config", "containers", "mounts.conf")
+	os.MkdirAll(filepath.Dir(f), 0o755)
+	// The user's file comes first and stands alone: comments only, none.
+	os.WriteFile(f, []byte("# /usr/share/rhel/secrets:/run/secrets\n\n"), 0o644)
+	if err := checkMountsConf("NEXT"); err != nil {
+		t.Errorf("a mounts.conf of comments refused: %v", err)
+	}
+	os.WriteFile(f, []byte("# secrets\n /home/u/.aws:/run/aws \n"), 0o644)
+	err := checkMountsConf("NEXT")
+	if !errors.Is(err, ErrEngineConfig) || !strings.Contains(err.Error(), f) || !strings.Contains(err.Error(), `"/home/u/.aws:/run/aws"`) {
+		t.Errorf("a mounts.conf naming a host directory: %v", err)
+	}
+}
