@@ -17,8 +17,12 @@ import (
 // mounts; invariant 1), a host device node (devices), an annotation the
 // OCI runtime acts on (annotations). No spec field takes them away, and
 // the 4.3 inspect data shows neither the volumes nor the devices
-// (measured), so they are read where the service reads them.
-var hostSettings = []string{"volumes", "mounts", "devices", "annotations"}
+// (measured), so they are read where the service reads them. Podman 5's
+// cgroup_conf joins them: its keys go into every container's cgroup
+// unless the spec names them, so a memory.max or pids.max there would
+// replace the run's bounds (invariant 6; from its source, MakeContainer:
+// not measured, this machine's cgroups are v1).
+var hostSettings = []string{"volumes", "mounts", "devices", "annotations", "cgroup_conf"}
 
 // containersConfFiles lists, in the order Podman reads them
 // (containers.conf(5)), the containers.conf files of a local rootless
@@ -101,7 +105,8 @@ func checkContainersConf(files []string, next string) error {
 	for _, key := range hostSettings {
 		if o := got[key]; len(o.entries) > 0 {
 			return fmt.Errorf("%w: %s sets [containers] %s = %q, which Podman adds to every container it creates, "+
-				"sandbox containers too, whatever they ask (a host path, a host device or an annotation the runtime acts on). "+
+				"sandbox containers too, whatever they ask (a host path, a host device, an annotation the runtime acts on "+
+				"or a cgroup setting over the run's limits). "+
 				"%s", ErrEngineConfig, o.file, key, o.entries[0], next)
 		}
 	}

@@ -21,6 +21,7 @@ func TestCheckContainersConf(t *testing.T) {
 		{"devices", []string{"[containers]\ndevices = [\"/dev/fuse\"]\n"}, `0 devices = "/dev/fuse"`},
 		{"mounts (5.x)", []string{"[containers]\nmounts = [\"type=bind,src=/,dst=/host\"]\n"}, `0 mounts`},
 		{"annotations", []string{"[containers]\nannotations = [\"run.oci.handler=krun\"]\n"}, `0 annotations`},
+		{"cgroup_conf (5.x)", []string{"[containers]\ncgroup_conf = [\"memory.max=max\"]\n"}, `0 cgroup_conf = "memory.max=max"`},
 		{"a later file empties it", []string{"[containers]\nvolumes = [\"/a:/a\"]\n", "[containers]\nvolumes = []\n"}, ""},
 		{"a later file replaces it", []string{"[containers]\nvolumes = []\n", "[containers]\nvolumes = [\"/b:/b\"]\n"}, `1 volumes = "/b:/b"`},
 		{"a later file adds to it (5.x append)", []string{"[containers]\nvolumes = [\"/a:/a\"]\n", "[containers]\nvolumes = [{append=true}]\n"}, `1 volumes = "/a:/a"`},
