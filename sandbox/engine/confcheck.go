@@ -72,7 +72,10 @@ func (p *Podman) checkCreated(ctx context.Context, id string) error {
 // podmanAnnotation says whether an annotation key is one Podman itself
 // records on a container (4.3 and 5.x), which no runtime acts on.
 func podmanAnnotation(k string) bool {
-	for _, prefix := range []string{"io.podman.annotations.", "io.container.manager", "org.opencontainers.image.", "io.kubernetes.cri-o."} {
+	// org.systemd.property.*: Podman 5 records the stop signal's there
+	// (seen on 5.4.2's containers once started).
+	for _, prefix := range []string{"io.podman.annotations.", "io.container.manager", "org.opencontainers.image.",
+		"org.systemd.property."} {
 		if strings.HasPrefix(k, prefix) {
 			return true
 		}

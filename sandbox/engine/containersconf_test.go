@@ -89,8 +89,9 @@ func TestPodmanAnnotation(t *testing.T) {
 	t.Parallel()
 	for k, want := range map[string]bool{
 		"io.podman.annotations.autoremove": true, "io.container.manager": true,
-		"org.opencontainers.image.stopSignal": true, "run.oci.keep_original_groups": false,
-		"run.oci.handler": false, "module.wasm.image/variant": false,
+		"org.opencontainers.image.stopSignal": true, "org.systemd.property.KillSignal": true,
+		"run.oci.keep_original_groups": false,
+		"run.oci.handler":              false, "module.wasm.image/variant": false,
 	} {
 		if podmanAnnotation(k) != want {
 			t.Errorf("podmanAnnotation(%q) = %v", k, !want)
