@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,7 +87,10 @@ func engineChecks(ctx context.Context, to engine.Remote) []Check {
 	eng, stop, err := engine.Connect(ctx, to, nil)
 	if err != nil {
 		fix := "check podman info as this user"
-		if to.Connection != "" {
+		switch {
+		case errors.Is(err, engine.ErrEngineConfig):
+			fix = "remove the containers.conf entry named, or give CONTAINERS_CONF a file without it (see the message)"
+		case to.Connection != "":
 			fix = "see the message: the host key, the connection URL (its socket path) and --identity"
 		}
 		return append(out, Check{Name: "engine", Fatal: true, Detail: err.Error(), Fix: fix})
