@@ -478,7 +478,7 @@ func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (
 		// the project's node_modules in, links and all) cannot lead it
 		// astray, and tar replaces one it would write through (see
 		// nsextract.go).
-		{install.FetchConfigDir, fetchOnly, "", &config}, {install.WorkDir, r.plan.Inputs, faultpoint.CopyIn, &work},
+		{install.FetchConfigDir, fetchOnly, faultpoint.CopyInConfig, &config}, {install.WorkDir, r.plan.Inputs, faultpoint.CopyIn, &work},
 	} {
 		err := r.putInputs(ctx, set.inputs, set.step, func(ctx context.Context, tar io.Reader) error {
 			return r.eng.ExtractInto(ctx, r.holder, set.dir, tar)

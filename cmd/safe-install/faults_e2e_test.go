@@ -344,19 +344,28 @@ func profilesOnDisk(t *testing.T, vol string) (bool, []string) {
 // A local engine's copy-in goes through the running holder (a tar the
 // host runs in its namespaces); when that fails for any reason but the
 // engine and the time limit, the archive endpoint copies the inputs in
-// instead. Here the tar of the work inputs is killed (as an OOM killer
-// could: it runs in the user's session, outside the containers' limits)
-// after the fetch config went in, when the fetch container has started
-// with that volume read-only: the fallback must copy only what did not go
-// in, and the install succeed. Control: the run's tar is found and dies
-// (the fallback copy then holds at the same step).
+// instead. Here the tar is killed (as an OOM killer could: it runs in the
+// user's session, outside the containers' limits) while the fetch
+// container runs, with its config volume read-only: killed on the work
+// inputs, after the config went in, the fallback must copy only what did
+// not go in; killed on the config, the fallback copies the config through
+// the holder (the fetch container's copy answered 500) and the work inputs
+// into the fetch container. The install succeeds either way. Control: the
+// run's tar is found and dies (the work inputs' fallback copy then holds
+// at the same step).
 func TestE2ECopyInFallsBackAfterTheConfigWentIn(t *testing.T) {
 	if testEngine != "" {
 		skipOrFail(t, "a remote engine's copy-in is the archive endpoint's alone")
 	}
+	for _, step := range []string{"copy-in", "copy-in-config"} {
+		t.Run(step, func(t *testing.T) { copyInFallsBack(t, step) })
+	}
+}
+
+func copyInFallsBack(t *testing.T, step string) {
 	w := newWorld(t)
 	w.project("writes-own-file")
-	p := w.pauseAt("copy-in", "npm", "install")
+	p := w.pauseAt(step, "npm", "install")
 	var tar []int
 	for _, pid := range descendants(p.cmd.Process.Pid) {
 		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "tar\n" {
@@ -365,24 +374,26 @@ func TestE2ECopyInFallsBackAfterTheConfigWentIn(t *testing.T) {
 	}
 	if len(tar) != 1 {
 		p.cmd.Process.Kill()
-		t.Fatalf("control: %d tar processes below the run held at its copy-in, want its extraction's", len(tar))
+		t.Fatalf("control: %d tar processes below the run held at its %s, want its extraction's", len(tar), step)
 	}
 	must(t, syscall.Kill(tar[0], syscall.SIGKILL))
 	p.resume()
-	// The archive endpoint's copy of the work inputs holds there again.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(p.marker); err == nil {
-			break
+	if step == "copy-in" {
+		// The archive endpoint's copy of the work inputs holds there again.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(p.marker); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				p.cmd.Process.Kill()
+				p.wait()
+				t.Fatalf("the run did not copy in again once its tar was killed")
+			}
 		}
-		if time.Now().After(deadline) {
-			p.cmd.Process.Kill()
-			p.wait()
-			t.Fatalf("the run did not copy in again once its tar was killed")
-		}
+		p.resume()
 	}
-	p.resume()
-	if code, _ := p.wait(); code != 0 {
-		t.Fatalf("the run whose copy-in fell back to the archive endpoint ended with %d, want 0", code)
+	if code, out := p.wait(); code != 0 {
+		t.Fatalf("the run whose copy-in fell back to the archive endpoint ended with %d, want 0:\n%s", code, out)
 	}
 	if got := w.read("node_modules/writes-own-file/generated.txt"); got != "made by postinstall\n" {
 		t.Errorf("installed %q", got)

@@ -18,12 +18,15 @@ import (
 // Steps the hook knows, as the report's timings name them (and the decoy
 // audit, which runs beside the copy-back).
 const (
-	CopyIn     = "copy-in"
-	Fetch      = "fetch"
-	Scripts    = "scripts"
-	CopyBack   = "copy-back"
-	DecoyAudit = "decoy-audit"
-	Swap       = "swap"
+	CopyIn = "copy-in"
+	// CopyInConfig is the fetch config's copy through the holder, which
+	// goes in before the work inputs (a local engine's).
+	CopyInConfig = "copy-in-config"
+	Fetch        = "fetch"
+	Scripts      = "scripts"
+	CopyBack     = "copy-back"
+	DecoyAudit   = "decoy-audit"
+	Swap         = "swap"
 	// Profiles is the copy of the seccomp profiles into their lasting
 	// volume (a Reader step: in the middle of the stream).
 	Profiles = "seccomp-profiles"
