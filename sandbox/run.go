@@ -215,8 +215,10 @@ type runner struct {
 	// fetchCreated waits for the fetch container's creation, started in
 	// the preparation: fetchID and relay are then set. cached is the
 	// fetched-tree cache's part (nil: none).
-	holderID     string     // the holder container, local or not (holder: only when local)
-	objects      sync.Mutex // containers and volumes are made from more than one goroutine
+	holderID     string         // the holder container, local or not (holder: only when local)
+	objects      sync.Mutex     // containers and volumes are made from more than one goroutine
+	early        sync.WaitGroup // removals started before the engine's release (artifactsFrom)
+	earlyLeft    []string       // what they could not remove
 	fetchCreated func() error
 	fetchID      string
 	relay        *relayed
@@ -521,7 +523,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 	if !runDeps && p.ProjectScripts == nil {
 		r.steps.End()
 		r.progress("no install scripts to run: no scripts container")
-		return fetchID, nil
+		return r.artifactsFrom(fetchID), nil
 	}
 	// The work directory as the fetch left it, before any third-party
 	// code ran: the baseline that tells a package's own build from
