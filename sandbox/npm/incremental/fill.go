@@ -266,3 +266,39 @@ func copyAt(sfd int, src string, dfd int, dst string) error {
 	}
 	return out.Close()
 }
+
+// stamp tells the host's tree the trust check vouched for from one put
+// in its place or changed since: node_modules' inode, and npm's record's
+// inode, size and modification time (npm writes its record with any
+// change it makes). Not its ctime: Prefill's link to it changes that.
+type stamp struct {
+	dir, record [2]uint64
+	size        int64
+	mtime       unix.Timespec
+}
+
+func stampOf(project string) (stamp, error) {
+	var dir, rec unix.Stat_t
+	if err := unix.Lstat(filepath.Join(project, "node_modules"), &dir); err != nil {
+		return stamp{}, err
+	}
+	if err := unix.Lstat(filepath.Join(project, "node_modules", ".package-lock.json"), &rec); err != nil {
+		return stamp{}, err
+	}
+	return stamp{dir: [2]uint64{dir.Dev, dir.Ino}, record: [2]uint64{rec.Dev, rec.Ino}, size: rec.Size, mtime: rec.Mtim}, nil
+}
+
+// Unchanged says whether the host's node_modules is still the tree the
+// trust check vouched for, after the mirror of it is made: another
+// safe-install's swap in the project (then its clean-up of the old tree,
+// which a walk of it meets half removed), or npm on the host, while this
+// run went on, leaves a mirror that is not that tree, and the new tree
+// would be built from it (measured: 4 of 10 trees swapped in under a
+// prefill were mirrored whole and taken, unchecked by this run).
+func (in *Install) Unchanged() error {
+	now, err := stampOf(in.project)
+	if err != nil || now != in.seen {
+		return fmt.Errorf("%w: node_modules changed on the host while safe-install ran (another install into this project?); nothing was changed: run again", install.ErrPolicy)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package incremental
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
 // raceTree is an installed tree with many packages before z (the walk
@@ -105,5 +108,121 @@ func TestAttackPrefillFollowsADirectorySwappedForALink(t *testing.T) {
 	t.Logf("%d prefills raced: %d failed, %d mirrored z as the link, none reached outside node_modules", tries, failed, linked)
 	if tries == failed || failed == 0 && linked == 0 {
 		t.Fatal("control: no prefill completed, or the racer never changed z under one: the test proves nothing")
+	}
+}
+
+// planned is Plan of project's installed tree, trusted.
+func planned(t *testing.T, project string) *Install {
+	t.Helper()
+	var lock layout.Lockfile
+	data, err := os.ReadFile(filepath.Join(project, "package-lock.json"))
+	must(t, err)
+	must(t, json.Unmarshal(data, &lock))
+	in, why := Plan(project, nil, false, "package-lock.json", lock, nil)
+	if in == nil {
+		t.Fatalf("the installed tree is not trusted: %s", why)
+	}
+	return in
+}
+
+// bigTree is an installed tree whose walk takes a while: many files in a
+// recorded package.
+func bigTree(t *testing.T) string {
+	t.Helper()
+	project := installedTree(t)
+	for i := range 1000 {
+		write(t, filepath.Join(project, fmt.Sprintf("node_modules/a/lib/f%04d.js", i)), "x")
+	}
+	return project
+}
+
+// trustAgain dates npm's record after the tree (a copied tree's files are
+// all new), as npm leaves it.
+func trustAgain(t *testing.T, project string) {
+	t.Helper()
+	later := time.Now().Add(time.Hour)
+	must(t, os.Chtimes(filepath.Join(project, "node_modules/.package-lock.json"), later, later))
+}
+
+// countTree counts the regular files below dir.
+func countTree(t *testing.T, dir string) int {
+	t.Helper()
+	n, err := countFiles(dir)
+	must(t, err)
+	return n
+}
+
+// The host's node_modules replaced while the run goes on (another
+// safe-install's swap in the same project, then its clean-up of the old
+// tree; or npm run on the host) is not taken for the tree the trust check
+// vouched for: the mirror of it is refused before anything of it is
+// staged. Without that, the run swapped in the old tree minus what the
+// other run's clean-up had removed before the walk read it (half a tree),
+// or the other run's tree, which no check of this run saw. Controls: an
+// untouched tree is accepted, and the racer did change the tree under
+// the walks.
+func TestAttackHostTreeReplacedDuringTheRun(t *testing.T) {
+	t.Parallel()
+	project := bigTree(t)
+	trustAgain(t, project)
+	untouched := planned(t, project)
+	must(t, untouched.Prefill(context.Background(), t.TempDir()))
+	if err := untouched.Unchanged(); err != nil {
+		t.Fatalf("control: the untouched tree, mirrored, is refused: %v", err)
+	}
+	whole := countTree(t, filepath.Join(project, "node_modules"))
+	raced, accepted, half, fewest := 0, 0, 0, whole
+	for try := range 10 {
+		trustAgain(t, project)
+		in := planned(t, project)
+		// The other run: its tree staged beside, swapped in, the old one
+		// removed, while this run mirrors.
+		other := filepath.Join(project, fmt.Sprintf(".safe-install-other%d", try))
+		must(t, os.CopyFS(other, os.DirFS(filepath.Join(project, "node_modules"))))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(time.Duration(try%5) * time.Millisecond)
+			old := other + "-old"
+			_ = os.Rename(filepath.Join(project, "node_modules"), old)
+			_ = os.Rename(other, filepath.Join(project, "node_modules"))
+			_ = os.RemoveAll(old)
+		}()
+		dir := t.TempDir()
+		err := in.Prefill(context.Background(), dir)
+		<-done
+		if err != nil {
+			raced++ // the walk failed: the run fails, the project as it was
+			continue
+		}
+		got := countTree(t, filepath.Join(dir, "node_modules"))
+		if got != whole {
+			raced++
+		}
+		if uerr := in.Unchanged(); uerr == nil {
+			accepted++
+			if got != whole {
+				half, fewest = half+1, min(fewest, got)
+			}
+		} else if !strings.Contains(uerr.Error(), "node_modules") {
+			t.Errorf("the refusal does not name node_modules: %v", uerr)
+		}
+	}
+	t.Logf("10 runs raced, %d walks failed or mirrored part of the tree", raced)
+	if accepted > 0 {
+		t.Errorf("ATTACK WORKS: %d of 10 trees replaced during the run were taken for the one the trust check saw, %d of them half (as few as %d of %d files)", accepted, half, fewest, whole)
+	}
+	if raced == 0 {
+		t.Fatal("control: the replacement never happened under a walk: the test proves nothing")
+	}
+	// npm on the host rewrites its record in place.
+	trustAgain(t, project)
+	in := planned(t, project)
+	rec := filepath.Join(project, "node_modules/.package-lock.json")
+	data, err := os.ReadFile(rec)
+	must(t, err)
+	must(t, os.WriteFile(rec, append(data, ' '), 0o644))
+	if err := in.Unchanged(); err == nil {
+		t.Fatal("ATTACK WORKS: npm's record rewritten on the host during the run, the tree is taken as trusted")
 	}
 }

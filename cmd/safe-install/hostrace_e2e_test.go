@@ -1,0 +1,58 @@
+//go:build e2e
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An incremental run mirrors the host's node_modules while its fetch runs
+// and builds the new tree from that mirror. When another install puts a
+// tree in place meanwhile (a second safe-install in the same project, npm
+// on the host), the mirror is of a tree that is no longer there: the run
+// must not swap in a tree built from it, which undoes the other install
+// (or, caught mid-walk, is half of one), with no check of this run's
+// having seen it. The control: the same paused run, left alone, installs.
+func TestE2EAttackIncrementalHostTreeReplaced(t *testing.T) {
+	t.Parallel()
+	for _, replace := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "replaced"}[replace], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.project("has-bin")
+			w.succeeds("npm", "install")
+			w.addDeps("victim")
+			marker := filepath.Join(w.proj, "node_modules/has-bin/other-install.txt")
+			p := w.pauseAt("fetch", "npm", "install") // the mirror is made meanwhile
+			if replace {
+				// The other install: its tree swapped in, the old one removed.
+				nm := filepath.Join(w.proj, "node_modules")
+				old := filepath.Join(w.proj, "node_modules.other-old")
+				must(t, os.Rename(nm, old))
+				must(t, os.CopyFS(nm, os.DirFS(old)))
+				must(t, os.WriteFile(marker, []byte("the other install's\n"), 0o644))
+				must(t, os.RemoveAll(old))
+			}
+			p.resume()
+			code, out := p.wait()
+			if !strings.Contains(out, "incremental: 1 package added") {
+				t.Fatalf("not an incremental run:\n%s", out)
+			}
+			if !replace {
+				if code != 0 {
+					t.Fatalf("control: the paused run did not install (%d):\n%s", code, out)
+				}
+				return
+			}
+			if _, err := os.Stat(marker); err != nil {
+				t.Errorf("ATTACK WORKS: the tree another install put in place during the run was replaced by one built from the tree it replaced (exit %d, %s gone):\n%s", code, filepath.Base(marker), out)
+			}
+			if code == 0 || !strings.Contains(out, "node_modules changed on the host") {
+				t.Errorf("the run with its tree replaced ended %d, want a refusal naming the change:\n%s", code, out)
+			}
+		})
+	}
+}
