@@ -268,12 +268,15 @@ func copyAt(sfd int, src string, dfd int, dst string) error {
 }
 
 // stamp tells the host's tree the trust check vouched for from one put
-// in its place or changed since: node_modules' inode, and npm's record's
-// inode, size and modification time (npm writes its record with any
-// change it makes). Not its ctime: Prefill's link to it changes that.
+// in its place or changed since: node_modules' inode and modification
+// time (an entry added or removed at its top: a package), and npm's
+// record's inode, size and modification time (npm writes its record with
+// any change it makes). Not the record's ctime: Prefill's link to it
+// changes that.
 type stamp struct {
 	dir, record [2]uint64
 	size        int64
+	dirMtime    unix.Timespec
 	mtime       unix.Timespec
 }
 
@@ -285,7 +288,7 @@ func stampOf(project string) (stamp, error) {
 	if err := unix.Lstat(filepath.Join(project, "node_modules", ".package-lock.json"), &rec); err != nil {
 		return stamp{}, err
 	}
-	return stamp{dir: [2]uint64{dir.Dev, dir.Ino}, record: [2]uint64{rec.Dev, rec.Ino}, size: rec.Size, mtime: rec.Mtim}, nil
+	return stamp{dir: [2]uint64{dir.Dev, dir.Ino}, record: [2]uint64{rec.Dev, rec.Ino}, size: rec.Size, dirMtime: dir.Mtim, mtime: rec.Mtim}, nil
 }
 
 // Unchanged says whether the host's node_modules is still the tree the

@@ -215,9 +215,17 @@ func TestAttackHostTreeReplacedDuringTheRun(t *testing.T) {
 	if raced == 0 {
 		t.Fatal("control: the replacement never happened under a walk: the test proves nothing")
 	}
-	// npm on the host rewrites its record in place.
+	// A package planted at the top of node_modules.
 	trustAgain(t, project)
 	in := planned(t, project)
+	write(t, filepath.Join(project, "node_modules/planted/index.js"), "x")
+	if err := in.Unchanged(); err == nil {
+		t.Error("ATTACK WORKS: a package planted in node_modules during the run, the tree is taken as trusted")
+	}
+	must(t, os.RemoveAll(filepath.Join(project, "node_modules/planted")))
+	// npm on the host rewrites its record in place.
+	trustAgain(t, project)
+	in = planned(t, project)
 	rec := filepath.Join(project, "node_modules/.package-lock.json")
 	data, err := os.ReadFile(rec)
 	must(t, err)
