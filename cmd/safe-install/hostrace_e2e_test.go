@@ -3,10 +3,13 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // An incremental run mirrors the host's node_modules while its fetch runs
@@ -55,4 +58,45 @@ func TestE2EAttackIncrementalHostTreeReplaced(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An incremental run interrupted (Ctrl-C) while its fetch runs, the mirror
+// of the installed tree made beside the staging directory by then, leaves
+// the project as it was: the mirror goes with the staging directory, and
+// the run ends as interrupted. The control: at the pause the mirror is
+// there, hard links to the host's files.
+func TestE2EIncrementalInterruptedRemovesMirror(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("has-bin")
+	w.succeeds("npm", "install")
+	w.addDeps("victim")
+	before := w.snapshot()
+	p := w.pauseAt("fetch", "npm", "install")
+	host, err := os.Stat(filepath.Join(w.proj, "node_modules/has-bin/package.json"))
+	must(t, err)
+	linked := ""
+	for deadline := time.Now().Add(10 * time.Second); linked == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		stagings, _ := filepath.Glob(filepath.Join(w.proj, ".safe-install-*"))
+		for _, s := range stagings {
+			_ = filepath.WalkDir(s, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if fi, err := os.Stat(p); err == nil && os.SameFile(fi, host) {
+						linked = p
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if linked == "" {
+		t.Fatal("control: no mirror of the installed tree beside the staging directory while the fetch ran")
+	}
+	must(t, p.cmd.Process.Signal(syscall.SIGINT))
+	p.resume()
+	code, out := p.wait()
+	if code != exitInterrupted {
+		t.Errorf("the interrupted run ended %d, want %d:\n%s", code, exitInterrupted, out)
+	}
+	w.assertSame(before, w.snapshot())
 }
