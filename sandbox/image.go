@@ -26,13 +26,15 @@ func DefaultImage(ctx context.Context) (string, images.Spec, error) {
 // the default image, or for python (major.minor, pip) one whose python3 is
 // that version, building and importing it first when it is missing.
 func EnsureImage(ctx context.Context, eng engine.Images, ref, python string, progress io.Writer) (string, error) {
-	return EnsureImageOf(ctx, eng, ref, func() (images.Spec, error) { return images.Detect(ctx) }, python, progress)
+	return EnsureImageOf(ctx, eng, ref, func() (images.Spec, error) { return images.Detect(ctx) }, python, progress, nil)
 }
 
 // EnsureImageOf is EnsureImage with the host's spec from host (a run
 // detects it while it connects to the engine: node --version is a
-// process of its own).
-func EnsureImageOf(ctx context.Context, eng engine.Images, ref string, host func() (images.Spec, error), python string, progress io.Writer) (string, error) {
+// process of its own). ready, when given, is asked before a build: the
+// plan, made meanwhile, whose error must come before minutes of building
+// for a run that will not happen.
+func EnsureImageOf(ctx context.Context, eng engine.Images, ref string, host func() (images.Spec, error), python string, progress io.Writer, ready func() error) (string, error) {
 	if ref != "" {
 		ok, err := eng.ImageExists(ctx, ref)
 		if err != nil {
@@ -59,6 +61,11 @@ func EnsureImageOf(ctx context.Context, eng engine.Images, ref string, host func
 	}
 	if ok {
 		return ref, nil
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return "", err
+		}
 	}
 	fmt.Fprintf(progress, "safe-install: the sandbox image %s is missing; building it\n", ref)
 	return ref, BuildImage(ctx, eng, ref, spec, progress)

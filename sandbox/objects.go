@@ -191,7 +191,10 @@ func (r *runner) removeObjects() {
 		case <-ctx.Done():
 		}
 	}
-	if r.opts.Keep {
+	// A plan that failed made no run to inspect: what was made while it
+	// was made (RunPlanned: the holder, the volumes) goes, as when a
+	// failed plan never reached the engine.
+	if r.opts.Keep && r.plan != nil {
 		r.res.Kept = append(append([]string{}, r.containers...), r.volumes...)
 		return
 	}

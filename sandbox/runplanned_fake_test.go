@@ -58,3 +58,27 @@ func TestRunPlannedPreparesWhileThePlanIsMade(t *testing.T) {
 		assertNothingLeft(t, e)
 	}
 }
+
+// A plan that fails makes no run: with --keep too, nothing it made for
+// the plan's run is kept (a running holder no later run reaps), as
+// before RunPlanned, when a failed plan never reached the engine. The
+// control: a run whose plan succeeded keeps its objects.
+func TestRunPlannedFailedPlanKeepsNothing(t *testing.T) {
+	t.Parallel()
+	w := npmWorld(t, "install", nil)
+	opts := sandbox.Options{Image: "fake-image", Limits: sandbox.DefaultLimits(), Progress: io.Discard, CacheDir: t.TempDir(), Keep: true}
+	e := w.engine()
+	res, err := sandbox.RunPlanned(context.Background(), e, "npm", func() (*install.Plan, error) { return nil, errors.New("the plan failed") }, opts)
+	if err == nil || err.Error() != "the plan failed" {
+		t.Fatalf("the run with a failed plan = %v, want the plan's error", err)
+	}
+	if res != nil && len(res.Kept) > 0 {
+		t.Errorf("a failed plan with --keep kept %v", res.Kept)
+	}
+	assertNothingLeft(t, e)
+
+	res, err = sandbox.RunPlanned(context.Background(), w.engine(), "npm", func() (*install.Plan, error) { return w.plan(t), nil }, opts)
+	if err != nil || res == nil || len(res.Kept) == 0 {
+		t.Fatalf("control: a run with --keep kept nothing (%v)", err)
+	}
+}

@@ -110,7 +110,7 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return planFirst(cn.err)
 	}
 	eng := cn.eng
-	image, err := sandbox.EnsureImageOf(c.Context, eng, f.Image, hostSpec, python, e.stderr)
+	image, err := sandbox.EnsureImageOf(c.Context, eng, f.Image, hostSpec, python, e.stderr, func() error { _, err := makePlan(); return err })
 	if err != nil {
 		return planFirst(err)
 	}

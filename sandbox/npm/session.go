@@ -348,6 +348,11 @@ func (s *npmSession) Deliver(ctx context.Context, staging string, say install.Sa
 		if err != nil {
 			return false, nil, err
 		}
+		// The mirror was made while the fetch ran: of the tree the trust
+		// check saw only if nothing replaced or changed it since.
+		if err := s.incr.Unchanged(); err != nil {
+			return false, nil, err
+		}
 		say.Note("kept %s of the installed tree unchanged (hard links)", install.Plural(n, "file"))
 	}
 	return false, nil, incremental.DateRecord(staging)

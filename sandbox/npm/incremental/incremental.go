@@ -50,6 +50,8 @@ type Install struct {
 	Whole bool
 	// mirrored counts the host's files Prefill linked or copied.
 	mirrored int
+	// seen is the host's tree as the trust check found it (Unchanged).
+	seen stamp
 }
 
 // incrementalFlags are the npm flags the incremental path handles: they
@@ -83,11 +85,16 @@ func Plan(project string, flags []string, workspaces bool, lock string, lockfile
 		// outside node_modules, which no incremental copy-back carries.
 		return nil, fmt.Sprintf("the project links %s (a file: directory): rebuilding node_modules whole", links[0])
 	}
+	// Before the check: a tree changed while it is checked is told by it.
+	seen, serr := stampOf(project)
 	old, record, tree, why := trustTree(project, lock, lockfile)
+	if why == "" && serr != nil {
+		why = "node_modules (changed while it was checked)"
+	}
 	if why != "" {
 		return nil, "the installed tree differs from its lockfile at " + why + ": rebuilding it whole"
 	}
-	return &Install{project: project, old: old, record: record, tree: tree}, ""
+	return &Install{project: project, old: old, record: record, tree: tree, seen: seen}, ""
 }
 
 // Inputs is the installed tree as it comes in (install.TreeInputs'),

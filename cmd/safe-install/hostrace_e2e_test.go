@@ -1,0 +1,102 @@
+//go:build e2e
+
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// An incremental run mirrors the host's node_modules while its fetch runs
+// and builds the new tree from that mirror. When another install puts a
+// tree in place meanwhile (a second safe-install in the same project, npm
+// on the host), the mirror is of a tree that is no longer there: the run
+// must not swap in a tree built from it, which undoes the other install
+// (or, caught mid-walk, is half of one), with no check of this run's
+// having seen it. The control: the same paused run, left alone, installs.
+func TestE2EAttackIncrementalHostTreeReplaced(t *testing.T) {
+	t.Parallel()
+	for _, replace := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "replaced"}[replace], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.project("has-bin")
+			w.succeeds("npm", "install")
+			w.addDeps("victim")
+			marker := filepath.Join(w.proj, "node_modules/has-bin/other-install.txt")
+			p := w.pauseAt("fetch", "npm", "install") // the mirror is made meanwhile
+			if replace {
+				// The other install: its tree swapped in, the old one removed.
+				nm := filepath.Join(w.proj, "node_modules")
+				old := filepath.Join(w.proj, "node_modules.other-old")
+				must(t, os.Rename(nm, old))
+				must(t, os.CopyFS(nm, os.DirFS(old)))
+				must(t, os.WriteFile(marker, []byte("the other install's\n"), 0o644))
+				must(t, os.RemoveAll(old))
+			}
+			p.resume()
+			code, out := p.wait()
+			if !strings.Contains(out, "incremental: 1 package added") {
+				t.Fatalf("not an incremental run:\n%s", out)
+			}
+			if !replace {
+				if code != 0 {
+					t.Fatalf("control: the paused run did not install (%d):\n%s", code, out)
+				}
+				return
+			}
+			if _, err := os.Stat(marker); err != nil {
+				t.Errorf("ATTACK WORKS: the tree another install put in place during the run was replaced by one built from the tree it replaced (exit %d, %s gone):\n%s", code, filepath.Base(marker), out)
+			}
+			if code == 0 || !strings.Contains(out, "node_modules changed on the host") {
+				t.Errorf("the run with its tree replaced ended %d, want a refusal naming the change:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// An incremental run interrupted (Ctrl-C) while its fetch runs, the mirror
+// of the installed tree made beside the staging directory by then, leaves
+// the project as it was: the mirror goes with the staging directory, and
+// the run ends as interrupted. The control: at the pause the mirror is
+// there, hard links to the host's files.
+func TestE2EIncrementalInterruptedRemovesMirror(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("has-bin")
+	w.succeeds("npm", "install")
+	w.addDeps("victim")
+	before := w.snapshot()
+	p := w.pauseAt("fetch", "npm", "install")
+	host, err := os.Stat(filepath.Join(w.proj, "node_modules/has-bin/package.json"))
+	must(t, err)
+	linked := ""
+	for deadline := time.Now().Add(10 * time.Second); linked == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		stagings, _ := filepath.Glob(filepath.Join(w.proj, ".safe-install-*"))
+		for _, s := range stagings {
+			_ = filepath.WalkDir(s, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if fi, err := os.Stat(p); err == nil && os.SameFile(fi, host) {
+						linked = p
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if linked == "" {
+		t.Fatal("control: no mirror of the installed tree beside the staging directory while the fetch ran")
+	}
+	must(t, p.cmd.Process.Signal(syscall.SIGINT))
+	p.resume()
+	code, out := p.wait()
+	if code != exitInterrupted {
+		t.Errorf("the interrupted run ended %d, want %d:\n%s", code, exitInterrupted, out)
+	}
+	w.assertSame(before, w.snapshot())
+}
