@@ -17,6 +17,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/diskguard"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/internal/tail"
 )
 
 // scriptsPhase runs one container of third-party scripts: it gets the
@@ -88,7 +89,7 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 	pctx, stopGuard := guard.Watch(tctx)
 	defer stopGuard()
 	thirdParty := name == "scripts" || name == "project"
-	var out *tailBuffer
+	var out *tail.Buffer
 	var w io.Writer
 	if relay != nil {
 		out = relay.out
@@ -216,8 +217,8 @@ func (r *runner) phase(ctx context.Context, name, id string, relay *relayed) (Ph
 // phaseOutput is where a phase's output goes: a bounded tail for the
 // report and the error, the debug log, and for third-party code the
 // decoy scanner.
-func (r *runner) phaseOutput(name string, thirdParty bool) (*tailBuffer, io.Writer) {
-	out := newTailBuffer(256 << 10)
+func (r *runner) phaseOutput(name string, thirdParty bool) (*tail.Buffer, io.Writer) {
+	out := tail.New(256 << 10)
 	var w io.Writer = out
 	if log := r.log.With(zap.String("phase", name)); log.Core().Enabled(zap.DebugLevel) {
 		w = io.MultiWriter(out, zapWriter{log})
@@ -233,8 +234,8 @@ func (r *runner) phaseOutput(name string, thirdParty bool) (*tailBuffer, io.Writ
 type relayed struct {
 	ended   chan struct{}
 	stdin   *io.PipeWriter
-	out     *tailBuffer // its stderr: the package manager's output
-	started bool        // the container was started while its inputs went in
+	out     *tail.Buffer // its stderr: the package manager's output
+	started bool         // the container was started while its inputs went in
 }
 
 // waitRelayed is Wait for a relayed container, sooner: once its stream

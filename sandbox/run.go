@@ -24,6 +24,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/fetchedtree"
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
+	"github.com/safe-install/safe-install/sandbox/internal/native"
 	"github.com/safe-install/safe-install/sandbox/internal/progress"
 	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
@@ -627,7 +628,7 @@ func (r *runner) checks() error {
 	for _, w := range found.Warnings {
 		r.steps.Warn("%s", w)
 	}
-	if err := checkNative(r.res.Engine, r.staging); err != nil {
+	if err := native.Check(r.res.Engine, r.staging); err != nil {
 		return err
 	}
 	r.watch.lap("checks")

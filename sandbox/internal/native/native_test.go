@@ -1,4 +1,4 @@
-package sandbox
+package native
 
 import (
 	"errors"
@@ -27,14 +27,14 @@ func TestCheckNative(t *testing.T) {
 	}
 	same := engine.EngineInfo{Host: "local", OS: runtime.GOOS, Arch: runtime.GOARCH}
 
-	if err := checkNative(other, pure); err != nil {
+	if err := Check(other, pure); err != nil {
 		t.Errorf("pure install from another architecture: %v", err)
 	}
-	if err := checkNative(same, addon); err != nil {
+	if err := Check(same, addon); err != nil {
 		t.Errorf("native addon from this architecture: %v", err)
 	}
 	for dir, file := range map[string]string{addon: "node_modules/b/build/Release/b.node", wheel: "safe-install-wheels/fast-1.0-cp311-cp311-linux_aarch64.whl"} {
-		err := checkNative(other, dir)
+		err := Check(other, dir)
 		if !errors.Is(err, install.ErrPolicy) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "linux/"+other.Arch) {
 			t.Errorf("got %v, want a refusal naming %s", err, file)
 		}

@@ -1,4 +1,5 @@
-package sandbox
+// Package native tells artifacts that would not run on this machine.
+package native
 
 import (
 	"bytes"
@@ -18,11 +19,11 @@ import (
 // errFound stops a walk at the first hit.
 var errFound = errors.New("found")
 
-// checkNative refuses artifacts that would not run on this machine: when
+// Check refuses artifacts that would not run on this machine: when
 // the engine runs on another OS or architecture (a remote one), any machine
 // code it built (a .node addon, a compiled wheel) was built for that one.
 // Pure-JS and pure-Python installs pass.
-func checkNative(info engine.EngineInfo, staging string) error {
+func Check(info engine.EngineInfo, staging string) error {
 	if info.OS == "" || info.OS == runtime.GOOS && info.Arch == runtime.GOARCH {
 		return nil
 	}
