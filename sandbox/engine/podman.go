@@ -91,7 +91,7 @@ const LabelRun = "io.safe-install.run"
 // Info is a local engine's recorded info while what it follows from
 // stands (infocache.go), else Podman's answer.
 func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
-	if p.private {
+	if p.local {
 		return p.cachedInfo(ctx, p.askInfo)
 	}
 	return p.askInfo(ctx)
