@@ -113,6 +113,9 @@ func walkTree(t *testing.T) (dir string, hidden layout.Lockfile, recordTime time
 	for link, target := range map[string]string{
 		"node_modules/.bin/a": "../a/index.js", "node_modules/.bin/p5": "../p5/index.js", "node_modules/.bin/b": "../@s/b/index.js",
 		"node_modules/a/node_modules/.bin/c": "../c/index.js",
+		// A top entry that is a link (each top entry is a walk's root,
+		// which filepath.WalkDir does not follow either).
+		"node_modules/p9": "p1", "node_modules/@s/e": "../p2",
 	} {
 		must(t, os.Symlink(target, filepath.Join(dir, link)))
 	}
