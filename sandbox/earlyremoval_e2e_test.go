@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
-	"github.com/safe-install/safe-install/sandbox/engine"
 	"github.com/safe-install/safe-install/sandbox/install"
 )
 
@@ -34,15 +32,7 @@ import (
 // readable is read locally (no fallback) and gives the same tree.
 func TestE2EEarlyRemovalFallbackThroughHolder(t *testing.T) {
 	ctx := context.Background()
-	eng, stop, err := engine.Connect(ctx, engine.Remote{}, nil)
-	if err != nil {
-		t.Fatalf("connecting to Podman (CI must have it): %v", err)
-	}
-	defer stop()
-	image, err := EnsureImage(ctx, eng, "", "", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, image, _ := engineForTest(t, "early")
 	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
 	defer reg.Close()
 

@@ -20,8 +20,8 @@ import (
 // checkSubtree over node_modules itself, a single filepath.WalkDir (with
 // node_modules' own time before the record's: the parallel walk does not
 // hold it, the swap's rename dates it). The tree has scoped packages, a
-// nested node_modules, .bin links and a subtree large enough that the
-// goroutines behind it finish first. Mutants tried by hand: the merge
+// nested node_modules, .bin links, top entries that are links and a
+// subtree large enough that the goroutines behind it finish first. Mutants tried by hand: the merge
 // loop over the parts reversed, and a merge in the order the parts ended;
 // each failed every case (the later of two failures reported, or the
 // inputs out of order).
