@@ -79,10 +79,16 @@ func inspectFindings(c ContainerSpec, data *define.InspectContainerData) []strin
 	for _, v := range c.Volumes {
 		want[v.Dest] = v
 	}
+	tmpfs := map[string]bool{}
+	for _, m := range c.Tmpfs {
+		tmpfs[m.Dest] = true
+	}
 	seen := map[string]bool{}
 	for _, m := range data.Mounts {
 		v, ok := want[m.Destination]
 		switch {
+		case m.Type == "tmpfs" && tmpfs[m.Destination] && !seen[m.Destination]:
+			// Not listed by 4.3 (HostConfig.Tmpfs has it), maybe by others.
 		case !ok || m.Type != "volume" || m.Name != v.Name || seen[m.Destination]:
 			add("mount %s of type %s from %s", m.Destination, m.Type, firstOf(m.Name, m.Source))
 		case m.RW == v.ReadOnly:
@@ -95,21 +101,18 @@ func inspectFindings(c ContainerSpec, data *define.InspectContainerData) []strin
 			add("no volume %s at %s", v.Name, v.Dest)
 		}
 	}
+	asked := maps.Clone(tmpfs)
 	hc := data.HostConfig
 	if hc == nil {
 		return append(found, "no host configuration in the inspect data")
 	}
-	tmpfs := map[string]bool{}
-	for _, m := range c.Tmpfs {
-		tmpfs[m.Dest] = true
-	}
 	for dest := range hc.Tmpfs {
-		if !tmpfs[dest] {
+		if !asked[dest] {
 			add("tmpfs at %s", dest)
 		}
-		delete(tmpfs, dest)
+		delete(asked, dest)
 	}
-	for dest := range tmpfs {
+	for dest := range asked {
 		add("no tmpfs at %s", dest)
 	}
 	for _, b := range hc.Binds {

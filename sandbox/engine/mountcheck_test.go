@@ -141,6 +141,9 @@ func TestInspectFindings(t *testing.T) {
 		}, "mount /y of type volume from theirs"},
 		{"another volume at a spec's place", func(d *define.InspectContainerData) { d.Mounts[0].Name = "theirs" }, "mount /work of type volume from theirs"},
 		{"writable where read-only was asked", func(d *define.InspectContainerData) { d.Mounts[1].RW = true }, "volume v at /cache writable true"},
+		{"a second tmpfs at a spec's place", func(d *define.InspectContainerData) {
+			d.Mounts = append(d.Mounts, define.InspectMount{Type: "tmpfs", Destination: "/tmp"}, define.InspectMount{Type: "tmpfs", Destination: "/tmp"})
+		}, "mount /tmp of type tmpfs"},
 		{"a volume missing", func(d *define.InspectContainerData) { d.Mounts = d.Mounts[:1] }, "no volume v at /cache"},
 		{"a bind in Binds", func(d *define.InspectContainerData) {
 			d.HostConfig.Binds = append(d.HostConfig.Binds, "/home/u:/x:ro")
@@ -166,6 +169,11 @@ func TestInspectFindings(t *testing.T) {
 		}
 	}
 	d := inspected()
+	d.Mounts = append(d.Mounts, define.InspectMount{Type: "tmpfs", Destination: "/tmp"})
+	if got := inspectFindings(checkSpec, d); len(got) != 0 {
+		t.Errorf("the spec's tmpfs listed among the mounts: %q", got)
+	}
+	d = inspected()
 	d.HostConfig = nil
 	if got := inspectFindings(checkSpec, d); len(got) == 0 {
 		t.Error("no host configuration passed")
