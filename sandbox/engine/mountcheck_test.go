@@ -20,21 +20,52 @@ var checkSpec = ContainerSpec{
 	Tmpfs:   []TmpfsMount{{Dest: "/tmp", Options: "rw,size=1m"}},
 }
 
-// runCheck runs mountCheckScript with /bin/sh (dash, as in the image) on
-// the mount table mountinfo, with the nonce in its environment, before
-// the command `echo ran`; /dev is left out (the host's is not a
-// container's).
-func runCheck(t *testing.T, c ContainerSpec, mountinfo string) (string, int) {
+// checkInput is what the check reads in a container, from testdata by
+// default (a rootless Podman 4.3.1 container of checkSpec's, with every
+// capability dropped and no-new-privileges).
+type checkInput struct {
+	mountinfo, status, netdev string
+	pid                       string // what $$ is; "1" unless set
+}
+
+func readTestdata(t *testing.T, name string) string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "mountinfo")
-	if err := os.WriteFile(f, []byte(mountinfo), 0o600); err != nil {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
 		t.Fatal(err)
 	}
+	return string(b)
+}
+
+func defaultInput(t *testing.T) checkInput {
+	return checkInput{mountinfo: readTestdata(t, "mountinfo-4.3.1-rootless"), status: readTestdata(t, "status-4.3.1-rootless"),
+		netdev: readTestdata(t, "netdev-none"), pid: "1"}
+}
+
+// runCheck runs mountCheckScript with /bin/sh (dash, as in the image) on
+// in, with the nonce in its environment, before the command `echo ran`;
+// /dev is left out (the host's is not a container's).
+func runCheck(t *testing.T, c ContainerSpec, in checkInput) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
 	cmd, nonce := withMountCheck(c, []string{"echo", "ran"})
-	script := strings.Replace(cmd[2], "/proc/self/mountinfo", f, 1)
-	script = strings.Replace(script, "for d in /dev/* /dev/*/*; do", "for d in; do", 1)
-	if script == cmd[2] || !strings.Contains(script, "for d in; do") {
-		t.Fatal("the script no longer reads what the test replaces")
+	script := cmd[2]
+	for _, r := range []struct{ old, new, content string }{
+		{"/proc/self/mountinfo", filepath.Join(dir, "mountinfo"), in.mountinfo},
+		{"/proc/self/status", filepath.Join(dir, "status"), in.status},
+		{"/proc/net/dev", filepath.Join(dir, "netdev"), in.netdev},
+		{"for d in /dev/* /dev/*/*; do", "for d in; do", ""},
+		{"pid=$$;", "pid=" + in.pid + ";", ""},
+	} {
+		if !strings.Contains(script, r.old) {
+			t.Fatalf("the script no longer has %q, which the test replaces", r.old)
+		}
+		script = strings.Replace(script, r.old, r.new, 1)
+		if r.content != "" {
+			if err := os.WriteFile(r.new, []byte(r.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	run := exec.Command("/bin/sh", append([]string{"-c", script}, cmd[3:]...)...)
 	run.Env = []string{mountCheckEnv + "=" + nonce, "PATH=/usr/bin:/bin"}
@@ -50,13 +81,18 @@ func runCheck(t *testing.T, c ContainerSpec, mountinfo string) (string, int) {
 }
 
 func TestMountCheckScript(t *testing.T) {
-	b, err := os.ReadFile("testdata/mountinfo-4.3.1-rootless")
-	if err != nil {
-		t.Fatal(err)
+	spec := checkSpec
+	spec.CapDrop, spec.NoNewPrivileges = []string{"all"}, true
+	in := defaultInput(t)
+	if out, code := runCheck(t, spec, in); code != 0 || out != "ran\n" {
+		t.Fatalf("a container with only what it asked for: exit %d\n%s", code, out)
 	}
-	base := string(b)
-	if out, code := runCheck(t, checkSpec, base); code != 0 || out != "ran\n" {
-		t.Fatalf("the table of a container with only what it asked for: exit %d\n%s", code, out)
+	refused := func(name string, c ContainerSpec, in checkInput, want string) {
+		t.Helper()
+		out, code := runCheck(t, c, in)
+		if code != mountCheckExit || !strings.Contains(out, "safe-install-check NONCE: "+want) || strings.Contains(out, "ran") {
+			t.Errorf("%s: exit %d, want %d naming %q, command not run:\n%s", name, code, mountCheckExit, want, out)
+		}
 	}
 	ext4 := " 254:0 "
 	for _, c := range []struct{ name, change, want string }{
@@ -69,25 +105,52 @@ func TestMountCheckScript(t *testing.T) {
 		{"host proc under /proc", "406 278 0:5 /1 /proc/driver rw - proc proc rw\n", "mount /proc/driver (proc /1)"},
 		{"a device node in /dev", "407 280 0:6 /sda /dev/null rw - devtmpfs devtmpfs rw\n", "a second mount on /dev/null"},
 	} {
-		out, code := runCheck(t, checkSpec, base+c.change)
-		if code != mountCheckExit || !strings.Contains(out, "safe-install-check NONCE: "+c.want) || strings.Contains(out, "ran") {
-			t.Errorf("%s: exit %d, want %d naming %q, command not run:\n%s", c.name, code, mountCheckExit, c.want, out)
-		}
+		changed := in
+		changed.mountinfo += c.change
+		refused(c.name, spec, changed, c.want)
 	}
 	// A tmpfs the spec asked for must be a whole tmpfs, not a directory of
 	// one (the engine host's /run/user/...).
-	swapped := regexp.MustCompile(`(?m)^(\S+ \S+ \S+) / /tmp `).ReplaceAllString(base, "$1 /user/1000 /tmp ")
-	if swapped == base {
+	swapped := in
+	swapped.mountinfo = regexp.MustCompile(`(?m)^(\S+ \S+ \S+) / /tmp `).ReplaceAllString(in.mountinfo, "$1 /user/1000 /tmp ")
+	if swapped.mountinfo == in.mountinfo {
 		t.Fatal("testdata has no /tmp tmpfs")
 	}
-	if out, code := runCheck(t, checkSpec, swapped); code != mountCheckExit || !strings.Contains(out, "mount /tmp (tmpfs /user/1000)") {
-		t.Errorf("a tmpfs directory bound at /tmp: exit %d\n%s", code, out)
-	}
+	refused("a tmpfs directory bound at /tmp", spec, swapped, "mount /tmp (tmpfs /user/1000)")
 	// A volume the spec did not ask for at that place is a mount like any.
-	fewer := checkSpec
+	fewer := spec
 	fewer.Volumes = fewer.Volumes[:1]
-	if out, code := runCheck(t, fewer, base); code != mountCheckExit || !strings.Contains(out, "mount /cache (ext4 ") {
-		t.Errorf("an unasked volume at /cache: exit %d\n%s", code, out)
+	refused("an unasked volume at /cache", fewer, in, "mount /cache (ext4 ")
+
+	hostPID := in
+	hostPID.pid = "4242"
+	refused("the host's pid namespace", spec, hostPID, "a pid namespace not its own (the check is pid 4242)")
+	network := in
+	network.netdev += "  eth0: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n"
+	refused("a network", spec, network, "network interface eth0:")
+	for _, c := range []struct{ old, new, want string }{
+		{"CapBnd:\t0000000000000000", "CapBnd:\t000001ffffffffff", "CapBnd: 000001ffffffffff"},
+		{"CapEff:\t0000000000000000", "CapEff:\t0000000000200000", "CapEff: 0000000000200000"},
+		{"NoNewPrivs:\t1", "NoNewPrivs:\t0", "no-new-privileges off"},
+	} {
+		changed := in
+		changed.status = strings.Replace(in.status, c.old, c.new, 1)
+		if changed.status == in.status {
+			t.Fatalf("testdata's status has no %q", c.old)
+		}
+		refused(c.want, spec, changed, c.want)
+	}
+	seccomp := spec
+	seccomp.SeccompProfile = "/profiles/scripts.json"
+	unfiltered := in
+	unfiltered.status = strings.Replace(in.status, "Seccomp:\t2", "Seccomp:\t0", 1)
+	if out, code := runCheck(t, seccomp, in); code != 0 {
+		t.Errorf("a seccomp filter asked for and there: exit %d\n%s", code, out)
+	}
+	refused("no seccomp filter", seccomp, unfiltered, "no seccomp filter (mode 0)")
+	// What the spec does not ask for is not required.
+	if out, code := runCheck(t, checkSpec, unfiltered); code != 0 {
+		t.Errorf("no seccomp profile asked for: exit %d\n%s", code, out)
 	}
 }
 
