@@ -2,22 +2,35 @@ package sandbox
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/beneath"
 )
 
 // sandboxUID owns everything copied in: the image's unprivileged user.
 const sandboxUID = 1000
 
 // writeInputs writes inputs as a tar stream owned by the sandbox user.
-// Files are opened with O_NOFOLLOW and must be regular, so a symlink
-// planted in the project cannot pull a host file in.
-func writeInputs(w io.Writer, inputs []install.Input) error {
+// A file from the host (Source) must be one of project's, and is opened by
+// its name below the project's directory, opened once: never through a
+// symlink, at any depth, and only a regular file (package beneath). The
+// plan listed it by path, well before: a directory of node_modules that
+// a host process swapped for a symlink to ~/.ssh meanwhile, or a cloned
+// repository's libs -> $HOME under a file: dependency, would otherwise
+// have a file outside the project copied in under the listed name (an
+// O_NOFOLLOW open only guards the last component).
+func writeInputs(w io.Writer, project string, inputs []install.Input) error {
+	var root *beneath.Root
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
@@ -36,14 +49,20 @@ func writeInputs(w io.Writer, inputs []install.Input) error {
 				return err
 			}
 		}
-		if err := writeInput(tw, in, now); err != nil {
+		if in.Source != "" && in.Link == "" && root == nil {
+			var err error
+			if root, err = beneath.OpenRoot(project); err != nil {
+				return fmt.Errorf("copying in %s: %w", in.Name, err)
+			}
+		}
+		if err := writeInput(tw, root, in, now); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
+func writeInput(tw *tar.Writer, root *beneath.Root, in install.Input, now time.Time) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: in.Name, Mode: in.Mode, Uid: sandboxUID, Gid: sandboxUID, ModTime: now}
 	if !in.ModTime.IsZero() {
 		hdr.ModTime, hdr.AccessTime, hdr.Format = in.ModTime, in.ModTime, tar.FormatPAX
@@ -63,18 +82,11 @@ func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
 		_, err := tw.Write(in.Data)
 		return err
 	}
-	f, err := os.OpenFile(in.Source, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, fi, err := openInput(root, in)
 	if err != nil {
-		return fmt.Errorf("copying in %s: %w", in.Name, err)
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("copying in %s: %w", in.Name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: copying in %s: not a regular file", install.ErrPolicy, in.Name)
-	}
 	hdr.Size = fi.Size()
 	hdr.ModTime = fi.ModTime()
 	if err := tw.WriteHeader(hdr); err != nil {
@@ -95,4 +107,22 @@ func parentDirs(name string) []string {
 		}
 	}
 	return out
+}
+
+// openInput opens in's Source below root, the project's directory.
+func openInput(root *beneath.Root, in install.Input) (*os.File, os.FileInfo, error) {
+	rel, err := root.Rel(in.Source)
+	var f *os.File
+	var fi os.FileInfo
+	if err == nil {
+		f, fi, err = root.Open(rel)
+	}
+	switch {
+	case errors.Is(err, beneath.ErrRefused):
+		return nil, nil, fmt.Errorf("%w: copying in %s: %w; only the project's own files, reached through its directories, go into the sandbox: "+
+			"replace the link by the files, then run again", install.ErrPolicy, in.Name, err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("copying in %s: %w", in.Name, err)
+	}
+	return f, fi, nil
 }

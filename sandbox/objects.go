@@ -71,7 +71,7 @@ func (r *runner) putInputs(ctx context.Context, inputs []install.Input, step str
 	defer cancel()
 	pr, pw := io.Pipe()
 	go func() {
-		err := writeInputs(pw, inputs)
+		err := writeInputs(pw, r.plan.Project, inputs)
 		faultpoint.At(step)
 		pw.CloseWithError(err)
 	}()

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,4 +100,60 @@ func TestE2EIncrementalInterruptedRemovesMirror(t *testing.T) {
 		t.Errorf("the interrupted run ended %d, want %d:\n%s", code, exitInterrupted, out)
 	}
 	w.assertSame(before, w.snapshot())
+}
+
+// The installed tree is listed by the plan and copied in later (the
+// files the fetch does not read, before the scripts phase): a host
+// process swaps a directory inside it, one with a file of a known name
+// (keys/id_rsa, planted older than npm's record, so the tree is still
+// trusted), for a symlink to ~/.ssh meanwhile, the run held between its
+// plan and its copy-in. The copy-in opened the listed path, O_NOFOLLOW on
+// its last component alone, and the user's key went into the sandbox,
+// where the new package's stealer stashed it in its own directory, which
+// came back (ATTACK WORKS on main: the key in node_modules/steal-canaries/
+// loot.txt). Now the copy-in refuses the link, the project as the swap
+// left it. The control: the same run with keys/ left alone installs,
+// steal-canaries' loot there.
+func TestE2EAttackIncrementalCopyInThroughSwappedDirectory(t *testing.T) {
+	t.Parallel()
+	for _, swap := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "swapped"}[swap], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.project("has-bin")
+			w.succeeds("npm", "install")
+			keys := filepath.Join(w.proj, "node_modules/has-bin/keys")
+			must(t, os.Mkdir(keys, 0o755))
+			must(t, os.WriteFile(filepath.Join(keys, "id_rsa"), []byte("the package's own file\n"), 0o644))
+			old := time.Now().Add(-time.Hour)
+			for _, p := range []string{filepath.Join(keys, "id_rsa"), keys, filepath.Dir(keys)} {
+				must(t, os.Chtimes(p, old, old))
+			}
+			w.addDeps("steal-canaries")
+			p := w.pauseAt("copy-in-config", "npm", "install")
+			if swap {
+				must(t, os.RemoveAll(keys))
+				must(t, os.Symlink(filepath.Join(w.home, ".ssh"), keys))
+				must(t, os.Chtimes(filepath.Dir(keys), old, old))
+			}
+			p.resume()
+			code, out := p.wait()
+			if !strings.Contains(out, "incremental") {
+				t.Fatalf("not an incremental run:\n%s", out)
+			}
+			loot, _ := os.ReadFile(filepath.Join(w.proj, "node_modules/steal-canaries/loot.txt"))
+			if bytes.Contains(loot, []byte("SICANARY-SSH-"+w.suffix)) {
+				t.Errorf("ATTACK WORKS: the user's ~/.ssh/id_rsa went into the sandbox through the swapped directory, and came back in the stealer's loot (exit %d)", code)
+			}
+			if !swap {
+				if code != 0 || len(loot) == 0 {
+					t.Fatalf("control: the run ended %d, loot %d bytes:\n%s", code, len(loot), out)
+				}
+				return
+			}
+			if code == 0 || !strings.Contains(out, "node_modules/has-bin/keys/id_rsa") {
+				t.Errorf("the run through the swapped directory ended %d, want a refusal naming it:\n%s", code, out)
+			}
+		})
+	}
 }

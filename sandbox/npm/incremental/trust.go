@@ -2,8 +2,8 @@ package incremental
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/beneath"
 	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
@@ -47,7 +48,17 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 	if err != nil || !fi.Mode().IsRegular() {
 		return hidden, nil, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
 	}
-	data, err := readBounded(file, layout.MaxLockfile)
+	// The record goes into the sandbox as the bytes read here (Dated),
+	// and every read of the check is below the project, through its
+	// directories alone: node_modules swapped for a symlink to a
+	// directory outside after the Lstats would otherwise have its files
+	// read, and that record copied in.
+	root, err := beneath.OpenRoot(project)
+	if err != nil {
+		return hidden, nil, nil, fmt.Sprintf("node_modules (%v)", err)
+	}
+	defer root.Close()
+	data, err := readBounded(root, "node_modules/.package-lock.json", layout.MaxLockfile)
 	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
 		return hidden, nil, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
 	}
@@ -55,7 +66,7 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 	// (485 packages: 90 ms together on this 2-core machine, on the way to
 	// the fetch): at once.
 	recordWhy := make(chan string, 1)
-	go func() { recordWhy <- checkRecorded(project, lock, lockfile, hidden) }()
+	go func() { recordWhy <- checkRecorded(root, project, lock, lockfile, hidden) }()
 	tree, walkWhy := checkWalk(project, hidden, fi.ModTime())
 	if why := <-recordWhy; why != "" {
 		return hidden, nil, nil, why
@@ -68,7 +79,7 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 
 // checkRecorded holds every location of npm's record to the lockfile and
 // to the package.json installed there.
-func checkRecorded(project, lock string, lockfile layout.Lockfile, hidden layout.Lockfile) string {
+func checkRecorded(root *beneath.Root, project, lock string, lockfile layout.Lockfile, hidden layout.Lockfile) string {
 	for _, loc := range slices.Sorted(maps.Keys(lockfile.Packages)) {
 		if lockfile.Packages[loc].Link {
 			return loc + " (a linked package)"
@@ -91,7 +102,7 @@ func checkRecorded(project, lock string, lockfile layout.Lockfile, hidden layout
 			return loc + " (a link or no directory where npm's record has a package)"
 		}
 		var m struct{ Name, Version string }
-		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
+		data, err := readBounded(root, filepath.Join(filepath.FromSlash(loc), "package.json"), maxManifest)
 		if err != nil || json.Unmarshal(data, &m) != nil {
 			return loc + " (its package.json is missing or does not parse)"
 		}
@@ -225,21 +236,14 @@ func realDir(project, loc string) bool {
 	return true
 }
 
-// readBounded reads a host regular file of at most max bytes, never
-// through a link, and never waiting on a FIFO (the tree may be a cloned
-// repository's: a link to /dev/stdin would wait for the terminal).
-func readBounded(file string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", file)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err == nil && int64(len(data)) > max {
-		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)
+// readBounded reads a host regular file of at most max bytes, rel below
+// the project, never through a link, and never waiting on a FIFO (the
+// tree may be a cloned repository's: a link to /dev/stdin would wait for
+// the terminal).
+func readBounded(root *beneath.Root, rel string, max int64) ([]byte, error) {
+	data, err := root.ReadFile(rel, max)
+	if errors.Is(err, beneath.ErrTooLarge) {
+		err = fmt.Errorf("%w: %w", install.ErrLimit, err)
 	}
 	return data, err
 }
