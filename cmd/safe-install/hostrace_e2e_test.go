@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,6 +102,82 @@ func TestE2EIncrementalInterruptedRemovesMirror(t *testing.T) {
 		t.Errorf("the interrupted run ended %d, want %d:\n%s", code, exitInterrupted, out)
 	}
 	w.assertSame(before, w.snapshot())
+}
+
+// Two runs in one project at once (make -j, an editor's plugin, two
+// terminals), each adding a package with --save, the project with no
+// node_modules yet: the first held at its fetch, the second started
+// then. Without a lock the second planned from the project as it was,
+// installed and ended 0, and the first's swap put back a package.json and
+// a tree without the second's package, ending 0 too (ATTACK WORKS on
+// main). Now the second waits, saying so, until the first has swapped,
+// and then installs into its tree: both packages in package.json and
+// node_modules. The control that the race is armed: the second is still
+// running, told to wait, when the first is let go (on main it has ended).
+func TestE2EAttackTwoRunsInOneProject(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.project("has-bin")
+	p := w.pauseAt("fetch", "npm", "install", "--save", "left-pad@1.3.0")
+	var out lockedBuffer
+	b := exec.Command(binary, "npm", "install", "--save", "ms@2.1.3")
+	b.Dir, b.Env, b.Stdout, b.Stderr = w.proj, w.env, &out, &out
+	must(t, b.Start())
+	ended := make(chan int, 1)
+	go func() { b.Wait(); ended <- b.ProcessState.ExitCode() }()
+	told, second := false, -1
+	for deadline := time.Now().Add(90 * time.Second); !told && second < 0 && time.Now().Before(deadline); {
+		select {
+		case second = <-ended:
+			t.Errorf("the second run went on while the first was under way, and ended %d before it:\n%s", second, out.String())
+		case <-time.After(100 * time.Millisecond):
+			told = strings.Contains(out.String(), "another safe-install run is installing in")
+		}
+	}
+	if second < 0 && !told {
+		t.Errorf("the second run was not told to wait:\n%s", out.String())
+	}
+	p.resume()
+	if code, out := p.wait(); code != 0 {
+		t.Errorf("the first run ended %d:\n%s", code, out)
+	}
+	if second < 0 {
+		select {
+		case second = <-ended:
+		case <-time.After(5 * time.Minute):
+			b.Process.Kill()
+			t.Fatal("the second run did not end")
+		}
+	}
+	t.Logf("the second run ended %d:\n%s", second, out.String())
+	if second != 0 {
+		t.Errorf("the second run ended %d", second)
+	}
+	manifest := w.read("package.json")
+	for _, pkg := range []string{"left-pad", "ms"} {
+		_, err := os.Stat(filepath.Join(w.proj, "node_modules", pkg, "package.json"))
+		if !strings.Contains(manifest, `"`+pkg+`"`) || err != nil {
+			t.Errorf("ATTACK WORKS: both runs ended, and the project lost %s (package.json:\n%s\nnode_modules: %v)", pkg, manifest, err)
+		}
+	}
+}
+
+// lockedBuffer is a buffer a running command writes while a test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // The installed tree is listed by the plan and copied in later (the

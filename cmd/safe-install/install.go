@@ -24,6 +24,17 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return err
 	}
 	e.useConnection(f.Connection, f.Identity)
+	// From before the plan reads the project to after the swap: another
+	// run in it meanwhile would plan from what this one replaces.
+	if !f.DryRun {
+		unlock, err := staging.Lock(c.Context, e.dir, func() {
+			e.say("another safe-install run is installing in %s; waiting for it to end", e.dir)
+		})
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	// Before the plan reads the manifests: a killed run may have left its
 	// swap half done.
 	if err := recoverProject(e, e.dir, f.DryRun); err != nil {
