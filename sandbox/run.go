@@ -486,7 +486,7 @@ func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (
 		err := r.putInputs(ctx, set.inputs, set.step, func(ctx context.Context, tar io.Reader) error {
 			return r.eng.ExtractInto(ctx, r.holder, set.dir, tar)
 		})
-		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) && !errors.Is(err, install.ErrPolicy) {
 			r.log.Debug("copy-in goes through the engine's archive endpoint", zap.String("dir", set.dir), zap.Error(err))
 			return config, work, nil
 		}

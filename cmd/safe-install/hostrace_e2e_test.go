@@ -209,10 +209,12 @@ func TestE2EAttackIncrementalCopyInThroughSwappedDirectory(t *testing.T) {
 			}
 			w.addDeps("steal-canaries")
 			p := w.pauseAt("copy-in-config", "npm", "install")
+			var before map[string]string
 			if swap {
 				must(t, os.RemoveAll(keys))
 				must(t, os.Symlink(filepath.Join(w.home, ".ssh"), keys))
 				must(t, os.Chtimes(filepath.Dir(keys), old, old))
+				before = withoutStaging(w.snapshot())
 			}
 			p.resume()
 			code, out := p.wait()
@@ -229,9 +231,10 @@ func TestE2EAttackIncrementalCopyInThroughSwappedDirectory(t *testing.T) {
 				}
 				return
 			}
-			if code == 0 || !strings.Contains(out, "node_modules/has-bin/keys/id_rsa") {
-				t.Errorf("the run through the swapped directory ended %d, want a refusal naming it:\n%s", code, out)
+			if code != exitPolicy || !strings.Contains(out, "copying in node_modules/has-bin/keys/id_rsa") {
+				t.Errorf("the run through the swapped directory ended %d, want a refusal (%d) naming it:\n%s", code, exitPolicy, out)
 			}
+			w.assertSame(before, w.snapshot())
 		})
 	}
 }
