@@ -15,22 +15,18 @@ import (
 // sandboxUID owns everything copied in: the image's unprivileged user.
 const sandboxUID = 1000
 
-// writeInputs writes inputs as a tar stream owned by the sandbox user.
-// A file from the host (Source) must be one of project's, and is opened by
-// its name below the project's directory, opened once: never through a
-// symlink, at any depth, and only a regular file (package beneath). The
-// plan listed it by path, well before: a directory of node_modules that
-// a host process swapped for a symlink to ~/.ssh meanwhile, or a cloned
-// repository's libs -> $HOME under a file: dependency, would otherwise
-// have a file outside the project copied in under the listed name (an
-// O_NOFOLLOW open only guards the last component).
+// writeInputs writes inputs as a tar stream owned by the sandbox user. A
+// host file (Source) is opened by its name below project's directory,
+// never through a symlink at any depth, a regular file (package beneath):
+// the plan listed it well before, and a directory swapped for a link to
+// ~/.ssh meanwhile would have had an O_NOFOLLOW open follow it.
 func writeInputs(w io.Writer, project string, inputs []install.Input) error {
-	var root *beneath.Root
-	defer func() {
-		if root != nil {
-			root.Close()
-		}
-	}()
+	root, err := beneath.OpenRoot(project) // "": safe-install's own data alone
+	if err == nil {
+		defer root.Close()
+	} else if project != "" {
+		return fmt.Errorf("copying in the project's files: %w", err)
+	}
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
@@ -47,12 +43,6 @@ func writeInputs(w io.Writer, project string, inputs []install.Input) error {
 			dirs[d] = true
 			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, Uid: sandboxUID, Gid: sandboxUID, ModTime: now}); err != nil {
 				return err
-			}
-		}
-		if in.Source != "" && in.Link == "" && root == nil {
-			var err error
-			if root, err = beneath.OpenRoot(project); err != nil {
-				return fmt.Errorf("copying in %s: %w", in.Name, err)
 			}
 		}
 		if err := writeInput(tw, root, in, now); err != nil {
@@ -87,8 +77,7 @@ func writeInput(tw *tar.Writer, root *beneath.Root, in install.Input, now time.T
 		return err
 	}
 	defer f.Close()
-	hdr.Size = fi.Size()
-	hdr.ModTime = fi.ModTime()
+	hdr.Size, hdr.ModTime = fi.Size(), fi.ModTime()
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -111,12 +100,7 @@ func parentDirs(name string) []string {
 
 // openInput opens in's Source below root, the project's directory.
 func openInput(root *beneath.Root, in install.Input) (*os.File, os.FileInfo, error) {
-	rel, err := root.Rel(in.Source)
-	var f *os.File
-	var fi os.FileInfo
-	if err == nil {
-		f, fi, err = root.Open(rel)
-	}
+	f, fi, err := root.OpenPath(in.Source)
 	switch {
 	case errors.Is(err, beneath.ErrRefused):
 		return nil, nil, fmt.Errorf("%w: copying in %s: %w; only the project's own files, reached through its directories, go into the sandbox: "+

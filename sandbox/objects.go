@@ -80,8 +80,7 @@ func (r *runner) putInputs(ctx context.Context, inputs []install.Input, step str
 	}()
 	err := put(tctx, pr)
 	pr.CloseWithError(err)
-	// The stream's own refusal (an input through a link) says more than
-	// what the engine made of the stream it cut short.
+	// The stream's refusal says more than what the engine made of it.
 	if werr := <-wrote; err != nil && errors.Is(werr, install.ErrPolicy) {
 		return werr
 	}

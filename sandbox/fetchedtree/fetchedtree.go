@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -230,12 +229,7 @@ func inputSum(root *beneath.Root, in install.Input) (string, error) {
 	case in.Source == "":
 		h.Write(in.Data)
 	default:
-		rel, err := root.Rel(in.Source)
-		var f *os.File
-		var fi os.FileInfo
-		if err == nil {
-			f, fi, err = root.Open(rel)
-		}
+		f, fi, err := root.OpenPath(in.Source)
 		if err != nil {
 			return "", fmt.Errorf("reading %s for the fetched-tree key: %w", in.Name, err)
 		}

@@ -51,6 +51,19 @@ func (r *Root) Rel(p string) (string, error) {
 	return rel, nil
 }
 
+// OpenPath is Open of the file at p, a path made by joining the root's
+// path and a name (a plan's Source); nil opens nothing.
+func (r *Root) OpenPath(p string) (*os.File, fs.FileInfo, error) {
+	if r == nil {
+		return nil, nil, fmt.Errorf("%w: %s, with no directory to open it below", ErrRefused, p)
+	}
+	rel, err := r.Rel(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Open(rel)
+}
+
 // Open opens the regular file rel below the root for reading, and says
 // what it is: every directory on the way a directory, not a link (the
 // kernel's RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS in one openat2, or one

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,20 +41,7 @@ func TestAttackTrustWalkFollowsADirectorySwappedForALink(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(project, "node_modules/a", "../../home", "id_ed25519")); err != nil {
 		t.Fatalf("control: %v", err)
 	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for !stop.Load() {
-			if os.Rename(z, aside) == nil {
-				_ = os.Symlink("../../home", z)
-				time.Sleep(50 * time.Microsecond)
-				_ = os.Remove(z)
-				_ = os.Rename(aside, z)
-			}
-			time.Sleep(50 * time.Microsecond)
-		}
-	})
-	defer func() { stop.Store(true); wg.Wait() }()
+	defer swapper(z, aside, "../../home")()
 	tries, changed := 0, 0
 	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline) && !(tries >= 30 && changed >= 5); tries++ {
 		in, _ := Plan(project, nil, false, "package-lock.json", lock, nil)
