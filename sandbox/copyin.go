@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
@@ -72,9 +71,13 @@ func writeInput(tw *tar.Writer, root *beneath.Root, in install.Input, now time.T
 		_, err := tw.Write(in.Data)
 		return err
 	}
-	f, fi, err := openInput(root, in)
-	if err != nil {
-		return err
+	f, fi, err := root.OpenPath(in.Source)
+	switch {
+	case errors.Is(err, beneath.ErrRefused):
+		return fmt.Errorf("%w: copying in %s: %w; only the project's own files, reached through its directories, go into the sandbox: "+
+			"replace the link by the files, then run again", install.ErrPolicy, in.Name, err)
+	case err != nil:
+		return fmt.Errorf("copying in %s: %w", in.Name, err)
 	}
 	defer f.Close()
 	hdr.Size, hdr.ModTime = fi.Size(), fi.ModTime()
@@ -96,17 +99,4 @@ func parentDirs(name string) []string {
 		}
 	}
 	return out
-}
-
-// openInput opens in's Source below root, the project's directory.
-func openInput(root *beneath.Root, in install.Input) (*os.File, os.FileInfo, error) {
-	f, fi, err := root.OpenPath(in.Source)
-	switch {
-	case errors.Is(err, beneath.ErrRefused):
-		return nil, nil, fmt.Errorf("%w: copying in %s: %w; only the project's own files, reached through its directories, go into the sandbox: "+
-			"replace the link by the files, then run again", install.ErrPolicy, in.Name, err)
-	case err != nil:
-		return nil, nil, fmt.Errorf("copying in %s: %w", in.Name, err)
-	}
-	return f, fi, nil
 }

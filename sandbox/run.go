@@ -176,6 +176,7 @@ type runner struct {
 	volumes     []string
 	staging     string // where the artifacts are staged, inside stagingRoot
 	stagingRoot string
+	seen        staging.Stamps // what the swap replaces, before the copy-in
 	profiles    Profiles
 	egress      *egress.Egress
 	steps       *progress.Steps
@@ -411,6 +412,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	fetchOnly := append(append([]install.Input{}, p.FetchOnly...),
 		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644})
 	r.steps.Begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
+	r.seen = staging.StampOf(p.Project, append(slices.Clone(p.Manifests), p.Artifacts...))
 	configIn, workIn, err := r.extractInputs(ctx, fetchOnly)
 	if cerr := r.fetchCreated(); cerr != nil {
 		return "", cerr
@@ -661,6 +663,9 @@ func (r *runner) deliver(ctx context.Context) error {
 	staged := map[string]string{}
 	for _, n := range names {
 		staged[n] = filepath.Join(r.staging, n)
+	}
+	if err := r.seen.Unchanged(p.Project); err != nil {
+		return err
 	}
 	if err := staging.Journal(r.stagingRoot, names, staged); err != nil {
 		return err

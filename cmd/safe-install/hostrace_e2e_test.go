@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -233,6 +234,49 @@ func TestE2EAttackIncrementalCopyInThroughSwappedDirectory(t *testing.T) {
 			}
 			if code != exitPolicy || !strings.Contains(out, "copying in node_modules/has-bin/keys/id_rsa") {
 				t.Errorf("the run through the swapped directory ended %d, want a refusal (%d) naming it:\n%s", code, exitPolicy, out)
+			}
+			w.assertSame(before, w.snapshot())
+		})
+	}
+}
+
+// package.json edited on the host while a run goes on (the user's editor
+// saves it; the run held at its fetch): the swap put the run's own
+// package.json, made from the one copied in, in its place, and the edit
+// was gone with the run ending 0 (ATTACK WORKS on main, measured: a script
+// added at the fetch's pause). Now the run is refused before the swap,
+// the project as the edit left it. The control: the same paused run, the
+// file untouched, installs.
+func TestE2EAttackManifestEditedDuringTheRun(t *testing.T) {
+	t.Parallel()
+	for _, edit := range []bool{false, true} {
+		t.Run(map[bool]string{false: "control", true: "edited"}[edit], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.project("has-bin")
+			p := w.pauseAt("fetch", "npm", "install", "--save", "ms@2.1.3")
+			var before map[string]string
+			if edit {
+				var m map[string]any
+				must(t, json.Unmarshal([]byte(w.read("package.json")), &m))
+				m["scripts"] = map[string]string{"lint": "echo the user's edit"}
+				data, _ := json.MarshalIndent(m, "", "  ")
+				must(t, os.WriteFile(filepath.Join(w.proj, "package.json"), data, 0o644))
+				before = withoutStaging(w.snapshot())
+			}
+			p.resume()
+			code, out := p.wait()
+			if !edit {
+				if code != 0 || !strings.Contains(w.read("package.json"), `"ms"`) {
+					t.Fatalf("control: the paused run did not install (%d):\n%s", code, out)
+				}
+				return
+			}
+			if !strings.Contains(w.read("package.json"), "the user's edit") {
+				t.Errorf("ATTACK WORKS: the edit made to package.json during the run is gone (exit %d)", code)
+			}
+			if code != exitPolicy || !strings.Contains(out, "package.json changed in") {
+				t.Errorf("the run ended %d, want a refusal (%d) naming package.json:\n%s", code, exitPolicy, out)
 			}
 			w.assertSame(before, w.snapshot())
 		})
