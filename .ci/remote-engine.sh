@@ -29,9 +29,14 @@ usermod -p '*' "$remote"
 uid=$(id -u "$remote")
 home=$(getent passwd "$remote" | cut -d: -f6)
 
-for pid in "$dir/sshd.pid" "$dir/podman.pid"; do
-	if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
-done
+if [ -f "$dir/sshd.pid" ]; then kill "$(cat "$dir/sshd.pid")" 2>/dev/null || true; fi
+# The service runs in a process group of its own (setsid below): rootless
+# Podman re-executes itself in a user namespace, and that process kept the
+# socket when only the first was ended.
+if [ -f "$dir/podman.pid" ]; then
+	kill -- "-$(cat "$dir/podman.pid")" 2>/dev/null || kill "$(cat "$dir/podman.pid")" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 -- "-$(cat "$dir/podman.pid")" 2>/dev/null || break; sleep 0.1; done
+fi
 [ -z "$given_sock" ] || rm -f "$dir/podman.pid"
 install -d -m 0755 "$dir" "$dir/authorized_keys"
 rm -f "$dir"/host_ed25519*
@@ -59,7 +64,7 @@ install -d -m 0755 /run/sshd
 
 sock=${given_sock:-/run/user/$uid/podman/podman.sock}
 if [ -z "$given_sock" ]; then
-	runuser -u "$remote" -- env -i HOME="$home" USER="$remote" XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/bin:/bin \
+	setsid runuser -u "$remote" -- env -i HOME="$home" USER="$remote" XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/bin:/bin \
 		sh -c "mkdir -p /run/user/$uid/podman && exec podman system service --time=0 unix://$sock" >/dev/null 2>&1 &
 	echo $! >"$dir/podman.pid"
 fi

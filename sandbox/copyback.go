@@ -191,6 +191,8 @@ func (r *runner) streamPath(ctx context.Context, id, name string, consume func(i
 			keep = func(name string) bool { return tree.Carries(r.only, r.except, name) }
 		}
 		produce = func() error { return engine.WriteTarSome(ctx, bw, r.localWork, rel, keep) }
+	} else if ok && r.localWork != "" {
+		r.log.Debug("copy-back falls back to the archive endpoint: an entry is not readable here", zap.String("path", name), zap.String("container", id))
 	}
 	go func() {
 		err := produce()

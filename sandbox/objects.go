@@ -28,7 +28,7 @@ func (r *runner) create(ctx context.Context, spec engine.ContainerSpec) (string,
 	r.objects.Lock()
 	r.containers = append(r.containers, id)
 	r.objects.Unlock()
-	r.log.Debug("container created", zap.String("name", spec.Name), zap.String("network", spec.Network),
+	r.log.Debug("container created", zap.String("name", spec.Name), zap.String("id", id), zap.String("network", spec.Network),
 		zap.Int64("memory_bytes", spec.MemoryBytes), zap.Int64("pids", spec.PidsLimit),
 		zap.String("bounded_by", "rlimits nproc/data/fsize/nofile always; cgroup memory/pids where the engine enforces them (cgroup v2)"))
 	return id, nil

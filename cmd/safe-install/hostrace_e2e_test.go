@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,20 +78,7 @@ func TestE2EIncrementalInterruptedRemovesMirror(t *testing.T) {
 	p := w.pauseAt("fetch", "npm", "install")
 	host, err := os.Stat(filepath.Join(w.proj, "node_modules/has-bin/package.json"))
 	must(t, err)
-	linked := ""
-	for deadline := time.Now().Add(10 * time.Second); linked == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		stagings, _ := filepath.Glob(filepath.Join(w.proj, ".safe-install-*"))
-		for _, s := range stagings {
-			_ = filepath.WalkDir(s, func(p string, d fs.DirEntry, err error) error {
-				if err == nil && d.Type().IsRegular() {
-					if fi, err := os.Stat(p); err == nil && os.SameFile(fi, host) {
-						linked = p
-					}
-				}
-				return nil
-			})
-		}
-	}
+	linked := mirrored(w.proj, host, 10*time.Second)
 	if linked == "" {
 		t.Fatal("control: no mirror of the installed tree beside the staging directory while the fetch ran")
 	}

@@ -3,52 +3,30 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/safe-install/safe-install/sandbox"
+	"github.com/safe-install/safe-install/sandbox/engine/remotetest"
 )
 
-// remoteEnvFile is written by .ci/remote-engine.sh (run as root by
-// `make test-e2e`): an sshd on 127.0.0.1 and a second user's rootless
-// Podman service behind it. SAFE_INSTALL_TEST_REMOTE names another (CI's
-// Podman 5 leg: `make test-podman5`).
-func remoteEnvFile() string {
-	if f := os.Getenv("SAFE_INSTALL_TEST_REMOTE"); f != "" {
-		return f
-	}
-	return "/etc/safe-install-test/remote.env"
-}
-
-func remoteEnv(t *testing.T) map[string]string {
-	t.Helper()
-	f, err := os.Open(remoteEnvFile())
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the remote engine is not provisioned in CI: %v (sudo bash .ci/remote-engine.sh $USER)", err)
-		}
-		t.Skipf("no remote engine provisioned (fails in CI): %v; run sudo bash .ci/remote-engine.sh $USER", err)
-	}
-	defer f.Close()
-	env := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			env[k] = v
-		}
-	}
-	return env
-}
+// remoteEnv is the remote engine .ci/remote-engine.sh provisions (run as
+// root by `make test-e2e`): an sshd on 127.0.0.1 and a second user's
+// rootless Podman service behind it. SAFE_INSTALL_TEST_REMOTE names
+// another (CI's Podman 5 leg: `make test-podman5`).
+func remoteEnv(t *testing.T) map[string]string { return remotetest.Env(t) }
 
 // Issue 8: the same install through another user's Podman over ssh. An
 // unknown or wrong host key is refused before any request, with the
@@ -137,5 +115,56 @@ func TestE2ERemoteEngineOverSSH(t *testing.T) {
 	out, err := ps.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("containers left on the remote engine (err %v): %s", err, out)
+	}
+}
+
+// Invariants 1 and 10 on an engine safe-install cannot read the
+// configuration of: the remote user's containers.conf adds a host
+// directory holding a canary and a host device to every container (the
+// positive control: Podman's own client, through the same service, shows
+// the canary in a container). The install is refused with exit 15, naming
+// the container, what it found and the next step; the canary is read by
+// no container of the run, the project is unchanged, and the remote
+// engine keeps nothing of the run.
+func TestE2ERemoteEngineConfigRefused(t *testing.T) {
+	t.Parallel()
+	corpus(t, corpusCase{"F-remote-conf", "remote engine's containers.conf adds volumes and devices", "checked in every container before its command"})
+	canary := fmt.Sprintf("remote-conf-canary-%d", time.Now().UnixNano())
+	uri, identity, home := remotetest.BadService(t, canary)
+	w := newWorld(t)
+	w.project("hello-addon")
+	hostKey, err := os.ReadFile(filepath.Join(home, ".ssh", "known_hosts"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(w.home, ".ssh", "known_hosts"), hostKey, 0o600))
+	remote := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("podman", append([]string{"--remote", "--url", uri, "--identity", identity}, args...)...)
+		cmd.Env = w.env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	image := strings.Fields(remote("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/safe-install-npm"))
+	if len(image) == 0 {
+		t.Fatal("no sandbox image on the remote engine")
+	}
+	if out := remote("run", "--rm", "--user", "1000:1000", "--network", "none", image[0], "cat", "/x/secret"); !strings.Contains(out, canary) {
+		t.Fatalf("positive control: the remote engine's volume does not reach a plain container: %s", out)
+	}
+	r := w.failsUnchanged([]string{"--connection", uri, "--identity", identity, "npm", "install"}, exitUnavailable,
+		"container has what safe-install did not ask for", "mount /x (", "/dev/fuse", "containers.conf", "restart its Podman service")
+	if strings.Contains(r.stdout+r.stderr, canary) {
+		t.Errorf("the canary reached the run's output:\n%s\n%s", r.stdout, r.stderr)
+	}
+	// The run's own: the service shares its user's storage with the other
+	// remote tests' service.
+	run := regexp.MustCompile(`(safe-install-[0-9a-f]{12})-fetch container`).FindStringSubmatch(r.stderr)
+	if run == nil {
+		t.Fatalf("the refusal names no fetch container:\n%s", r.stderr)
+	}
+	if left := remote("ps", "-a", "--filter", "name="+run[1], "--format", "{{.Names}}"); strings.TrimSpace(left) != "" {
+		t.Errorf("containers left on the remote engine: %s", left)
 	}
 }

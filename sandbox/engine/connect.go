@@ -75,7 +75,7 @@ func Connect(ctx context.Context, to Remote, log *zap.Logger) (*Podman, func(), 
 			next := "The running Podman service " + sockPath + " reads it: remove that entry, or run safe-install with " + privateNext
 			err := errors.Join(checkContainersConf(containersConfFiles(false), next), checkMountsConf(next))
 			if err == nil {
-				return &Podman{conn: conn, host: "local", local: true, confChecked: true}, func() {}, nil
+				return &Podman{conn: conn, host: "local", local: true}, func() {}, nil
 			}
 			if os.Getenv("CONTAINERS_CONF") == "" {
 				return nil, nil, err
@@ -175,7 +175,7 @@ func startService(ctx context.Context, log *zap.Logger) (*Podman, func(), error)
 			var conn context.Context
 			if conn, err = bindings.NewConnection(ctx, sock); err == nil {
 				go ping(conn, alive, nil, log)
-				return &Podman{conn: conn, host: "local", local: true, private: true, confChecked: true}, stop, nil
+				return &Podman{conn: conn, host: "local", local: true, private: true}, stop, nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

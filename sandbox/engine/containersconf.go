@@ -17,7 +17,8 @@ import (
 // mounts; invariant 1), a host device node (devices), an annotation the
 // OCI runtime acts on (annotations). No spec field takes them away, and
 // the 4.3 inspect data shows neither the volumes nor the devices
-// (measured), so they are read where the service reads them. Podman 5's
+// (measured), so they are read where the service reads them (and, for
+// every engine, checked inside each container: mountcheck.go). Podman 5's
 // cgroup_conf joins them: its keys go into every container's cgroup
 // unless the spec names them, so a memory.max or pids.max there would
 // replace the run's bounds (invariant 6; from its source, MakeContainer:

@@ -52,9 +52,12 @@ type Podman struct {
 	// imageEnvs caches, per image reference, the image's environment
 	// (imageEnv), until the reference is imported or removed again.
 	imageEnvs sync.Map
-	// confChecked: the containers.conf files this engine reads were
-	// checked at Connect (checkContainersConf), annotations included.
-	confChecked bool
+	// checks holds, per container created behind the mount check, its
+	// role and nonce (mountCheck), until it is removed.
+	checks sync.Map
+	// noMountCheck leaves the mount check out: only the e2e tests' positive
+	// control sets it (an unexported field, no flag or environment).
+	noMountCheck bool
 }
 
 // conn joins the caller's cancellation to the connection's values, and,
@@ -91,7 +94,7 @@ const LabelRun = "io.safe-install.run"
 // Info is a local engine's recorded info while what it follows from
 // stands (infocache.go), else Podman's answer.
 func (p *Podman) Info(ctx context.Context) (EngineInfo, error) {
-	if p.private {
+	if p.local {
 		return p.cachedInfo(ctx, p.askInfo)
 	}
 	return p.askInfo(ctx)
@@ -414,15 +417,24 @@ func (p *Podman) Create(ctx context.Context, c ContainerSpec) (string, error) {
 	if c.LogMaxBytes > 0 {
 		s.LogConfiguration = &specgen.LogConfig{Driver: "k8s-file", Size: c.LogMaxBytes}
 	}
+	var nonce string
+	if !p.noMountCheck {
+		s.Command, nonce = withMountCheck(c, s.Command)
+		s.Env[mountCheckEnv] = nonce
+	}
 	rep, err := containers.CreateWithSpec(p.ctx(ctx), s, nil)
 	if err != nil {
 		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
-	if !p.confChecked { // else its files were read at Connect
-		if err := p.checkCreated(ctx, rep.ID); err != nil {
-			p.Remove(context.WithoutCancel(ctx), rep.ID)
-			return "", fmt.Errorf("creating container %s: %w", c.Name, err)
-		}
+	// Checked on every engine, a local one whose files were read at
+	// Connect too: the check costs little, and what reaches a container
+	// is more than those files (an engine's defaults, its version's).
+	if err := p.checkCreated(ctx, c, rep.ID); err != nil {
+		p.Remove(context.WithoutCancel(ctx), rep.ID)
+		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	if nonce != "" {
+		p.checks.Store(rep.ID, mountCheck{role: c.Name, nonce: nonce})
 	}
 	return rep.ID, nil
 }
@@ -461,6 +473,11 @@ func (p *Podman) Wait(ctx context.Context, id string) (int, error) {
 	code, err := containers.Wait(p.ctx(ctx), id, new(containers.WaitOptions).
 		WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
 		WithInterval("20ms"))
+	if err == nil && code == mountCheckExit {
+		if err := p.mountCheckRefusal(ctx, id); err != nil {
+			return int(code), err
+		}
+	}
 	return int(code), err
 }
 
@@ -541,6 +558,7 @@ func goneMeanwhile(err error) bool {
 // to 2 s.
 func (p *Podman) Remove(ctx context.Context, id string) error {
 	defer p.unpin(id)
+	defer p.checks.Delete(id)
 	for attempt := 1; ; attempt++ {
 		_, err := containers.Remove(p.ctx(ctx), id, new(containers.RemoveOptions).WithForce(true).WithTimeout(0))
 		var em *errorhandling.ErrorModel

@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 )
@@ -16,18 +14,8 @@ import (
 // 4.3 answers "already exists" to the ones that come second between the
 // check and the create. For a shared volume that is success.
 func TestE2ESharedVolumeCreatedAtOnce(t *testing.T) {
-	if _, err := exec.LookPath("podman"); err != nil || os.Geteuid() == 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("needs rootless Podman: %v", err)
-		}
-		t.Skip("needs rootless Podman (fails in CI)")
-	}
 	ctx := context.Background()
-	p, stop, err := Connect(ctx, Remote{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop) // last: the volume's removal needs the engine
+	p := localEngine(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "safe-install-cache-test-" + hex.EncodeToString(b)
