@@ -2,22 +2,30 @@ package sandbox
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/beneath"
 )
 
 // sandboxUID owns everything copied in: the image's unprivileged user.
 const sandboxUID = 1000
 
-// writeInputs writes inputs as a tar stream owned by the sandbox user.
-// Files are opened with O_NOFOLLOW and must be regular, so a symlink
-// planted in the project cannot pull a host file in.
-func writeInputs(w io.Writer, inputs []install.Input) error {
+// writeInputs writes inputs as a tar stream owned by the sandbox user. A
+// host file (Source) is opened by its name below project's directory,
+// never through a symlink at any depth, a regular file (package beneath):
+// the plan listed it well before, and a directory swapped for a link to
+// ~/.ssh meanwhile would have had an O_NOFOLLOW open follow it.
+func writeInputs(w io.Writer, project string, inputs []install.Input) error {
+	root, err := beneath.OpenRoot(project) // "": safe-install's own data alone
+	if err == nil {
+		defer root.Close()
+	} else if project != "" {
+		return fmt.Errorf("copying in the project's files: %w", err)
+	}
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
@@ -36,14 +44,14 @@ func writeInputs(w io.Writer, inputs []install.Input) error {
 				return err
 			}
 		}
-		if err := writeInput(tw, in, now); err != nil {
+		if err := writeInput(tw, root, in, now); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
+func writeInput(tw *tar.Writer, root *beneath.Root, in install.Input, now time.Time) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: in.Name, Mode: in.Mode, Uid: sandboxUID, Gid: sandboxUID, ModTime: now}
 	if !in.ModTime.IsZero() {
 		hdr.ModTime, hdr.AccessTime, hdr.Format = in.ModTime, in.ModTime, tar.FormatPAX
@@ -63,20 +71,16 @@ func writeInput(tw *tar.Writer, in install.Input, now time.Time) error {
 		_, err := tw.Write(in.Data)
 		return err
 	}
-	f, err := os.OpenFile(in.Source, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
+	f, fi, err := root.OpenPath(in.Source)
+	switch {
+	case errors.Is(err, beneath.ErrRefused):
+		return fmt.Errorf("%w: copying in %s: %w; only the project's own files, reached through its directories, go into the sandbox: "+
+			"replace the link by the files, then run again", install.ErrPolicy, in.Name, err)
+	case err != nil:
 		return fmt.Errorf("copying in %s: %w", in.Name, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("copying in %s: %w", in.Name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: copying in %s: not a regular file", install.ErrPolicy, in.Name)
-	}
-	hdr.Size = fi.Size()
-	hdr.ModTime = fi.ModTime()
+	hdr.Size, hdr.ModTime = fi.Size(), fi.ModTime()
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}

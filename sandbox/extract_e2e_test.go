@@ -54,7 +54,7 @@ func TestE2EExtractIntoMatchesArchiveCopy(t *testing.T) {
 			in = append(in, i)
 		}
 		var buf bytes.Buffer
-		if err := writeInputs(&buf, in); err != nil {
+		if err := writeInputs(&buf, "", in); err != nil {
 			t.Fatal(err)
 		}
 		return &buf

@@ -274,7 +274,7 @@ func TestE2EExtractIntoStaysInItsDirectory(t *testing.T) {
 	eng, id, root, _ := holderForTest(t)
 	good := []byte("// the host's relay\n")
 	var cfg bytes.Buffer
-	if err := writeInputs(&cfg, []install.Input{{Name: "relay.js", Data: good, Mode: 0o644}}); err != nil {
+	if err := writeInputs(&cfg, "", []install.Input{{Name: "relay.js", Data: good, Mode: 0o644}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := eng.ExtractInto(ctx, id, install.FetchConfigDir, &cfg); err != nil {
@@ -320,7 +320,7 @@ func TestE2EExtractIntoStaysInItsDirectory(t *testing.T) {
 	err := eng.ExtractInto(ctx, id, install.WorkDir, &hostile)
 	t.Logf("the hostile stream: %v", err)
 	var ours bytes.Buffer
-	if err := writeInputs(&ours, []install.Input{
+	if err := writeInputs(&ours, "", []install.Input{
 		{Name: "node_modules/x", Link: install.FetchConfigDir},
 		{Name: "node_modules/x/relay.js", Data: pwned, Mode: 0o644},
 		{Name: "node_modules/y", Link: "../.." + install.FetchConfigDir},

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -70,13 +71,19 @@ func (r *runner) putInputs(ctx context.Context, inputs []install.Input, step str
 	tctx, cancel := context.WithTimeout(ctx, r.opts.Limits.Timeout)
 	defer cancel()
 	pr, pw := io.Pipe()
+	wrote := make(chan error, 1)
 	go func() {
-		err := writeInputs(pw, inputs)
+		err := writeInputs(pw, r.plan.Project, inputs)
 		faultpoint.At(step)
 		pw.CloseWithError(err)
+		wrote <- err
 	}()
 	err := put(tctx, pr)
 	pr.CloseWithError(err)
+	// The stream's refusal says more than what the engine made of it.
+	if werr := <-wrote; err != nil && errors.Is(werr, install.ErrPolicy) {
+		return werr
+	}
 	switch {
 	case err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded:
 		return fmt.Errorf("%w: copying inputs into the sandbox took longer than the %s time limit: the engine does not answer", ErrEngine, r.opts.Limits.Timeout)

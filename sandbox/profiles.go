@@ -105,7 +105,7 @@ func (r *runner) writeProfileVolume(ctx context.Context, vol string, inputs []in
 		return "", err
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeInputs(pw, inputs)) }()
+	go func() { pw.CloseWithError(writeInputs(pw, "", inputs)) }()
 	err = eng.CopyIn(ctx, id, seccompMount, faultpoint.Reader(faultpoint.Profiles, pr))
 	pr.CloseWithError(err)
 	return dir, err

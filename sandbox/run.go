@@ -176,6 +176,7 @@ type runner struct {
 	volumes     []string
 	staging     string // where the artifacts are staged, inside stagingRoot
 	stagingRoot string
+	seen        staging.Stamps // what the swap replaces, before the copy-in
 	profiles    Profiles
 	egress      *egress.Egress
 	steps       *progress.Steps
@@ -424,6 +425,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 	fetchOnly := append(append([]install.Input{}, p.FetchOnly...),
 		install.Input{Name: "ca.pem", Data: r.egress.CACert(), Mode: 0o644})
 	r.steps.Begin("fetching: %s (%d input files copied in)", p.FetchSummary, len(p.Inputs))
+	r.seen = staging.StampOf(p.Project, append(slices.Clone(p.Manifests), p.Artifacts...))
 	configIn, workIn, err := r.extractInputs(ctx, fetchOnly)
 	if cerr := r.fetchCreated(); cerr != nil {
 		return "", cerr
@@ -499,7 +501,7 @@ func (r *runner) extractInputs(ctx context.Context, fetchOnly []install.Input) (
 		err := r.putInputs(ctx, set.inputs, set.step, func(ctx context.Context, tar io.Reader) error {
 			return r.eng.ExtractInto(ctx, r.holder, set.dir, tar)
 		})
-		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngine) && !errors.Is(err, install.ErrPolicy) {
 			r.log.Debug("copy-in goes through the engine's archive endpoint", zap.String("dir", set.dir), zap.Error(err))
 			return config, work, nil
 		}
@@ -674,6 +676,9 @@ func (r *runner) deliver(ctx context.Context) error {
 	staged := map[string]string{}
 	for _, n := range names {
 		staged[n] = filepath.Join(r.staging, n)
+	}
+	if err := r.seen.Unchanged(p.Project); err != nil {
+		return err
 	}
 	if err := staging.Journal(r.stagingRoot, names, staged); err != nil {
 		return err

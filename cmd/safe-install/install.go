@@ -24,6 +24,19 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 		return err
 	}
 	e.useConnection(f.Connection, f.Identity)
+	// From before the plan reads the project to after the swap: another
+	// run in it meanwhile would plan from what this one replaces.
+	unlock := func() {}
+	if !f.DryRun {
+		let, err := staging.Lock(c.Context, e.dir, func() {
+			e.say("another safe-install run is installing in %s; waiting for it to end", e.dir)
+		})
+		if err != nil {
+			return err
+		}
+		unlock = sync.OnceFunc(let)
+		defer unlock()
+	}
 	// Before the plan reads the manifests: a killed run may have left its
 	// swap half done.
 	if err := recoverProject(e, e.dir, f.DryRun); err != nil {
@@ -145,6 +158,8 @@ func runInstall(c *cli.Context, e *env, log *zap.Logger, mgr install.Manager, f 
 	eng.RecordInfo()
 	summarize(e, plan, res, time.Since(start))
 	if len(plan.HostAfter) > 0 {
+		// The project's own test may run safe-install in it.
+		unlock()
 		return runHostAfter(c.Context, e, plan.HostAfter, f.JSON)
 	}
 	return nil

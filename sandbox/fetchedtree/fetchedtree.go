@@ -18,12 +18,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/beneath"
 )
 
 // Dir is where, in the fetch container, the archives live: in the
@@ -191,10 +191,22 @@ func Key(p *install.Plan, image string) (string, error) {
 	for _, e := range env {
 		field("env " + e)
 	}
+	var root *beneath.Root
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
 	for _, set := range [][]install.Input{p.Inputs, p.FetchOnly} {
 		field("inputs")
 		for _, in := range set {
-			sum, err := inputSum(in)
+			if in.Source != "" && in.Link == "" && root == nil {
+				var err error
+				if root, err = beneath.OpenRoot(p.Project); err != nil {
+					return "", fmt.Errorf("reading the project for the fetched-tree key: %w", err)
+				}
+			}
+			sum, err := inputSum(root, in)
 			if err != nil {
 				return "", err
 			}
@@ -204,7 +216,12 @@ func Key(p *install.Plan, image string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func inputSum(in install.Input) (string, error) {
+// inputSum is the sum of what in puts into the sandbox. A file of the
+// host is read as the copy-in reads it (below root, the project's
+// directory, never through a symlink, never a FIFO, which a plain open
+// waited on for good), and only as far as its size when opened: the
+// copy-in sends no more.
+func inputSum(root *beneath.Root, in install.Input) (string, error) {
 	h := sha256.New()
 	switch {
 	case in.Link != "":
@@ -212,13 +229,13 @@ func inputSum(in install.Input) (string, error) {
 	case in.Source == "":
 		h.Write(in.Data)
 	default:
-		f, err := os.Open(in.Source)
+		f, fi, err := root.OpenPath(in.Source)
 		if err != nil {
-			return "", fmt.Errorf("reading %s for the fetched-tree key: %w", in.Source, err)
+			return "", fmt.Errorf("reading %s for the fetched-tree key: %w", in.Name, err)
 		}
 		defer f.Close()
-		if _, err := io.Copy(h, f); err != nil {
-			return "", fmt.Errorf("reading %s for the fetched-tree key: %w", in.Source, err)
+		if _, err := io.CopyN(h, f, fi.Size()); err != nil {
+			return "", fmt.Errorf("reading %s for the fetched-tree key: %w", in.Name, err)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,7 +240,7 @@ func TestKeyCoversEveryInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := func() *install.Plan {
-		return &install.Plan{Manager: "npm", FetchedTree: true,
+		return &install.Plan{Manager: "npm", FetchedTree: true, Project: dir,
 			Fetch:     install.Phase{Command: []string{"npm", "ci"}, Env: map[string]string{"A": "1"}},
 			Inputs:    []install.Input{{Name: "package.json", Data: []byte("{}"), Mode: 0o644}, {Name: "package-lock.json", Source: lock, Mode: 0o644}},
 			FetchOnly: []install.Input{{Name: "npmrc", Data: []byte("registry=x\n"), Mode: 0o644}}}
@@ -285,6 +286,74 @@ func TestKeyCoversEveryInput(t *testing.T) {
 	}
 	if k, _ := Key(base(), "img:1"); k == k0 {
 		t.Errorf("a changed lockfile on disk kept the key")
+	}
+}
+
+// The key reads each input as the copy-in does. A lockfile that is a FIFO
+// (a cloned repository's) held a plain open for good (control: it still
+// waits, until a writer comes); one reached through a directory swapped
+// for a symlink (node_modules/x -> ~/.ssh), or a symlink itself, was read
+// outside the project (control: a plain open reads the canary). Now each
+// is an error, at once.
+func TestAttackKeyReadsOutsideOrWaits(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	proj, home := filepath.Join(base, "proj"), filepath.Join(base, "home")
+	for _, d := range []string{proj, filepath.Join(home, ".ssh")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh/id_rsa"), []byte("CANARY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(proj, "package-lock.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(home, ".ssh"), filepath.Join(proj, "libs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(home, ".ssh/id_rsa"), filepath.Join(proj, "key.tgz")); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err == nil {
+			f.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case <-opened:
+		t.Fatal("control: a plain open of the FIFO did not wait")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		<-opened
+		w.Close()
+	}
+	if data, err := os.ReadFile(filepath.Join(proj, "libs/id_rsa")); err != nil || string(data) != "CANARY" {
+		t.Fatalf("control: a plain open through the link: %q, %v", data, err)
+	}
+	for _, name := range []string{"libs/id_rsa", "key.tgz", "package-lock.json"} {
+		p := &install.Plan{Manager: "npm", Project: proj, Fetch: install.Phase{Command: []string{"npm", "ci"}},
+			Inputs: []install.Input{{Name: name, Source: filepath.Join(proj, name), Mode: 0o644}}}
+		done := make(chan error, 1)
+		go func() { _, err := Key(p, "img:1"); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("ATTACK WORKS: %s was read for the key", name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ATTACK WORKS: the key waits on %s", name)
+		}
+	}
+	p := &install.Plan{Manager: "npm", Project: proj, Inputs: []install.Input{{Name: "x", Source: filepath.Join(home, ".ssh/id_rsa")}}}
+	if _, err := Key(p, "img:1"); err == nil {
+		t.Error("ATTACK WORKS: an input from outside the project was read for the key")
 	}
 }
 

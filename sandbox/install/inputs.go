@@ -83,6 +83,12 @@ func TreeInputs(project, dir string) ([]Input, error) {
 	return out, nil
 }
 
+// FileInput is the input of the regular file rel below the project, at p
+// on the host, of mode m: only its executable bit is kept.
+func FileInput(rel, p string, m fs.FileMode) Input {
+	return Input{Name: rel, Source: p, Mode: inputMode(m)}
+}
+
 // TreeInput is TreeInputs' input for one entry of a walk, rel below the
 // project and at p on the host: false for a directory, an ErrPolicy for
 // what is not a file, directory or symlink. fi is the entry's Lstat, nil
@@ -104,7 +110,7 @@ func TreeInput(rel, p string, d fs.DirEntry, fi fs.FileInfo) (Input, bool, error
 				return Input{}, false, err
 			}
 		}
-		return Input{Name: rel, Source: p, Mode: inputMode(fi.Mode())}, true, nil
+		return FileInput(rel, p, fi.Mode()), true, nil
 	default:
 		return Input{}, false, fmt.Errorf("%w: %s is not a file, directory or symlink (%s): remove it, then run again", ErrPolicy, rel, t)
 	}

@@ -17,6 +17,12 @@ import (
 // Lock takes the lock called name, waiting for it until ctx ends, and
 // returns the function that lets it go.
 func Lock(ctx context.Context, name string) (func(), error) {
+	return LockWaiting(ctx, name, nil)
+}
+
+// LockWaiting is Lock, calling waiting (when not nil) once if another
+// holds the lock, before it waits.
+func LockWaiting(ctx context.Context, name string, waiting func()) (func(), error) {
 	dir, err := lockDir()
 	if err != nil {
 		return nil, err
@@ -34,6 +40,10 @@ func Lock(ctx context.Context, name string) (func(), error) {
 		if err != unix.EWOULDBLOCK {
 			f.Close()
 			return nil, fmt.Errorf("taking the lock %s: %w", p, err)
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():

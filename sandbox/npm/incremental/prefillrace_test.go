@@ -73,21 +73,7 @@ func TestAttackPrefillFollowsADirectorySwappedForALink(t *testing.T) {
 		t.Fatalf("control: %v", err)
 	}
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		// The racer: z is a directory, then a link to home, then back.
-		for !stop.Load() {
-			if os.Rename(z, aside) == nil {
-				_ = os.Symlink("../home", z)
-				time.Sleep(50 * time.Microsecond)
-				_ = os.Remove(z)
-				_ = os.Rename(aside, z)
-			}
-			time.Sleep(50 * time.Microsecond)
-		}
-	})
-	defer func() { stop.Store(true); wg.Wait() }()
+	defer swapper(z, aside, "../home")()
 	tries, failed, linked := 0, 0, 0
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && !(tries >= 30 && failed+linked >= 5); tries++ {
 		dir := t.TempDir()
@@ -109,6 +95,26 @@ func TestAttackPrefillFollowsADirectorySwappedForALink(t *testing.T) {
 	if tries == failed || failed == 0 && linked == 0 {
 		t.Fatal("control: no prefill completed, or the racer never changed z under one: the test proves nothing")
 	}
+}
+
+// swapper is a racing process on the host: the directory z, then a link
+// to target (z moved aside), then z again, until the function it returns
+// stops it.
+func swapper(z, aside, target string) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for !done.Load() {
+			if os.Rename(z, aside) == nil {
+				_ = os.Symlink(target, z)
+				time.Sleep(50 * time.Microsecond)
+				_ = os.Remove(z)
+				_ = os.Rename(aside, z)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	return func() { done.Store(true); wg.Wait() }
 }
 
 // planned is Plan of project's installed tree, trusted.

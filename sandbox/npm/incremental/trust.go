@@ -2,8 +2,8 @@ package incremental
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -15,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/safe-install/safe-install/sandbox/install"
+	"github.com/safe-install/safe-install/sandbox/internal/beneath"
 	"github.com/safe-install/safe-install/sandbox/npm/layout"
 )
 
@@ -47,7 +50,17 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 	if err != nil || !fi.Mode().IsRegular() {
 		return hidden, nil, nil, "node_modules/.package-lock.json (npm's record of the tree is missing)"
 	}
-	data, err := readBounded(file, layout.MaxLockfile)
+	// The record goes into the sandbox as the bytes read here (Dated),
+	// and every read of the check is below the project, through its
+	// directories alone: node_modules swapped for a symlink to a
+	// directory outside after the Lstats would otherwise have its files
+	// read, and that record copied in.
+	root, err := beneath.OpenRoot(project)
+	if err != nil {
+		return hidden, nil, nil, fmt.Sprintf("node_modules (%v)", err)
+	}
+	defer root.Close()
+	data, err := readBounded(root, "node_modules/.package-lock.json", layout.MaxLockfile)
 	if err != nil || json.Unmarshal(data, &hidden) != nil || hidden.Version < 2 {
 		return hidden, nil, nil, "node_modules/.package-lock.json (npm's record of the tree does not parse)"
 	}
@@ -55,7 +68,7 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 	// (485 packages: 90 ms together on this 2-core machine, on the way to
 	// the fetch): at once.
 	recordWhy := make(chan string, 1)
-	go func() { recordWhy <- checkRecorded(project, lock, lockfile, hidden) }()
+	go func() { recordWhy <- checkRecorded(root, project, lock, lockfile, hidden) }()
 	tree, walkWhy := checkWalk(project, hidden, fi.ModTime())
 	if why := <-recordWhy; why != "" {
 		return hidden, nil, nil, why
@@ -68,7 +81,7 @@ func trustTree(project, lock string, lockfile layout.Lockfile) (hidden layout.Lo
 
 // checkRecorded holds every location of npm's record to the lockfile and
 // to the package.json installed there.
-func checkRecorded(project, lock string, lockfile layout.Lockfile, hidden layout.Lockfile) string {
+func checkRecorded(root *beneath.Root, project, lock string, lockfile layout.Lockfile, hidden layout.Lockfile) string {
 	for _, loc := range slices.Sorted(maps.Keys(lockfile.Packages)) {
 		if lockfile.Packages[loc].Link {
 			return loc + " (a linked package)"
@@ -91,7 +104,7 @@ func checkRecorded(project, lock string, lockfile layout.Lockfile, hidden layout
 			return loc + " (a link or no directory where npm's record has a package)"
 		}
 		var m struct{ Name, Version string }
-		data, err := readBounded(filepath.Join(project, filepath.FromSlash(loc), "package.json"), maxManifest)
+		data, err := readBounded(root, filepath.Join(filepath.FromSlash(loc), "package.json"), maxManifest)
 		if err != nil || json.Unmarshal(data, &m) != nil {
 			return loc + " (its package.json is missing or does not parse)"
 		}
@@ -112,10 +125,19 @@ func checkRecorded(project, lock string, lockfile layout.Lockfile, hidden layout
 // is the critical path of a one-package install's start), so the
 // entries of node_modules are walked a few at a time; what it finds is
 // what one walk in order finds: the inputs in the walk's order, the
-// first entry that fails in it.
+// first entry that fails in it. The walk goes by directory descriptors,
+// each opened O_NOFOLLOW from its parent's, as Prefill's: a directory a
+// racing host process swaps for a symlink mid-walk fails the walk (the
+// tree is rebuilt whole) or is listed as the link it became, where a path
+// walk went on into what the link names and listed its files and its
+// links' targets (measured: a link's in ~/.ssh after two raced walks).
 func checkWalk(project string, hidden layout.Lockfile, recordTime time.Time) (tree []install.Input, why string) {
-	root := filepath.Join(project, "node_modules")
-	ents, err := os.ReadDir(root)
+	root, err := openDir(unix.AT_FDCWD, filepath.Join(project, "node_modules"))
+	if err != nil {
+		return nil, fmt.Sprintf("node_modules (%v)", err)
+	}
+	defer root.Close()
+	ents, err := sortedEntries(root)
 	if err != nil {
 		return nil, fmt.Sprintf("node_modules (%v)", err)
 	}
@@ -127,11 +149,12 @@ func checkWalk(project string, hidden layout.Lockfile, recordTime time.Time) (tr
 	parts := make([]part, len(ents))
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	w := walker{project: project, hidden: hidden, newest: recordTime.Add(10 * time.Millisecond)}
 	for range min(4, len(ents)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(ents); i = int(next.Add(1) - 1) {
 				pt := &parts[i]
-				pt.tree, pt.why, pt.err = checkSubtree(project, filepath.Join(root, ents[i].Name()), hidden, recordTime)
+				pt.why, pt.err = w.entry(int(root.Fd()), ents[i], "node_modules/"+ents[i], &pt.tree)
 			}
 		})
 	}
@@ -147,39 +170,63 @@ func checkWalk(project string, hidden layout.Lockfile, recordTime time.Time) (tr
 	return tree, ""
 }
 
-// checkSubtree is checkWalk's walk of one entry of node_modules.
-func checkSubtree(project, top string, hidden layout.Lockfile, recordTime time.Time) (tree []install.Input, why string, err error) {
-	// npm's own check allows its record 10 ms of slack over the tree.
-	newest := recordTime.Add(10 * time.Millisecond)
-	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+// walker is checkWalk's walk of the entries below one of node_modules.
+type walker struct {
+	project string
+	hidden  layout.Lockfile
+	newest  time.Time // npm's own check allows its record 10 ms of slack over the tree
+}
+
+// entry checks the entry name of the directory fd, rel below the project,
+// and what is below it, in order, adding the inputs to tree; the first
+// entry that fails is why.
+func (w walker) entry(fd int, name, rel string, tree *[]install.Input) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return "", &fs.PathError{Op: "lstat", Path: rel, Err: err}
+	}
+	mode := st.Mode & unix.S_IFMT
+	switch {
+	case mode != unix.S_IFDIR && mode != unix.S_IFREG && mode != unix.S_IFLNK:
+		return rel + " (not a file, directory or symlink)", nil
+	case time.Unix(st.Mtim.Unix()).After(w.newest):
+		return rel + " (changed after npm recorded the tree)", nil
+	case mode == unix.S_IFDIR && layout.PositionOf(rel) == layout.PosPackage && !recorded(w.hidden, rel) && ownedByRecorded(w.hidden, rel):
+		return rel + " (a package npm's record does not list)", nil
+	}
+	switch mode {
+	case unix.S_IFLNK:
+		target, err := readlinkAt(fd, name)
 		if err != nil {
-			return err
+			return "", &fs.PathError{Op: "readlink", Path: rel, Err: err}
 		}
-		rel, _ := filepath.Rel(project, p)
-		rel = filepath.ToSlash(rel)
-		info, err := d.Info()
+		*tree = append(*tree, install.Input{Name: rel, Link: target})
+	case unix.S_IFREG:
+		*tree = append(*tree, install.FileInput(rel, filepath.Join(w.project, filepath.FromSlash(rel)), fs.FileMode(st.Mode&0o777)))
+	case unix.S_IFDIR:
+		d, err := openDir(fd, name) // ELOOP, ENOTDIR: no longer the directory it was
 		if err != nil {
-			return err
+			return "", fmt.Errorf("%s changed while it was read: %w", rel, err)
 		}
-		t := d.Type()
-		switch {
-		case !t.IsDir() && !t.IsRegular() && t&fs.ModeSymlink == 0:
-			why = rel + " (not a file, directory or symlink)"
-		case info.ModTime().After(newest):
-			why = rel + " (changed after npm recorded the tree)"
-		case t.IsDir() && layout.PositionOf(rel) == layout.PosPackage && !recorded(hidden, rel) && ownedByRecorded(hidden, rel):
-			why = rel + " (a package npm's record does not list)"
+		defer d.Close()
+		names, err := sortedEntries(d)
+		if err != nil {
+			return "", err
 		}
-		if why != "" {
-			return fs.SkipAll
+		for _, n := range names {
+			if why, err := w.entry(int(d.Fd()), n, rel+"/"+n, tree); why != "" || err != nil {
+				return why, err
+			}
 		}
-		in, ok, err := install.TreeInput(rel, p, d, info)
-		if ok {
-			tree = append(tree, in)
-		}
-		return err
-	})
-	return tree, why, err
+	}
+	return "", nil
+}
+
+// sortedEntries are the names in the directory d, in order (a path walk's).
+func sortedEntries(d *os.File) ([]string, error) {
+	names, err := d.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
 }
 
 // differs says two recorded values disagree; one left out agrees.
@@ -225,21 +272,14 @@ func realDir(project, loc string) bool {
 	return true
 }
 
-// readBounded reads a host regular file of at most max bytes, never
-// through a link, and never waiting on a FIFO (the tree may be a cloned
-// repository's: a link to /dev/stdin would wait for the terminal).
-func readBounded(file string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", file)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err == nil && int64(len(data)) > max {
-		err = fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, file, max)
+// readBounded reads a host regular file of at most max bytes, rel below
+// the project, never through a link, and never waiting on a FIFO (the
+// tree may be a cloned repository's: a link to /dev/stdin would wait for
+// the terminal).
+func readBounded(root *beneath.Root, rel string, max int64) ([]byte, error) {
+	data, err := root.ReadFile(rel, max)
+	if errors.Is(err, beneath.ErrTooLarge) {
+		err = fmt.Errorf("%w: %w", install.ErrLimit, err)
 	}
 	return data, err
 }

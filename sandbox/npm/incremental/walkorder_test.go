@@ -2,11 +2,14 @@ package incremental
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/safe-install/safe-install/sandbox/install"
 	"github.com/safe-install/safe-install/sandbox/npm/layout"
@@ -17,7 +20,8 @@ import (
 // the same order (the fetch's copy-in and the fill take them so), and on
 // a tree that differs from npm's record the same first failing entry,
 // whichever goroutine comes on a failure first. The one walk in order is
-// checkSubtree over node_modules itself, a single filepath.WalkDir (with
+// the descriptor walk over node_modules itself, in one goroutine, whose
+// inputs are in filepath.WalkDir's order (oneWalk checks that) (with
 // node_modules' own time before the record's: the parallel walk does not
 // hold it, the swap's rename dates it). The tree has scoped packages, a
 // nested node_modules, .bin links, top entries that are links and a
@@ -61,7 +65,7 @@ func TestTrustWalkIsOneWalkInOrder(t *testing.T) {
 			root := filepath.Join(dir, "node_modules")
 			old := recordTime.Add(-time.Minute)
 			must(t, os.Chtimes(root, old, old))
-			wantTree, wantWhy, err := checkSubtree(dir, root, hidden, recordTime)
+			wantTree, wantWhy, err := oneWalk(dir, hidden, recordTime)
 			must(t, err)
 			if len(wantTree) > 0 && wantTree[0].Name == "node_modules" {
 				t.Fatalf("the one walk lists node_modules itself: %+v", wantTree[0])
@@ -86,6 +90,35 @@ func TestTrustWalkIsOneWalkInOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneWalk is checkWalk's walk over node_modules itself, in one goroutine;
+// its inputs' names are those of a filepath.WalkDir over the same tree, in
+// its order, up to the failure.
+func oneWalk(dir string, hidden layout.Lockfile, recordTime time.Time) ([]install.Input, string, error) {
+	var tree []install.Input
+	w := walker{project: dir, hidden: hidden, newest: recordTime.Add(10 * time.Millisecond)}
+	why, err := w.entry(unix.AT_FDCWD, filepath.Join(dir, "node_modules"), "node_modules", &tree)
+	if err != nil {
+		return nil, "", err
+	}
+	var names []string
+	err = filepath.WalkDir(filepath.Join(dir, "node_modules"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	for i, in := range tree {
+		if err == nil && (i >= len(names) || names[i] != in.Name) {
+			err = fmt.Errorf("the walk lists %s at %d, filepath.WalkDir %v", in.Name, i, names[min(i, len(names)-1)])
+		}
+	}
+	if why == "" && err == nil && len(tree) != len(names) {
+		err = fmt.Errorf("the walk lists %d inputs, filepath.WalkDir %d entries", len(tree), len(names))
+	}
+	return tree, why, err
 }
 
 // walkTree is an installed tree with scoped packages, a nested
