@@ -51,7 +51,7 @@ func (r *runner) copyArtifacts(ctx context.Context, from string) error {
 			zap.Int("files", r.res.Copied.Files), zap.Int64("bytes", r.res.Copied.Bytes))
 	}
 	r.steps.End()
-	r.watch.lap("copy-back")
+	r.watch.Lap("copy-back")
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/safe-install/safe-install/sandbox/internal/faultpoint"
 	"github.com/safe-install/safe-install/sandbox/internal/native"
 	"github.com/safe-install/safe-install/sandbox/internal/progress"
+	"github.com/safe-install/safe-install/sandbox/internal/stopwatch"
 	"github.com/safe-install/safe-install/sandbox/staging"
 	"github.com/safe-install/safe-install/sandbox/tree"
 )
@@ -119,7 +120,7 @@ func RunPlanned(ctx context.Context, eng engine.Engine, manager string, plan fun
 		return nil, ErrRootful
 	}
 	r := &runner{eng: eng, makePlan: plan, opts: opts, log: log, res: &Result{Image: opts.Image, Engine: info},
-		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: newStopwatch(), staged: map[string]bool{}}
+		steps: progress.New(opts.Progress, opts.Live, opts.Quiet), watch: stopwatch.New(), staged: map[string]bool{}}
 	defer r.steps.End()
 	r.runID = newRunID()
 	r.names = namesFor(r.runID, manager, info.IDMap)
@@ -127,12 +128,12 @@ func RunPlanned(ctx context.Context, eng engine.Engine, manager string, plan fun
 	defer func() {
 		if runErr != nil {
 			// The step that failed, whichever it was.
-			r.watch.lap("until the error")
+			r.watch.Lap("until the error")
 		}
 		r.cleanup()
 		runErr = engineGone(ctx, eng, runErr)
-		r.watch.lap("clean-up")
-		r.res.Timings = r.watch.steps
+		r.watch.Lap("clean-up")
+		r.res.Timings = r.watch.Steps()
 	}()
 	if err := r.run(ctx); err != nil {
 		return r.res, err
@@ -180,7 +181,7 @@ type runner struct {
 	profiles    Profiles
 	egress      *egress.Egress
 	steps       *progress.Steps
-	watch       *stopwatch
+	watch       *stopwatch.Stopwatch
 	decoys      *decoy.Set
 	decoyScan   *decoy.OutputScanner
 	toolsCopied bool          // the tools volume holds the plan's Tools (the first scripts container copies them in)
@@ -299,7 +300,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 		return err
 	}
-	r.watch.lap("prepare")
+	r.watch.Lap("prepare")
 	return nil
 }
 
@@ -452,7 +453,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	r.watch.lap("copy-in")
+	r.watch.Lap("copy-in")
 	// After the copy-in, which it slowed (both are the host's disk and
 	// CPU): the package manager's start-up and downloads leave room.
 	if err := r.startPrefill(ctx); err != nil {
@@ -471,7 +472,7 @@ func (r *runner) fetch(ctx context.Context) (string, error) {
 		r.fetchedTree(o)
 		r.recordTree = func() error { return cached.Record(o) }
 	}
-	r.watch.lap("fetch")
+	r.watch.Lap("fetch")
 	return fetchID, nil
 }
 
@@ -559,7 +560,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 		return "", err
 	}
 	specs := r.specs(sp.Args)
-	r.watch.lap("baseline")
+	r.watch.Lap("baseline")
 	from := fetchID
 	var ran []install.ScriptRun // every phase's, for the decoy audit
 	if runDeps {
@@ -572,7 +573,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 			return "", err
 		}
 		from, ran = id, ph.Scripts
-		r.watch.lap("scripts")
+		r.watch.Lap("scripts")
 		r.rule = r.session.Rule("scripts", before)
 	}
 	if p.ProjectScripts != nil {
@@ -586,7 +587,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 			if before, err = r.checkDependencyScripts(ctx); err != nil {
 				return "", err
 			}
-			r.watch.lap("hash")
+			r.watch.Lap("hash")
 		}
 		if err := r.createVolume(ctx, r.names.ProjectHome); err != nil {
 			return "", err
@@ -596,7 +597,7 @@ func (r *runner) scripts(ctx context.Context, fetchID string, sp install.Scripts
 			return "", err
 		}
 		from, ran = id, append(ran, ph.Scripts...)
-		r.watch.lap("project")
+		r.watch.Lap("project")
 		r.progress("note: the project's own scripts ran in the sandbox; what they set up outside the artifacts (git hooks, build output) stays there: run them on the host if you need that (%s)", strings.Join(p.ProjectEvents, ", "))
 		r.rule = r.session.Rule("project", before)
 	}
@@ -646,7 +647,7 @@ func (r *runner) checks() error {
 	if err := native.Check(r.res.Engine, r.staging); err != nil {
 		return err
 	}
-	r.watch.lap("checks")
+	r.watch.Lap("checks")
 	return nil
 }
 
@@ -658,7 +659,7 @@ func (r *runner) deliver(ctx context.Context) error {
 	done, installed, err := r.session.Deliver(ctx, r.staging, r.steps)
 	if done {
 		r.res.Installed = installed
-		r.watch.lap("host install")
+		r.watch.Lap("host install")
 		return err
 	}
 	if err != nil {
@@ -686,7 +687,7 @@ func (r *runner) deliver(ctx context.Context) error {
 	if err := staging.Swap(p.Project, names, staged); err != nil {
 		return err
 	}
-	r.watch.lap("swap")
+	r.watch.Lap("swap")
 	r.res.Swapped = names
 	return nil
 }

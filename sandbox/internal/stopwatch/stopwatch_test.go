@@ -1,4 +1,4 @@
-package sandbox
+package stopwatch
 
 import (
 	"testing"
@@ -8,12 +8,12 @@ import (
 // Steps keep the order they first ended in, and a step that ends again
 // (two scripts containers) adds up.
 func TestStopwatchLaps(t *testing.T) {
-	s := &stopwatch{last: time.Now().Add(-100 * time.Millisecond)}
-	s.lap("fetch")
+	s := &Stopwatch{last: time.Now().Add(-100 * time.Millisecond)}
+	s.Lap("fetch")
 	s.last = s.last.Add(-50 * time.Millisecond)
-	s.lap("scripts")
+	s.Lap("scripts")
 	s.last = s.last.Add(-20 * time.Millisecond)
-	s.lap("fetch")
+	s.Lap("fetch")
 	if len(s.steps) != 2 || s.steps[0].Step != "fetch" || s.steps[1].Step != "scripts" {
 		t.Fatalf("steps %+v: want fetch, scripts", s.steps)
 	}
