@@ -2,7 +2,9 @@ package npm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -129,9 +131,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 
 	p := &install.Plan{Manager: "npm", Args: args, Project: project, Artifacts: []string{"node_modules"},
 		Baseline: BaselineFile, Output: npmOutput{}}
-	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
-	if err != nil {
+	pkgJSON, err := install.ReadProjectFile(project, "package.json")
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the project's package.json: %w", err)
 	}
 	var manifest npmManifest
 	if err := json.Unmarshal(pkgJSON, &manifest); err != nil {
@@ -139,24 +143,24 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 	}
 	p.Inputs = append(p.Inputs, install.Input{Name: "package.json", Source: filepath.Join(project, "package.json"), Mode: 0o644})
 
-	lock := ""
+	lock, lockData := "", []byte(nil)
 	for _, name := range []string{"npm-shrinkwrap.json", "package-lock.json"} {
-		if fi, err := os.Stat(filepath.Join(project, name)); err == nil && fi.Mode().IsRegular() {
-			lock = name
-			p.Inputs = append(p.Inputs, install.Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
-			break
+		data, err := install.ReadProjectFile(project, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
 		}
+		lock, lockData = name, data
+		p.Inputs = append(p.Inputs, install.Input{Name: name, Source: filepath.Join(project, name), Mode: 0o644})
+		break
 	}
 	if ci && lock == "" {
 		return nil, fmt.Errorf("%w: `npm ci` needs package-lock.json or npm-shrinkwrap.json in %s; run `safe-install npm install` first", install.ErrPolicy, project)
 	}
 	var lockfile layout.Lockfile
 	if lock != "" {
-		data, err := os.ReadFile(filepath.Join(project, lock))
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", lock, err)
-		}
-		if err := json.Unmarshal(data, &lockfile); err != nil {
+		if err := json.Unmarshal(lockData, &lockfile); err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", lock, err)
 		}
 	}

@@ -2,6 +2,8 @@ package npm
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -164,5 +166,32 @@ func TestNPMPlanSkipsScriptsWhenNoneExist(t *testing.T) {
 		if (p.Scripts != nil) != tt.scripts {
 			t.Errorf("%s: scripts phase %v, want %v", tt.name, p.Scripts != nil, tt.scripts)
 		}
+	}
+}
+
+// The project's package-lock.json or .npmrc reached through a link (out
+// of the project, or to /dev/zero) refuses the plan, as the copy-in would
+// later: the plan judged the file outside (its git dependencies, its
+// registries) and waited on /dev/zero for good. Control: the same lockfile
+// as a file of the project plans.
+func TestAttackPlanReadsThroughLinks(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "lock.json")
+	if err := os.WriteFile(outside, []byte(lock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, target string }{{"package-lock.json", outside}, {".npmrc", "/dev/zero"}, {"package.json", "/dev/zero"}} {
+		files := map[string]string{"package.json": `{"name":"p"}`, "package-lock.json": lock}
+		delete(files, c.name)
+		dir := testproject.Write(t, files)
+		if err := os.Symlink(c.target, filepath.Join(dir, c.name)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Manager{}.Plan(dir, []string{"ci"}, install.PlanOptions{Home: t.TempDir(), Env: map[string]string{}, Warn: func(string) {}})
+		if !errors.Is(err, install.ErrPolicy) {
+			t.Errorf("%s linked to %s: %v, want a refusal", c.name, c.target, err)
+		}
+	}
+	if _, err := plan(t, map[string]string{"package.json": `{"name":"p"}`, "package-lock.json": lock}, "ci"); err != nil {
+		t.Fatalf("control: %v", err)
 	}
 }

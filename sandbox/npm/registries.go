@@ -1,9 +1,10 @@
 package npm
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/safe-install/safe-install/sandbox/egress"
@@ -32,7 +33,10 @@ type RegistrySetup struct {
 // opts.AllowRegistries trusts it.
 func Registries(project string, opts install.PlanOptions) (RegistrySetup, error) {
 	userRC, _ := os.ReadFile(userNpmrc(opts))
-	projectRC, _ := os.ReadFile(filepath.Join(project, ".npmrc"))
+	projectRC, err := install.ReadProjectFile(project, ".npmrc")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return RegistrySetup{}, fmt.Errorf("reading the project's .npmrc: %w", err)
+	}
 	cfg := sanitizeNpmrc(userRC, projectRC, opts.Env, opts.Warn)
 	if err := checkProjectRegistries(cfg.projectOnly, opts.AllowRegistries); err != nil {
 		return RegistrySetup{}, err

@@ -292,3 +292,30 @@ func TestPipPlanEveryOptionOfALineCounts(t *testing.T) {
 		})
 	}
 }
+
+// A cloned repository's requirements.txt that links to a file outside the
+// project (a credentials file) is refused by the plan: its lines went into
+// the sandbox as the parsed requirements. Control: the same file, copied
+// in, is planned and its text is an input.
+func TestAttackRequirementsLinkOutside(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(outside, []byte("canary-secret-7f3==1.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := testproject.Write(t, map[string]string{})
+	if err := os.Symlink(outside, filepath.Join(dir, "requirements.txt")); err != nil {
+		t.Fatal(err)
+	}
+	opts := install.PlanOptions{Home: t.TempDir(), Env: map[string]string{"PIP_CONFIG_FILE": os.DevNull}, Python: "python3", Warn: func(string) {}}
+	p, err := Manager{}.Plan(dir, []string{"install", "-r", "requirements.txt"}, opts)
+	if !errors.Is(err, install.ErrPolicy) {
+		if p != nil {
+			t.Errorf("its text went in as %q", inputData(p, "requirements.txt"))
+		}
+		t.Fatalf("a linked requirements.txt planned: %v", err)
+	}
+	control, err := pipPlan(t, map[string]string{"requirements.txt": "canary-secret-7f3==1.0\n"}, nil, false, "install", "-r", "requirements.txt")
+	if err != nil || !strings.Contains(inputData(control, "requirements.txt"), "canary-secret-7f3") {
+		t.Fatalf("control: %v", err)
+	}
+}

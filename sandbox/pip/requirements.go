@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -94,7 +93,7 @@ func (r *reqFiles) read(rel string) error {
 		return nil
 	}
 	r.seen[rel] = true
-	data, err := os.ReadFile(filepath.Join(r.project, filepath.FromSlash(rel)))
+	data, err := install.ReadProjectFile(r.project, rel)
 	if err != nil {
 		return fmt.Errorf("%w: reading requirements file: %w", install.ErrPolicy, err)
 	}

@@ -144,9 +144,11 @@ func (Manager) Plan(project string, args []string, opts install.PlanOptions) (*i
 		flags = append(flags, "--no-frozen-lockfile")
 	}
 
-	pkgJSON, err := os.ReadFile(filepath.Join(project, "package.json"))
-	if err != nil {
+	pkgJSON, err := install.ReadProjectFile(project, "package.json")
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading the project's package.json: %w (run safe-install in the project's directory)", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the project's package.json: %w", err)
 	}
 	var manifest struct {
 		PackageManager string            `json:"packageManager"`

@@ -49,19 +49,15 @@ const maxWorkspaceFile = 1 << 20
 func readWorkspace(project string) (workspace, error) {
 	var ws workspace
 	f := filepath.Join(project, "pnpm-workspace.yaml")
-	fi, err := os.Stat(f)
+	data, err := install.ReadProjectFile(project, "pnpm-workspace.yaml")
 	if errors.Is(err, fs.ErrNotExist) {
 		return ws, nil
 	}
 	if err != nil {
 		return ws, err
 	}
-	if fi.Size() > maxWorkspaceFile {
+	if len(data) > maxWorkspaceFile {
 		return ws, fmt.Errorf("%w: %s is larger than %d bytes", install.ErrLimit, f, maxWorkspaceFile)
-	}
-	data, err := os.ReadFile(f)
-	if err != nil {
-		return ws, err
 	}
 	if err := yaml.Unmarshal(data, &ws); err != nil {
 		return ws, fmt.Errorf("parsing %s: %w", f, err)
