@@ -312,7 +312,6 @@ func (r *runner) startHolder(ctx context.Context, n Names) error {
 		return err
 	}
 	r.holderID = holder
-	r.tieHolder(ctx, holder)
 	if err := r.eng.Start(ctx, holder); err != nil {
 		return fmt.Errorf("%w: starting the container that holds the work volume: %w", ErrEngine, err)
 	}
@@ -324,18 +323,6 @@ func (r *runner) startHolder(ctx context.Context, n Names) error {
 		r.log.Debug("copy-back goes through the engine's archive endpoint", zap.Error(err))
 	}
 	return nil
-}
-
-// tieHolder attaches the holder's stdin for as long as this process
-// lives: when it ends, killed too, the engine closes that stdin and the
-// holder ends (holderSpec). Not with --keep, whose volumes stay to be read.
-func (r *runner) tieHolder(ctx context.Context, id string) {
-	if !r.opts.Keep {
-		stdin, _ := io.Pipe() // never written nor closed: it ends with the process
-		go func() {
-			_ = r.eng.Attach(context.WithoutCancel(ctx), id, stdin, nil, nil, make(chan bool, 1)) // no output: stdin alone
-		}()
-	}
 }
 
 // afterPlan is the part of the preparation that needs the plan: the

@@ -169,18 +169,16 @@ func scriptsSpec(name string, ph install.Phase, image string, n Names, home stri
 // holderSpec keeps the work volume's tmpfs mounted from the first phase to
 // the last copy-back: Podman mounts a tmpfs volume when a container that
 // uses it starts and unmounts it when the last one stops, so without a
-// holder each phase would find it empty (measured). It only reads its
-// stdin, which the run holds (tieHolder), for no longer than a run can
-// take: the run's end, a kill too, ends it and frees the tmpfs's memory
-// (under sleep alone, a killed run's stayed for that bound: 100 min by
-// default, measured). It mounts the work and fetch config
+// holder each phase would find it empty (measured). It runs only sleep,
+// for no longer than a run can take: a holder whose run was killed frees
+// the tmpfs's memory by itself. It mounts the work and fetch config
 // volumes writable: a local engine's inputs go in through it, before any
 // third-party code runs (Engine.ExtractInto); nothing in it ever writes.
 func holderSpec(image string, n Names, lim Limits, prof Profiles) engine.ContainerSpec {
-	ph := install.Phase{Command: []string{"timeout", strconv.Itoa(int(runBound(lim).Seconds())), "sh", "-c", "read _"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
+	ph := install.Phase{Command: []string{"sleep", strconv.Itoa(int(runBound(lim).Seconds()))}, Env: map[string]string{"PATH": "/usr/bin:/bin"}}
 	s := hardened(n.Work+"-holder", image, ph, lim, prof[seccomp.Scripts])
-	s.Command = ph.Command // timeout is its own bound
-	s.Network, s.Stdin = "none", true
+	s.Command = ph.Command // sleep is its own bound
+	s.Network = "none"
 	s.Volumes = []engine.VolumeMount{{Name: n.Work, Dest: install.WorkDir}, {Name: n.FetchConfig, Dest: install.FetchConfigDir}}
 	return s
 }

@@ -357,9 +357,7 @@ func (e *Engine) Attach(_ context.Context, id string, stdin io.Reader, stdout, s
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if stderr != nil { // nil: stdin alone (the holder's)
-		_, err = stderr.Write(c.out.Bytes())
-	}
+	_, err = stderr.Write(c.out.Bytes())
 	return err
 }
 
