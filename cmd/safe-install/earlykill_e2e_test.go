@@ -119,4 +119,3 @@ func runningOf(t *testing.T, pid int) []string {
 	}
 	return found
 }
-
