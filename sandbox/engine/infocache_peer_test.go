@@ -39,25 +39,22 @@ func fakeInfoService(rootless bool, idMap int, asked *atomic.Int32) http.Handler
 	})
 }
 
-// Not a test: the engine another user runs, started by
-// TestInfoRecordIsOfThisUsersEngine in a process of its own.
-func TestOtherUsersEngineHelper(t *testing.T) {
-	sock := os.Getenv("SAFE_INSTALL_TEST_OTHER_ENGINE")
-	if sock == "" {
-		t.Skip("helper process only")
-	}
+// otherUsersEngine is the engine another user runs, started by
+// TestInfoRecordIsOfThisUsersEngine as this test binary (TestMain) in a
+// process of its own.
+func otherUsersEngine(sock string) error {
 	if err := syscall.Setgid(65534); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := syscall.Setuid(65534); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var asked atomic.Int32
-	_ = http.Serve(l, fakeInfoService(false, 0, &asked))
+	return http.Serve(l, fakeInfoService(false, 0, &asked))
 }
 
 // The record was made with this user's rootless service on the socket;
@@ -105,7 +102,7 @@ func TestInfoRecordIsOfThisUsersEngine(t *testing.T) {
 	srv.Close()
 	os.Remove(sock)
 
-	other := exec.Command(os.Args[0], "-test.run=^TestOtherUsersEngineHelper$")
+	other := exec.Command(os.Args[0])
 	other.Env = append(os.Environ(), "SAFE_INSTALL_TEST_OTHER_ENGINE="+sock)
 	other.Stderr = os.Stderr
 	if err := other.Start(); err != nil {

@@ -17,30 +17,26 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 )
 
-// Not a test: a Podman service already running, as TestRunningServiceInfo
-// starts it, from a copy of this test binary named podman. Each info it
-// answers has another host id (base, base+1, ...), so the caller tells an
-// answer from a record.
-func TestRunningServiceHelper(t *testing.T) {
-	sock := os.Getenv("SAFE_INSTALL_TEST_SERVICE_SOCK")
-	if sock == "" {
-		t.Skip("helper process only")
-	}
-	base, err := strconv.Atoi(os.Getenv("SAFE_INSTALL_TEST_SERVICE_BASE"))
+// runningService is a Podman service already running, as
+// TestRunningServiceInfoIsRecordedPerProcess starts it: a copy of this
+// test binary named podman (TestMain). Each info it answers has another
+// host id (base, base+1, ...), so the caller tells an answer from a record.
+func runningService(sock, base string) error {
+	first, err := strconv.Atoi(base)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var asked atomic.Int32
-	_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/libpod/info") {
-			fakeInfoService(true, base+int(asked.Add(1))-1, new(atomic.Int32)).ServeHTTP(w, r)
+			fakeInfoService(true, first+int(asked.Add(1))-1, new(atomic.Int32)).ServeHTTP(w, r)
 			return
 		}
-		fakeInfoService(true, base, new(atomic.Int32)).ServeHTTP(w, r)
+		fakeInfoService(true, first, new(atomic.Int32)).ServeHTTP(w, r)
 	}))
 }
 
@@ -61,7 +57,7 @@ func TestRunningServiceInfoIsRecordedPerProcess(t *testing.T) {
 	serve := func(base int) *exec.Cmd {
 		t.Helper()
 		os.Remove(sock)
-		cmd := exec.Command(podman, "-test.run=^TestRunningServiceHelper$")
+		cmd := exec.Command(podman)
 		cmd.Env = append(os.Environ(), "SAFE_INSTALL_TEST_SERVICE_SOCK="+sock, "SAFE_INSTALL_TEST_SERVICE_BASE="+strconv.Itoa(base))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
